@@ -1,0 +1,61 @@
+/* nmtrain/core.h: errors, memory arenas, random numbers, timing. */
+#ifndef NMTRAIN_CORE_H
+#define NMTRAIN_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors ---------------------------------------------------------------
+ * A failing function records one line (no trailing newline) and returns -1.
+ * The message is per thread and stays until the next nmt_error call. */
+void nmt_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *nmt_errmsg(void);
+
+/* ---- arenas ---------------------------------------------------------------
+ * All activations, gradients and scratch of a run are carved from arenas
+ * allocated once, so no allocation happens inside a training step.
+ * An arena created with capacity 0 is a "measuring" arena: allocations return
+ * NULL but advance `used`, which sizes the real arena in a first pass. */
+typedef struct nmt_arena {
+    unsigned char *base;
+    size_t capacity;
+    size_t used;
+    size_t peak;
+} nmt_arena;
+
+int nmt_arena_init(nmt_arena *arena, size_t capacity);
+/* 64-byte aligned, zero-filled. Returns NULL and records an error when full. */
+void *nmt_arena_alloc(nmt_arena *arena, size_t bytes);
+#define NMT_ARENA_FLOATS(arena, n) ((float *)nmt_arena_alloc((arena), (size_t)(n) * sizeof(float)))
+void nmt_arena_reset(nmt_arena *arena);
+void nmt_arena_free(nmt_arena *arena);
+
+/* ---- random numbers -------------------------------------------------------
+ * PCG32: small, fast and reproducible across platforms. */
+typedef struct nmt_rng {
+    uint64_t state;
+    uint64_t inc;
+} nmt_rng;
+
+void nmt_rng_seed(nmt_rng *rng, uint64_t seed, uint64_t stream);
+uint32_t nmt_rng_u32(nmt_rng *rng);
+uint32_t nmt_rng_below(nmt_rng *rng, uint32_t bound); /* uniform in [0, bound) */
+float nmt_rng_uniform(nmt_rng *rng);                  /* uniform in [0, 1) */
+float nmt_rng_normal(nmt_rng *rng);                   /* standard normal */
+
+/* ---- time and threads ----------------------------------------------------- */
+double nmt_now(void); /* monotonic seconds */
+/* Sets the thread count of OpenMP and OpenBLAS together (0 keeps the default). */
+void nmt_set_threads(int threads);
+int nmt_threads(void);
+/* Peak resident set size of this process, in bytes. */
+size_t nmt_peak_rss(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,43 @@
+/* nmtrain/kernels.h: the GEMMs and the convolution lowering.
+ * All matrices are row-major. */
+#ifndef NMTRAIN_KERNELS_H
+#define NMTRAIN_KERNELS_H
+
+#include "nmtrain/nm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Dense GEMM through OpenBLAS: C = alpha * op(A) op(B) + beta * C,
+ * op(A) is m x k, op(B) is k x n. */
+void nmt_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+              const float *a, int lda, const float *b, int ldb, float beta,
+              float *c, int ldc);
+
+/* N:M sparse GEMM: C[rows x ncols] = A B + beta * C, where A is packed
+ * (rows x k, N of every M along k) and B is dense k x ncols with leading
+ * dimension ldb. Allocates nothing. */
+void nmt_gemm_nm(const nmt_packed *a, const float *b, int ldb, int ncols,
+                 float beta, float *c, int ldc);
+/* Which N:M code path runs ("avx2-fma" or "portable"), and a switch to force
+ * the portable one (tests compare both). */
+const char *nmt_gemm_nm_path(void);
+void nmt_gemm_nm_force_portable(int on);
+
+/* Convolution lowering for CNHW activations x[c][n][h][w].
+ * col is (kh*kw*c) x (n*ho*wo) with rows ordered (kh, kw, ci).
+ * col2im adds the columns back into dx (which the caller zeroes). */
+typedef struct nmt_conv_shape {
+    int c, n, h, w;         /* input */
+    int kh, kw, stride, pad;
+    int ho, wo;             /* output spatial size */
+} nmt_conv_shape;
+
+void nmt_im2col(const nmt_conv_shape *s, const float *x, float *col);
+void nmt_col2im(const nmt_conv_shape *s, const float *col, float *dx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

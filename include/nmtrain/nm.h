@@ -1,0 +1,72 @@
+/* nmtrain/nm.h: N:M ratios, masks and the packed sparse operand format.
+ *
+ * Everything here works on a matrix view `rows x k` whose N:M groups run along
+ * k: group g of row r is elements k = g*M .. g*M+M-1. A view has a row stride
+ * and a column stride, so the same code builds masks along input channels
+ * (W as Cout x K, groups along K) and along output channels (W^T, groups
+ * along Cout) without copying the weights. */
+#ifndef NMTRAIN_NM_H
+#define NMTRAIN_NM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NMT_NM_MAX_M 32
+
+typedef struct nmt_nm {
+    int n; /* kept per group */
+    int m; /* group size */
+} nmt_nm;
+
+/* Parses "N:M" with 1 <= N < M <= 32 (or N == M, meaning dense, when
+ * allow_dense is set). Errors name `what` (e.g. "--nm"). */
+int nmt_nm_parse(const char *text, int allow_dense, const char *what, nmt_nm *out);
+
+/* A strided view of a float matrix: element (r, c) is data[r*row_stride + c*col_stride]. */
+typedef struct nmt_view {
+    const float *data;
+    int rows, k;
+    ptrdiff_t row_stride, col_stride;
+} nmt_view;
+
+/* N:M magnitude mask along k: per group keep the N of largest |w|, ties to
+ * the lower index. mask is rows x k, row-major, 1 = kept. k % M must be 0. */
+void nmt_nm_mask(nmt_view w, nmt_nm nm, uint8_t *mask);
+
+/* Transposable mask for a weight stored as rows x k (rows = output channels):
+ * within every M x M block (M rows x M consecutive columns of one row group)
+ * each row and each column keeps at most N. Greedy: entries by |w| descending
+ * (ties: lower row, then lower column first), kept when their row and column
+ * both hold fewer than N. rows % M and k % M must be 0. */
+void nmt_nm_mask_transposable(nmt_view w, nmt_nm nm, uint8_t *mask);
+
+/* ---- packed operand --------------------------------------------------------
+ * For each row, for each of the k/M groups, exactly N entries: the kept values
+ * in ascending in-group position, and beside them that position (0..M-1).
+ * A group with fewer than N kept entries (transposable masks) is padded with
+ * zero values at unused positions. Packing happens once per mask refresh,
+ * never inside a GEMM. */
+typedef struct nmt_packed {
+    int rows;
+    int k;          /* dense reduction length, a multiple of m */
+    nmt_nm nm;
+    float *values;  /* rows * (k/m) * n */
+    uint8_t *index; /* rows * (k/m) * n */
+} nmt_packed;
+
+size_t nmt_packed_value_count(int rows, int k, nmt_nm nm);
+/* Keeps the top-N of each group of `w` (same rule as nmt_nm_mask) and packs. */
+void nmt_pack_topn(nmt_view w, nmt_nm nm, nmt_packed *out);
+/* Packs the entries of `w` where mask (rows x k, row-major) is 1. */
+void nmt_pack_masked(nmt_view w, const uint8_t *mask, nmt_nm nm, nmt_packed *out);
+/* Writes the dense rows x k matrix (zeros where not kept), row-major. */
+void nmt_unpack(const nmt_packed *p, float *dense);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

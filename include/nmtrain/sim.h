@@ -1,0 +1,4 @@
+/* nmtrain/sim.h: the SAT accelerator simulator (see docs/sat.md). */
+#ifndef NMTRAIN_SIM_H
+#define NMTRAIN_SIM_H
+#endif
