@@ -1,0 +1,71 @@
+/* Convolution lowering for CNHW activations.
+ * col row (i, j, ci) holds x[ci][n][oy*stride - pad + i][ox*stride - pad + j]
+ * for every output column (n, oy, ox). Rows are ordered (kh, kw, ci) so the
+ * input-channel groups of an N:M weight meet contiguous rows. */
+#include <string.h>
+
+#include "nmtrain/kernels.h"
+
+void nmt_im2col(const nmt_conv_shape *s, const float *x, float *col)
+{
+    const int rows = s->kh * s->kw * s->c;
+    const size_t plane = (size_t)s->h * s->w, cols = (size_t)s->n * s->ho * s->wo;
+#pragma omp parallel for schedule(static)
+    for (int row = 0; row < rows; row++) {
+        int ci = row % s->c, j = (row / s->c) % s->kw, i = row / (s->c * s->kw);
+        float *out = col + (size_t)row * cols;
+        for (int n = 0; n < s->n; n++) {
+            const float *src = x + ((size_t)ci * s->n + n) * plane;
+            for (int oy = 0; oy < s->ho; oy++) {
+                int iy = oy * s->stride - s->pad + i;
+                float *dst = out + ((size_t)n * s->ho + oy) * s->wo;
+                if (iy < 0 || iy >= s->h) {
+                    memset(dst, 0, sizeof(float) * s->wo);
+                    continue;
+                }
+                const float *line = src + (size_t)iy * s->w;
+                if (s->stride == 1) {
+                    int lo = s->pad - j, ox0 = lo > 0 ? lo : 0;
+                    int ox1 = s->w + s->pad - j < s->wo ? s->w + s->pad - j : s->wo;
+                    if (ox1 < ox0) ox1 = ox0;
+                    for (int ox = 0; ox < ox0; ox++) dst[ox] = 0.0f;
+                    if (ox1 > ox0) memcpy(dst + ox0, line + ox0 - s->pad + j, sizeof(float) * (ox1 - ox0));
+                    for (int ox = ox1; ox < s->wo; ox++) dst[ox] = 0.0f;
+                } else {
+                    for (int ox = 0; ox < s->wo; ox++) {
+                        int ix = ox * s->stride - s->pad + j;
+                        dst[ox] = (ix >= 0 && ix < s->w) ? line[ix] : 0.0f;
+                    }
+                }
+            }
+        }
+    }
+}
+
+void nmt_col2im(const nmt_conv_shape *s, const float *col, float *dx)
+{
+    const size_t plane = (size_t)s->h * s->w, cols = (size_t)s->n * s->ho * s->wo;
+    /* Parallel over input channels: each thread owns whole dx planes, so the
+     * scatter-add needs no atomics and is deterministic. */
+#pragma omp parallel for schedule(static)
+    for (int ci = 0; ci < s->c; ci++) {
+        for (int i = 0; i < s->kh; i++) {
+            for (int j = 0; j < s->kw; j++) {
+                const float *in = col + ((size_t)(i * s->kw + j) * s->c + ci) * cols;
+                for (int n = 0; n < s->n; n++) {
+                    float *dst = dx + ((size_t)ci * s->n + n) * plane;
+                    for (int oy = 0; oy < s->ho; oy++) {
+                        int iy = oy * s->stride - s->pad + i;
+                        if (iy < 0 || iy >= s->h) continue;
+                        const float *src = in + ((size_t)n * s->ho + oy) * s->wo;
+                        float *line = dst + (size_t)iy * s->w;
+                        for (int ox = 0; ox < s->wo; ox++) {
+                            int ix = ox * s->stride - s->pad + j;
+                            if (ix >= 0 && ix < s->w) line[ix] += src[ox];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
