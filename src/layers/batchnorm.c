@@ -1,0 +1,72 @@
+/* Batch normalisation per channel over batch x pixels (contiguous in CNHW).
+ * Statistics are accumulated in double: a channel can span 100k+ values. */
+#include <math.h>
+
+#include "layers/layers.h"
+
+void batchnorm_forward_train(int channels, int cols, const float *x, const float *gamma,
+                             const float *beta, float *running_mean, float *running_var,
+                             float momentum, float eps, bn_saved saved, float *y)
+{
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < channels; c++) {
+        const float *in = x + (size_t)c * cols;
+        float *out = y + (size_t)c * cols;
+        double sum = 0.0, sumsq = 0.0;
+        for (int j = 0; j < cols; j++) sum += in[j];
+        const double mean = sum / cols;
+        for (int j = 0; j < cols; j++) {
+            double d = in[j] - mean;
+            sumsq += d * d;
+        }
+        const double var = sumsq / cols;
+        const float invstd = (float)(1.0 / sqrt(var + eps));
+        const float scale = gamma[c] * invstd, shift = beta[c] - (float)mean * scale;
+        for (int j = 0; j < cols; j++) out[j] = in[j] * scale + shift;
+        saved.mean[c] = (float)mean;
+        saved.invstd[c] = invstd;
+        /* PyTorch keeps the unbiased variance in the running estimate. */
+        const double unbiased = cols > 1 ? sumsq / (cols - 1) : var;
+        running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * (float)mean;
+        running_var[c] = (1.0f - momentum) * running_var[c] + momentum * (float)unbiased;
+    }
+}
+
+void batchnorm_forward_eval(int channels, int cols, const float *x, const float *gamma,
+                            const float *beta, const float *running_mean, const float *running_var,
+                            float eps, float *y)
+{
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < channels; c++) {
+        const float scale = gamma[c] / sqrtf(running_var[c] + eps);
+        const float shift = beta[c] - running_mean[c] * scale;
+        const float *in = x + (size_t)c * cols;
+        float *out = y + (size_t)c * cols;
+        for (int j = 0; j < cols; j++) out[j] = in[j] * scale + shift;
+    }
+}
+
+void batchnorm_backward(int channels, int cols, const float *x, const float *gamma, bn_saved saved,
+                        const float *dy, float *dgamma, float *dbeta, float *dx)
+{
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < channels; c++) {
+        const float *in = x + (size_t)c * cols, *g = dy + (size_t)c * cols;
+        const float mean = saved.mean[c], invstd = saved.invstd[c];
+        double sum_dy = 0.0, sum_dy_xhat = 0.0;
+        for (int j = 0; j < cols; j++) {
+            sum_dy += g[j];
+            sum_dy_xhat += g[j] * ((in[j] - mean) * invstd);
+        }
+        dgamma[c] = (float)sum_dy_xhat;
+        dbeta[c] = (float)sum_dy;
+        if (!dx) continue;
+        const float k = gamma[c] * invstd / cols;
+        const float mean_dy = (float)sum_dy, mean_dy_xhat = (float)sum_dy_xhat;
+        float *out = dx + (size_t)c * cols;
+        for (int j = 0; j < cols; j++) {
+            const float xhat = (in[j] - mean) * invstd;
+            out[j] += k * ((float)cols * g[j] - mean_dy - xhat * mean_dy_xhat);
+        }
+    }
+}

@@ -1,0 +1,41 @@
+/* ReLU, scaling and residual addition. */
+#include "layers/layers.h"
+
+void relu_forward(int64_t n, const float *x, float *y)
+{
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void relu_backward(int64_t n, const float *y, const float *dy, float *dx)
+{
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+void scale_forward(int64_t n, float scale, const float *x, float *y)
+{
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale;
+}
+
+void scale_backward(int64_t n, float scale, const float *dy, float *dx)
+{
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * scale;
+}
+
+void add_forward(int64_t n, const float *a, const float *b, float *y)
+{
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+void add_backward(int64_t n, const float *dy, float *da, float *db)
+{
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        da[i] += dy[i];
+        db[i] += dy[i];
+    }
+}

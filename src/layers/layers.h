@@ -1,0 +1,83 @@
+/* Layers: each a forward/backward pair taking its shapes as arguments
+ * (llm.c style). Activations are CNHW: channel c of sample n at pixel p is
+ * x[(c * batch + n) * plane + p], so "cols" = batch * plane.
+ * Backward functions ADD into the input gradient, because a tensor consumed
+ * twice (a residual shortcut) collects gradient from both consumers; the
+ * network zeroes gradients once per step. */
+#ifndef NMT_LAYERS_H
+#define NMT_LAYERS_H
+
+#include <stdint.h>
+
+#include "nmtrain/kernels.h"
+#include "nmtrain/nm.h"
+
+/* A GEMM operand as the current training method supplies it: dense, or N:M
+ * packed (then `dense` is ignored). For the backward-data GEMM the dense
+ * operand is W itself (used transposed) and the packed one is W^T packed
+ * along output channels. */
+typedef struct nmt_operand {
+    const float *dense;
+    const nmt_packed *packed;
+} nmt_operand;
+
+/* ---- convolution and linear (linear = 1x1 convolution on 1x1 inputs) ----
+ * W is c_out x K, K ordered (kh, kw, ci). `col` is the lowered input
+ * (K x cols); for 1x1/stride 1/pad 0 the input itself is used and col may be
+ * NULL. Backward: dW (and dbias) are overwritten; dx is accumulated (NULL =
+ * not needed, e.g. the first layer); dcol is K x cols scratch. */
+int conv_is_pointwise(const nmt_conv_shape *s);
+void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
+                  const float *x, float *col, float *y);
+void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x,
+                   const float *col, const float *dy, float *dw, float *dbias, float *dx, float *dcol);
+
+/* ---- batch norm (over the batch and spatial dims of each channel) ---- */
+typedef struct bn_saved {
+    float *mean, *invstd; /* per channel, from the forward pass */
+} bn_saved;
+void batchnorm_forward_train(int channels, int cols, const float *x, const float *gamma,
+                             const float *beta, float *running_mean, float *running_var,
+                             float momentum, float eps, bn_saved saved, float *y);
+void batchnorm_forward_eval(int channels, int cols, const float *x, const float *gamma,
+                            const float *beta, const float *running_mean, const float *running_var,
+                            float eps, float *y);
+void batchnorm_backward(int channels, int cols, const float *x, const float *gamma, bn_saved saved,
+                        const float *dy, float *dgamma, float *dbeta, float *dx);
+
+/* ---- element-wise ---- */
+void relu_forward(int64_t n, const float *x, float *y);
+void relu_backward(int64_t n, const float *y, const float *dy, float *dx);
+void scale_forward(int64_t n, float scale, const float *x, float *y);
+void scale_backward(int64_t n, float scale, const float *dy, float *dx);
+void add_forward(int64_t n, const float *a, const float *b, float *y);
+void add_backward(int64_t n, const float *dy, float *da, float *db);
+
+/* ---- pooling ---- */
+typedef struct pool_shape {
+    int c, n, h, w;
+    int kh, kw, stride, pad;
+    int ho, wo;
+} pool_shape;
+/* argmax[i] is the input offset (within the channel's plane of that sample)
+ * of the maximum, for backward. Padding never wins (it is -inf). */
+void maxpool_forward(const pool_shape *s, const float *x, int32_t *argmax, float *y);
+void maxpool_backward(const pool_shape *s, const int32_t *argmax, const float *dy, float *dx);
+/* Adaptive max pool to ho x wo with PyTorch's window rule
+ * start = floor(i*h/ho), end = ceil((i+1)*h/ho). */
+void adaptive_maxpool_forward(const pool_shape *s, const float *x, int32_t *argmax, float *y);
+void avgpool_forward(int c, int n, int plane, const float *x, float *y);
+void avgpool_backward(int c, int n, int plane, const float *dy, float *dx);
+
+/* ---- flatten: CNHW (c x n x plane) -> features x n, features in (c, h, w) order ---- */
+void flatten_forward(int c, int n, int plane, const float *x, float *y);
+void flatten_backward(int c, int n, int plane, const float *dy, float *dx);
+
+/* ---- softmax cross-entropy with label smoothing ----
+ * logits are classes x n (CNHW with a 1x1 plane). Returns the mean loss,
+ * writes dlogits = d(mean loss)/d(logits) when dlogits is not NULL, and
+ * counts correct top-1 predictions. */
+float cross_entropy(int classes, int n, const float *logits, const int *labels, float smoothing,
+                    float *dlogits, int *correct);
+
+#endif

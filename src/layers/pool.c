@@ -1,0 +1,98 @@
+/* Max pooling (fixed and adaptive windows) and global average pooling. */
+#include <math.h>
+
+#include "layers/layers.h"
+
+/* Max over one window [y0, y1) x [x0, x1) of a plane; records the winner. */
+static inline float window_max(const float *plane, int w, int y0, int y1, int x0, int x1, int32_t *where)
+{
+    float best = -INFINITY;
+    int32_t at = y0 * w + x0;
+    for (int iy = y0; iy < y1; iy++)
+        for (int ix = x0; ix < x1; ix++) {
+            const float v = plane[iy * w + ix];
+            if (v > best || isnan(v)) {
+                best = v;
+                at = iy * w + ix;
+                if (isnan(v)) goto done; /* PyTorch propagates NaN */
+            }
+        }
+done:
+    *where = at;
+    return best;
+}
+
+static void pool_planes(const pool_shape *s, const float *x, int32_t *argmax, float *y, int adaptive)
+{
+    const int planes = s->c * s->n, in_plane = s->h * s->w, out_plane = s->ho * s->wo;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < planes; p++) {
+        const float *in = x + (size_t)p * in_plane;
+        float *out = y + (size_t)p * out_plane;
+        int32_t *arg = argmax + (size_t)p * out_plane;
+        for (int oy = 0; oy < s->ho; oy++) {
+            int y0, y1;
+            if (adaptive) {
+                y0 = oy * s->h / s->ho;
+                y1 = ((oy + 1) * s->h + s->ho - 1) / s->ho;
+            } else {
+                y0 = oy * s->stride - s->pad, y1 = y0 + s->kh;
+                y0 = y0 < 0 ? 0 : y0, y1 = y1 > s->h ? s->h : y1;
+            }
+            for (int ox = 0; ox < s->wo; ox++) {
+                int x0, x1;
+                if (adaptive) {
+                    x0 = ox * s->w / s->wo;
+                    x1 = ((ox + 1) * s->w + s->wo - 1) / s->wo;
+                } else {
+                    x0 = ox * s->stride - s->pad, x1 = x0 + s->kw;
+                    x0 = x0 < 0 ? 0 : x0, x1 = x1 > s->w ? s->w : x1;
+                }
+                out[oy * s->wo + ox] = window_max(in, s->w, y0, y1, x0, x1, &arg[oy * s->wo + ox]);
+            }
+        }
+    }
+}
+
+void maxpool_forward(const pool_shape *s, const float *x, int32_t *argmax, float *y)
+{
+    pool_planes(s, x, argmax, y, 0);
+}
+
+void adaptive_maxpool_forward(const pool_shape *s, const float *x, int32_t *argmax, float *y)
+{
+    pool_planes(s, x, argmax, y, 1);
+}
+
+void maxpool_backward(const pool_shape *s, const int32_t *argmax, const float *dy, float *dx)
+{
+    const int planes = s->c * s->n, in_plane = s->h * s->w, out_plane = s->ho * s->wo;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < planes; p++) {
+        float *d = dx + (size_t)p * in_plane;
+        const float *g = dy + (size_t)p * out_plane;
+        const int32_t *arg = argmax + (size_t)p * out_plane;
+        for (int i = 0; i < out_plane; i++) d[arg[i]] += g[i];
+    }
+}
+
+void avgpool_forward(int c, int n, int plane, const float *x, float *y)
+{
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < c * n; p++) {
+        const float *in = x + (size_t)p * plane;
+        float sum = 0.0f;
+        for (int i = 0; i < plane; i++) sum += in[i];
+        y[p] = sum / (float)plane;
+    }
+}
+
+void avgpool_backward(int c, int n, int plane, const float *dy, float *dx)
+{
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < c * n; p++) {
+        float *d = dx + (size_t)p * plane;
+        const float g = dy[p] / (float)plane;
+        for (int i = 0; i < plane; i++) d[i] += g;
+    }
+}
