@@ -2,7 +2,11 @@
  *
  * A data set is held in memory as uint8 images (N x C x H x W) and labels.
  * Batches come out as float CNHW (C x (B*H*W)), normalised, optionally
- * augmented, in an order shuffled by seed. */
+ * augmented, in an order shuffled by seed.
+ *
+ * Every loader validates its files (magic numbers, dimensions, counts,
+ * truncation, label ranges) and fails with one line naming the file, e.g.
+ *   "data/train-images-idx3-ubyte.gz: truncated: expected 47040000 bytes of pixels, got 1000" */
 #ifndef NMTRAIN_DATA_H
 #define NMTRAIN_DATA_H
 
@@ -13,13 +17,20 @@
 extern "C" {
 #endif
 
+/* Where Debian's dataset-fashion-mnist package installs the default data. */
+#define NMT_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+/* The loader keeps per-channel normalisation for at most this many channels. */
+#define NMT_DATA_MAX_CHANNELS 4
+
 typedef struct nmt_dataset {
     int count, c, h, w, classes;
     uint8_t *images;  /* count * c * h * w, NCHW */
     uint8_t *labels;  /* count; for CIFAR-100 the fine label */
 } nmt_dataset;
 
-/* IDX image + label files (MNIST, Fashion-MNIST), gzipped or not. */
+/* IDX image + label files (MNIST, Fashion-MNIST), gzipped or not (zlib reads
+ * both). Images must be ubyte idx3 (N x H x W, one channel), labels ubyte
+ * idx1 with values below 10 (the MNIST family has 10 classes). */
 int nmt_dataset_load_idx(const char *images_path, const char *labels_path, nmt_dataset *out);
 /* CIFAR-10 (data_batch_*.bin: 1 label byte + 3072) or CIFAR-100
  * (train.bin/test.bin: coarse + fine label bytes + 3072) binary files;
@@ -28,12 +39,16 @@ int nmt_dataset_load_cifar(const char *const *paths, int n_paths, int cifar100, 
 /* Loads a named data set from a directory:
  *   "fashion-mnist" / "mnist": {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
  *   "cifar10": data_batch_1..5.bin / test_batch.bin
- *   "cifar100": train.bin / test.bin
- * `train` selects the split. */
+ *              (also inside a cifar-10-batches-bin/ subdirectory)
+ *   "cifar100": train.bin / test.bin (also inside cifar-100-binary/)
+ * `train` selects the split. `dir` NULL or "" means NMT_FASHION_MNIST_DIR for
+ * "fashion-mnist"; the other data sets need a directory. */
 int nmt_dataset_load(const char *name, const char *dir, int train, nmt_dataset *out);
+/* Frees the arrays and zeroes *ds; safe on a zeroed or already freed set. */
 void nmt_dataset_free(nmt_dataset *ds);
 
-/* Per-channel mean and standard deviation of the images scaled to [0, 1]. */
+/* Per-channel mean and standard deviation of the images scaled to [0, 1].
+ * Exact integer sums, so the result does not depend on the thread count. */
 void nmt_dataset_stats(const nmt_dataset *ds, float *mean, float *std);
 
 typedef struct nmt_augment {
@@ -46,20 +61,28 @@ typedef struct nmt_loader {
     int batch;
     int drop_last;
     nmt_augment aug;
-    float mean[4], std[4];
+    float scale[NMT_DATA_MAX_CHANNELS];   /* 1 / (255 std) */
+    float offset[NMT_DATA_MAX_CHANNELS];  /* -mean / std */
+    int64_t seed;     /* < 0: file order */
+    int epoch;
     int *order;       /* permutation of the current epoch */
-    int cursor;
-    nmt_rng rng;
+    int cursor;       /* position in `order` of the next sample */
 } nmt_loader;
 
-/* `shuffle_seed` < 0 keeps the file order (evaluation). */
+/* `mean` and `std` have ds->c entries (NULL: mean 0, std 1, i.e. p/255).
+ * `shuffle_seed` < 0 keeps the file order (evaluation); augmentation, if
+ * enabled, then draws from seed 0. Starts at epoch 0. */
 int nmt_loader_init(nmt_loader *ld, const nmt_dataset *ds, int batch, int drop_last,
                     nmt_augment aug, const float *mean, const float *std, int64_t shuffle_seed);
-/* Starts epoch `epoch` (the shuffle depends only on seed and epoch, so a
- * resumed run sees the same order). */
+/* Starts epoch `epoch`. The order depends only on (seed, epoch) and each
+ * sample's crop and flip only on (seed, epoch, position in the epoch), so a
+ * resumed run sees the same batches, whatever the thread count. */
 void nmt_loader_epoch(nmt_loader *ld, int epoch);
 int nmt_loader_batches(const nmt_loader *ld);
-/* Fills x (C x (B*H*W)) and labels; returns the batch size, 0 at epoch end. */
+/* Fills x and labels with the next batch of n samples and returns n, 0 at
+ * epoch end. x is laid out C x (n*H*W), i.e. x[c][b][h][w] with the returned
+ * n (a short last batch is packed, not strided by `batch`); x must hold
+ * C * batch * H * W floats and labels `batch` ints. */
 int nmt_loader_next(nmt_loader *ld, float *x, int *labels);
 /* Jumps to batch `index` of the current epoch (resume). */
 void nmt_loader_seek(nmt_loader *ld, int index);
