@@ -58,11 +58,22 @@ typedef struct nmt_packed {
     uint8_t *index; /* rows * (k/m) * n */
 } nmt_packed;
 
+/* Number of values (and of index bytes) a packed rows x k operand holds. */
 size_t nmt_packed_value_count(int rows, int k, nmt_nm nm);
-/* Keeps the top-N of each group of `w` (same rule as nmt_nm_mask) and packs. */
+/* Keeps the top-N of each group of `w` (same rule as nmt_nm_mask) and packs.
+ * The caller provides out->values and out->index of nmt_packed_value_count
+ * entries; this sets rows, k and nm. Parallel over rows (OpenMP). */
 void nmt_pack_topn(nmt_view w, nmt_nm nm, nmt_packed *out);
-/* Packs the entries of `w` where mask (rows x k, row-major) is 1. */
-void nmt_pack_masked(nmt_view w, const uint8_t *mask, nmt_nm nm, nmt_packed *out);
+/* Packs the entries of `w` where mask (rows x k, row-major) is 1. Groups with
+ * fewer than N kept are padded with zero values at their lowest unused
+ * positions. A group with more than N kept is an error (-1, nothing useful
+ * packed for that group). */
+int nmt_pack_masked(nmt_view w, const uint8_t *mask, nmt_nm nm, nmt_packed *out);
+/* The same with a strided mask: entry (r, c) is mask[r*mask_row_stride +
+ * c*mask_col_stride]. Packs W^T under a mask computed for W (tnm's backward
+ * operand) without transposing the mask: pass strides (1, k_of_W). */
+int nmt_pack_masked_strided(nmt_view w, const uint8_t *mask, ptrdiff_t mask_row_stride,
+                            ptrdiff_t mask_col_stride, nmt_nm nm, nmt_packed *out);
 /* Writes the dense rows x k matrix (zeros where not kept), row-major. */
 void nmt_unpack(const nmt_packed *p, float *dense);
 
