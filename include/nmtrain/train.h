@@ -1,4 +1,128 @@
-/* nmtrain/train.h: network, methods, optimiser, trainer. */
+/* nmtrain/train.h: the network, training methods, optimiser, schedules,
+ * checkpoints and the training loop. */
 #ifndef NMTRAIN_TRAIN_H
 #define NMTRAIN_TRAIN_H
+
+#include <stdint.h>
+
+#include "nmtrain/data.h"
+#include "nmtrain/model.h"
+#include "nmtrain/nm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- training methods (see docs/methods.md and the BDWP spec) ---- */
+typedef enum nmt_method_kind {
+    NMT_METHOD_DENSE,
+    NMT_METHOD_SRSTE,
+    NMT_METHOD_BDWP,
+    NMT_METHOD_SDGP,
+    NMT_METHOD_TNM,
+} nmt_method_kind;
+
+typedef struct nmt_method_config {
+    nmt_method_kind kind;
+    nmt_nm nm;
+    float decay;            /* SR-STE decay lambda (srste, bdwp); default 2e-4 */
+    int mask_interval;      /* refresh sparse operands every T steps; 0 = method default */
+    int sparse_first;       /* make the first conv sparse when divisible */
+    int sparse_classifier;  /* make the classifier sparse when divisible */
+} nmt_method_config;
+
+/* Parses "dense", "srste", "bdwp", "sdgp", "tnm". */
+int nmt_method_parse(const char *name, nmt_method_kind *out);
+const char *nmt_method_name(nmt_method_kind kind);
+/* Fills the spec's defaults for `kind` (decay 2e-4, interval 1, or 40 for tnm). */
+void nmt_method_defaults(nmt_method_kind kind, nmt_nm nm, nmt_method_config *out);
+
+/* ---- parameters ----
+ * Every learnable tensor and batch-norm buffer, under its PyTorch name and
+ * shape. Convolution weights are stored internally as (co, kh, kw, ci);
+ * `conv_layout` says so, and checkpoint I/O permutes to PyTorch's
+ * (co, ci, kh, kw). */
+typedef struct nmt_param {
+    char name[NMT_NAME_MAX + 24];
+    float *data, *grad, *momentum;  /* grad and momentum are NULL for buffers */
+    int64_t count;
+    int ndim;
+    int64_t shape[4];               /* PyTorch shape */
+    int is_buffer;                  /* running_mean / running_var */
+    int no_decay;                   /* batch-norm and bias parameters */
+    int conv_layout;
+} nmt_param;
+
+typedef struct nmt_net nmt_net;
+
+/* Builds the network for up to `max_batch` samples; all activations,
+ * gradients and scratch come from arenas sized here, once. Weights are
+ * initialised as PyTorch does (kaiming-uniform with a = sqrt(5)), from `seed`. */
+nmt_net *nmt_net_create(const nmt_model_desc *desc, int max_batch, const nmt_method_config *method,
+                        uint64_t seed);
+void nmt_net_free(nmt_net *net);
+const nmt_model_desc *nmt_net_desc(const nmt_net *net);
+int nmt_net_param_count(const nmt_net *net);
+nmt_param *nmt_net_param(nmt_net *net, int i);
+nmt_param *nmt_net_find_param(nmt_net *net, const char *name);
+/* Bytes held by the network's arenas. */
+size_t nmt_net_bytes(const nmt_net *net);
+
+/* Forward pass over x (CNHW, batch <= max_batch). training = 1 uses batch
+ * statistics and keeps what backward needs. With labels, returns the mean
+ * loss and counts correct predictions; without, returns 0. */
+float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch, int training,
+                      float label_smoothing, int *correct);
+/* Logits of the last forward, classes x batch. */
+const float *nmt_net_logits(const nmt_net *net);
+/* Backward pass of the last training forward: fills every parameter's grad
+ * (including the method's weight-gradient correction). */
+void nmt_net_backward(nmt_net *net);
+/* Regenerates the method's sparse operands from the current dense weights
+ * (pre-generation); the trainer calls it after optimiser steps. */
+void nmt_net_refresh_sparse(nmt_net *net);
+/* Batch-norm num_batches_tracked, shared by all batch-norm layers. */
+int64_t nmt_net_bn_batches(const nmt_net *net);
+void nmt_net_set_bn_batches(nmt_net *net, int64_t batches);
+
+/* ---- optimiser ---- */
+typedef struct nmt_sgd_config {
+    float momentum;
+    int nesterov;
+    float weight_decay;
+    int decay_bn_and_bias;  /* 0 = exclude batch-norm and bias parameters from weight decay */
+} nmt_sgd_config;
+void nmt_sgd_step(nmt_net *net, const nmt_sgd_config *cfg, float lr);
+
+/* ---- learning-rate schedules ---- */
+typedef enum nmt_schedule_kind { NMT_SCHED_CONSTANT, NMT_SCHED_COSINE, NMT_SCHED_ONECYCLE } nmt_schedule_kind;
+typedef struct nmt_schedule {
+    nmt_schedule_kind kind;
+    float peak_lr;
+    int64_t warmup_steps, total_steps;
+    float final_fraction;   /* onecycle: lr at the end as a fraction of the peak */
+} nmt_schedule;
+int nmt_schedule_parse(const char *name, nmt_schedule_kind *out);
+/* Learning rate for step `step` (0-based). */
+float nmt_schedule_lr(const nmt_schedule *s, int64_t step);
+
+/* ---- checkpoints (safetensors, PyTorch names and layouts) ---- */
+typedef struct nmt_run_state {
+    int64_t step;      /* optimiser steps done */
+    int epoch;         /* epoch in progress */
+    int batch_in_epoch;/* batches of that epoch already done */
+} nmt_run_state;
+
+/* Writes weights, buffers, momentum ("optimizer.momentum.<name>") and
+ * metadata (`meta_json`, run state) atomically. */
+int nmt_checkpoint_save(nmt_net *net, const char *path, const nmt_run_state *state, const char *meta_json);
+/* Loads weights and buffers (and momentum and run state when present and
+ * `state` is not NULL). Every tensor's name and shape are checked. */
+int nmt_checkpoint_load(nmt_net *net, const char *path, nmt_run_state *state);
+/* Reads the "config" metadata string of a checkpoint (caller frees). */
+char *nmt_checkpoint_config(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

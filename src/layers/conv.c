@@ -41,12 +41,16 @@ void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float
     }
 }
 
-void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x,
-                   const float *col, const float *dy, float *dw, float *dbias, float *dx, float *dcol)
+void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col,
+                   const float *dy, const float *dy_bw, float *dw, float *dbias, float *dx, float *dcol)
 {
     const int k = s->kh * s->kw * s->c, cols = s->n * s->ho * s->wo;
     const int pointwise = conv_is_pointwise(s);
-    const float *lowered = pointwise ? x : col;
+    const float *lowered = x;
+    if (!pointwise) {
+        nmt_im2col(s, x, col); /* recomputed: the forward's col was reused by later layers */
+        lowered = col;
+    }
     nmt_gemm(0, 1, c_out, k, cols, 1.0f, dy, cols, lowered, cols, 0.0f, dw, k);
     if (dbias) {
 #pragma omp parallel for schedule(static)
@@ -59,9 +63,9 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
     }
     if (!dx) return;
     if (pointwise) {
-        gemm_operand(w_t, 1, k, c_out, dy, cols, 1.0f, dx);
+        gemm_operand(w_t, 1, k, c_out, dy_bw, cols, 1.0f, dx);
         return;
     }
-    gemm_operand(w_t, 1, k, c_out, dy, cols, 0.0f, dcol);
+    gemm_operand(w_t, 1, k, c_out, dy_bw, cols, 0.0f, dcol);
     nmt_col2im(s, dcol, dx);
 }

@@ -22,15 +22,17 @@ typedef struct nmt_operand {
 } nmt_operand;
 
 /* ---- convolution and linear (linear = 1x1 convolution on 1x1 inputs) ----
- * W is c_out x K, K ordered (kh, kw, ci). `col` is the lowered input
- * (K x cols); for 1x1/stride 1/pad 0 the input itself is used and col may be
- * NULL. Backward: dW (and dbias) are overwritten; dx is accumulated (NULL =
- * not needed, e.g. the first layer); dcol is K x cols scratch. */
+ * W is c_out x K, K ordered (kh, kw, ci). `col` is scratch for the lowered
+ * input (K x cols); for 1x1/stride 1/pad 0 the input itself is used and col
+ * may be NULL. Backward: the weight gradient reads dy, backward-data reads
+ * dy_bw (the method may prune it); dW (and dbias) are overwritten; dx is
+ * accumulated (NULL = not needed, e.g. the first layer); dcol is K x cols
+ * scratch. */
 int conv_is_pointwise(const nmt_conv_shape *s);
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
                   const float *x, float *col, float *y);
-void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x,
-                   const float *col, const float *dy, float *dw, float *dbias, float *dx, float *dcol);
+void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col,
+                   const float *dy, const float *dy_bw, float *dw, float *dbias, float *dx, float *dcol);
 
 /* ---- batch norm (over the batch and spatial dims of each channel) ---- */
 typedef struct bn_saved {
@@ -51,6 +53,7 @@ void relu_backward(int64_t n, const float *y, const float *dy, float *dx);
 void scale_forward(int64_t n, float scale, const float *x, float *y);
 void scale_backward(int64_t n, float scale, const float *dy, float *dx);
 void add_forward(int64_t n, const float *a, const float *b, float *y);
+/* da or db may be NULL (that input needs no gradient). */
 void add_backward(int64_t n, const float *dy, float *da, float *db);
 
 /* ---- pooling ---- */

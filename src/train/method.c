@@ -1,0 +1,184 @@
+/* Training methods (BDWP spec): dense, SR-STE, BDWP, SDGP, transposable N:M.
+ * Each method is data (which directions are sparse and how their operands
+ * are made); the functions below are the only place that reads it. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "train/method.h"
+
+static const char *const method_names[] = {"dense", "srste", "bdwp", "sdgp", "tnm"};
+
+int nmt_method_parse(const char *name, nmt_method_kind *out)
+{
+    for (int i = 0; i < (int)(sizeof method_names / sizeof method_names[0]); i++)
+        if (name && !strcmp(name, method_names[i])) {
+            *out = (nmt_method_kind)i;
+            return 0;
+        }
+    nmt_error("--method: unknown method '%s' (choose dense, srste, bdwp, sdgp or tnm)", name ? name : "");
+    return -1;
+}
+
+const char *nmt_method_name(nmt_method_kind kind)
+{
+    return (kind >= NMT_METHOD_DENSE && kind <= NMT_METHOD_TNM) ? method_names[kind] : "?";
+}
+
+void nmt_method_defaults(nmt_method_kind kind, nmt_nm nm, nmt_method_config *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = kind;
+    out->nm = nm;
+    out->decay = (kind == NMT_METHOD_SRSTE || kind == NMT_METHOD_BDWP) ? 2e-4f : 0.0f;
+    out->mask_interval = kind == NMT_METHOD_TNM ? 40 : 1;
+}
+
+/* Weight views: groups along input channels (rows = c_out) and along output
+ * channels (rows = K, i.e. W^T). */
+static nmt_view view_in(const method_layer *l, const float *w)
+{
+    nmt_view v = {w, l->c_out, l->k, l->k, 1};
+    return v;
+}
+
+static nmt_view view_out(const method_layer *l, const float *w)
+{
+    nmt_view v = {w, l->k, l->c_out, 1, l->k};
+    return v;
+}
+
+static void reserve_packed(nmt_arena *arena, nmt_packed *p, int rows, int k, nmt_nm nm)
+{
+    const size_t count = nmt_packed_value_count(rows, k, nm);
+    p->rows = rows;
+    p->k = k;
+    p->nm = nm;
+    p->values = NMT_ARENA_FLOATS(arena, count);
+    p->index = nmt_arena_alloc(arena, count);
+}
+
+void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int first_gemm,
+                       nmt_arena *arena, method_layer *l)
+{
+    memset(l, 0, sizeof *l);
+    l->c_out = node->c_out;
+    l->c_in = node->c_in;
+    l->taps = node->op == NMT_OP_CONV ? node->kh * node->kw : 1;
+    l->k = l->c_in * l->taps;
+    const int m = cfg->nm.m;
+    const int in_ok = l->c_in % m == 0, out_ok = l->c_out % m == 0;
+    const char *exempt = NULL;
+    if (cfg->kind == NMT_METHOD_DENSE) exempt = "dense method";
+    else if (first_gemm && !cfg->sparse_first) exempt = "first layer (--sparse-first to include)";
+    else if (node->is_classifier && !cfg->sparse_classifier) exempt = "classifier (--sparse-classifier to include)";
+    if (exempt) {
+        snprintf(l->why, sizeof l->why, "%s", exempt);
+        return;
+    }
+    switch (cfg->kind) {
+    case NMT_METHOD_SRSTE:
+    case NMT_METHOD_BDWP:
+        l->fw_sparse = in_ok;
+        l->bw_sparse = cfg->kind == NMT_METHOD_BDWP && out_ok;
+        snprintf(l->why, sizeof l->why, "FW %s, BW %s", in_ok ? "W*m_in" : "dense (Cin % M != 0)",
+                 cfg->kind == NMT_METHOD_SRSTE ? (in_ok ? "W*m_in, not N:M along Cout" : "dense")
+                                               : (out_ok ? "W*m_out" : "dense (Cout % M != 0)"));
+        if (l->fw_sparse) l->mask_in = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
+        if (cfg->kind == NMT_METHOD_SRSTE && l->fw_sparse) l->bw_dense = NMT_ARENA_FLOATS(arena, (size_t)l->c_out * l->k);
+        break;
+    case NMT_METHOD_SDGP:
+        l->dy_pruned = out_ok;
+        snprintf(l->why, sizeof l->why, "FW dense, BW %s", out_ok ? "dY pruned N:M along Cout" : "dense (Cout % M != 0)");
+        break;
+    case NMT_METHOD_TNM:
+        l->fw_sparse = l->bw_sparse = in_ok && out_ok;
+        snprintf(l->why, sizeof l->why, "%s", in_ok && out_ok ? "FW and BW W*m_t (transposable)"
+                                                              : "dense (Cin or Cout % M != 0)");
+        if (l->fw_sparse) {
+            l->mask_t = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
+            l->mask_t_transposed = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
+        }
+        break;
+    default:
+        break;
+    }
+    if (l->fw_sparse) reserve_packed(arena, &l->fw, l->c_out, l->k, cfg->nm);
+    if (l->bw_sparse) reserve_packed(arena, &l->bw, l->k, l->c_out, cfg->nm);
+}
+
+void method_layer_refresh(const nmt_method_config *cfg, method_layer *l, const float *w)
+{
+    if (l->mask_in) {
+        nmt_nm_mask(view_in(l, w), cfg->nm, l->mask_in);
+        nmt_pack_masked(view_in(l, w), l->mask_in, cfg->nm, &l->fw);
+        if (l->bw_dense) {
+            const size_t n = (size_t)l->c_out * l->k;
+#pragma omp parallel for simd schedule(static)
+            for (size_t i = 0; i < n; i++) l->bw_dense[i] = l->mask_in[i] ? w[i] : 0.0f;
+        }
+    }
+    if (cfg->kind == NMT_METHOD_BDWP && l->bw_sparse) nmt_pack_topn(view_out(l, w), cfg->nm, &l->bw);
+    if (l->mask_t) {
+        nmt_nm_mask_transposable(view_in(l, w), cfg->nm, l->mask_t);
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < l->c_out; r++)
+            for (int c = 0; c < l->k; c++) l->mask_t_transposed[(size_t)c * l->c_out + r] = l->mask_t[(size_t)r * l->k + c];
+        nmt_pack_masked(view_in(l, w), l->mask_t, cfg->nm, &l->fw);
+        nmt_pack_masked(view_out(l, w), l->mask_t_transposed, cfg->nm, &l->bw);
+    }
+}
+
+nmt_operand method_fw_operand(const method_layer *l, const float *w)
+{
+    nmt_operand op = {w, l->fw_sparse ? &l->fw : NULL};
+    return op;
+}
+
+nmt_operand method_bw_operand(const method_layer *l, const float *w)
+{
+    nmt_operand op = {l->bw_dense ? l->bw_dense : w, l->bw_sparse ? &l->bw : NULL};
+    return op;
+}
+
+const float *method_bw_dy(const nmt_method_config *cfg, const method_layer *l, int cols, const float *dy,
+                          float *out)
+{
+    if (!l->dy_pruned) return dy;
+    const int m = cfg->nm.m, n = cfg->nm.n, groups = l->c_out / m;
+    /* Max-norm pruning per pixel and channel group; the kept values are
+     * rescaled so the group's L1 norm is unchanged. */
+#pragma omp parallel for schedule(static)
+    for (int j = 0; j < cols; j++) {
+        for (int g = 0; g < groups; g++) {
+            const float *in = dy + (size_t)g * m * cols + j;
+            float *o = out + (size_t)g * m * cols + j;
+            uint32_t kept = 0;
+            double total = 0.0, kept_sum = 0.0;
+            for (int e = 0; e < m; e++) total += fabsf(in[(size_t)e * cols]);
+            for (int t = 0; t < n; t++) {
+                int best = -1;
+                float best_mag = -1.0f;
+                for (int e = 0; e < m; e++) {
+                    const float mag = fabsf(in[(size_t)e * cols]);
+                    if (!(kept >> e & 1u) && mag > best_mag) best = e, best_mag = mag;
+                }
+                if (best < 0) break; /* all NaN */
+                kept |= 1u << best;
+                kept_sum += best_mag;
+            }
+            const float rescale = kept_sum > 0.0 ? (float)(total / kept_sum) : 0.0f;
+            for (int e = 0; e < m; e++) o[(size_t)e * cols] = (kept >> e & 1u) ? in[(size_t)e * cols] * rescale : 0.0f;
+        }
+    }
+    return out;
+}
+
+void method_correct_wg(const nmt_method_config *cfg, const method_layer *l, const float *w, float *dw)
+{
+    if (!l->mask_in || cfg->decay == 0.0f) return;
+    const size_t n = (size_t)l->c_out * l->k;
+    const float lambda = cfg->decay;
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) dw[i] += l->mask_in[i] ? 0.0f : lambda * w[i];
+}

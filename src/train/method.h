@@ -1,0 +1,44 @@
+/* The training method as a strategy the GEMM layers consult:
+ *   - which operand the forward and backward-data GEMMs read,
+ *   - how the output gradient is transformed for backward-data (SDGP),
+ *   - the correction added to the dense weight gradient (SR-STE decay),
+ *   - when and how the sparse operands are regenerated (pre-generation).
+ * Layers never switch on the method themselves. */
+#ifndef NMT_TRAIN_METHOD_H
+#define NMT_TRAIN_METHOD_H
+
+#include "layers/layers.h"
+#include "nmtrain/core.h"
+#include "nmtrain/model.h"
+#include "nmtrain/train.h"
+
+/* Sparse state of one conv/linear layer, carved from the network's arena. */
+typedef struct method_layer {
+    int c_out, k;                 /* W is c_out x k, k ordered (kh, kw, ci) */
+    int c_in, taps;               /* taps = kh * kw */
+    int fw_sparse, bw_sparse;     /* which GEMMs read a packed N:M operand */
+    int dy_pruned;                /* SDGP prunes dY for backward-data */
+    char why[96];                 /* summary: why each direction is sparse or exempt */
+    nmt_packed fw, bw;            /* pre-generated operands */
+    uint8_t *mask_in;             /* c_out x k, for the decay term (srste, bdwp) */
+    uint8_t *mask_t;              /* tnm: transposable mask, c_out x k */
+    uint8_t *mask_t_transposed;   /* the same, k x c_out, for packing W^T */
+    float *bw_dense;              /* srste: W * m_in, read transposed by the dense kernel */
+} method_layer;
+
+/* Decides the layer's sparse directions and reserves its buffers. `arena`
+ * may be a measuring arena (then pointers stay NULL). */
+void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int first_gemm,
+                       nmt_arena *arena, method_layer *layer);
+/* Regenerates the packed operands (and masks) from the dense weights. */
+void method_layer_refresh(const nmt_method_config *cfg, method_layer *layer, const float *w);
+nmt_operand method_fw_operand(const method_layer *layer, const float *w);
+nmt_operand method_bw_operand(const method_layer *layer, const float *w);
+/* SDGP: writes the N:M pruned, L1-rescaled dY (channels x cols) to out and
+ * returns it; other methods return dy unchanged. */
+const float *method_bw_dy(const nmt_method_config *cfg, const method_layer *layer, int cols,
+                          const float *dy, float *out);
+/* SR-STE decay: dW += lambda * (1 - m_in) * W where the layer has m_in. */
+void method_correct_wg(const nmt_method_config *cfg, const method_layer *layer, const float *w, float *dw);
+
+#endif

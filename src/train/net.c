@@ -1,0 +1,368 @@
+/* The network: the model description turned into buffers and a forward and
+ * backward pass over the layer functions. All memory comes from one arena
+ * sized by a measuring pass over the same allocation code. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers/layers.h"
+#include "nmtrain/core.h"
+#include "nmtrain/train.h"
+#include "train/method.h"
+
+#define BN_MOMENTUM 0.1f
+#define BN_EPS 1e-5f
+#define MAX_PARAMS (4 * NMT_MAX_NODES)
+
+typedef struct net_node {
+    const nmt_node *desc;
+    float *out, *grad;             /* c_out x (max_batch * plane_out) */
+    int weight, bias;              /* parameter indices, -1 = none */
+    int running_mean, running_var; /* batch norm buffers */
+    bn_saved saved;
+    int32_t *argmax;
+    method_layer sparse;           /* conv / linear only */
+} net_node;
+
+struct nmt_net {
+    nmt_model_desc desc;
+    nmt_method_config method;
+    int max_batch;
+    net_node nodes[NMT_MAX_NODES];
+    nmt_param params[MAX_PARAMS];
+    int n_params;
+    float *col, *dcol, *dy_scratch; /* shared GEMM workspace */
+    nmt_arena arena;
+    int64_t bn_batches;
+    /* last forward */
+    const float *input;
+    const int *labels;
+    int batch;
+    float smoothing;
+};
+
+static int64_t plane_out(const nmt_node *n) { return (int64_t)n->h_out * n->w_out; }
+static int64_t plane_in(const nmt_node *n) { return (int64_t)n->h_in * n->w_in; }
+static int is_gemm(const nmt_node *n) { return n->op == NMT_OP_CONV || n->op == NMT_OP_LINEAR; }
+
+static nmt_conv_shape conv_shape(const nmt_node *n, int batch)
+{
+    nmt_conv_shape s = {n->c_in, batch, n->h_in, n->w_in, 1, 1, 1, 0, n->h_out, n->w_out};
+    if (n->op == NMT_OP_CONV) {
+        s.kh = n->kh, s.kw = n->kw, s.stride = n->stride, s.pad = n->pad;
+    }
+    return s;
+}
+
+static pool_shape pool_shape_of(const nmt_node *n, int batch)
+{
+    pool_shape s = {n->c_in, batch, n->h_in, n->w_in, n->kh, n->kw, n->stride, n->pad, n->h_out, n->w_out};
+    return s;
+}
+
+static int add_param(nmt_net *net, nmt_arena *arena, const char *node, const char *suffix, int ndim,
+                     const int64_t *shape, int is_buffer, int no_decay, int conv_layout)
+{
+    nmt_param *p = &net->params[net->n_params];
+    snprintf(p->name, sizeof p->name, "%s.%s", node, suffix);
+    p->ndim = ndim;
+    p->count = 1;
+    for (int d = 0; d < ndim; d++) p->shape[d] = shape[d], p->count *= shape[d];
+    p->is_buffer = is_buffer;
+    p->no_decay = no_decay;
+    p->conv_layout = conv_layout;
+    p->data = NMT_ARENA_FLOATS(arena, p->count);
+    p->grad = is_buffer ? NULL : NMT_ARENA_FLOATS(arena, p->count);
+    p->momentum = is_buffer ? NULL : NMT_ARENA_FLOATS(arena, p->count);
+    return net->n_params++;
+}
+
+/* Carves every buffer of the network from `arena` (a measuring arena on the
+ * first pass). */
+static void plan_memory(nmt_net *net, nmt_arena *arena)
+{
+    size_t workspace = 0, widest = 0;
+    int first_gemm = 1;
+    net->n_params = 0;
+    for (int i = 0; i < net->desc.n_nodes; i++) {
+        net_node *node = &net->nodes[i];
+        const nmt_node *d = &net->desc.nodes[i];
+        const size_t out_size = (size_t)d->c_out * net->max_batch * plane_out(d);
+        node->desc = d;
+        node->weight = node->bias = node->running_mean = node->running_var = -1;
+        node->out = NMT_ARENA_FLOATS(arena, out_size);
+        node->grad = NMT_ARENA_FLOATS(arena, out_size);
+        if (out_size > widest) widest = out_size;
+        if (is_gemm(d)) {
+            const int64_t kernel = (int64_t)d->kh * d->kw;
+            if (d->op == NMT_OP_CONV) {
+                const int64_t shape[4] = {d->c_out, d->c_in, d->kh, d->kw};
+                node->weight = add_param(net, arena, d->name, "weight", 4, shape, 0, 0, 1);
+                const nmt_conv_shape s = conv_shape(d, net->max_batch);
+                if (!conv_is_pointwise(&s)) {
+                    size_t lowered = (size_t)kernel * d->c_in * net->max_batch * plane_out(d);
+                    if (lowered > workspace) workspace = lowered;
+                }
+            } else {
+                const int64_t shape[2] = {d->c_out, d->c_in};
+                node->weight = add_param(net, arena, d->name, "weight", 2, shape, 0, 0, 0);
+            }
+            if (d->bias) {
+                const int64_t shape[1] = {d->c_out};
+                node->bias = add_param(net, arena, d->name, "bias", 1, shape, 0, 1, 0);
+            }
+            method_layer_plan(&net->method, d, first_gemm, arena, &node->sparse);
+            first_gemm = 0;
+        } else if (d->op == NMT_OP_BATCHNORM) {
+            const int64_t shape[1] = {d->c_in};
+            add_param(net, arena, d->name, "weight", 1, shape, 0, 1, 0);
+            add_param(net, arena, d->name, "bias", 1, shape, 0, 1, 0);
+            node->weight = net->n_params - 2;
+            node->bias = net->n_params - 1;
+            node->running_mean = add_param(net, arena, d->name, "running_mean", 1, shape, 1, 1, 0);
+            node->running_var = add_param(net, arena, d->name, "running_var", 1, shape, 1, 1, 0);
+            node->saved.mean = NMT_ARENA_FLOATS(arena, d->c_in);
+            node->saved.invstd = NMT_ARENA_FLOATS(arena, d->c_in);
+        } else if (d->op == NMT_OP_MAXPOOL || d->op == NMT_OP_ADAPTIVE_MAXPOOL) {
+            node->argmax = nmt_arena_alloc(arena, out_size * sizeof(int32_t));
+        }
+    }
+    net->col = NMT_ARENA_FLOATS(arena, workspace);
+    net->dcol = NMT_ARENA_FLOATS(arena, workspace);
+    net->dy_scratch = NMT_ARENA_FLOATS(arena, widest);
+}
+
+static void init_weights(nmt_net *net, uint64_t seed)
+{
+    nmt_rng rng;
+    nmt_rng_seed(&rng, seed, 0x6e6d747261696eULL);
+    for (int i = 0; i < net->desc.n_nodes; i++) {
+        net_node *node = &net->nodes[i];
+        const nmt_node *d = node->desc;
+        if (is_gemm(d)) {
+            /* kaiming_uniform(a = sqrt(5)): bound = 1 / sqrt(fan_in), as torch.nn does. */
+            const float bound = 1.0f / sqrtf((float)d->c_in * d->kh * d->kw);
+            nmt_param *w = &net->params[node->weight];
+            for (int64_t j = 0; j < w->count; j++) w->data[j] = bound * (2.0f * nmt_rng_uniform(&rng) - 1.0f);
+            if (node->bias >= 0) {
+                nmt_param *b = &net->params[node->bias];
+                for (int64_t j = 0; j < b->count; j++) b->data[j] = bound * (2.0f * nmt_rng_uniform(&rng) - 1.0f);
+            }
+        } else if (d->op == NMT_OP_BATCHNORM) {
+            for (int c = 0; c < d->c_in; c++) {
+                net->params[node->weight].data[c] = 1.0f;
+                net->params[node->running_var].data[c] = 1.0f;
+            }
+        }
+    }
+}
+
+nmt_net *nmt_net_create(const nmt_model_desc *desc, int max_batch, const nmt_method_config *method,
+                        uint64_t seed)
+{
+    if (max_batch < 1) {
+        nmt_error("batch size %d must be at least 1", max_batch);
+        return NULL;
+    }
+    nmt_net *net = calloc(1, sizeof *net);
+    if (!net) {
+        nmt_error("out of memory allocating the network");
+        return NULL;
+    }
+    net->desc = *desc;
+    net->max_batch = max_batch;
+    if (method) {
+        net->method = *method;
+    } else {
+        nmt_nm dense = {1, 1};
+        nmt_method_defaults(NMT_METHOD_DENSE, dense, &net->method);
+    }
+    nmt_arena measure;
+    nmt_arena_init(&measure, 0);
+    plan_memory(net, &measure);
+    if (nmt_arena_init(&net->arena, measure.peak) != 0) {
+        free(net);
+        return NULL;
+    }
+    plan_memory(net, &net->arena);
+    init_weights(net, seed);
+    nmt_net_refresh_sparse(net);
+    return net;
+}
+
+void nmt_net_free(nmt_net *net)
+{
+    if (!net) return;
+    nmt_arena_free(&net->arena);
+    free(net);
+}
+
+const nmt_model_desc *nmt_net_desc(const nmt_net *net) { return &net->desc; }
+int nmt_net_param_count(const nmt_net *net) { return net->n_params; }
+nmt_param *nmt_net_param(nmt_net *net, int i) { return &net->params[i]; }
+size_t nmt_net_bytes(const nmt_net *net) { return net->arena.capacity; }
+int64_t nmt_net_bn_batches(const nmt_net *net) { return net->bn_batches; }
+void nmt_net_set_bn_batches(nmt_net *net, int64_t batches) { net->bn_batches = batches; }
+
+nmt_param *nmt_net_find_param(nmt_net *net, const char *name)
+{
+    for (int i = 0; i < net->n_params; i++)
+        if (!strcmp(net->params[i].name, name)) return &net->params[i];
+    return NULL;
+}
+
+void nmt_net_refresh_sparse(nmt_net *net)
+{
+    for (int i = 0; i < net->desc.n_nodes; i++) {
+        net_node *node = &net->nodes[i];
+        if (is_gemm(node->desc))
+            method_layer_refresh(&net->method, &node->sparse, net->params[node->weight].data);
+    }
+}
+
+static const float *input_of(const nmt_net *net, const nmt_node *d, int which)
+{
+    const int src = which ? d->input2 : d->input;
+    return src < 0 ? net->input : net->nodes[src].out;
+}
+
+static float *grad_of(nmt_net *net, const nmt_node *d, int which)
+{
+    const int src = which ? d->input2 : d->input;
+    return src < 0 ? NULL : net->nodes[src].grad;
+}
+
+float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch, int training,
+                      float label_smoothing, int *correct)
+{
+    net->input = x;
+    net->labels = labels;
+    net->batch = batch;
+    net->smoothing = label_smoothing;
+    if (training) net->bn_batches++;
+    for (int i = 0; i < net->desc.n_nodes; i++) {
+        net_node *node = &net->nodes[i];
+        const nmt_node *d = node->desc;
+        const float *in = input_of(net, d, 0);
+        const int64_t n_in = (int64_t)d->c_in * batch * plane_in(d);
+        const int cols = (int)(batch * plane_in(d));
+        switch (d->op) {
+        case NMT_OP_CONV:
+        case NMT_OP_LINEAR: {
+            const nmt_conv_shape s = conv_shape(d, batch);
+            const float *w = net->params[node->weight].data;
+            conv_forward(&s, d->c_out, method_fw_operand(&node->sparse, w),
+                         node->bias >= 0 ? net->params[node->bias].data : NULL, in, net->col, node->out);
+            break;
+        }
+        case NMT_OP_BATCHNORM:
+            if (training)
+                batchnorm_forward_train(d->c_in, cols, in, net->params[node->weight].data,
+                                        net->params[node->bias].data, net->params[node->running_mean].data,
+                                        net->params[node->running_var].data, BN_MOMENTUM, BN_EPS,
+                                        node->saved, node->out);
+            else
+                batchnorm_forward_eval(d->c_in, cols, in, net->params[node->weight].data,
+                                       net->params[node->bias].data, net->params[node->running_mean].data,
+                                       net->params[node->running_var].data, BN_EPS, node->out);
+            break;
+        case NMT_OP_RELU:
+            relu_forward(n_in, in, node->out);
+            break;
+        case NMT_OP_MAXPOOL: {
+            const pool_shape s = pool_shape_of(d, batch);
+            maxpool_forward(&s, in, node->argmax, node->out);
+            break;
+        }
+        case NMT_OP_ADAPTIVE_MAXPOOL: {
+            const pool_shape s = pool_shape_of(d, batch);
+            adaptive_maxpool_forward(&s, in, node->argmax, node->out);
+            break;
+        }
+        case NMT_OP_AVGPOOL:
+            avgpool_forward(d->c_in, batch, (int)plane_in(d), in, node->out);
+            break;
+        case NMT_OP_ADD:
+            add_forward(n_in, in, input_of(net, d, 1), node->out);
+            break;
+        case NMT_OP_FLATTEN:
+            flatten_forward(d->c_in, batch, (int)plane_in(d), in, node->out);
+            break;
+        case NMT_OP_SCALE:
+            scale_forward(n_in, d->scale, in, node->out);
+            break;
+        default:
+            /* nmt_net_create only accepts descriptions of the ops above. */
+            break;
+        }
+    }
+    if (!labels) return 0.0f;
+    const nmt_node *last = &net->desc.nodes[net->desc.n_nodes - 1];
+    return cross_entropy(last->c_out, batch, net->nodes[net->desc.n_nodes - 1].out, labels,
+                         label_smoothing, NULL, correct);
+}
+
+const float *nmt_net_logits(const nmt_net *net)
+{
+    return net->nodes[net->desc.n_nodes - 1].out;
+}
+
+void nmt_net_backward(nmt_net *net)
+{
+    const int batch = net->batch, last = net->desc.n_nodes - 1;
+    for (int i = 0; i < last; i++) {
+        const nmt_node *d = net->nodes[i].desc;
+        memset(net->nodes[i].grad, 0, sizeof(float) * (size_t)d->c_out * batch * plane_out(d));
+    }
+    cross_entropy(net->desc.nodes[last].c_out, batch, net->nodes[last].out, net->labels, net->smoothing,
+                  net->nodes[last].grad, NULL);
+    for (int i = last; i >= 0; i--) {
+        net_node *node = &net->nodes[i];
+        const nmt_node *d = node->desc;
+        const float *in = input_of(net, d, 0), *dy = node->grad;
+        float *dx = grad_of(net, d, 0);
+        const int64_t n_in = (int64_t)d->c_in * batch * plane_in(d);
+        const int cols = (int)(batch * plane_in(d));
+        switch (d->op) {
+        case NMT_OP_CONV:
+        case NMT_OP_LINEAR: {
+            const nmt_conv_shape s = conv_shape(d, batch);
+            nmt_param *w = &net->params[node->weight];
+            const float *dy_bw =
+                dx ? method_bw_dy(&net->method, &node->sparse, batch * (int)plane_out(d), dy, net->dy_scratch) : dy;
+            conv_backward(&s, d->c_out, method_bw_operand(&node->sparse, w->data), in, net->col, dy, dy_bw,
+                          w->grad, node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, net->dcol);
+            method_correct_wg(&net->method, &node->sparse, w->data, w->grad);
+            break;
+        }
+        case NMT_OP_BATCHNORM:
+            batchnorm_backward(d->c_in, cols, in, net->params[node->weight].data, node->saved, dy,
+                               net->params[node->weight].grad, net->params[node->bias].grad, dx);
+            break;
+        case NMT_OP_RELU:
+            if (dx) relu_backward(n_in, node->out, dy, dx);
+            break;
+        case NMT_OP_MAXPOOL:
+        case NMT_OP_ADAPTIVE_MAXPOOL: {
+            const pool_shape s = pool_shape_of(d, batch);
+            if (dx) maxpool_backward(&s, node->argmax, dy, dx);
+            break;
+        }
+        case NMT_OP_AVGPOOL:
+            if (dx) avgpool_backward(d->c_in, batch, (int)plane_in(d), dy, dx);
+            break;
+        case NMT_OP_ADD:
+            add_backward(n_in, dy, dx, grad_of(net, d, 1));
+            break;
+        case NMT_OP_FLATTEN:
+            if (dx) flatten_backward(d->c_in, batch, (int)plane_in(d), dy, dx);
+            break;
+        case NMT_OP_SCALE:
+            if (dx) scale_backward(n_in, d->scale, dy, dx);
+            break;
+        default:
+            break;
+        }
+    }
+}
