@@ -4,7 +4,12 @@
  * an 8-byte little-endian header length, a JSON header mapping each tensor
  * name to {dtype, shape, data_offsets}, an optional "__metadata__" object of
  * string values, then the raw little-endian data. Writes are atomic: the file
- * is written to "<path>.tmp" and renamed over <path> only when complete. */
+ * is written to "<path>.tmp", synced, and renamed over <path> only when
+ * complete, so a crash or error leaves any previous <path> untouched.
+ * Files interoperate with the Python `safetensors` package (and with
+ * tests/ref/safetensors_io.py): the header is padded with spaces to a
+ * multiple of 8 bytes and tensors are laid out largest element size first,
+ * so every tensor is aligned to its element size. */
 #ifndef NMTRAIN_IO_H
 #define NMTRAIN_IO_H
 
@@ -15,7 +20,11 @@
 extern "C" {
 #endif
 
-typedef enum nmt_dtype { NMT_F32, NMT_I64, NMT_U8, NMT_F16 } nmt_dtype;
+/* NMT_BOOL is stored as one byte per element, 0 or 1 ("BOOL"). */
+typedef enum nmt_dtype { NMT_F32, NMT_I64, NMT_U8, NMT_F16, NMT_BOOL } nmt_dtype;
+
+size_t nmt_dtype_size(nmt_dtype dtype);      /* bytes per element */
+const char *nmt_dtype_name(nmt_dtype dtype); /* "F32", "I64", "U8", "F16", "BOOL" */
 
 #define NMT_ST_MAX_DIMS 8
 
@@ -37,11 +46,15 @@ typedef struct nmt_safetensors {
     nmt_st_tensor *tensors;
     int n_meta, cap_meta;
     nmt_st_meta *meta;
-    void *file_image;   /* reader: the whole file */
+    void *storage;      /* reader: all tensor data, each tensor 64-byte aligned */
 } nmt_safetensors;
 
-/* Reading: validates the header (JSON syntax, dtypes, offsets inside the
- * file, sizes matching shapes) and reports the first problem with the path. */
+/* Reading: validates the header strictly (length inside the file, JSON
+ * syntax, known keys, dtypes, shapes, data_offsets contiguous and covering
+ * exactly the data section, byte counts matching shapes, no duplicate names)
+ * and reports the first problem as "<path>: ...". Tensors keep the header's
+ * order; the data is copied into `storage`, so pointers stay aligned. On
+ * failure *st is left empty (nmt_st_free is still safe). */
 int nmt_st_read(const char *path, nmt_safetensors *st);
 const nmt_st_tensor *nmt_st_find(const nmt_safetensors *st, const char *name);
 const char *nmt_st_meta_get(const nmt_safetensors *st, const char *key);
@@ -49,7 +62,10 @@ const char *nmt_st_meta_get(const nmt_safetensors *st, const char *key);
  * the tensor and the mismatch. */
 const float *nmt_st_f32(const nmt_safetensors *st, const char *path, const char *name, size_t count);
 
-/* Writing: add tensors (data is referenced, not copied) and metadata, then save. */
+/* Writing: add tensors (data is referenced, not copied, and must stay valid
+ * until nmt_st_write) and metadata, then save. nmt_st_add rejects empty,
+ * duplicate or "__metadata__" names, more than NMT_ST_MAX_DIMS dimensions
+ * and negative sizes; nmt_st_set_meta replaces an existing key. */
 void nmt_st_init(nmt_safetensors *st);
 int nmt_st_add(nmt_safetensors *st, const char *name, nmt_dtype dtype, int ndim,
                const int64_t *shape, const void *data);
