@@ -15,11 +15,30 @@ void nmt_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb, float beta,
               float *c, int ldc);
 
-/* N:M sparse GEMM: C[rows x ncols] = A B + beta * C, where A is packed
- * (rows x k, N of every M along k) and B is dense k x ncols with leading
- * dimension ldb. Allocates nothing. */
+/* ---- N:M sparse GEMM -------------------------------------------------------
+ * C[rows x ncols] = A B + beta * C, where A is packed (rows x k, N of every M
+ * along k, see nm.h) and B is dense k x ncols. beta == 0 does not read C.
+ * Any 1 <= N < M <= 32 and any rows, ncols, k (k a multiple of M).
+ * Parallel over the OpenMP threads (one thread when called inside a parallel
+ * region); allocates nothing. */
+
+/* B row-major with leading dimension ldb. Fastest when B is small or ldb is
+ * not a multiple of 1024 floats; for large B prefer the panel layout below. */
 void nmt_gemm_nm(const nmt_packed *a, const float *b, int ldb, int ncols,
                  float beta, float *c, int ldc);
+
+/* Panel layout of B: column panels of NMT_NM_PANEL_COLS, each stored as a
+ * contiguous k x NMT_NM_PANEL_COLS row-major block (panel p holds columns
+ * p*NMT_NM_PANEL_COLS ..), the last one zero-padded to full width. The caller
+ * owns a workspace of nmt_nm_panels_floats(k, ncols) floats, fills it with
+ * nmt_nm_pack_panels (from a row-major B) or nmt_im2col_panels (straight from
+ * a convolution input), then calls nmt_gemm_nm_panels. */
+#define NMT_NM_PANEL_COLS 96
+size_t nmt_nm_panels_floats(int k, int ncols);
+void nmt_nm_pack_panels(const float *b, int ldb, int k, int ncols, float *panels);
+void nmt_gemm_nm_panels(const nmt_packed *a, const float *panels, int ncols,
+                        float beta, float *c, int ldc);
+
 /* Which N:M code path runs ("avx2-fma" or "portable"), and a switch to force
  * the portable one (tests compare both). */
 const char *nmt_gemm_nm_path(void);

@@ -1,0 +1,131 @@
+/* N:M sparse GEMM driver: C = A_packed B + beta C.
+ *
+ * Blocking (see docs/performance.md): the columns of B and C are cut into
+ * panels of NMT_NM_PANEL_COLS; the reduction into blocks of whole N:M groups
+ * spanning about NM_BLOCK_ROWS rows of B, so one panel chunk
+ * (NM_BLOCK_ROWS x 96 floats = 24 KiB) stays in L1 while every row of A
+ * streams its kept values past it. The ISA-specific code is only the block
+ * kernel; this file owns the loop order, threading and path choice. */
+#include <omp.h>
+#include <stdint.h>
+
+#include "nm_gemm_internal.h"
+
+/* Rows of B per reduction block: 64 x 96 floats = 24 KiB of L1 (Zen 3 has
+ * 32 KiB), leaving room for the streamed A and the C row. */
+#define NM_BLOCK_ROWS 64
+
+/* ---- portable path --------------------------------------------------------
+ * The same tile as the AVX2 kernel, in plain C: one row of C by one panel,
+ * accumulated in a local array in kept-value order, so both paths add the
+ * same products in the same order (they differ only by FMA rounding). */
+void nm_block_portable(const nm_block *blk)
+{
+    const nmt_packed *a = blk->a;
+    const int n = a->nm.n, total_groups = a->k / a->nm.m, width = blk->width;
+    const ptrdiff_t group_step = (ptrdiff_t)a->nm.m * blk->ldb;
+    for (int r = blk->row_begin; r < blk->row_end; r++) {
+        size_t first = ((size_t)r * total_groups + blk->first_group) * n;
+        const float *values = a->values + first;
+        const uint8_t *index = a->index + first;
+        float *c = blk->c + (ptrdiff_t)r * blk->ldc, acc[NMT_NM_PANEL_COLS];
+        for (int j = 0; j < width; j++) acc[j] = blk->read_c ? blk->c_scale * c[j] : 0.0f;
+        const float *b = blk->b;
+        for (int g = 0; g < blk->groups; g++, b += group_step, values += n, index += n) {
+            for (int s = 0; s < n; s++) {
+                const float weight = values[s], *row = b + index[s] * blk->ldb;
+                for (int j = 0; j < width; j++) acc[j] += weight * row[j];
+            }
+        }
+        for (int j = 0; j < width; j++) c[j] = acc[j];
+    }
+}
+
+/* ---- path selection ------------------------------------------------------- */
+static int force_portable;
+
+static int cpu_has_avx2_fma(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+const char *nmt_gemm_nm_path(void)
+{
+    return !force_portable && cpu_has_avx2_fma() ? "avx2-fma" : "portable";
+}
+
+void nmt_gemm_nm_force_portable(int on)
+{
+    force_portable = on;
+}
+
+static nm_block_kernel choose_kernel(void)
+{
+    return !force_portable && cpu_has_avx2_fma() ? nm_block_avx2 : nm_block_portable;
+}
+
+/* ---- driver ---------------------------------------------------------------
+ * Panel p of B starts at b + p*panel_stride with rows ldb apart: panel_stride
+ * is NMT_NM_PANEL_COLS for a row-major B and k*NMT_NM_PANEL_COLS for the
+ * panel layout. Work items are (panel, row chunk) pairs, split statically
+ * over the threads; rows are only chunked when there are too few panels to
+ * keep every thread busy (small batch x spatial products). */
+static void nm_gemm_run(const nmt_packed *a, const float *b, ptrdiff_t ldb, ptrdiff_t panel_stride,
+                        int ncols, float beta, float *c, int ldc)
+{
+    const int rows = a->rows, total_groups = a->k / a->nm.m;
+    if (rows <= 0 || ncols <= 0) return;
+    if (total_groups == 0) {
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < ncols; j++)
+                c[(size_t)r * ldc + j] = beta != 0.0f ? beta * c[(size_t)r * ldc + j] : 0.0f;
+        return;
+    }
+    const nm_block_kernel kernel = choose_kernel();
+    const int panels = (ncols + NMT_NM_PANEL_COLS - 1) / NMT_NM_PANEL_COLS;
+    const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    int row_chunks = 1;
+    if (panels < 4 * threads) {
+        row_chunks = (4 * threads + panels - 1) / panels;
+        int most = (rows + 7) / 8; /* keep chunks at least 8 rows */
+        if (row_chunks > most) row_chunks = most;
+    }
+    const int items = panels * row_chunks;
+    const int block_groups = a->nm.m >= NM_BLOCK_ROWS ? 1 : NM_BLOCK_ROWS / a->nm.m;
+#pragma omp parallel for schedule(static) num_threads(threads < items ? threads : items)
+    for (int item = 0; item < items; item++) {
+        const int panel = item / row_chunks, chunk = item % row_chunks;
+        const int col0 = panel * NMT_NM_PANEL_COLS;
+        nm_block blk = {
+            .a = a,
+            .row_begin = (int)((long)rows * chunk / row_chunks),
+            .row_end = (int)((long)rows * (chunk + 1) / row_chunks),
+            .ldb = ldb,
+            .c = c + col0,
+            .ldc = ldc,
+            .width = ncols - col0 < NMT_NM_PANEL_COLS ? ncols - col0 : NMT_NM_PANEL_COLS,
+        };
+        for (int g0 = 0; g0 < total_groups; g0 += block_groups) {
+            blk.first_group = g0;
+            blk.groups = total_groups - g0 < block_groups ? total_groups - g0 : block_groups;
+            blk.b = b + panel * panel_stride + (ptrdiff_t)g0 * a->nm.m * ldb;
+            blk.read_c = g0 > 0 || beta != 0.0f;
+            blk.c_scale = g0 > 0 ? 1.0f : beta;
+            kernel(&blk);
+        }
+    }
+}
+
+void nmt_gemm_nm(const nmt_packed *a, const float *b, int ldb, int ncols, float beta, float *c,
+                 int ldc)
+{
+    nm_gemm_run(a, b, ldb, NMT_NM_PANEL_COLS, ncols, beta, c, ldc);
+}
+
+void nmt_gemm_nm_panels(const nmt_packed *a, const float *panels, int ncols, float beta, float *c,
+                        int ldc)
+{
+    nm_gemm_run(a, panels, NMT_NM_PANEL_COLS, (ptrdiff_t)a->k * NMT_NM_PANEL_COLS, ncols, beta, c,
+                ldc);
+}

@@ -1,0 +1,174 @@
+/* N:M sparse GEMM against a naive reference on the unpacked matrix: random
+ * shapes with ragged edges, M in {4, 8, 16, 32} with several N, both code
+ * paths, both B layouts, beta 0 / 1 / other, one and several threads. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "nmtrain.h"
+
+/* want = A_dense B + beta C0, accumulated in double. beta == 0 ignores C0. */
+static void reference_gemm(const float *a, int rows, int k, const float *b, int ldb, int ncols,
+                           float beta, const float *c0, int ldc, float *want)
+{
+    for (int r = 0; r < rows; r++) {
+        for (int j = 0; j < ncols; j++) {
+            double sum = beta != 0.0f ? (double)beta * c0[(size_t)r * ldc + j] : 0.0;
+            for (int i = 0; i < k; i++) sum += (double)a[(size_t)r * k + i] * b[(size_t)i * ldb + j];
+            want[(size_t)r * ncols + j] = (float)sum;
+        }
+    }
+}
+
+typedef struct gemm_case {
+    int rows, k, ncols, ldb, ldc;
+    nmt_nm nm;
+    float beta;
+} gemm_case;
+
+/* Runs one case through both APIs and returns the worst error of either. */
+static double run_case(nmt_rng *rng, gemm_case t)
+{
+    size_t count = nmt_packed_value_count(t.rows, t.k, t.nm);
+    float *w = malloc(sizeof(float) * t.rows * t.k), *dense = malloc(sizeof(float) * t.rows * t.k);
+    float *b = malloc(sizeof(float) * t.k * t.ldb), *c0 = malloc(sizeof(float) * t.rows * t.ldc);
+    float *c = malloc(sizeof(float) * t.rows * t.ldc), *want = malloc(sizeof(float) * t.rows * t.ncols);
+    float *got = malloc(sizeof(float) * t.rows * t.ncols);
+    float *panels = malloc(sizeof(float) * (nmt_nm_panels_floats(t.k, t.ncols) + 1));
+    nmt_packed a = {.values = malloc(sizeof(float) * (count + 1)), .index = malloc(count + 1)};
+    for (int i = 0; i < t.rows * t.k; i++) w[i] = nmt_rng_normal(rng);
+    for (int i = 0; i < t.k * t.ldb; i++) b[i] = nmt_rng_normal(rng);
+    for (int i = 0; i < t.rows * t.ldc; i++) c0[i] = t.beta != 0.0f ? nmt_rng_normal(rng) : NAN;
+    nmt_pack_topn((nmt_view){w, t.rows, t.k, t.k, 1}, t.nm, &a);
+    nmt_unpack(&a, dense);
+    reference_gemm(dense, t.rows, t.k, b, t.ldb, t.ncols, t.beta, c0, t.ldc, want);
+
+    double worst = 0.0;
+    for (int layout = 0; layout < 2; layout++) {
+        memcpy(c, c0, sizeof(float) * t.rows * t.ldc);
+        if (layout == 0) {
+            nmt_gemm_nm(&a, b, t.ldb, t.ncols, t.beta, c, t.ldc);
+        } else {
+            nmt_nm_pack_panels(b, t.ldb, t.k, t.ncols, panels);
+            nmt_gemm_nm_panels(&a, panels, t.ncols, t.beta, c, t.ldc);
+        }
+        for (int r = 0; r < t.rows; r++) {
+            memcpy(got + (size_t)r * t.ncols, c + (size_t)r * t.ldc, sizeof(float) * t.ncols);
+            /* The padding between ncols and ldc must be left alone. */
+            for (int j = t.ncols; j < t.ldc; j++) {
+                float before = c0[(size_t)r * t.ldc + j], after = c[(size_t)r * t.ldc + j];
+                if (!(after == before || (isnan(after) && isnan(before)))) worst = INFINITY;
+            }
+        }
+        double err = harness_max_error(got, want, (size_t)t.rows * t.ncols);
+        if (!(err <= worst)) worst = err;
+    }
+    free(w), free(dense), free(b), free(c0), free(c), free(want), free(got), free(panels);
+    free(a.values), free(a.index);
+    return worst;
+}
+
+static const int group_sizes[] = {4, 8, 16, 32};
+
+static void test_random_shapes(nmt_rng *rng, const char *path, int threads)
+{
+    nmt_set_threads(threads);
+    double worst = 0.0;
+    int cases = 0;
+    for (int mi = 0; mi < 4; mi++) {
+        int m = group_sizes[mi];
+        const int keep[] = {1, m / 4 > 1 ? m / 4 : 2, m / 2, m - 1};
+        for (int ni = 0; ni < 4; ni++) {
+            for (int rep = 0; rep < 3; rep++) {
+                gemm_case t = {
+                    .rows = 1 + (int)nmt_rng_below(rng, 37),
+                    .k = m * (1 + (int)nmt_rng_below(rng, m <= 8 ? 24 : 6)),
+                    .nm = {keep[ni], m},
+                    .beta = rep == 0 ? 0.0f : rep == 1 ? 1.0f : 0.5f,
+                };
+                /* Column counts around the 96-wide panel and 8-wide vector
+                 * edges, plus random ones. */
+                const int edges[] = {1, 7, 8, 31, 33, 95, 96, 97, 191, 200};
+                t.ncols = nmt_rng_below(rng, 2) ? edges[nmt_rng_below(rng, 10)] : 1 + (int)nmt_rng_below(rng, 400);
+                t.ldb = t.ncols + (int)nmt_rng_below(rng, 3) * 5;
+                t.ldc = t.ncols + (int)nmt_rng_below(rng, 3) * 3;
+                double err = run_case(rng, t);
+                cases++;
+                if (!(err <= 1e-4))
+                    fprintf(stderr, "  %s %dT: rows %d k %d ncols %d %d:%d beta %g: err %.3e\n", path,
+                            threads, t.rows, t.k, t.ncols, t.nm.n, t.nm.m, t.beta, err);
+                if (!(err <= worst)) worst = err;
+            }
+        }
+    }
+    char label[64];
+    snprintf(label, sizeof label, "%s, %d thread(s), %d cases", path, threads, cases);
+    printf("  %-40s max err %.3e (tol 1e-04)\n", label, worst);
+    CHECK(worst <= 1e-4, "%s: max error %.3e", label, worst);
+}
+
+/* The two paths add the same products in the same order, so they agree to
+ * a few ulps, far tighter than the reference tolerance. */
+static void test_paths_agree(nmt_rng *rng)
+{
+    const int rows = 45, k = 320, ncols = 250;
+    const nmt_nm nm = {3, 16};
+    size_t count = nmt_packed_value_count(rows, k, nm);
+    float *w = malloc(sizeof(float) * rows * k), *b = malloc(sizeof(float) * k * ncols);
+    float *fast = malloc(sizeof(float) * rows * ncols), *portable = malloc(sizeof(float) * rows * ncols);
+    nmt_packed a = {.values = malloc(sizeof(float) * count), .index = malloc(count)};
+    for (int i = 0; i < rows * k; i++) w[i] = nmt_rng_normal(rng);
+    for (int i = 0; i < k * ncols; i++) b[i] = nmt_rng_normal(rng);
+    nmt_pack_topn((nmt_view){w, rows, k, k, 1}, nm, &a);
+    nmt_gemm_nm_force_portable(0);
+    nmt_gemm_nm(&a, b, ncols, ncols, 0.0f, fast, ncols);
+    nmt_gemm_nm_force_portable(1);
+    CHECK(strcmp(nmt_gemm_nm_path(), "portable") == 0, "forced path is %s", nmt_gemm_nm_path());
+    nmt_gemm_nm(&a, b, ncols, ncols, 0.0f, portable, ncols);
+    nmt_gemm_nm_force_portable(0);
+    CHECK_CLOSE("avx2 vs portable", fast, portable, (size_t)rows * ncols, 1e-5);
+    free(w), free(b), free(fast), free(portable), free(a.values), free(a.index);
+}
+
+/* Inside a caller's parallel region the kernel runs on the calling thread
+ * only (no nested teams) and still gives the right answer. */
+static void test_inside_parallel_region(nmt_rng *rng)
+{
+    nmt_set_threads(2);
+    const int rows = 16, k = 64, ncols = 100;
+    const nmt_nm nm = {2, 8};
+    size_t count = nmt_packed_value_count(rows, k, nm);
+    float *w = malloc(sizeof(float) * rows * k), *dense = malloc(sizeof(float) * rows * k);
+    float *b = malloc(sizeof(float) * k * ncols), *want = malloc(sizeof(float) * rows * ncols);
+    float *c = malloc(sizeof(float) * 2 * rows * ncols);
+    nmt_packed a = {.values = malloc(sizeof(float) * count), .index = malloc(count)};
+    for (int i = 0; i < rows * k; i++) w[i] = nmt_rng_normal(rng);
+    for (int i = 0; i < k * ncols; i++) b[i] = nmt_rng_normal(rng);
+    nmt_pack_topn((nmt_view){w, rows, k, k, 1}, nm, &a);
+    nmt_unpack(&a, dense);
+    reference_gemm(dense, rows, k, b, ncols, ncols, 0.0f, NULL, ncols, want);
+#pragma omp parallel for num_threads(2)
+    for (int copy = 0; copy < 2; copy++) nmt_gemm_nm(&a, b, ncols, ncols, 0.0f, c + (size_t)copy * rows * ncols, ncols);
+    CHECK_CLOSE("inside parallel region, copy 0", c, want, (size_t)rows * ncols, 1e-4);
+    CHECK_CLOSE("inside parallel region, copy 1", c + (size_t)rows * ncols, want, (size_t)rows * ncols, 1e-4);
+    free(w), free(dense), free(b), free(want), free(c), free(a.values), free(a.index);
+}
+
+int main(void)
+{
+    nmt_rng rng;
+    nmt_rng_seed(&rng, 7, 3);
+    printf("N:M GEMM path: %s\n", nmt_gemm_nm_path());
+    for (int portable = 0; portable < 2; portable++) {
+        nmt_gemm_nm_force_portable(portable);
+        const char *path = nmt_gemm_nm_path();
+        test_random_shapes(&rng, path, 1);
+        test_random_shapes(&rng, path, 2);
+        test_random_shapes(&rng, path, 3);
+    }
+    nmt_gemm_nm_force_portable(0);
+    test_paths_agree(&rng);
+    test_inside_parallel_region(&rng);
+    TEST_END("test_nm_gemm");
+}
