@@ -63,24 +63,24 @@ static int block(model_builder *b, const char *prefix, int x, int planes, int st
         const int k = bottleneck ? (i == 2 ? 3 : 1) : 3;
         const int s = (bottleneck ? i == 2 : i == 1) ? stride : 1;
         const int c = i == convs ? c_out : planes;
-        snprintf(n1, sizeof n1, "%s.conv%d", prefix, i);
-        snprintf(n2, sizeof n2, "%s.bn%d", prefix, i);
+        snprintf(n1, sizeof n1, "%.40s.conv%d", prefix, i);
+        snprintf(n2, sizeof n2, "%.40s.bn%d", prefix, i);
         y = builder_conv(b, n1, y, c, k, s, k / 2, 0);
         y = builder_unary(b, NMT_OP_BATCHNORM, n2, y);
         if (i < convs) {
-            snprintf(n3, sizeof n3, "%s.relu%d", prefix, i);
+            snprintf(n3, sizeof n3, "%.40s.relu%d", prefix, i);
             y = builder_unary(b, NMT_OP_RELU, n3, y);
         }
     }
     int shortcut = x;
     if (stride != 1 || c_in != c_out) {
-        snprintf(n1, sizeof n1, "%s.downsample.0", prefix);
-        snprintf(n2, sizeof n2, "%s.downsample.1", prefix);
+        snprintf(n1, sizeof n1, "%.40s.downsample.0", prefix);
+        snprintf(n2, sizeof n2, "%.40s.downsample.1", prefix);
         shortcut = builder_conv(b, n1, x, c_out, 1, stride, 0, 0);
         shortcut = builder_unary(b, NMT_OP_BATCHNORM, n2, shortcut);
     }
-    snprintf(n1, sizeof n1, "%s.add", prefix);
-    snprintf(n3, sizeof n3, "%s.relu", prefix);
+    snprintf(n1, sizeof n1, "%.40s.add", prefix);
+    snprintf(n3, sizeof n3, "%.40s.relu", prefix);
     y = builder_add(b, n1, y, shortcut);
     return builder_unary(b, NMT_OP_RELU, n3, y);
 }

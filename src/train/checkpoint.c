@@ -1,0 +1,207 @@
+/* Checkpoints as safetensors with PyTorch names and layouts: a state_dict
+ * that torch.load-style code (tests/ref/safetensors_io.py) reads directly,
+ * plus momentum buffers and run state for an exact resume. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nmtrain/io.h"
+#include "nmtrain/train.h"
+
+#define MOMENTUM_PREFIX "optimizer.momentum."
+#define FORMAT_NAME "nmtrain-checkpoint-1"
+
+/* Internal conv weights are (co, kh, kw, ci); PyTorch's are (co, ci, kh, kw). */
+static void to_torch_layout(const nmt_param *p, const float *src, float *dst)
+{
+    if (!p->conv_layout) {
+        memcpy(dst, src, sizeof(float) * (size_t)p->count);
+        return;
+    }
+    const int64_t co = p->shape[0], ci = p->shape[1], kh = p->shape[2], kw = p->shape[3];
+    for (int64_t o = 0; o < co; o++)
+        for (int64_t c = 0; c < ci; c++)
+            for (int64_t i = 0; i < kh; i++)
+                for (int64_t j = 0; j < kw; j++)
+                    dst[((o * ci + c) * kh + i) * kw + j] = src[((o * kh + i) * kw + j) * ci + c];
+}
+
+static void from_torch_layout(const nmt_param *p, const float *src, float *dst)
+{
+    if (!p->conv_layout) {
+        memcpy(dst, src, sizeof(float) * (size_t)p->count);
+        return;
+    }
+    const int64_t co = p->shape[0], ci = p->shape[1], kh = p->shape[2], kw = p->shape[3];
+    for (int64_t o = 0; o < co; o++)
+        for (int64_t c = 0; c < ci; c++)
+            for (int64_t i = 0; i < kh; i++)
+                for (int64_t j = 0; j < kw; j++)
+                    dst[((o * kh + i) * kw + j) * ci + c] = src[((o * ci + c) * kh + i) * kw + j];
+}
+
+/* "<bn>.running_mean" -> "<bn>.num_batches_tracked" */
+static int batches_tracked_name(const nmt_param *p, char *out, size_t size)
+{
+    const char *suffix = ".running_mean";
+    const size_t len = strlen(p->name), slen = strlen(suffix);
+    if (len < slen || strcmp(p->name + len - slen, suffix)) return 0;
+    snprintf(out, size, "%.*s.num_batches_tracked", (int)(len - slen), p->name);
+    return 1;
+}
+
+int nmt_checkpoint_save(nmt_net *net, const char *path, const nmt_run_state *state, const char *meta_json)
+{
+    const int count = nmt_net_param_count(net);
+    nmt_safetensors st;
+    nmt_st_init(&st);
+    float **copies = calloc((size_t)2 * count, sizeof *copies);
+    char (*names)[NMT_NAME_MAX + 48] = calloc((size_t)2 * count, sizeof *names);
+    int64_t batches = nmt_net_bn_batches(net);
+    int rc = copies && names ? 0 : -1;
+    if (rc) nmt_error("%s: out of memory preparing the checkpoint", path);
+    for (int i = 0; i < count && !rc; i++) {
+        nmt_param *p = nmt_net_param(net, i);
+        copies[2 * i] = malloc(sizeof(float) * (size_t)p->count);
+        if (!copies[2 * i]) { rc = -1; break; }
+        to_torch_layout(p, p->data, copies[2 * i]);
+        rc = nmt_st_add(&st, p->name, NMT_F32, p->ndim, p->shape, copies[2 * i]);
+        if (!rc && batches_tracked_name(p, names[2 * i], sizeof names[0]))
+            rc = nmt_st_add(&st, names[2 * i], NMT_I64, 0, NULL, &batches);
+        if (rc || !p->momentum) continue;
+        copies[2 * i + 1] = malloc(sizeof(float) * (size_t)p->count);
+        if (!copies[2 * i + 1]) { rc = -1; break; }
+        to_torch_layout(p, p->momentum, copies[2 * i + 1]);
+        snprintf(names[2 * i + 1], sizeof names[0], MOMENTUM_PREFIX "%s", p->name);
+        rc = nmt_st_add(&st, names[2 * i + 1], NMT_F32, p->ndim, p->shape, copies[2 * i + 1]);
+    }
+    char number[32];
+    if (!rc) rc = nmt_st_set_meta(&st, "format", FORMAT_NAME);
+    if (!rc) rc = nmt_st_set_meta(&st, "arch", nmt_net_desc(net)->arch);
+    if (!rc && state) {
+        snprintf(number, sizeof number, "%" PRId64, state->step);
+        rc = nmt_st_set_meta(&st, "step", number);
+        snprintf(number, sizeof number, "%d", state->epoch);
+        if (!rc) rc = nmt_st_set_meta(&st, "epoch", number);
+        snprintf(number, sizeof number, "%d", state->batch_in_epoch);
+        if (!rc) rc = nmt_st_set_meta(&st, "batch_in_epoch", number);
+    }
+    if (!rc && meta_json) rc = nmt_st_set_meta(&st, "config", meta_json);
+    if (!rc) rc = nmt_st_write(&st, path);
+    nmt_st_free(&st);
+    for (int i = 0; copies && i < 2 * count; i++) free(copies[i]);
+    free(copies);
+    free(names);
+    return rc;
+}
+
+static int shape_matches(const nmt_st_tensor *t, const nmt_param *p)
+{
+    if (t->ndim != p->ndim) return 0;
+    for (int d = 0; d < p->ndim; d++)
+        if (t->shape[d] != p->shape[d]) return 0;
+    return 1;
+}
+
+static void shape_text(int ndim, const int64_t *shape, char *out, size_t size)
+{
+    size_t used = (size_t)snprintf(out, size, "[");
+    for (int d = 0; d < ndim && used < size; d++)
+        used += (size_t)snprintf(out + used, size - used, d ? ", %" PRId64 : "%" PRId64, shape[d]);
+    if (used < size) snprintf(out + used, size - used, "]");
+}
+
+static int load_tensor(const nmt_safetensors *st, const char *path, const char *name, const nmt_param *p,
+                       float *dst)
+{
+    const nmt_st_tensor *t = nmt_st_find(st, name);
+    if (!t) {
+        nmt_error("%s: missing tensor '%s' (is it a checkpoint of this model, %s?)", path, name, "same arch and width");
+        return -1;
+    }
+    if (t->dtype != NMT_F32 || !shape_matches(t, p)) {
+        char want[96], got[96];
+        shape_text(p->ndim, p->shape, want, sizeof want);
+        shape_text(t->ndim, t->shape, got, sizeof got);
+        nmt_error("%s: tensor '%s' is %s %s, the model needs F32 %s", path, name, nmt_dtype_name(t->dtype), got, want);
+        return -1;
+    }
+    from_torch_layout(p, t->data, dst);
+    return 0;
+}
+
+static int parse_meta_int(const nmt_safetensors *st, const char *path, const char *key, int64_t *out)
+{
+    const char *text = nmt_st_meta_get(st, key);
+    char *end;
+    if (!text) return 1;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end || v < 0) {
+        nmt_error("%s: metadata '%s' = '%s' is not a non-negative integer", path, key, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int nmt_checkpoint_load(nmt_net *net, const char *path, nmt_run_state *state)
+{
+    nmt_safetensors st;
+    if (nmt_st_read(path, &st) != 0) return -1;
+    const int count = nmt_net_param_count(net);
+    int rc = 0;
+    /* Every tensor must belong to the model: a stray name means a different model. */
+    for (int i = 0; i < st.n_tensors && !rc; i++) {
+        const char *name = st.tensors[i].name;
+        const char *base = strncmp(name, MOMENTUM_PREFIX, strlen(MOMENTUM_PREFIX)) ? name : name + strlen(MOMENTUM_PREFIX);
+        const size_t len = strlen(base);
+        if (len > 20 && !strcmp(base + len - 20, ".num_batches_tracked")) continue;
+        if (!nmt_net_find_param(net, base)) {
+            nmt_error("%s: tensor '%s' does not belong to model %s", path, name, nmt_net_desc(net)->arch);
+            rc = -1;
+        }
+    }
+    for (int i = 0; i < count && !rc; i++) {
+        nmt_param *p = nmt_net_param(net, i);
+        rc = load_tensor(&st, path, p->name, p, p->data);
+        char name[NMT_NAME_MAX + 48];
+        if (!rc && batches_tracked_name(p, name, sizeof name)) {
+            const nmt_st_tensor *t = nmt_st_find(&st, name);
+            if (t && t->dtype == NMT_I64 && t->nbytes == 8) {
+                int64_t batches;
+                memcpy(&batches, t->data, 8);
+                nmt_net_set_bn_batches(net, batches);
+            }
+        }
+        if (rc || !p->momentum || !state) continue;
+        snprintf(name, sizeof name, MOMENTUM_PREFIX "%s", p->name);
+        if (nmt_st_find(&st, name)) rc = load_tensor(&st, path, name, p, p->momentum);
+    }
+    if (!rc && state) {
+        int64_t step = 0, epoch = 0, batch = 0;
+        memset(state, 0, sizeof *state);
+        if (parse_meta_int(&st, path, "step", &step) < 0 || parse_meta_int(&st, path, "epoch", &epoch) < 0 ||
+            parse_meta_int(&st, path, "batch_in_epoch", &batch) < 0) {
+            rc = -1;
+        } else {
+            state->step = step;
+            state->epoch = (int)epoch;
+            state->batch_in_epoch = (int)batch;
+        }
+    }
+    nmt_st_free(&st);
+    if (!rc) nmt_net_refresh_sparse(net);
+    return rc;
+}
+
+char *nmt_checkpoint_config(const char *path)
+{
+    nmt_safetensors st;
+    if (nmt_st_read(path, &st) != 0) return NULL;
+    const char *config = nmt_st_meta_get(&st, "config");
+    char *copy = config ? strdup(config) : NULL;
+    if (!config) nmt_error("%s: no 'config' metadata: not an nmtrain checkpoint", path);
+    nmt_st_free(&st);
+    return copy;
+}

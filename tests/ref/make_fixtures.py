@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Dumps the PyTorch fixtures the C tests compare against (llm.c style).
+
+    python3 tests/ref/make_fixtures.py tests/fixtures
+
+Every tensor is stored in PyTorch's own layout (NCHW activations, OIHW
+weights); the C tests convert. Loss of a layer case is sum(y * dy) for a
+random dy, so dx and the parameter gradients are exact vector-Jacobian
+products. Rerunning gives the same files (seeded)."""
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference  # noqa: E402
+from safetensors_io import save  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def t(x):
+    return x.detach().contiguous().numpy()
+
+
+def layer_case(out, name, module, x, extra_inputs=()):
+    x = x.clone().requires_grad_(True)
+    y = module(x)
+    dy = torch.randn(y.shape)
+    (y * dy).sum().backward()
+    out[name + ".x"] = t(x)
+    out[name + ".y"] = t(y)
+    out[name + ".dy"] = t(dy)
+    out[name + ".dx"] = t(x.grad)
+    for pname, p in module.named_parameters():
+        out[name + "." + pname] = t(p)
+        out[name + ".d" + pname] = t(p.grad)
+    for bname, b in module.named_buffers():
+        if b.dtype == torch.float32:
+            out[name + "." + bname] = t(b)
+
+
+def layers(path):
+    torch.manual_seed(1)
+    out = {}
+    layer_case(out, "conv_k3s1", nn.Conv2d(8, 6, 3, 1, 1, bias=True), torch.randn(2, 8, 7, 7))
+    layer_case(out, "conv_k3s2", nn.Conv2d(5, 4, 3, 2, 1, bias=False), torch.randn(2, 5, 9, 9))
+    layer_case(out, "conv_k1", nn.Conv2d(4, 8, 1, 1, 0, bias=True), torch.randn(3, 4, 6, 6))
+    layer_case(out, "conv_k5s2", nn.Conv2d(3, 4, 5, 2, 2, bias=False), torch.randn(2, 3, 8, 8))
+    layer_case(out, "conv_k1s2", nn.Conv2d(4, 6, 1, 2, 0, bias=False), torch.randn(2, 4, 6, 6))
+    layer_case(out, "linear", nn.Linear(12, 7), torch.randn(5, 12))
+    bn = nn.BatchNorm2d(6)
+    with torch.no_grad():
+        bn.weight.copy_(1 + 0.2 * torch.randn(6))
+        bn.bias.copy_(0.2 * torch.randn(6))
+    layer_case(out, "bn_train", bn, 3 + 2 * torch.randn(4, 6, 5, 5))
+    bn_eval = nn.BatchNorm2d(6)
+    with torch.no_grad():
+        bn_eval.weight.copy_(1 + 0.2 * torch.randn(6))
+        bn_eval.bias.copy_(0.2 * torch.randn(6))
+        bn_eval.running_mean.copy_(torch.randn(6))
+        bn_eval.running_var.copy_(0.5 + torch.rand(6))
+    bn_eval.eval()
+    layer_case(out, "bn_eval", bn_eval, torch.randn(4, 6, 5, 5))
+    layer_case(out, "relu", nn.ReLU(), torch.randn(2, 3, 4, 4))
+    layer_case(out, "maxpool_k2", nn.MaxPool2d(2), torch.randn(2, 3, 7, 7))
+    layer_case(out, "maxpool_k3s2p1", nn.MaxPool2d(3, 2, 1), torch.randn(2, 3, 7, 7))
+    layer_case(out, "adaptive_max1", nn.AdaptiveMaxPool2d(1), torch.randn(2, 3, 5, 5))
+    layer_case(out, "adaptive_max2", nn.AdaptiveMaxPool2d(2), torch.randn(2, 3, 5, 5))
+    layer_case(out, "avgpool", nn.AdaptiveAvgPool2d(1), torch.randn(2, 3, 4, 4))
+    layer_case(out, "flatten", nn.Flatten(), torch.randn(2, 3, 2, 2))
+    logits = torch.randn(6, 10, requires_grad=True)
+    labels = torch.randint(0, 10, (6,))
+    loss = F.cross_entropy(logits, labels, label_smoothing=0.1)
+    loss.backward()
+    out["ce.logits"] = t(logits)
+    out["ce.labels"] = labels.numpy()
+    out["ce.loss"] = t(loss.reshape(1))
+    out["ce.dlogits"] = t(logits.grad)
+    save(path, out, {"generator": "tests/ref/make_fixtures.py", "torch": torch.__version__})
+
+
+def resnet9_training(directory):
+    """One step's gradients and a 10-step loss trajectory of a small ResNet9."""
+    gen = torch.Generator().manual_seed(7)
+    model = reference.ResNet9(in_c=3, classes=10, w=1 / 16)
+    reference.init_like_nmtrain(model, gen)
+    save(os.path.join(directory, "resnet9_init.safetensors"),
+         {k: t(v) for k, v in model.state_dict().items()},
+         {"arch": "resnet9", "width": "0.0625", "in": "3x16x16", "classes": "10"})
+    x = torch.randn(8, 3, 16, 16, generator=gen)
+    labels = torch.randint(0, 10, (8,), generator=gen)
+    opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    out = {"x": t(x), "labels": labels.numpy()}
+    losses = []
+    model.train()
+    for step in range(10):
+        opt.zero_grad()
+        logits = model(x)
+        loss = F.cross_entropy(logits, labels, label_smoothing=0.1)
+        loss.backward()
+        if step == 0:
+            out["logits"] = t(logits)
+            for name, p in model.named_parameters():
+                out["grad." + name] = t(p.grad)
+        losses.append(loss.item())
+        opt.step()
+    out["losses"] = torch.tensor(losses).numpy()
+    for name, b in model.state_dict().items():
+        if b.dtype == torch.float32:
+            out["final." + name] = t(b)
+    save(os.path.join(directory, "resnet9_steps.safetensors"), out,
+         {"lr": "0.02", "momentum": "0.9", "nesterov": "1", "weight_decay": "5e-4", "label_smoothing": "0.1"})
+
+
+def main():
+    directory = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures"
+    os.makedirs(directory, exist_ok=True)
+    layers(os.path.join(directory, "layers.safetensors"))
+    resnet9_training(directory)
+
+
+if __name__ == "__main__":
+    main()

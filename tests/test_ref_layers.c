@@ -1,0 +1,198 @@
+/* Every layer's forward output and gradients against PyTorch
+ * (tests/fixtures/layers.safetensors from tests/ref/make_fixtures.py). */
+#include <string.h>
+
+#include "harness.h"
+#include "fixture.h"
+#include "layers/layers.h"
+
+#define FIXTURE "tests/fixtures/layers.safetensors"
+#define TOL 1e-5
+
+static nmt_safetensors st;
+
+static const float *get(const char *c, const char *field, const nmt_st_tensor **info)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s.%s", c, field);
+    return fixture_f32(&st, FIXTURE, name, info);
+}
+
+static int has(const char *c, const char *field)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s.%s", c, field);
+    return nmt_st_find(&st, name) != NULL;
+}
+
+/* Compares a CNHW result with a PyTorch NCHW tensor. */
+static void compare_cnhw(const char *label, const float *got_cnhw, const float *want_nchw, const nmt_st_tensor *shape)
+{
+    const int n = (int)shape->shape[0], c = (int)shape->shape[1];
+    const int plane = shape->ndim == 4 ? (int)(shape->shape[2] * shape->shape[3]) : 1;
+    float *got = malloc(sizeof(float) * fixture_count(shape));
+    cnhw_to_nchw(got_cnhw, n, c, plane, got);
+    CHECK_CLOSE(label, got, want_nchw, fixture_count(shape), TOL);
+    free(got);
+}
+
+static float *to_cnhw(const float *nchw, const nmt_st_tensor *t)
+{
+    const int plane = t->ndim == 4 ? (int)(t->shape[2] * t->shape[3]) : 1;
+    float *out = malloc(sizeof(float) * fixture_count(t));
+    nchw_to_cnhw(nchw, (int)t->shape[0], (int)t->shape[1], plane, out);
+    return out;
+}
+
+static void conv_case(const char *c, int stride, int pad)
+{
+    const nmt_st_tensor *xt, *wt, *yt;
+    const float *x_ref = get(c, "x", &xt), *w_ref = get(c, "weight", &wt), *y_ref = get(c, "y", &yt);
+    const int is_linear = wt->ndim == 2;
+    const int co = (int)wt->shape[0], ci = (int)wt->shape[1];
+    const int kh = is_linear ? 1 : (int)wt->shape[2], kw = is_linear ? 1 : (int)wt->shape[3];
+    const int n = (int)xt->shape[0];
+    nmt_conv_shape s = {ci, n, is_linear ? 1 : (int)xt->shape[2], is_linear ? 1 : (int)xt->shape[3], kh, kw,
+                        stride, pad, is_linear ? 1 : (int)yt->shape[2], is_linear ? 1 : (int)yt->shape[3]};
+    const int k = kh * kw * ci, cols = n * s.ho * s.wo;
+    float *x = to_cnhw(x_ref, xt), *w = malloc(sizeof(float) * co * k);
+    oihw_to_ohwi(w_ref, co, ci, kh, kw, w);
+    const float *bias = has(c, "bias") ? get(c, "bias", NULL) : NULL;
+    float *col = calloc((size_t)k * cols, sizeof(float)), *dcol = calloc((size_t)k * cols, sizeof(float));
+    float *y = calloc((size_t)co * cols, sizeof(float));
+    nmt_operand op = {w, NULL};
+    conv_forward(&s, co, op, bias, x, col, y);
+    char label[96];
+    snprintf(label, sizeof label, "%s forward", c);
+    compare_cnhw(label, y, y_ref, yt);
+
+    const nmt_st_tensor *dyt;
+    const float *dy_ref = get(c, "dy", &dyt);
+    float *dy = to_cnhw(dy_ref, dyt);
+    float *dw = calloc((size_t)co * k, sizeof(float)), *dw_oihw = malloc(sizeof(float) * co * k);
+    float *db = calloc((size_t)co, sizeof(float)), *dx = calloc(fixture_count(xt), sizeof(float));
+    conv_backward(&s, co, op, x, col, dy, dy, dw, bias ? db : NULL, dx, dcol);
+    ohwi_to_oihw(dw, co, ci, kh, kw, dw_oihw);
+    snprintf(label, sizeof label, "%s dweight", c);
+    CHECK_CLOSE(label, dw_oihw, get(c, "dweight", NULL), (size_t)co * k, TOL);
+    if (bias) {
+        snprintf(label, sizeof label, "%s dbias", c);
+        CHECK_CLOSE(label, db, get(c, "dbias", NULL), (size_t)co, TOL);
+    }
+    snprintf(label, sizeof label, "%s dx", c);
+    compare_cnhw(label, dx, get(c, "dx", NULL), xt);
+    free(x), free(w), free(col), free(dcol), free(y), free(dy), free(dw), free(dw_oihw), free(db), free(dx);
+}
+
+static void batchnorm_case(const char *c, int training)
+{
+    const nmt_st_tensor *xt;
+    const float *x_ref = get(c, "x", &xt);
+    float *x = to_cnhw(x_ref, xt);
+    const int channels = (int)xt->shape[1], cols = (int)(xt->shape[0] * xt->shape[2] * xt->shape[3]);
+    const float *gamma = get(c, "weight", NULL), *beta = get(c, "bias", NULL);
+    float *y = calloc(fixture_count(xt), sizeof(float)), *dx = calloc(fixture_count(xt), sizeof(float));
+    float mean[64], invstd[64], rmean[64], rvar[64], dgamma[64], dbeta[64];
+    bn_saved saved = {mean, invstd};
+    char label[96];
+    if (training) {
+        for (int i = 0; i < channels; i++) rmean[i] = 0.0f, rvar[i] = 1.0f;
+        batchnorm_forward_train(channels, cols, x, gamma, beta, rmean, rvar, 0.1f, 1e-5f, saved, y);
+        CHECK_CLOSE("bn_train running_mean", rmean, get(c, "running_mean", NULL), channels, TOL);
+        CHECK_CLOSE("bn_train running_var", rvar, get(c, "running_var", NULL), channels, TOL);
+        float *dy = to_cnhw(get(c, "dy", NULL), xt);
+        batchnorm_backward(channels, cols, x, gamma, saved, dy, dgamma, dbeta, dx);
+        CHECK_CLOSE("bn_train dweight", dgamma, get(c, "dweight", NULL), channels, TOL);
+        CHECK_CLOSE("bn_train dbias", dbeta, get(c, "dbias", NULL), channels, TOL);
+        compare_cnhw("bn_train dx", dx, get(c, "dx", NULL), xt);
+        free(dy);
+    } else {
+        batchnorm_forward_eval(channels, cols, x, gamma, beta, get(c, "running_mean", NULL),
+                               get(c, "running_var", NULL), 1e-5f, y);
+    }
+    snprintf(label, sizeof label, "%s forward", c);
+    compare_cnhw(label, y, get(c, "y", NULL), xt);
+    free(x), free(y), free(dx);
+}
+
+typedef enum { POOL_MAX, POOL_ADAPTIVE, POOL_AVG, RELU, FLATTEN } simple_kind;
+
+static void simple_case(const char *c, simple_kind kind, int k, int stride, int pad)
+{
+    const nmt_st_tensor *xt, *yt, *dyt;
+    const float *x_ref = get(c, "x", &xt);
+    float *x = to_cnhw(x_ref, xt);
+    const float *y_ref = get(c, "y", &yt), *dy_ref = get(c, "dy", &dyt);
+    const int n = (int)xt->shape[0], ch = (int)xt->shape[1], h = (int)xt->shape[2], w = (int)xt->shape[3];
+    float *y = calloc(fixture_count(yt), sizeof(float)), *dx = calloc(fixture_count(xt), sizeof(float));
+    int32_t *arg = calloc(fixture_count(yt), sizeof(int32_t));
+    float *dy;
+    char label[96];
+    if (kind == FLATTEN) { /* the output is features x n: "CNHW" with a 1x1 plane */
+        dy = malloc(sizeof(float) * fixture_count(dyt));
+        nchw_to_cnhw(dy_ref, n, (int)dyt->shape[1], 1, dy);
+        flatten_forward(ch, n, h * w, x, y);
+        flatten_backward(ch, n, h * w, dy, dx);
+    } else {
+        dy = to_cnhw(dy_ref, dyt);
+        pool_shape s = {ch, n, h, w, k, k, stride, pad, kind == POOL_AVG || kind == RELU ? 1 : (int)yt->shape[2],
+                        kind == POOL_AVG || kind == RELU ? 1 : (int)yt->shape[3]};
+        const int64_t count = (int64_t)fixture_count(xt);
+        switch (kind) {
+        case POOL_MAX: maxpool_forward(&s, x, arg, y); maxpool_backward(&s, arg, dy, dx); break;
+        case POOL_ADAPTIVE: adaptive_maxpool_forward(&s, x, arg, y); maxpool_backward(&s, arg, dy, dx); break;
+        case POOL_AVG: avgpool_forward(ch, n, h * w, x, y); avgpool_backward(ch, n, h * w, dy, dx); break;
+        case RELU: relu_forward(count, x, y); relu_backward(count, y, dy, dx); break;
+        default: break;
+        }
+    }
+    snprintf(label, sizeof label, "%s forward", c);
+    compare_cnhw(label, y, y_ref, yt);
+    snprintf(label, sizeof label, "%s dx", c);
+    compare_cnhw(label, dx, get(c, "dx", NULL), xt);
+    free(x), free(y), free(dx), free(arg), free(dy);
+}
+
+static void cross_entropy_case(void)
+{
+    const nmt_st_tensor *lt;
+    const float *logits_ref = fixture_f32(&st, FIXTURE, "ce.logits", &lt);
+    const int n = (int)lt->shape[0], classes = (int)lt->shape[1];
+    const nmt_st_tensor *labels_t = nmt_st_find(&st, "ce.labels");
+    int labels[64];
+    for (int i = 0; i < n; i++) labels[i] = (int)((const int64_t *)labels_t->data)[i];
+    float *logits = malloc(sizeof(float) * n * classes), *dlogits = malloc(sizeof(float) * n * classes);
+    float *dlogits_nc = malloc(sizeof(float) * n * classes);
+    nchw_to_cnhw(logits_ref, n, classes, 1, logits);
+    float loss = cross_entropy(classes, n, logits, labels, 0.1f, dlogits, NULL);
+    CHECK_CLOSE("cross-entropy loss (smoothing 0.1)", &loss, fixture_f32(&st, FIXTURE, "ce.loss", NULL), 1, TOL);
+    cnhw_to_nchw(dlogits, n, classes, 1, dlogits_nc);
+    CHECK_CLOSE("cross-entropy dlogits", dlogits_nc, fixture_f32(&st, FIXTURE, "ce.dlogits", NULL), (size_t)n * classes, TOL);
+    free(logits), free(dlogits), free(dlogits_nc);
+}
+
+int main(void)
+{
+    if (nmt_st_read(FIXTURE, &st) != 0) {
+        fprintf(stderr, "%s\n", nmt_errmsg());
+        return 2;
+    }
+    conv_case("conv_k3s1", 1, 1);
+    conv_case("conv_k3s2", 2, 1);
+    conv_case("conv_k1", 1, 0);
+    conv_case("conv_k5s2", 2, 2);
+    conv_case("conv_k1s2", 2, 0);
+    conv_case("linear", 1, 0);
+    batchnorm_case("bn_train", 1);
+    batchnorm_case("bn_eval", 0);
+    simple_case("relu", RELU, 1, 1, 0);
+    simple_case("maxpool_k2", POOL_MAX, 2, 2, 0);
+    simple_case("maxpool_k3s2p1", POOL_MAX, 3, 2, 1);
+    simple_case("adaptive_max1", POOL_ADAPTIVE, 0, 0, 0);
+    simple_case("adaptive_max2", POOL_ADAPTIVE, 0, 0, 0);
+    simple_case("avgpool", POOL_AVG, 0, 0, 0);
+    simple_case("flatten", FLATTEN, 0, 0, 0);
+    cross_entropy_case();
+    nmt_st_free(&st);
+    TEST_END("test_ref_layers");
+}
