@@ -22,7 +22,7 @@ torch.set_num_threads(1)
 
 
 def t(x):
-    return x.detach().contiguous().numpy()
+    return x.detach().contiguous().numpy().copy()  # a copy: in-place updates must not reach it
 
 
 def layer_case(out, name, module, x, extra_inputs=()):
