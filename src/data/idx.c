@@ -67,8 +67,9 @@ static uint32_t big_endian_u32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Opens an IDX file and checks its magic number: two zero bytes, the ubyte
- * type and `ndim`; then reads the ndim big-endian dimensions. */
+/* Opens an IDX file and checks its magic number (two zero bytes, the ubyte
+ * type, `ndim`) before anything else, so a wrong kind of file is named as
+ * such; then reads the ndim big-endian dimensions. */
 static gzFile open_idx(const char *path, int ndim, const char *kind, uint32_t *dims)
 {
     gzFile file = gzopen(path, "rb");
@@ -77,21 +78,24 @@ static gzFile open_idx(const char *path, int ndim, const char *kind, uint32_t *d
         return NULL;
     }
     gzbuffer(file, 1u << 18);
-    uint8_t header[4 + 4 * 3];
-    unsigned header_bytes = 4 + 4 * (unsigned)ndim;
-    int n = gzread(file, header, header_bytes);
-    if (n < 0) {
+    uint8_t magic[4], dim_bytes[4 * 3];
+    unsigned dims_size = 4 * (unsigned)ndim;
+    int n = gzread(file, magic, 4);
+    int n_dims = n == 4 ? gzread(file, dim_bytes, dims_size) : 0;
+    if (n < 0 || n_dims < 0) {
         nmt_error("%s: corrupt data: %s", path, gz_reason(file, path));
     } else if (n == 0) {
         nmt_error("%s: empty file (expected an IDX %s file)", path, kind);
-    } else if ((unsigned)n < header_bytes) {
-        nmt_error("%s: truncated: expected a %u-byte IDX header, got %d", path, header_bytes, n);
-    } else if (header[0] != 0 || header[1] != 0 || header[2] != IDX_UBYTE || header[3] != ndim) {
+    } else if (n < 4) {
+        nmt_error("%s: truncated: expected a %u-byte IDX header, got %d", path, 4 + dims_size, n);
+    } else if (magic[0] != 0 || magic[1] != 0 || magic[2] != IDX_UBYTE || magic[3] != ndim) {
         nmt_error("%s: bad magic number 0x%08x: expected 0x%08x (IDX %s, unsigned bytes, %d dimension%s)",
-                  path, big_endian_u32(header), (unsigned)(IDX_UBYTE << 8 | ndim), kind, ndim,
+                  path, big_endian_u32(magic), (unsigned)(IDX_UBYTE << 8 | ndim), kind, ndim,
                   ndim == 1 ? "" : "s");
+    } else if ((unsigned)n_dims < dims_size) {
+        nmt_error("%s: truncated: expected a %u-byte IDX header, got %d", path, 4 + dims_size, 4 + n_dims);
     } else {
-        for (int d = 0; d < ndim; d++) dims[d] = big_endian_u32(header + 4 + 4 * d);
+        for (int d = 0; d < ndim; d++) dims[d] = big_endian_u32(dim_bytes + 4 * d);
         return file;
     }
     gzclose(file);
