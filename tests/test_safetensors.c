@@ -69,6 +69,8 @@ static void test_round_trip(void)
     CHECK(nmt_st_add(&st, "step", NMT_I64, 0, NULL, &step) != 0 && strstr(nmt_errmsg(), "twice"), "%s", nmt_errmsg());
     CHECK(nmt_st_add(&st, "__metadata__", NMT_U8, 1, shape_b, bytes) != 0, "reserved name accepted");
     CHECK(nmt_st_add(&st, "", NMT_U8, 1, shape_b, bytes) != 0, "empty name accepted");
+    CHECK(nmt_st_add(&st, "bad\xff", NMT_U8, 1, shape_b, bytes) != 0, "invalid UTF-8 name accepted");
+    CHECK(nmt_st_set_meta(&st, "k", "\xed\xa0\x80") != 0, "UTF-8 surrogate accepted");
     int64_t too_many[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}, negative[1] = {-1};
     CHECK(nmt_st_add(&st, "deep", NMT_U8, 9, too_many, bytes) != 0, "9 dims accepted");
     CHECK(nmt_st_add(&st, "neg", NMT_U8, 1, negative, bytes) != 0, "negative dim accepted");
@@ -215,6 +217,8 @@ static void test_malformed(void)
         {"bad escape", "{\"a\\q\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "bad escape"},
         {"unterminated string", "{\"abc", 0, "unterminated string"},
         {"control character", "{\"a\tb\":{}}", 0, "control character"},
+        {"invalid utf-8", "{\"a\xc3\x28\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "UTF-8"},
+        {"overlong utf-8", "{\"\xc0\xaf\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "UTF-8"},
     };
     char path[256];
     in_dir(path, "bad.safetensors");

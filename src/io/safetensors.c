@@ -42,6 +42,33 @@ const char *nmt_dtype_name(nmt_dtype dtype)
     return dtype_info[dtype].name;
 }
 
+/* Length of the valid UTF-8 prefix of s[0..n): n when all of it is valid.
+ * JSON text must be UTF-8 and the reference reader rejects anything else. */
+static size_t valid_utf8_prefix(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+        if (!len || i + len > n) return i;
+        uint32_t cp = len == 1 ? c : c & (0x7fu >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return i;
+            cp = cp << 6 | (s[i + k] & 0x3fu);
+        }
+        static const uint32_t smallest[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < smallest[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+        i += len;
+    }
+    return n;
+}
+
+static int is_utf8(const char *s)
+{
+    size_t n = strlen(s);
+    return valid_utf8_prefix((const unsigned char *)s, n) == n;
+}
+
 /* ---- the tensor and metadata lists ---------------------------------------- */
 
 void nmt_st_init(nmt_safetensors *st)
@@ -134,6 +161,10 @@ int nmt_st_add(nmt_safetensors *st, const char *name, nmt_dtype dtype, int ndim,
         nmt_error("safetensors: tensor '%s' added twice", name);
         return -1;
     }
+    if (!is_utf8(name)) {
+        nmt_error("safetensors: tensor name '%s' is not valid UTF-8", name);
+        return -1;
+    }
     if ((int)dtype < 0 || (int)dtype >= N_DTYPES) {
         nmt_error("safetensors: tensor '%s': unknown dtype %d", name, (int)dtype);
         return -1;
@@ -172,6 +203,10 @@ int nmt_st_add(nmt_safetensors *st, const char *name, nmt_dtype dtype, int ndim,
 
 int nmt_st_set_meta(nmt_safetensors *st, const char *key, const char *value)
 {
+    if (!is_utf8(key) || !is_utf8(value)) {
+        nmt_error("safetensors: metadata '%s' is not valid UTF-8", key);
+        return -1;
+    }
     for (int i = 0; i < st->n_meta; i++) {
         if (!strcmp(st->meta[i].key, key)) {
             char *copy = strdup(value);
@@ -726,6 +761,11 @@ int nmt_st_read(const char *path, nmt_safetensors *st)
     }
     if (fread(header, 1, header_bytes, file) != header_bytes) {
         nmt_error("%s: read error in the header: %s", path, strerror(errno));
+        goto done;
+    }
+    size_t utf8_bytes = valid_utf8_prefix((const unsigned char *)header, header_bytes);
+    if (utf8_bytes != header_bytes) {
+        nmt_error("%s: bad header: not valid UTF-8 (at header byte %zu)", path, utf8_bytes);
         goto done;
     }
     json_parser ps = {header, header, header + header_bytes, path, 0};
