@@ -260,6 +260,10 @@ static void test_malformed(void)
     CHECK(st.n_tensors == 2 && !strcmp(st.tensors[0].name, "b") && st.tensors[1].nbytes == 0, "edge tensors");
     CHECK(nmt_st_meta_get(&st, "k\xc3\xa9\xf0\x9f\x98\x80") != NULL, "unicode escapes in metadata key");
     nmt_st_free(&st);
+
+    write_raw(path, "{\"__metadata__\":null}", 0);
+    CHECK(nmt_st_read(path, &st) == 0 && st.n_meta == 0 && st.n_tensors == 0, "null metadata: %s", nmt_errmsg());
+    nmt_st_free(&st);
 }
 
 /* C writes, Python reads and checks, Python writes, C reads and checks. */

@@ -462,8 +462,21 @@ static int parse_uint(json_parser *ps, uint64_t *out, const char *context)
     return 0;
 }
 
+/* The reference reader types the metadata as an optional map, so null is
+ * valid and means none. */
+static int accept_null(json_parser *ps)
+{
+    skip_space(ps);
+    if (ps->end - ps->at >= 4 && !memcmp(ps->at, "null", 4)) {
+        ps->at += 4;
+        return 1;
+    }
+    return 0;
+}
+
 static int parse_metadata(json_parser *ps, nmt_safetensors *st)
 {
+    if (accept_null(ps)) return 0;
     if (expect(ps, '{', "to open " METADATA_KEY) != 0) return -1;
     if (accept(ps, '}')) return 0;
     do {
