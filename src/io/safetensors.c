@@ -502,7 +502,7 @@ static int parse_metadata(json_parser *ps, nmt_safetensors *st)
     return expect(ps, '}', "to close " METADATA_KEY);
 }
 
-static int parse_dtype(json_parser *ps, nmt_st_tensor *t, const char *name)
+static int parse_dtype(json_parser *ps, nmt_st_tensor *t)
 {
     const char *at = ps->at;
     char *text = parse_string(ps, "for dtype");
@@ -515,24 +515,24 @@ static int parse_dtype(json_parser *ps, nmt_st_tensor *t, const char *name)
         }
     }
     ps->at = at;
-    parse_error(ps, "tensor '%s': unsupported dtype '%s' (nmtrain reads F32, F16, I64, U8, BOOL)", name, text);
+    parse_error(ps, "tensor '%s': unsupported dtype '%s' (nmtrain reads F32, F16, I64, U8, BOOL)", t->name, text);
     free(text);
     return -1;
 }
 
-static int parse_shape(json_parser *ps, nmt_st_tensor *t, const char *name)
+static int parse_shape(json_parser *ps, nmt_st_tensor *t)
 {
     if (expect(ps, '[', "to open shape") != 0) return -1;
     if (accept(ps, ']')) return 0;
     do {
         uint64_t dim;
         if (t->ndim == NMT_ST_MAX_DIMS) {
-            parse_error(ps, "tensor '%s' has more than %d dimensions", name, NMT_ST_MAX_DIMS);
+            parse_error(ps, "tensor '%s' has more than %d dimensions", t->name, NMT_ST_MAX_DIMS);
             return -1;
         }
         if (parse_uint(ps, &dim, "a dimension") != 0) return -1;
         if (dim > INT64_MAX) {
-            parse_error(ps, "tensor '%s': dimension too large", name);
+            parse_error(ps, "tensor '%s': dimension too large", t->name);
             return -1;
         }
         t->shape[t->ndim++] = (int64_t)dim;
@@ -566,8 +566,8 @@ static int parse_tensor(json_parser *ps, nmt_st_tensor *t, header_entry *entry)
             parse_error(ps, "tensor '%s': %s key '%s'", t->name, bit ? "duplicate" : "unknown", key);
         } else if (expect(ps, ':', "after a key") == 0) {
             seen |= bit;
-            status = bit == HAS_DTYPE ? parse_dtype(ps, t, t->name)
-                   : bit == HAS_SHAPE ? parse_shape(ps, t, t->name) : parse_offsets(ps, entry);
+            status = bit == HAS_DTYPE ? parse_dtype(ps, t)
+                   : bit == HAS_SHAPE ? parse_shape(ps, t) : parse_offsets(ps, entry);
         }
         free(key);
         if (status != 0) return -1;
@@ -601,9 +601,12 @@ static int parse_header(json_parser *ps, nmt_safetensors *st, header_entry **ent
                     has_metadata = 1;
                     status = parse_metadata(ps, st);
                 }
-            } else if (!name[0] || nmt_st_find(st, name)) {
+            } else if (!name[0]) {
                 ps->at = key_at;
-                parse_error(ps, name[0] ? "duplicate tensor name '%s'" : "empty tensor name%s", name);
+                parse_error(ps, "empty tensor name");
+            } else if (nmt_st_find(st, name)) {
+                ps->at = key_at;
+                parse_error(ps, "duplicate tensor name '%s'", name);
             } else if (expect(ps, ':', "after a tensor name") == 0) {
                 nmt_st_tensor *t = push_tensor(st, name);
                 if (st->n_tensors > cap) {
