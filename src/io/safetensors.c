@@ -684,10 +684,16 @@ static int check_layout(const char *path, nmt_safetensors *st, const header_entr
     qsort(by_offset, (size_t)st->n_tensors, sizeof *by_offset, compare_by_offset);
     uint64_t expected = 0;
     for (int k = 0; k < st->n_tensors; k++) {
-        const header_entry *e = &entries[by_offset[k].tensor];
+        const offset_key *e = &by_offset[k];
+        const char *name = st->tensors[e->tensor].name;
+        if (e->begin != expected && k == 0) {
+            nmt_error("%s: tensor '%s': data starts at %llu, but the first tensor must start at 0 (gap)", path,
+                      name, (unsigned long long)e->begin);
+            return -1;
+        }
         if (e->begin != expected) {
-            nmt_error("%s: tensor '%s': data starts at %llu, but the previous tensor ends at %llu (%s)", path,
-                      st->tensors[by_offset[k].tensor].name, (unsigned long long)e->begin, (unsigned long long)expected,
+            nmt_error("%s: tensor '%s': data starts at %llu, but the previous tensor ends at %llu (%s)", path, name,
+                      (unsigned long long)e->begin, (unsigned long long)expected,
                       e->begin < expected ? "overlap" : "gap");
             return -1;
         }
