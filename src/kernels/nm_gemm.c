@@ -112,6 +112,14 @@ static void nm_gemm_run(const nmt_packed *a, const float *b, ptrdiff_t ldb, ptrd
             blk.b = b + panel * panel_stride + (ptrdiff_t)g0 * a->nm.m * ldb;
             blk.read_c = g0 > 0 || beta != 0.0f;
             blk.c_scale = g0 > 0 ? 1.0f : beta;
+            const int next_g0 = g0 + block_groups;
+            if (next_g0 < total_groups) {
+                blk.next_b = blk.b + (ptrdiff_t)block_groups * a->nm.m * ldb;
+                blk.next_rows = (total_groups - next_g0 < block_groups ? total_groups - next_g0 : block_groups) * a->nm.m;
+            } else {
+                blk.next_b = panel + 1 < panels ? b + (panel + 1) * panel_stride : NULL;
+                blk.next_rows = block_groups * a->nm.m < a->k ? block_groups * a->nm.m : a->k;
+            }
             kernel(&blk);
         }
     }

@@ -24,6 +24,10 @@ typedef struct nm_block {
     int width;
     int read_c;
     float c_scale;
+    /* The B chunk the thread will most likely use next (same layout as b,
+     * next_rows rows), or NULL: kernels may prefetch it while they work. */
+    const float *next_b;
+    int next_rows;
 } nm_block;
 
 typedef void (*nm_block_kernel)(const nm_block *blk);
