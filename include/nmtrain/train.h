@@ -37,6 +37,16 @@ const char *nmt_method_name(nmt_method_kind kind);
 /* Fills the spec's defaults for `kind` (decay 2e-4, interval 1, or 40 for tnm). */
 void nmt_method_defaults(nmt_method_kind kind, nmt_nm nm, nmt_method_config *out);
 
+/* What a method does to each node of a model: which GEMMs read N:M sparse
+ * operands (or why not), and the MACs per sample executed against dense. */
+typedef struct nmt_layer_report {
+    int fw_sparse, bw_sparse, dy_pruned;
+    char why[96];
+    nmt_macs dense, executed;
+} nmt_layer_report;
+/* Fills one report per node of `desc` (out has desc->n_nodes entries). */
+void nmt_method_report(const nmt_model_desc *desc, const nmt_method_config *method, nmt_layer_report *out);
+
 /* ---- parameters ----
  * Every learnable tensor and batch-norm buffer, under its PyTorch name and
  * shape. Convolution weights are stored internally as (co, kh, kw, ci);
@@ -121,6 +131,49 @@ int nmt_checkpoint_save(nmt_net *net, const char *path, const nmt_run_state *sta
 int nmt_checkpoint_load(nmt_net *net, const char *path, nmt_run_state *state);
 /* Reads the "config" metadata string of a checkpoint (caller frees). */
 char *nmt_checkpoint_config(const char *path);
+
+/* ---- the training loop ---- */
+typedef struct nmt_train_config {
+    nmt_model_config model;
+    nmt_method_config method;
+    int epochs, batch;
+    nmt_schedule_kind schedule;
+    float lr, warmup_epochs, final_lr_fraction;
+    nmt_sgd_config sgd;
+    float label_smoothing;
+    nmt_augment augment;
+    uint64_t seed;
+    const char *out_dir;        /* log.csv, log.json, checkpoint.safetensors; NULL = none */
+    const char *resume;         /* checkpoint to continue from, or NULL */
+    int checkpoint_every;       /* also checkpoint every N steps (0 = at epoch ends only) */
+    int64_t max_steps;          /* stop after this many optimiser steps in total (0 = no limit) */
+    int progress_seconds;       /* progress line period (0 = quiet) */
+    const char *data_name;      /* recorded in the checkpoint for nmtrain eval */
+} nmt_train_config;
+
+typedef struct nmt_epoch_result {
+    int epoch;
+    int64_t step;
+    float lr, train_loss, train_acc, test_loss, test_acc;
+    double seconds, images_per_s;
+} nmt_epoch_result;
+
+typedef struct nmt_train_result {
+    int epochs_done;
+    nmt_epoch_result last;
+    double seconds;
+} nmt_train_result;
+
+/* Evaluates `net` on every sample of `ds` (batch-norm in inference mode). */
+int nmt_evaluate(nmt_net *net, const nmt_dataset *ds, int batch, const float *mean, const float *std,
+                 float *loss, float *accuracy);
+/* Trains on `train`, evaluating on `test` after each epoch. The normalisation
+ * statistics come from `train`. */
+int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_dataset *test,
+              nmt_train_result *result);
+/* Rebuilds the model a checkpoint was trained with (its "config" metadata). */
+int nmt_checkpoint_model(const char *path, nmt_model_config *model, char *arch_buf, size_t arch_size,
+                         nmt_method_config *method, float *mean, float *std);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,79 @@
+/* nmtrain info: per-layer shapes, parameters and MACs of the three GEMMs,
+ * and what the chosen method makes sparse. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+
+static const char usage[] =
+    "usage: nmtrain info [--model M] [--width W] [--in CxHxW] [--classes K] [--imagenet-stem]\n"
+    "                    [--method dense|srste|bdwp|sdgp|tnm] [--nm N:M] [--sparse-first] [--sparse-classifier]\n"
+    "Prints per-layer output shapes, parameters and MACs per sample of forward (FW), backward-data (BW)\n"
+    "and weight-gradient (WG), dense and as executed by the method. Without --in, the shape of the\n"
+    "default data (Fashion-MNIST, 1x28x28, 10 classes) is used.\n";
+
+static double ratio(int64_t executed, int64_t dense)
+{
+    return dense ? (double)executed / (double)dense : 1.0;
+}
+
+int nmt_cmd_info(int argc, char **argv)
+{
+    cli_options o;
+    if (cli_parse(argc, argv, &o, usage) != 0) return 2;
+    if (o.help) return 0;
+    nmt_model_config *m = &o.train.model;
+    if (!o.in_shape) m->in_c = 1, m->in_h = 28, m->in_w = 28;
+    if (!m->classes) m->classes = 10;
+    nmt_model_desc *desc = malloc(sizeof *desc);
+    nmt_layer_report *report = desc ? malloc(sizeof *report * NMT_MAX_NODES) : NULL;
+    if (!report || nmt_model_describe(m, desc) != 0) {
+        fprintf(stderr, "nmtrain: %s\n", report ? nmt_errmsg() : "out of memory");
+        free(desc), free(report);
+        return 1;
+    }
+    const nmt_method_config *method = &o.train.method;
+    nmt_method_report(desc, method, report);
+    printf("%s, width %g, input %dx%dx%d, %d classes; method %s", desc->arch, (double)m->width, m->in_c, m->in_h,
+           m->in_w, m->classes, nmt_method_name(method->kind));
+    if (method->kind != NMT_METHOD_DENSE) printf(" %d:%d", method->nm.n, method->nm.m);
+    printf("\nMACs are per sample; 'exec' is what the method executes.\n\n");
+    printf("%-24s %-16s %-14s %10s %12s %12s %12s %12s %12s  %s\n", "layer", "op", "output", "params", "FW dense",
+           "FW exec", "BW dense", "BW exec", "WG", "sparsity");
+    int64_t params = 0;
+    nmt_macs dense = {0, 0, 0}, exec = {0, 0, 0};
+    for (int i = 0; i < desc->n_nodes; i++) {
+        const nmt_node *n = &desc->nodes[i];
+        const nmt_layer_report *r = &report[i];
+        char shape[32];
+        snprintf(shape, sizeof shape, "%dx%dx%d", n->c_out, n->h_out, n->w_out);
+        params += nmt_node_params(n);
+        dense.fw += r->dense.fw, dense.bw += r->dense.bw, dense.wg += r->dense.wg;
+        exec.fw += r->executed.fw, exec.bw += r->executed.bw, exec.wg += r->executed.wg;
+        if (n->op != NMT_OP_CONV && n->op != NMT_OP_LINEAR) {
+            printf("%-24s %-16s %-14s %10lld\n", n->name, nmt_op_name(n->op), shape, (long long)nmt_node_params(n));
+            continue;
+        }
+        printf("%-24s %-16s %-14s %10lld %12lld %12lld %12lld %12lld %12lld  %s%s\n", n->name, nmt_op_name(n->op),
+               shape, (long long)nmt_node_params(n), (long long)r->dense.fw, (long long)r->executed.fw,
+               (long long)r->dense.bw, (long long)r->executed.bw, (long long)r->dense.wg, r->why,
+               n->input < 0 ? "; no BW (model input)" : "");
+    }
+    const int64_t total_dense = dense.fw + dense.bw + dense.wg, total_exec = exec.fw + exec.bw + exec.wg;
+    printf("\ntotal: %lld parameters\n", (long long)params);
+    printf("MACs per sample      %14s %14s %8s\n", "dense", "executed", "ratio");
+    printf("  forward            %14lld %14lld %8.3f\n", (long long)dense.fw, (long long)exec.fw, ratio(exec.fw, dense.fw));
+    printf("  backward-data      %14lld %14lld %8.3f\n", (long long)dense.bw, (long long)exec.bw, ratio(exec.bw, dense.bw));
+    printf("  weight-gradient    %14lld %14lld %8.3f\n", (long long)dense.wg, (long long)exec.wg, ratio(exec.wg, dense.wg));
+    printf("  training step      %14lld %14lld %8.3f  (ideal speedup %.2fx)\n", (long long)total_dense,
+           (long long)total_exec, ratio(total_exec, total_dense), 1.0 / ratio(total_exec, total_dense));
+    if (method->kind != NMT_METHOD_DENSE) {
+        const double nm = (double)method->nm.n / method->nm.m;
+        const int both = method->kind == NMT_METHOD_BDWP || method->kind == NMT_METHOD_TNM;
+        printf("  spec formula, all three GEMMs equal and every layer sparse: %.3f\n",
+               both ? (2 * nm + 1) / 3 : (nm + 2) / 3);
+    }
+    free(desc), free(report);
+    return 0;
+}

@@ -1,0 +1,49 @@
+/* nmtrain train: the training job. */
+#include <stdio.h>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+
+static const char usage[] =
+    "usage: nmtrain train [options]\n"
+    "Trains a model; with no options, the default job: ResNet9 (width 0.25) with BDWP 2:8 on\n"
+    "Fashion-MNIST from /usr/share/datasets/fashion-mnist.\n\n"
+    "model:    --model resnet9|resnet18|resnet50|vgg19  --width W  --imagenet-stem\n"
+    "data:     --data fashion-mnist|mnist|cifar10|cifar100  --data-dir DIR\n"
+    "          --crop-pad P  --hflip 0|1  --no-augment\n"
+    "method:   --method dense|srste|bdwp|sdgp|tnm  --nm N:M  --decay L  --mask-interval T\n"
+    "          --sparse-first  --sparse-classifier\n"
+    "training: --epochs E  --batch B  --lr LR  --schedule onecycle|cosine|constant  --warmup EPOCHS\n"
+    "          --momentum M  --nesterov  --wd WD  --wd-all  --label-smoothing S  --seed S  --threads T\n"
+    "output:   --out DIR (log.csv, log.jsonl, checkpoint.safetensors)  --checkpoint-every STEPS\n"
+    "          --resume CHECKPOINT  --max-steps N  --quiet\n";
+
+int nmt_cmd_train(int argc, char **argv)
+{
+    cli_options o;
+    if (cli_parse(argc, argv, &o, usage) != 0) return 2;
+    if (o.help) return 0;
+    nmt_dataset train, test;
+    if (cli_load_data(&o, &train, &test) != 0) return 1;
+    cli_model_from_data(&o, &train);
+    const nmt_train_config *t = &o.train;
+    printf("nmtrain: %s (width %g) on %s: %d train / %d test images, %dx%dx%d, %d classes\n", t->model.arch,
+           (double)t->model.width, o.data, train.count, test.count, train.c, train.h, train.w, train.classes);
+    printf("method %s", nmt_method_name(t->method.kind));
+    if (t->method.kind != NMT_METHOD_DENSE) printf(" %d:%d", t->method.nm.n, t->method.nm.m);
+    printf(", %d epochs, batch %d, lr %g (%s), %d threads, output %s\n", t->epochs, t->batch, (double)t->lr,
+           t->schedule == NMT_SCHED_ONECYCLE ? "onecycle" : t->schedule == NMT_SCHED_COSINE ? "cosine" : "constant",
+           nmt_threads(), t->out_dir ? t->out_dir : "(none)");
+    nmt_train_result result;
+    int rc = nmt_train(t, &train, &test, &result);
+    if (rc != 0) {
+        fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
+    } else {
+        printf("final test accuracy %.2f%% (loss %.4f) after %d epochs in %.1f s\n", 100.0 * result.last.test_acc,
+               (double)result.last.test_loss, result.epochs_done, result.seconds);
+        if (t->out_dir) printf("logs and checkpoint in %s/\n", t->out_dir);
+    }
+    nmt_dataset_free(&train);
+    nmt_dataset_free(&test);
+    return rc ? 1 : 0;
+}
