@@ -1,0 +1,280 @@
+/* One training iteration: layers in forward order, then backward in reverse
+ * order (BW, WG, update per layer), the vector engine for non-GEMM work and
+ * the optimiser, and the sparse weight generator either on the critical path
+ * (before each FW and BW GEMM) or pre-generating the next step's operands
+ * right after each update, overlapped with the rest of the iteration. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/sim_internal.h"
+
+void sim_stats_add(nmt_sim_stats *a, const nmt_sim_stats *b)
+{
+    a->cycles += b->cycles;
+    a->compute += b->compute;
+    a->stall += b->stall;
+    a->fill += b->fill;
+    a->hidden += b->hidden;
+    a->macs += b->macs;
+    a->macs_dense += b->macs_dense;
+    a->dram_bytes += b->dram_bytes;
+    a->sram_read += b->sram_read;
+    a->sram_write += b->sram_write;
+    a->vec_ops += b->vec_ops;
+    a->gen_elems += b->gen_elems;
+    a->energy_pj += b->energy_pj;
+}
+
+double sim_dynamic_energy_pj(const nmt_sim_config *cfg, const nmt_sim_stats *s)
+{
+    return s->macs * cfg->pj_mac + (s->sram_read + s->sram_write) * cfg->pj_sram_byte +
+           s->dram_bytes * cfg->pj_dram_byte + s->vec_ops * cfg->pj_vec_op + s->gen_elems * cfg->pj_gen_elem;
+}
+
+void sim_vector_cost(const nmt_sim_config *cfg, double ops, double bytes, nmt_sim_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (ops <= 0 && bytes <= 0) return;
+    double compute = ops > 0 ? (double)sim_cdiv((int64_t)(ops + 0.5), cfg->vec_lanes) : 0;
+    double mem = bytes / nmt_sim_dram_bytes_per_cycle(cfg);
+    out->compute = compute;
+    out->fill = cfg->adder_latency; /* the lanes' FP32 pipeline */
+    out->cycles = sim_max(compute, mem) + out->fill;
+    out->stall = out->cycles - out->compute - out->fill;
+    out->vec_ops = ops;
+    out->dram_bytes = bytes;
+    out->sram_read = bytes;
+    out->sram_write = bytes;
+}
+
+double nmt_sim_gen_cycles(const nmt_sim_config *cfg, double elems, double factor)
+{
+    if (elems <= 0) return 0;
+    /* one element per lane per cycle (a group of M in M cycles), plus one
+     * group's latency to fill the sorter */
+    return (double)sim_cdiv((int64_t)(elems + 0.5), cfg->gen_lanes) * factor + cfg->max_m;
+}
+
+/* One generator pass over `elems` elements producing `dirs_out` packed
+ * directions; reads the FP32 master weights from DRAM unless fused with the
+ * update (pre-generation). */
+static void gen_cost(const nmt_sim_config *cfg, const nmt_sim_layer *L, double elems, double factor, int dirs_out,
+                     int read_master, double read_bytes_per_elem, nmt_sim_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (elems <= 0) return;
+    double gen = nmt_sim_gen_cycles(cfg, elems, factor);
+    double packed = elems * L->nm.n / (double)L->nm.m *
+                    (cfg->weight_bytes + sim_index_bits(cfg, L->nm) / 8.0) * dirs_out;
+    double bytes = packed + (read_master ? elems * read_bytes_per_elem : 0);
+    double mem = bytes / nmt_sim_dram_bytes_per_cycle(cfg);
+    out->compute = gen;
+    out->cycles = sim_max(gen, mem);
+    out->stall = out->cycles - gen;
+    out->gen_elems = elems;
+    out->dram_bytes = bytes;
+    out->sram_read = bytes;
+    out->sram_write = bytes;
+}
+
+static void scale_stats(nmt_sim_stats *s, double f)
+{
+    s->cycles *= f, s->compute *= f, s->stall *= f, s->fill *= f, s->hidden *= f;
+    s->macs *= f, s->macs_dense *= f, s->dram_bytes *= f, s->sram_read *= f, s->sram_write *= f;
+    s->vec_ops *= f, s->gen_elems *= f, s->energy_pj *= f;
+}
+
+static int run_gemms(const nmt_sim_config *cfg, const nmt_sim_layer *L, nmt_sim_phase p, nmt_sim_layer_result *r)
+{
+    for (int j = 0; j < L->n_gemm[p]; j++) {
+        nmt_sim_cost c;
+        if (nmt_sim_gemm_schedule(cfg, &L->gemm[p][j], &r->sched[p][j], &c)) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", nmt_errmsg());
+            nmt_error("layer %s %s: %s", L->name, nmt_sim_phase_name(p), msg);
+            return -1;
+        }
+        nmt_sim_stats *s = &r->phase[p];
+        s->cycles += c.cycles;
+        s->compute += c.compute;
+        s->stall += c.stall;
+        s->fill += c.fill;
+        s->macs += c.macs;
+        s->macs_dense += c.macs_dense;
+        s->dram_bytes += c.dram_bytes;
+        s->sram_read += c.sram_read;
+        s->sram_write += c.sram_write;
+    }
+    return 0;
+}
+
+int nmt_sim_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (nmt_sim_config_check(cfg)) return -1;
+    nmt_sim_layer *layers;
+    int n;
+    if (nmt_sim_layers(cfg, wl, &layers, &n)) return -1;
+    out->layers = calloc((size_t)n, sizeof *out->layers);
+    double *fw_start = calloc((size_t)n, sizeof(double)), *upd_end = calloc((size_t)n, sizeof(double));
+    if (!out->layers || !fw_start || !upd_end) {
+        free(layers);
+        free(out->layers);
+        free(fw_start);
+        free(upd_end);
+        out->layers = NULL;
+        nmt_error("out of memory for %d layer results", n);
+        return -1;
+    }
+    out->n_layers = n;
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        nmt_sim_layer_result *r = &out->layers[i];
+        const nmt_sim_layer *L = &layers[i];
+        r->layer = *L;
+        for (int p = NMT_SIM_FW; p <= NMT_SIM_WG && !rc; p++) rc = run_gemms(cfg, L, (nmt_sim_phase)p, r);
+        for (int p = NMT_SIM_FW; p <= NMT_SIM_UPDATE; p++) {
+            nmt_sim_stats v;
+            sim_vector_cost(cfg, L->vec_ops[p], L->vec_bytes[p], &v);
+            sim_stats_add(&r->phase[p], &v);
+        }
+        /* generation on the critical path: without pre-generation, before
+         * each sparse FW and BW GEMM (reading the FP32 master weights); for
+         * sdgp the gradient pruning, every step, before BW */
+        nmt_sim_stats *gp = &r->phase[NMT_SIM_GEN];
+        if (L->gen_dirs > 0 && !cfg->opt_pregen) {
+            nmt_sim_stats gs;
+            int dirs = L->sparse_fw + L->sparse_bw;
+            if (L->gen_factor != 1.0 || L->gen_dirs == 1) {
+                /* one pass (srste: FW only; tnm: one transposable mask for both) */
+                gen_cost(cfg, L, L->gen_elems_per_dir, L->gen_factor, dirs ? dirs : 1, 1, cfg->master_bytes, &gs);
+                sim_stats_add(gp, &gs);
+            } else {
+                for (int d = 0; d < L->gen_dirs; d++) {
+                    gen_cost(cfg, L, L->gen_elems_per_dir, L->gen_factor, 1, 1, cfg->master_bytes, &gs);
+                    sim_stats_add(gp, &gs);
+                }
+            }
+            scale_stats(gp, 1.0 / L->gen_interval);
+        }
+        if (L->gen_runtime_elems > 0) {
+            nmt_sim_stats gs;
+            gen_cost(cfg, L, L->gen_runtime_elems, 1.0, 1, 1, cfg->act_bytes, &gs);
+            sim_stats_add(gp, &gs);
+        }
+    }
+    if (rc) {
+        free(layers);
+        free(fw_start);
+        free(upd_end);
+        nmt_sim_result_free(out);
+        return -1;
+    }
+    /* the iteration's timeline, without pre-generation stalls */
+    double t = 0;
+    for (int i = 0; i < n; i++) {
+        fw_start[i] = t;
+        t += out->layers[i].phase[NMT_SIM_FW].cycles;
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        const nmt_sim_stats *ph = out->layers[i].phase;
+        t += ph[NMT_SIM_GEN].cycles + ph[NMT_SIM_BW].cycles + ph[NMT_SIM_WG].cycles + ph[NMT_SIM_UPDATE].cycles;
+        upd_end[i] = t;
+    }
+    /* the generator is a separate unit: with pre-generation, layer i's job
+     * starts when its update ends (and the generator is free), and must be
+     * done before layer i's forward in the next iteration */
+    if (cfg->opt_pregen) {
+        const double t_end = t;
+        double gen_free = 0, stall_acc = 0;
+        const double *fw_at = fw_start; /* forward start offsets within an iteration */
+        double *job = calloc((size_t)n, sizeof(double));
+        if (!job) {
+            free(layers);
+            free(fw_start);
+            free(upd_end);
+            nmt_sim_result_free(out);
+            nmt_error("out of memory");
+            return -1;
+        }
+        double *fin = calloc((size_t)n, sizeof(double));
+        if (!fin) {
+            free(job);
+            free(layers);
+            free(fw_start);
+            free(upd_end);
+            nmt_sim_result_free(out);
+            nmt_error("out of memory");
+            return -1;
+        }
+        for (int i = n - 1; i >= 0; i--) {
+            const nmt_sim_layer *L = &layers[i];
+            if (L->gen_dirs <= 0) continue;
+            nmt_sim_stats gs;
+            int dirs = L->sparse_fw + L->sparse_bw;
+            double elems = L->gen_elems_per_dir * (L->gen_factor != 1.0 ? 1 : L->gen_dirs);
+            gen_cost(cfg, L, elems, L->gen_factor, dirs ? dirs : 1, 0, 0, &gs);
+            scale_stats(&gs, 1.0 / L->gen_interval);
+            job[i] = gs.cycles;
+            double start = sim_max(gen_free, upd_end[i]);
+            fin[i] = start + gs.cycles;
+            gen_free = fin[i];
+            /* account the work; its critical-path share is settled below */
+            nmt_sim_stats *gp = &out->layers[i].phase[NMT_SIM_GEN];
+            gs.hidden = gs.cycles;
+            gs.cycles = gs.compute = gs.stall = 0;
+            sim_stats_add(gp, &gs);
+        }
+        for (int i = 0; i < n; i++) {
+            if (job[i] <= 0) continue;
+            double deadline = t_end + stall_acc + fw_at[i];
+            double exposed = fin[i] - deadline;
+            if (exposed > 0) {
+                nmt_sim_stats *gp = &out->layers[i].phase[NMT_SIM_GEN];
+                gp->cycles += exposed;
+                gp->compute += exposed;
+                gp->hidden -= exposed;
+                if (gp->hidden < 0) gp->hidden = 0;
+                stall_acc += exposed;
+            }
+        }
+        free(job);
+        free(fin);
+    }
+    free(fw_start);
+    free(upd_end);
+    free(layers);
+
+    /* totals, energy */
+    const double hz = cfg->clock_mhz * 1e6;
+    for (int i = 0; i < n; i++) {
+        nmt_sim_layer_result *r = &out->layers[i];
+        memset(&r->total, 0, sizeof r->total);
+        for (int p = 0; p < NMT_SIM_NPHASES; p++) {
+            nmt_sim_stats *s = &r->phase[p];
+            s->energy_pj = sim_dynamic_energy_pj(cfg, s) + cfg->static_w * (s->cycles / hz) * 1e12;
+            sim_stats_add(&r->total, s);
+            sim_stats_add(&out->phase[p], s);
+        }
+        sim_stats_add(&out->total, &r->total);
+    }
+    out->seconds = out->total.cycles / hz;
+    if (out->seconds > 0) {
+        out->gops = 2.0 * out->total.macs / out->seconds / 1e9;
+        out->gops_dense = 2.0 * out->total.macs_dense / out->seconds / 1e9;
+        out->images_per_s = wl->batch / out->seconds;
+        out->power_w = out->total.energy_pj * 1e-12 / out->seconds;
+    }
+    if (out->total.cycles > 0)
+        out->utilisation = out->total.macs / (out->total.cycles * (double)cfg->rows * cfg->cols);
+    out->energy_j = out->total.energy_pj * 1e-12;
+    nmt_sim_resources_check(cfg, &out->res);
+    return 0;
+}
+
+void nmt_sim_result_free(nmt_sim_result *res)
+{
+    free(res->layers);
+    memset(res, 0, sizeof *res);
+}

@@ -1,0 +1,418 @@
+/* Workloads: model descriptions (and topology nodes) turned into the
+ * simulator's layers: the GEMMs of FW, BW and WG, the vector work, the
+ * optimiser update and the sparse-weight generation, per training method. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/vit.h"
+#include "sim/sim_internal.h"
+
+void nmt_sim_options_default(nmt_sim_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->method = NMT_SIM_BDWP;
+    o->nm.n = 2;
+    o->nm.m = 8;
+    o->training = 1;
+}
+
+static const char *const method_names[NMT_SIM_NMETHODS] = {"dense", "srste", "bdwp", "tnm", "sdgp"};
+
+const char *nmt_sim_method_name(nmt_sim_method m)
+{
+    return (m >= 0 && m < NMT_SIM_NMETHODS) ? method_names[m] : "?";
+}
+
+int nmt_sim_method_parse(const char *text, nmt_sim_method *out)
+{
+    for (int i = 0; i < NMT_SIM_NMETHODS; i++)
+        if (sim_strieq(text, method_names[i])) {
+            *out = (nmt_sim_method)i;
+            return 0;
+        }
+    nmt_error("--method '%s' is not one of dense, srste, bdwp, tnm, sdgp", text);
+    return -1;
+}
+
+const char *nmt_sim_phase_name(nmt_sim_phase p)
+{
+    static const char *const names[NMT_SIM_NPHASES] = {"FW", "BW", "WG", "UPD", "GEN"};
+    return (p >= 0 && p < NMT_SIM_NPHASES) ? names[p] : "?";
+}
+
+static int workload_alloc(nmt_sim_workload *wl, int n)
+{
+    wl->nodes = calloc(n > 0 ? (size_t)n : 1, sizeof *wl->nodes);
+    wl->node_nm = calloc(n > 0 ? (size_t)n : 1, sizeof *wl->node_nm);
+    if (!wl->nodes || !wl->node_nm) {
+        free(wl->nodes);
+        free(wl->node_nm);
+        wl->nodes = NULL;
+        wl->node_nm = NULL;
+        nmt_error("out of memory for a %d-node workload", n);
+        return -1;
+    }
+    wl->n_nodes = n;
+    return 0;
+}
+
+int nmt_sim_workload_from_model(const nmt_model_desc *desc, int batch, const nmt_sim_options *opts,
+                                nmt_sim_workload *out)
+{
+    memset(out, 0, sizeof *out);
+    if (batch < 1) {
+        nmt_error("batch size %d must be at least 1", batch);
+        return -1;
+    }
+    if (desc->n_nodes < 1) {
+        nmt_error("model %s has no layers", desc->arch);
+        return -1;
+    }
+    if (workload_alloc(out, desc->n_nodes)) return -1;
+    snprintf(out->name, sizeof out->name, "%s", desc->arch);
+    out->batch = batch;
+    out->opts = *opts;
+    out->classes = desc->classes;
+    memcpy(out->nodes, desc->nodes, sizeof(nmt_node) * (size_t)desc->n_nodes);
+    return 0;
+}
+
+int nmt_sim_workload_copy(const nmt_sim_workload *src, nmt_sim_workload *out)
+{
+    *out = *src;
+    out->nodes = NULL;
+    out->node_nm = NULL;
+    if (workload_alloc(out, src->n_nodes)) return -1;
+    memcpy(out->nodes, src->nodes, sizeof(nmt_node) * (size_t)src->n_nodes);
+    memcpy(out->node_nm, src->node_nm, sizeof(nmt_nm) * (size_t)src->n_nodes);
+    return 0;
+}
+
+void nmt_sim_workload_free(nmt_sim_workload *wl)
+{
+    free(wl->nodes);
+    free(wl->node_nm);
+    memset(wl, 0, sizeof *wl);
+}
+
+/* ---- the paper's zoo ------------------------------------------------------- */
+
+typedef struct zoo_entry {
+    const char *name, *arch, *dataset;
+    int in_h, classes, imagenet_stem;
+} zoo_entry;
+
+static const zoo_entry zoo[] = {
+    {"resnet9", "resnet9", "CIFAR-10", 32, 10, 0},
+    {"vit", "vit", "CIFAR-10", 32, 10, 0},
+    {"vgg19", "vgg19", "CIFAR-100", 32, 100, 0},
+    {"resnet18", "resnet18", "Tiny ImageNet", 64, 200, 0},
+    {"resnet50", "resnet50", "ImageNet", 224, 1000, 1},
+};
+
+int nmt_sim_zoo_count(void) { return (int)(sizeof zoo / sizeof zoo[0]); }
+
+const char *nmt_sim_zoo_name(int i)
+{
+    return (i >= 0 && i < nmt_sim_zoo_count()) ? zoo[i].name : NULL;
+}
+
+int nmt_sim_zoo_describe(const char *name, nmt_model_desc *out)
+{
+    for (int i = 0; i < nmt_sim_zoo_count(); i++) {
+        if (!sim_strieq(name, zoo[i].name)) continue;
+        nmt_model_config mc;
+        memset(&mc, 0, sizeof mc);
+        mc.arch = zoo[i].arch;
+        mc.width = 1.0f;
+        mc.in_c = 3;
+        mc.in_h = mc.in_w = zoo[i].in_h;
+        mc.classes = zoo[i].classes;
+        mc.imagenet_stem = zoo[i].imagenet_stem;
+        /* ViT is described here directly, so the simulator has its shapes even
+         * before the engine's dispatcher knows the architecture. */
+        if (!strcmp(zoo[i].arch, "vit")) return nmt_describe_vit(&mc, out);
+        return nmt_model_describe(&mc, out);
+    }
+    nmt_error("'%s' is not a zoo model (resnet9, vit, vgg19, resnet18, resnet50)", name);
+    return -1;
+}
+
+/* ---- nodes to layers ------------------------------------------------------- */
+
+static void gemm_init(const nmt_sim_config *cfg, nmt_sim_gemm *g, int64_t m, int64_t n, int64_t k, int64_t count)
+{
+    memset(g, 0, sizeof *g);
+    g->m = m, g->n = n, g->k = k, g->count = count;
+    g->a_dram_ratio = g->b_dram_ratio = 1.0;
+    g->a_bytes = g->b_bytes = cfg->act_bytes;
+    g->out_bytes = cfg->act_bytes;
+}
+
+static int64_t node_elems_in(const nmt_node *n) { return (int64_t)n->c_in * n->h_in * n->w_in; }
+static int64_t node_elems_out(const nmt_node *n) { return (int64_t)n->c_out * n->h_out * n->w_out; }
+
+static int is_gemm_op(nmt_op op)
+{
+    return op == NMT_OP_CONV || op == NMT_OP_PATCH_EMBED || op == NMT_OP_LINEAR;
+}
+
+/* Which directions of a weight layer are N:M under the method. */
+static void layer_sparsity(const nmt_sim_workload *wl, const nmt_node *n, nmt_nm nm, nmt_sim_layer *L,
+                           int64_t cin_group_dim, int64_t cout_group_dim)
+{
+    const nmt_sim_options *o = &wl->opts;
+    L->nm = nm;
+    if (!sim_nm_sparse(nm) || o->method == NMT_SIM_DENSE) {
+        if (o->method != NMT_SIM_DENSE) snprintf(L->note, sizeof L->note, "dense (N:M %d:%d)", nm.n, nm.m);
+        return;
+    }
+    if (n->is_classifier && !o->sparse_classifier) {
+        snprintf(L->note, sizeof L->note, "classifier kept dense");
+        return;
+    }
+    int in_ok = cin_group_dim % nm.m == 0, out_ok = cout_group_dim % nm.m == 0;
+    switch (o->method) {
+    case NMT_SIM_SRSTE:
+        L->sparse_fw = in_ok;
+        break;
+    case NMT_SIM_BDWP:
+        L->sparse_fw = in_ok;
+        L->sparse_bw = out_ok && n->input >= 0;
+        break;
+    case NMT_SIM_TNM:
+        L->sparse_fw = in_ok && out_ok;
+        L->sparse_bw = in_ok && out_ok && n->input >= 0;
+        break;
+    case NMT_SIM_SDGP:
+        L->sparse_bw = out_ok && n->input >= 0; /* dY pruned along output channels */
+        break;
+    default:
+        break;
+    }
+    if (!in_ok && (o->method == NMT_SIM_SRSTE || o->method == NMT_SIM_BDWP || o->method == NMT_SIM_TNM))
+        snprintf(L->note, sizeof L->note, "FW dense: %lld input channels %% %d", (long long)cin_group_dim, nm.m);
+    else if (!out_ok && o->method != NMT_SIM_SRSTE)
+        snprintf(L->note, sizeof L->note, "BW dense: %lld output channels %% %d", (long long)cout_group_dim, nm.m);
+}
+
+static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, int idx, nmt_sim_layer *L)
+{
+    const nmt_node *n = &wl->nodes[idx];
+    const nmt_sim_options *o = &wl->opts;
+    const int64_t B = wl->batch;
+    memset(L, 0, sizeof *L);
+    snprintf(L->name, sizeof L->name, "%s", n->name);
+    L->op = n->op;
+    L->node = idx;
+    L->gen_factor = 1.0;
+    L->gen_interval = 1.0;
+    nmt_nm nm = (wl->node_nm && wl->node_nm[idx].m > 0) ? wl->node_nm[idx] : o->nm;
+    L->nm.n = L->nm.m = 1;
+    if (sim_nm_sparse(nm) && nm.m > cfg->max_m) {
+        nmt_error("layer %s: N:M %d:%d needs groups of %d but the PE multiplexer supports max_m = %d", n->name,
+                  nm.n, nm.m, nm.m, cfg->max_m);
+        return -1;
+    }
+    const int need_bw = n->input >= 0;
+    const int64_t e_in = node_elems_in(n) * B, e_out = node_elems_out(n) * B;
+    const double ab = cfg->act_bytes;
+
+    if (is_gemm_op(n->op)) {
+        int64_t cin = n->c_in, cout = n->c_out, kh = 1, kw = 1, s = 1, pix_out, pix_in;
+        if (n->op == NMT_OP_LINEAR) {
+            pix_out = pix_in = (int64_t)n->h_in * n->w_in;
+        } else {
+            kh = n->kh, kw = n->kw, s = n->stride > 0 ? n->stride : 1;
+            pix_out = (int64_t)n->h_out * n->w_out;
+            pix_in = (int64_t)n->h_in * n->w_in;
+        }
+        const int64_t K = cin * kh * kw, P = B * pix_out;
+        layer_sparsity(wl, n, nm, L, cin, cout);
+        double lowered_ratio = (double)pix_in / ((double)kh * kw * pix_out);
+        if (lowered_ratio > 1.0) lowered_ratio = 1.0;
+        /* FW: Y[cout x P] = W[cout x K] X[K x P] */
+        nmt_sim_gemm *g = &L->gemm[NMT_SIM_FW][L->n_gemm[NMT_SIM_FW]++];
+        gemm_init(cfg, g, cout, P, K, 1);
+        g->a_bytes = cfg->weight_bytes;
+        g->b_dram_ratio = lowered_ratio;
+        if (L->sparse_fw) g->nm = nm;
+        if (o->training && need_bw) {
+            /* BW as a transposed convolution split into stride^2 sub-pixel
+             * phases; phase (a, b) reduces over cout x ta x tb taps. Phases of
+             * equal tap count are one GEMM with a count. */
+            int64_t taps[64] = {0};
+            int64_t cnt[64] = {0};
+            int nt = 0;
+            for (int64_t a = 0; a < s; a++)
+                for (int64_t b = 0; b < s; b++) {
+                    int64_t ta = a < kh ? (kh - a + s - 1) / s : 0, tb = b < kw ? (kw - b + s - 1) / s : 0;
+                    int64_t t = ta * tb;
+                    if (!t) continue;
+                    int j = 0;
+                    while (j < nt && taps[j] != t) j++;
+                    if (j == nt) {
+                        if (nt == NMT_SIM_MAX_GEMMS) {
+                            nmt_error("layer %s: stride %lld with %lldx%lld kernel has too many backward phases",
+                                      n->name, (long long)s, (long long)kh, (long long)kw);
+                            return -1;
+                        }
+                        taps[nt++] = t;
+                    }
+                    cnt[j]++;
+                }
+            for (int j = 0; j < nt; j++) {
+                g = &L->gemm[NMT_SIM_BW][L->n_gemm[NMT_SIM_BW]++];
+                /* each phase covers one output grid (P columns) of dX pixels;
+                 * over all phases the MACs equal the forward's */
+                gemm_init(cfg, g, cin, P, cout * taps[j], cnt[j]);
+                g->a_bytes = cfg->weight_bytes;
+                g->b_dram_ratio = 1.0 / (double)taps[j];
+                if (L->sparse_bw) {
+                    g->nm = nm;
+                    if (o->method == NMT_SIM_SDGP) g->sparse_b = 1;
+                }
+            }
+        }
+        if (o->training) {
+            /* WG: dW[cout x K] = dY[cout x P] X^T[P x K], dense, FP32 result */
+            g = &L->gemm[NMT_SIM_WG][L->n_gemm[NMT_SIM_WG]++];
+            gemm_init(cfg, g, cout, K, P, 1);
+            g->b_dram_ratio = lowered_ratio;
+            g->out_bytes = cfg->psum_bytes;
+        }
+        /* bias (and ViT's position embedding) on the vector engine, fused
+         * with the GEMM output stream: no extra DRAM traffic */
+        if (n->bias || n->op == NMT_OP_PATCH_EMBED) {
+            L->vec_ops[NMT_SIM_FW] = cfg->vec_fw[n->op] * (double)e_out;
+            if (o->training) L->vec_ops[NMT_SIM_BW] = cfg->vec_bw[n->op] * (double)e_out;
+        }
+        L->weights = cout * K;
+        L->params = nmt_node_params(n);
+        if (n->op == NMT_OP_PATCH_EMBED) L->params += (int64_t)n->c_out * n->h_out * n->w_out;
+        L->gen_elems_per_dir = (double)L->weights;
+        switch (o->method) {
+        case NMT_SIM_SRSTE: L->gen_dirs = L->sparse_fw; break;
+        case NMT_SIM_BDWP: L->gen_dirs = L->sparse_fw + L->sparse_bw; break;
+        case NMT_SIM_TNM:
+            L->gen_dirs = L->sparse_fw ? 1 : 0; /* one transposable mask serves both directions */
+            L->gen_factor = cfg->gen_tnm_factor;
+            L->gen_interval = o->mask_interval > 0 ? o->mask_interval : 40;
+            break;
+        case NMT_SIM_SDGP:
+            if (L->sparse_bw && o->training) L->gen_runtime_elems = (double)e_out;
+            break;
+        default: break;
+        }
+        if ((o->method == NMT_SIM_SRSTE || o->method == NMT_SIM_BDWP) && o->mask_interval > 0)
+            L->gen_interval = o->mask_interval;
+        L->needs_fp16_copy = !L->sparse_fw || (need_bw && !L->sparse_bw) || o->method == NMT_SIM_SDGP;
+        if (!o->training) L->gen_dirs = 0; /* inference: weights packed offline */
+    } else if (n->op == NMT_OP_ATTENTION) {
+        const int64_t T = n->h_in, H = n->heads > 0 ? n->heads : 1, dh = n->c_in / H;
+        const int64_t cnt = B * H;
+        nmt_sim_gemm *g = &L->gemm[NMT_SIM_FW][L->n_gemm[NMT_SIM_FW]++];
+        gemm_init(cfg, g, T, T, dh, cnt); /* S = Q K^T */
+        g = &L->gemm[NMT_SIM_FW][L->n_gemm[NMT_SIM_FW]++];
+        gemm_init(cfg, g, T, dh, T, cnt); /* O = P V */
+        const double scores = (double)(T * T * cnt);
+        L->vec_ops[NMT_SIM_FW] = scores * (cfg->vec_softmax_fw + cfg->vec_fw[NMT_OP_ATTENTION]);
+        L->vec_bytes[NMT_SIM_FW] = scores * ab * 2;
+        if (o->training && need_bw) {
+            g = &L->gemm[NMT_SIM_BW][L->n_gemm[NMT_SIM_BW]++];
+            gemm_init(cfg, g, T, T, dh, cnt); /* dP = dO V^T */
+            g = &L->gemm[NMT_SIM_BW][L->n_gemm[NMT_SIM_BW]++];
+            gemm_init(cfg, g, T, dh, T, cnt); /* dV = P^T dO */
+            g = &L->gemm[NMT_SIM_BW][L->n_gemm[NMT_SIM_BW]++];
+            gemm_init(cfg, g, T, dh, T, cnt); /* dQ = dS K */
+            g = &L->gemm[NMT_SIM_BW][L->n_gemm[NMT_SIM_BW]++];
+            gemm_init(cfg, g, T, dh, T, cnt); /* dK = dS^T Q */
+            L->vec_ops[NMT_SIM_BW] = scores * (cfg->vec_softmax_bw + cfg->vec_bw[NMT_OP_ATTENTION]);
+            L->vec_bytes[NMT_SIM_BW] = scores * ab * 3;
+        }
+    } else if (n->op != NMT_OP_FLATTEN) {
+        /* vector-engine layers */
+        double fw_elems = (double)e_in, bw_elems = (double)e_in;
+        double fw_bytes = (double)(e_in + e_out) * ab;
+        double bw_bytes = (double)(e_out + e_in) * ab;
+        switch (n->op) {
+        case NMT_OP_MAXPOOL: fw_elems = (double)e_out * n->kh * n->kw; bw_bytes += (double)e_out * ab; break;
+        case NMT_OP_ADAPTIVE_MAXPOOL: bw_bytes += (double)e_out * ab; break;
+        case NMT_OP_ADD: fw_bytes += (double)e_in * ab; bw_bytes += (double)e_out * ab; break;
+        case NMT_OP_BATCHNORM:
+        case NMT_OP_LAYERNORM:
+        case NMT_OP_GELU:
+        case NMT_OP_RELU: bw_bytes += (double)e_in * ab; break; /* the saved input */
+        default: break;
+        }
+        L->vec_ops[NMT_SIM_FW] = cfg->vec_fw[n->op] * fw_elems;
+        L->vec_bytes[NMT_SIM_FW] = fw_bytes;
+        if (o->training && need_bw) {
+            L->vec_ops[NMT_SIM_BW] = cfg->vec_bw[n->op] * bw_elems;
+            L->vec_bytes[NMT_SIM_BW] = bw_bytes;
+        }
+        L->params = nmt_node_params(n);
+    }
+    if (o->training && L->params > 0) {
+        double ops = cfg->upd_ops * (double)L->params;
+        if ((o->method == NMT_SIM_SRSTE || o->method == NMT_SIM_BDWP) && L->sparse_fw)
+            ops += cfg->upd_decay_ops * (double)L->weights;
+        L->vec_ops[NMT_SIM_UPDATE] = ops;
+        /* read W, dW, momentum; write W, momentum (+ the dense FP16 copy) */
+        L->vec_bytes[NMT_SIM_UPDATE] = (double)L->params * (4.0 * cfg->master_bytes + cfg->psum_bytes) +
+                                       (L->needs_fp16_copy ? (double)L->weights * cfg->weight_bytes : 0.0);
+    }
+    /* The simulator's GEMMs must carry exactly the model's MACs. */
+    if (is_gemm_op(n->op) || n->op == NMT_OP_ATTENTION) {
+        nmt_macs want = nmt_node_macs(n);
+        int64_t want_ph[3] = {want.fw * B, o->training ? want.bw * B : 0, o->training ? want.wg * B : 0};
+        for (int p = 0; p < 3; p++) {
+            int64_t got = 0;
+            for (int j = 0; j < L->n_gemm[p]; j++) {
+                const nmt_sim_gemm *g = &L->gemm[p][j];
+                got += g->m * g->n * g->k * g->count;
+            }
+            if (got != want_ph[p]) {
+                nmt_error("layer %s: %s GEMMs carry %lld MACs but the model description says %lld", n->name,
+                          nmt_sim_phase_name((nmt_sim_phase)p), (long long)got, (long long)want_ph[p]);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+int nmt_sim_layers(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_layer **layers, int *n_layers)
+{
+    int n = wl->n_nodes + (wl->classes > 0 ? 1 : 0);
+    nmt_sim_layer *L = calloc((size_t)n, sizeof *L);
+    if (!L) {
+        nmt_error("out of memory for %d layers", n);
+        return -1;
+    }
+    for (int i = 0; i < wl->n_nodes; i++) {
+        if (node_to_layer(cfg, wl, i, &L[i])) {
+            free(L);
+            return -1;
+        }
+    }
+    if (wl->classes > 0) {
+        nmt_sim_layer *loss = &L[wl->n_nodes];
+        memset(loss, 0, sizeof *loss);
+        snprintf(loss->name, sizeof loss->name, "loss");
+        loss->op = NMT_OP_COUNT;
+        loss->node = -1;
+        loss->nm.n = loss->nm.m = 1;
+        double logits = (double)wl->classes * wl->batch;
+        loss->vec_ops[NMT_SIM_FW] = cfg->vec_loss_fw * logits;
+        loss->vec_bytes[NMT_SIM_FW] = logits * cfg->act_bytes;
+        if (wl->opts.training) {
+            loss->vec_ops[NMT_SIM_BW] = cfg->vec_loss_bw * logits;
+            loss->vec_bytes[NMT_SIM_BW] = logits * cfg->act_bytes;
+        }
+    }
+    *layers = L;
+    *n_layers = n;
+    return 0;
+}
