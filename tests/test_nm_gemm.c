@@ -155,6 +155,41 @@ static void test_inside_parallel_region(nmt_rng *rng)
     free(w), free(dense), free(b), free(want), free(c), free(a.values), free(a.index);
 }
 
+/* nmt_im2col_panels must equal nmt_im2col followed by nmt_nm_pack_panels,
+ * bit for bit, over strides, paddings, kernel sizes and ragged panels. */
+static void test_im2col_panels(nmt_rng *rng)
+{
+    const nmt_conv_shape shapes[] = {
+        {.c = 3, .n = 2, .h = 7, .w = 9, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+        {.c = 4, .n = 3, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
+        {.c = 5, .n = 2, .h = 4, .w = 4, .kh = 1, .kw = 1, .stride = 2, .pad = 0},
+        {.c = 2, .n = 5, .h = 1, .w = 1, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+        {.c = 8, .n = 4, .h = 12, .w = 10, .kh = 5, .kw = 3, .stride = 1, .pad = 2},
+        {.c = 3, .n = 2, .h = 11, .w = 13, .kh = 3, .kw = 3, .stride = 3, .pad = 0},
+    };
+    int differ = 0;
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        nmt_conv_shape s = shapes[t];
+        s.ho = (s.h + 2 * s.pad - s.kh) / s.stride + 1;
+        s.wo = (s.w + 2 * s.pad - s.kw) / s.stride + 1;
+        const int k = s.kh * s.kw * s.c, ncols = s.n * s.ho * s.wo;
+        const size_t size = nmt_nm_panels_floats(k, ncols);
+        float *x = malloc(sizeof(float) * s.c * s.n * s.h * s.w), *col = malloc(sizeof(float) * k * ncols);
+        float *want = malloc(sizeof(float) * size), *got = malloc(sizeof(float) * size);
+        for (int i = 0; i < s.c * s.n * s.h * s.w; i++) x[i] = nmt_rng_normal(rng);
+        nmt_im2col(&s, x, col);
+        nmt_nm_pack_panels(col, ncols, k, ncols, want);
+        memset(got, 0xff, sizeof(float) * size); /* NaN: every entry must be written */
+        nmt_im2col_panels(&s, x, got);
+        if (memcmp(got, want, sizeof(float) * size) != 0) {
+            differ++;
+            fprintf(stderr, "  im2col_panels differs for shape %zu\n", t);
+        }
+        free(x), free(col), free(want), free(got);
+    }
+    CHECK(differ == 0, "%d conv shapes lowered differently", differ);
+}
+
 int main(void)
 {
     nmt_rng rng;
@@ -170,5 +205,6 @@ int main(void)
     nmt_gemm_nm_force_portable(0);
     test_paths_agree(&rng);
     test_inside_parallel_region(&rng);
+    test_im2col_panels(&rng);
     TEST_END("test_nm_gemm");
 }

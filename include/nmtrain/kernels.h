@@ -22,8 +22,11 @@ void nmt_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
  * Parallel over the OpenMP threads (one thread when called inside a parallel
  * region); allocates nothing. */
 
-/* B row-major with leading dimension ldb. Fastest when B is small or ldb is
- * not a multiple of 1024 floats; for large B prefer the panel layout below. */
+/* B row-major with leading dimension ldb. A large B reads fastest when ldb
+ * is an odd number of 64-byte lines (ldb/16 odd: rows then spread over the
+ * cache sets; ldb = 1024*j floats, common for n*h*w, maps every row of a
+ * block onto the same sets and runs about 25% slower). The panel layout
+ * below is faster still. */
 void nmt_gemm_nm(const nmt_packed *a, const float *b, int ldb, int ncols,
                  float beta, float *c, int ldc);
 
@@ -55,6 +58,11 @@ typedef struct nmt_conv_shape {
 
 void nmt_im2col(const nmt_conv_shape *s, const float *x, float *col);
 void nmt_col2im(const nmt_conv_shape *s, const float *col, float *dx);
+/* im2col straight into the N:M GEMM's panel layout (k = kh*kw*c rows,
+ * ncols = n*ho*wo): the same values as nmt_im2col, placed as
+ * nmt_nm_pack_panels would place them. The workspace holds
+ * nmt_nm_panels_floats(k, ncols) floats. */
+void nmt_im2col_panels(const nmt_conv_shape *s, const float *x, float *panels);
 
 #ifdef __cplusplus
 }

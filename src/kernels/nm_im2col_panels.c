@@ -1,0 +1,74 @@
+/* Convolution lowering written straight into the N:M GEMM's panel layout
+ * (see nmt_nm_pack_panels), so the forward sparse GEMM reads the lowered
+ * input without a second copy. Same values as nmt_im2col: panel p, row
+ * (i, j, ci), column q holds x[ci][n][oy*stride - pad + i][ox*stride - pad + j]
+ * for output column p*NMT_NM_PANEL_COLS + q = (n, oy, ox). */
+#include <string.h>
+
+#include "nmtrain/kernels.h"
+
+/* A run of panel columns that share one output row (n, oy): consecutive ox. */
+typedef struct output_run {
+    int first_column, length;
+    int n, oy, ox;
+} output_run;
+
+/* Fills one panel row from one input plane with `runs` describing its
+ * columns; `i`, `j` are the kernel offsets of this row. */
+static void lower_row(const nmt_conv_shape *s, const float *channel, const output_run *runs,
+                      int run_count, int i, int j, float *out)
+{
+    const size_t plane = (size_t)s->h * s->w;
+    for (int r = 0; r < run_count; r++) {
+        const output_run *run = &runs[r];
+        float *dst = out + run->first_column;
+        const int iy = run->oy * s->stride - s->pad + i;
+        if (iy < 0 || iy >= s->h) {
+            memset(dst, 0, sizeof(float) * run->length);
+            continue;
+        }
+        const float *line = channel + run->n * plane + (size_t)iy * s->w;
+        if (s->stride == 1) {
+            /* ix = ox - pad + j runs contiguously: zeros, a copy, zeros. */
+            int ix0 = run->ox - s->pad + j, lead = ix0 < 0 ? -ix0 : 0;
+            if (lead > run->length) lead = run->length;
+            int copy = s->w - (ix0 + lead);
+            if (copy > run->length - lead) copy = run->length - lead;
+            if (copy < 0) copy = 0;
+            memset(dst, 0, sizeof(float) * lead);
+            memcpy(dst + lead, line + ix0 + lead, sizeof(float) * copy);
+            memset(dst + lead + copy, 0, sizeof(float) * (run->length - lead - copy));
+        } else {
+            for (int q = 0; q < run->length; q++) {
+                int ix = (run->ox + q) * s->stride - s->pad + j;
+                dst[q] = (ix >= 0 && ix < s->w) ? line[ix] : 0.0f;
+            }
+        }
+    }
+}
+
+void nmt_im2col_panels(const nmt_conv_shape *s, const float *x, float *panels)
+{
+    const int k = s->kh * s->kw * s->c, ncols = s->n * s->ho * s->wo;
+    const int panel_count = (ncols + NMT_NM_PANEL_COLS - 1) / NMT_NM_PANEL_COLS;
+    const size_t plane = (size_t)s->h * s->w;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < panel_count; p++) {
+        output_run runs[NMT_NM_PANEL_COLS];
+        int run_count = 0;
+        const int col0 = p * NMT_NM_PANEL_COLS;
+        const int width = ncols - col0 < NMT_NM_PANEL_COLS ? ncols - col0 : NMT_NM_PANEL_COLS;
+        for (int q = 0; q < width;) {
+            int column = col0 + q, ox = column % s->wo, rest = column / s->wo;
+            int length = s->wo - ox < width - q ? s->wo - ox : width - q;
+            runs[run_count++] = (output_run){q, length, rest / s->ho, rest % s->ho, ox};
+            q += length;
+        }
+        float *out = panels + (size_t)p * k * NMT_NM_PANEL_COLS;
+        for (int row = 0; row < k; row++, out += NMT_NM_PANEL_COLS) {
+            const int ci = row % s->c, j = (row / s->c) % s->kw, i = row / (s->c * s->kw);
+            lower_row(s, x + (size_t)ci * s->n * plane, runs, run_count, i, j, out);
+            if (width < NMT_NM_PANEL_COLS) memset(out + width, 0, sizeof(float) * (NMT_NM_PANEL_COLS - width));
+        }
+    }
+}
