@@ -1,0 +1,319 @@
+/* Per-layer GEMM benchmark: OpenBLAS SGEMM against the N:M sparse kernels on
+ * the forward and backward-data GEMMs of ResNet9 and ResNet18 (32x32 inputs),
+ * at batch 32 and 128, 1 and 2 threads, in one run so ratios are side by side.
+ *
+ *   build/bench/bench_gemm [--quick] [--reps R] [--threads 1,2] [--batch 32,128]
+ *                          [--blas-native]
+ *   NMT_BENCH_QUICK=1 is the same as --quick (a few shapes, batch 32).
+ *
+ * FW: C[Cout x cols] = W_in (packed along K = 9*Cin) x col[K x cols], B in the
+ *     panel layout written by nmt_im2col_panels (lowering cost excluded on
+ *     both sides, as the dense path lowers too).
+ * BW: C[K x cols] = W_out^T (packed along Cout) x dY[Cout x cols]; the sparse
+ *     time includes packing dY into panels (nmt_nm_pack_panels), which the
+ *     dense path does not need.
+ * "2:8 rm" is the plain row-major API (ldb = cols) for comparison.
+ * Times are medians over R repetitions after one warm-up. ratio = dense /
+ * sparse; GF = executed GFLOP/s (2 * kept MACs / s).
+ *
+ * OpenBLAS 0.3.21 does not recognise every new CPU and then falls back to its
+ * SSE3 "Prescott" kernels, which would flatter the ratios. Unless
+ * OPENBLAS_CORETYPE is set (or --blas-native is given) the program re-runs
+ * itself with OPENBLAS_CORETYPE=Haswell, the AVX2 kernels OpenBLAS uses on
+ * the Zen 3 target class. The same re-run sets, where unset,
+ * OPENBLAS_THREAD_TIMEOUT=4 and OMP_WAIT_POLICY=passive: both thread pools
+ * otherwise spin after each call (OpenBLAS for about 2^28 cycles), stealing
+ * the second core from whichever kernel is timed next. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nmtrain.h"
+
+char *openblas_get_corename(void);
+
+typedef struct conv_layer {
+    const char *model, *name;
+    int cin, cout, ksize, out_hw; /* output spatial size (square) */
+    int count;                    /* layers of this shape in the model */
+    int quick;                    /* part of the --quick subset */
+} conv_layer;
+
+/* Every sparse-eligible convolution shape (the stem, Cin = 3, stays dense). */
+static const conv_layer layers[] = {
+    {"resnet9", "layer1.0", 64, 128, 3, 32, 1, 1},
+    {"resnet9", "res1.*", 128, 128, 3, 16, 2, 0},
+    {"resnet9", "layer2.0", 128, 256, 3, 16, 1, 0},
+    {"resnet9", "layer3.0", 256, 512, 3, 8, 1, 0},
+    {"resnet9", "res3.*", 512, 512, 3, 4, 2, 1},
+    {"resnet18", "layer1.*", 64, 64, 3, 32, 4, 0},
+    {"resnet18", "layer2.0.conv1", 64, 128, 3, 16, 1, 0},
+    {"resnet18", "layer2.*", 128, 128, 3, 16, 3, 1},
+    {"resnet18", "layer2.0.down", 64, 128, 1, 16, 1, 0},
+    {"resnet18", "layer3.0.conv1", 128, 256, 3, 8, 1, 0},
+    {"resnet18", "layer3.*", 256, 256, 3, 8, 3, 0},
+    {"resnet18", "layer3.0.down", 128, 256, 1, 8, 1, 0},
+    {"resnet18", "layer4.0.conv1", 256, 512, 3, 4, 1, 0},
+    {"resnet18", "layer4.*", 512, 512, 3, 4, 3, 1},
+    {"resnet18", "layer4.0.down", 256, 512, 1, 4, 1, 0},
+};
+#define LAYER_COUNT (int)(sizeof layers / sizeof layers[0])
+
+static const nmt_nm ratios[] = {{2, 4}, {2, 8}, {1, 8}};
+#define RATIO_COUNT 3
+#define MAX_SETTINGS 4
+
+/* One timed GEMM of one layer, direction, batch and thread count. */
+typedef struct result {
+    int layer, backward, batch, threads;
+    int rows, k, cols;
+    double dense, sparse[RATIO_COUNT], row_major_2_8;
+} result;
+
+static double median(double *t, int n)
+{
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+            double x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+static int parse_list(const char *text, int *out, int most)
+{
+    int count = 0;
+    for (const char *p = text; *p && count < most;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v <= 0) return -1;
+        out[count++] = (int)v;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return -1;
+    }
+    return count;
+}
+
+typedef struct bench_config {
+    int reps, quick;
+    int threads[MAX_SETTINGS], thread_count;
+    int batches[MAX_SETTINGS], batch_count;
+} bench_config;
+
+/* Fills with uniform values in [-1, 1): cheap for the 300 MB operands. */
+static void fill(nmt_rng *rng, float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = 2.0f * nmt_rng_uniform(rng) - 1.0f;
+}
+
+static void *must_alloc(size_t bytes)
+{
+    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) {
+        fprintf(stderr, "bench_gemm: out of memory (%zu bytes)\n", bytes);
+        exit(1);
+    }
+    return p;
+}
+
+#define TIME_MEDIAN(reps, out, stmt)                       \
+    do {                                                   \
+        double samples_[64];                               \
+        stmt;                                              \
+        for (int rep_ = 0; rep_ < (reps); rep_++) {        \
+            double t0_ = nmt_now();                        \
+            stmt;                                          \
+            samples_[rep_] = nmt_now() - t0_;              \
+        }                                                  \
+        (out) = median(samples_, (reps));                  \
+    } while (0)
+
+/* Measures one GEMM shape at every thread count. The weight W is Cout x K
+ * (K = 9*Cin, ordered (kh, kw, ci)); FW packs it along K, BW packs W^T along
+ * Cout. */
+static void measure(const bench_config *cfg, nmt_rng *rng, int layer, int backward, int batch,
+                    result *out)
+{
+    const conv_layer *l = &layers[layer];
+    const int kdim = l->ksize * l->ksize * l->cin, cols = batch * l->out_hw * l->out_hw;
+    const int rows = backward ? kdim : l->cout, k = backward ? l->cout : kdim;
+    float *w = must_alloc(sizeof(float) * l->cout * kdim);
+    float *b = must_alloc(sizeof(float) * k * cols), *c = must_alloc(sizeof(float) * rows * cols);
+    float *panels = must_alloc(sizeof(float) * nmt_nm_panels_floats(k, cols));
+    nmt_packed packed[RATIO_COUNT];
+    fill(rng, w, (size_t)l->cout * kdim);
+    fill(rng, b, (size_t)k * cols);
+    const nmt_view view = backward ? (nmt_view){w, kdim, l->cout, 1, kdim} : (nmt_view){w, l->cout, kdim, kdim, 1};
+    for (int r = 0; r < RATIO_COUNT; r++) {
+        size_t n = nmt_packed_value_count(rows, k, ratios[r]);
+        packed[r] = (nmt_packed){.values = must_alloc(sizeof(float) * n), .index = must_alloc(n)};
+        nmt_pack_topn(view, ratios[r], &packed[r]);
+    }
+    nmt_nm_pack_panels(b, cols, k, cols, panels);
+    for (int t = 0; t < cfg->thread_count; t++) {
+        result *res = &out[t];
+        *res = (result){layer, backward, batch, cfg->threads[t], rows, k, cols, 0, {0}, 0};
+        nmt_set_threads(cfg->threads[t]);
+        if (backward)
+            TIME_MEDIAN(cfg->reps, res->dense, nmt_gemm(1, 0, rows, cols, k, 1.0f, w, kdim, b, cols, 0.0f, c, cols));
+        else
+            TIME_MEDIAN(cfg->reps, res->dense, nmt_gemm(0, 0, rows, cols, k, 1.0f, w, kdim, b, cols, 0.0f, c, cols));
+        for (int r = 0; r < RATIO_COUNT; r++) {
+            if (backward)
+                TIME_MEDIAN(cfg->reps, res->sparse[r], (nmt_nm_pack_panels(b, cols, k, cols, panels),
+                                                        nmt_gemm_nm_panels(&packed[r], panels, cols, 0.0f, c, cols)));
+            else
+                TIME_MEDIAN(cfg->reps, res->sparse[r], nmt_gemm_nm_panels(&packed[r], panels, cols, 0.0f, c, cols));
+        }
+        TIME_MEDIAN(cfg->reps, res->row_major_2_8, nmt_gemm_nm(&packed[1], b, cols, cols, 0.0f, c, cols));
+    }
+    for (int r = 0; r < RATIO_COUNT; r++) free(packed[r].values), free(packed[r].index);
+    free(w), free(b), free(c), free(panels);
+}
+
+static double executed_gflops(const result *r, nmt_nm nm, double seconds)
+{
+    return 2.0 * r->rows * (double)r->k * r->cols * nm.n / nm.m / seconds * 1e-9;
+}
+
+static void print_table(const result *results, int count, int threads, int batch)
+{
+    printf("\n### %d thread%s, batch %d\n\n", threads, threads > 1 ? "s" : "", batch);
+    printf("| model | layer | dir | rows | k | cols | dense ms | dense GF |");
+    for (int r = 0; r < RATIO_COUNT; r++) printf(" %d:%d ms | ratio | GF |", ratios[r].n, ratios[r].m);
+    printf(" 2:8 rm ratio |\n|---|---|---|--:|--:|--:|--:|--:|");
+    for (int r = 0; r < RATIO_COUNT; r++) printf("--:|--:|--:|");
+    printf("--:|\n");
+    for (int i = 0; i < count; i++) {
+        const result *res = &results[i];
+        if (res->threads != threads || res->batch != batch) continue;
+        const conv_layer *l = &layers[res->layer];
+        printf("| %s | %s | %s | %d | %d | %d | %.2f | %.1f |", l->model, l->name, res->backward ? "BW" : "FW",
+               res->rows, res->k, res->cols, res->dense * 1e3,
+               executed_gflops(res, (nmt_nm){1, 1}, res->dense));
+        for (int r = 0; r < RATIO_COUNT; r++)
+            printf(" %.2f | %.2fx | %.1f |", res->sparse[r] * 1e3, res->dense / res->sparse[r],
+                   executed_gflops(res, ratios[r], res->sparse[r]));
+        printf(" %.2fx |\n", res->dense / res->row_major_2_8);
+    }
+}
+
+/* Per model: the ratio of summed times (each shape weighted by how many
+ * layers have it, FW + BW), and the worst single-GEMM ratio. */
+static void print_summary(const result *results, int count, const bench_config *cfg)
+{
+    printf("\n### Summary: whole-model FW+BW GEMM time ratio (worst single GEMM)\n\n");
+    printf("| model | threads | batch |");
+    for (int r = 0; r < RATIO_COUNT; r++) printf(" %d:%d |", ratios[r].n, ratios[r].m);
+    printf("\n|---|--:|--:|");
+    for (int r = 0; r < RATIO_COUNT; r++) printf("--:|");
+    printf("\n");
+    const char *models[] = {"resnet9", "resnet18"};
+    for (int m = 0; m < 2; m++)
+        for (int t = 0; t < cfg->thread_count; t++)
+            for (int bi = 0; bi < cfg->batch_count; bi++) {
+                double dense = 0, sparse[RATIO_COUNT] = {0}, worst[RATIO_COUNT] = {1e9, 1e9, 1e9};
+                int seen = 0;
+                for (int i = 0; i < count; i++) {
+                    const result *res = &results[i];
+                    const conv_layer *l = &layers[res->layer];
+                    if (strcmp(l->model, models[m]) || res->threads != cfg->threads[t] || res->batch != cfg->batches[bi])
+                        continue;
+                    seen = 1;
+                    dense += l->count * res->dense;
+                    for (int r = 0; r < RATIO_COUNT; r++) {
+                        sparse[r] += l->count * res->sparse[r];
+                        if (res->dense / res->sparse[r] < worst[r]) worst[r] = res->dense / res->sparse[r];
+                    }
+                }
+                if (!seen) continue;
+                printf("| %s | %d | %d |", models[m], cfg->threads[t], cfg->batches[bi]);
+                for (int r = 0; r < RATIO_COUNT; r++) printf(" %.2fx (%.2fx) |", dense / sparse[r], worst[r]);
+                printf("\n");
+            }
+    printf("\ntargets: 2:4 >= 1.70x, 2:8 >= 3.00x, 1:8 >= 5.00x (ideal M/N)\n");
+}
+
+static void print_machine(void)
+{
+    char model[256] = "unknown";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "model name", 10) == 0) {
+                char *colon = strchr(line, ':');
+                if (colon) snprintf(model, sizeof model, "%s", colon + 2);
+                model[strcspn(model, "\n")] = 0;
+                break;
+            }
+        fclose(f);
+    }
+    char date[64];
+    time_t now = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    const char *timeout = getenv("OPENBLAS_THREAD_TIMEOUT"), *wait = getenv("OMP_WAIT_POLICY");
+    printf("## bench_gemm: %s\n\ncpu: %s, %ld online cores; OpenBLAS core: %s; N:M path: %s\n"
+           "OPENBLAS_THREAD_TIMEOUT=%s OMP_WAIT_POLICY=%s\n",
+           date, model, sysconf(_SC_NPROCESSORS_ONLN), openblas_get_corename(), nmt_gemm_nm_path(),
+           timeout ? timeout : "(unset)", wait ? wait : "(unset)");
+}
+
+int main(int argc, char **argv)
+{
+    bench_config cfg = {.reps = 5, .threads = {1, 2}, .thread_count = 2, .batches = {32, 128}, .batch_count = 2};
+    int blas_native = 0;
+    const char *quick_env = getenv("NMT_BENCH_QUICK");
+    cfg.quick = quick_env && *quick_env && strcmp(quick_env, "0") != 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) cfg.quick = 1;
+        else if (!strcmp(argv[i], "--blas-native")) blas_native = 1;
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) cfg.reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) cfg.thread_count = parse_list(argv[++i], cfg.threads, MAX_SETTINGS);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) cfg.batch_count = parse_list(argv[++i], cfg.batches, MAX_SETTINGS);
+        else {
+            fprintf(stderr, "usage: %s [--quick] [--reps R] [--threads 1,2] [--batch 32,128] [--blas-native]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (cfg.reps < 5 || cfg.reps > 64 || cfg.thread_count <= 0 || cfg.batch_count <= 0) {
+        fprintf(stderr, "bench_gemm: --reps must be 5..64; --threads and --batch are lists like 1,2\n");
+        return 2;
+    }
+    if (!blas_native && !getenv("OPENBLAS_CORETYPE")) {
+        setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
+        setenv("OMP_WAIT_POLICY", "passive", 0);
+        execv("/proc/self/exe", argv);
+        perror("bench_gemm: re-exec with OPENBLAS_CORETYPE=Haswell failed; continuing");
+    }
+    if (cfg.quick) {
+        cfg.batch_count = 1;
+        cfg.batches[0] = 32;
+    }
+    print_machine();
+    printf("reps %d (median after 1 warm-up)%s\n", cfg.reps, cfg.quick ? ", --quick subset" : "");
+
+    int capacity = LAYER_COUNT * 2 * cfg.batch_count * cfg.thread_count, count = 0;
+    result *results = calloc((size_t)capacity, sizeof *results);
+    nmt_rng rng;
+    nmt_rng_seed(&rng, 2024, 7);
+    for (int bi = 0; bi < cfg.batch_count; bi++)
+        for (int layer = 0; layer < LAYER_COUNT; layer++) {
+            if (cfg.quick && !layers[layer].quick) continue;
+            for (int backward = 0; backward < 2; backward++) {
+                fprintf(stderr, "  %s %s %s batch %d\n", layers[layer].model, layers[layer].name,
+                        backward ? "BW" : "FW", cfg.batches[bi]);
+                measure(&cfg, &rng, layer, backward, cfg.batches[bi], results + count);
+                count += cfg.thread_count;
+            }
+        }
+    for (int t = 0; t < cfg.thread_count; t++)
+        for (int bi = 0; bi < cfg.batch_count; bi++) print_table(results, count, cfg.threads[t], cfg.batches[bi]);
+    print_summary(results, count, &cfg);
+    free(results);
+    return 0;
+}
