@@ -368,7 +368,9 @@ int nmt_sim_sweep_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, con
 void nmt_sim_generate(const float *w, int rows, int k, nmt_nm nm, float *values, uint8_t *index);
 
 typedef struct nmt_sim_check {
-    double max_err_engine;   /* vs the engine's GEMM on the same FP16-rounded operands */
+    double max_err_engine;   /* vs the engine's dense GEMM (nmt_gemm) on the same FP16-rounded operands */
+    double max_err_engine_nm; /* vs the engine's N:M GEMM (nmt_gemm_nm) on the same packed operand (N:M only) */
+    int64_t gen_mismatch;    /* packed entries where the generator differs from the engine's nmt_pack_topn */
     double max_err_fp32;     /* vs FP32 GEMM on the unrounded operands */
     int64_t writes_min, writes_max; /* final writes per output (must both be 1) */
     int64_t macs;            /* MACs executed by the tile walk */
@@ -377,7 +379,9 @@ typedef struct nmt_sim_check {
 /* Runs out[m x n] = A[m x k] B[k x n] (A pruned N:M along k by the
  * generator when nm.n < nm.m) tile by tile in the order of schedule `s`, with
  * FP16 operands, FP32 accumulation and the N:M multiplexer, and compares with
- * nmt_gemm. Random operands from `seed`. */
+ * nmt_gemm (and nmt_gemm_nm). Random operands from `seed`. Errors: the
+ * schedule does not suit the shape (tiles larger than the GEMM, a reduction
+ * tile not a multiple of M, IS with N:M). */
 int nmt_sim_functional_check(const nmt_sim_config *cfg, int m, int n, int k, nmt_nm nm,
                              const nmt_sim_schedule *s, uint64_t seed, nmt_sim_check *out);
 

@@ -85,11 +85,39 @@ static void scale_stats(nmt_sim_stats *s, double f)
     s->vec_ops *= f, s->gen_elems *= f, s->energy_pj *= f;
 }
 
-static int run_gemms(const nmt_sim_config *cfg, const nmt_sim_layer *L, nmt_sim_phase p, nmt_sim_layer_result *r)
+/* Repeated blocks repeat their GEMMs: schedule each distinct shape once. */
+typedef struct sched_cache {
+    int n, cap;
+    nmt_sim_gemm *g;
+    nmt_sim_schedule *s;
+    nmt_sim_cost *c;
+} sched_cache;
+
+static int cached_schedule(const nmt_sim_config *cfg, sched_cache *cache, const nmt_sim_gemm *g,
+                           nmt_sim_schedule *s, nmt_sim_cost *c)
+{
+    for (int i = 0; i < cache->n; i++)
+        if (!memcmp(&cache->g[i], g, sizeof *g)) {
+            *s = cache->s[i];
+            *c = cache->c[i];
+            return 0;
+        }
+    if (nmt_sim_gemm_schedule(cfg, g, s, c)) return -1;
+    if (cache->n < cache->cap) {
+        cache->g[cache->n] = *g;
+        cache->s[cache->n] = *s;
+        cache->c[cache->n] = *c;
+        cache->n++;
+    }
+    return 0;
+}
+
+static int run_gemms(const nmt_sim_config *cfg, sched_cache *cache, const nmt_sim_layer *L, nmt_sim_phase p,
+                     nmt_sim_layer_result *r)
 {
     for (int j = 0; j < L->n_gemm[p]; j++) {
         nmt_sim_cost c;
-        if (nmt_sim_gemm_schedule(cfg, &L->gemm[p][j], &r->sched[p][j], &c)) {
+        if (cached_schedule(cfg, cache, &L->gemm[p][j], &r->sched[p][j], &c)) {
             char msg[400];
             snprintf(msg, sizeof msg, "%s", nmt_errmsg());
             nmt_error("layer %s %s: %s", L->name, nmt_sim_phase_name(p), msg);
@@ -128,12 +156,19 @@ int nmt_sim_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_r
         return -1;
     }
     out->n_layers = n;
+    sched_cache cache;
+    memset(&cache, 0, sizeof cache);
+    cache.cap = n * 3 * NMT_SIM_MAX_GEMMS;
+    cache.g = malloc(sizeof *cache.g * (size_t)cache.cap);
+    cache.s = malloc(sizeof *cache.s * (size_t)cache.cap);
+    cache.c = malloc(sizeof *cache.c * (size_t)cache.cap);
+    if (!cache.g || !cache.s || !cache.c) cache.cap = 0;
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         nmt_sim_layer_result *r = &out->layers[i];
         const nmt_sim_layer *L = &layers[i];
         r->layer = *L;
-        for (int p = NMT_SIM_FW; p <= NMT_SIM_WG && !rc; p++) rc = run_gemms(cfg, L, (nmt_sim_phase)p, r);
+        for (int p = NMT_SIM_FW; p <= NMT_SIM_WG && !rc; p++) rc = run_gemms(cfg, &cache, L, (nmt_sim_phase)p, r);
         for (int p = NMT_SIM_FW; p <= NMT_SIM_UPDATE; p++) {
             nmt_sim_stats v;
             sim_vector_cost(cfg, L->vec_ops[p], L->vec_bytes[p], &v);
@@ -164,6 +199,9 @@ int nmt_sim_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_r
             sim_stats_add(gp, &gs);
         }
     }
+    free(cache.g);
+    free(cache.s);
+    free(cache.c);
     if (rc) {
         free(layers);
         free(fw_start);

@@ -8,11 +8,12 @@
  *       interleaved per PE; the reduction streams through (kk steps, where kk
  *       is k dense or k/M*N in N:M mode). A PE holding one output can take a
  *       product only every adder_latency cycles, so a fold streams
- *       kk * max(I, adder_latency) cycles; fill/drain 2R + C - 2 + (A - 1),
- *       plus R to preload partial sums when the reduction is split.
+ *       kk * max(I, adder_latency) cycles; fill/drain 2r + c - 2 + (A - 1),
+ *       plus r to preload partial sums when the reduction is split, where
+ *       r x c is the part of the array the fold occupies.
  *   WS  a fold holds an R (reduction) x C (output rows) block of A; tn columns
- *       stream through; fill/drain A*R + C - 2 (the psum chain passes R
- *       pipelined adders), plus R to load the weights unless the next block
+ *       stream through; fill/drain A*r + c - 2 (the psum chain passes r
+ *       pipelined adders), plus r to load the weights unless the next block
  *       is preloaded during streaming (double buffering).
  *   IS  the mirror image: an R x C block of B is stationary, tm rows stream.
  *
@@ -72,6 +73,16 @@ static double b_klen(const nmt_sim_gemm *g, int64_t tk)
     return (double)(g->sparse_b ? sim_kernel_k(tk, g->nm) : tk);
 }
 
+/* Sum over the folds along one dimension of the array rows (or columns)
+ * each fold occupies: `total` elements in folds of `per_fold`, each array
+ * line holding `inter` of them, at most `lines` lines. */
+static double used_sum(int64_t total, int64_t per_fold, int64_t inter, int64_t lines)
+{
+    int64_t nf = sim_cdiv(total, per_fold);
+    int64_t last = total - (nf - 1) * per_fold;
+    return (double)(nf - 1) * (double)lines + (double)sim_min64(lines, sim_cdiv(last, inter));
+}
+
 static void tile_eval(const nmt_sim_config *cfg, const nmt_sim_gemm *g, const nmt_sim_schedule *s, int64_t tm,
                       int64_t tn, int64_t tk, int k_first, int k_split, tile_cost *t)
 {
@@ -91,8 +102,12 @@ static void tile_eval(const nmt_sim_config *cfg, const nmt_sim_gemm *g, const nm
         int64_t per_pe = Ir * Ic;
         int64_t frow = sim_cdiv(tm, R * Ir), fcol = sim_cdiv(tn, C * Ic);
         double folds = (double)(frow * fcol);
+        /* data enters at the edge of the used sub-array, so skew and drain
+         * span only the rows and columns a fold occupies */
+        double sum_r = used_sum(tm, R * Ir, Ir, R), sum_c = used_sum(tn, C * Ic, Ic, C);
         t->compute = folds * (double)kk * (double)(per_pe > A ? per_pe : A);
-        t->fill = folds * (double)(2 * R + C - 2 + (A - 1) + (psum_in ? R : 0));
+        t->fill = (2.0 + (psum_in ? 1.0 : 0.0)) * sum_r * (double)fcol + sum_c * (double)frow +
+                  folds * (double)(A - 3);
         t->sram_read = a_tile * (double)fcol + b_tile * (double)frow + (psum_in ? out_tile : 0);
         t->sram_write = out_tile;
         break;
@@ -104,9 +119,13 @@ static void tile_eval(const nmt_sim_config *cfg, const nmt_sim_gemm *g, const nm
         int64_t stream = s->dataflow == NMT_SIM_WS ? tn : tm;
         int64_t fk = sim_cdiv(kk, R), fc = sim_cdiv(stat_cols, C);
         double folds = (double)(fk * fc);
+        double sum_r = used_sum(kk, R, 1, R), sum_c = used_sum(stat_cols, C, 1, C);
         t->compute = folds * (double)stream;
         int hidden = s->double_buffer && stream >= R;
-        t->fill = folds * (double)(A * R + C - 2) + (hidden ? (double)R : folds * (double)R);
+        /* psum chain through the used rows' adders, column skew, and the
+         * weight load (only the first block's when preloaded behind streaming) */
+        t->fill = (double)A * sum_r * (double)fc + sum_c * (double)fk - 2.0 * folds +
+                  (hidden ? (double)sim_min64(R, kk) : sum_r * (double)fc);
         double stat_bytes = s->dataflow == NMT_SIM_WS ? a_tile : b_tile;
         double stream_bytes = s->dataflow == NMT_SIM_WS ? b_tile : a_tile;
         double psum_rw = out_tile * (double)fk;

@@ -385,6 +385,15 @@ static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, 
 
 int nmt_sim_layers(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_layer **layers, int *n_layers)
 {
+    if (wl->opts.method != NMT_SIM_DENSE && sim_nm_sparse(wl->opts.nm) && wl->opts.nm.m > cfg->max_m) {
+        nmt_error("N:M %d:%d: M = %d exceeds the PE multiplexer's max_m = %d (raise max_m in the config)",
+                  wl->opts.nm.n, wl->opts.nm.m, wl->opts.nm.m, cfg->max_m);
+        return -1;
+    }
+    if (wl->batch < 1 || wl->n_nodes < 1) {
+        nmt_error("workload %s: batch %d and %d layers (need at least 1 of each)", wl->name, wl->batch, wl->n_nodes);
+        return -1;
+    }
     int n = wl->n_nodes + (wl->classes > 0 ? 1 : 0);
     nmt_sim_layer *L = calloc((size_t)n, sizeof *L);
     if (!L) {

@@ -1,0 +1,424 @@
+/* nmtrain sim: a thin command over the simulator library (src/sim). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "models/vit.h"
+#include "nmtrain.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: nmtrain sim [--model NAME | --topology FILE.csv | --zoo | --check] [options]\n"
+            "\n"
+            "Simulates one training iteration on the SAT accelerator and prints where the cycles go.\n"
+            "\n"
+            "workload:\n"
+            "  --model NAME          resnet9, vit, vgg19, resnet18, resnet50 (the paper's zoo, with its data set\n"
+            "                        shapes) or any architecture the engine describes\n"
+            "  --in CxHxW            input shape (default: the zoo's; 3x32x32 otherwise)\n"
+            "  --classes N           classes (default: the zoo's; 10 otherwise)\n"
+            "  --width W             channel multiplier (1)\n"
+            "  --imagenet-stem       7x7/2 stem + max pool (resnet18/50)\n"
+            "  --topology FILE       SCALE-Sim topology CSV (conv or GEMM form, optional Sparsity column)\n"
+            "  --batch N             batch size (128 for models, 1 for topologies)\n"
+            "  --method M            dense, srste, bdwp, tnm, sdgp (bdwp)\n"
+            "  --nm N:M              sparsity ratio (2:8)\n"
+            "  --mask-interval T     refresh sparse operands every T steps (method default)\n"
+            "  --sparse-classifier   make the classifier N:M too\n"
+            "  --inference           forward pass only (as SCALE-Sim)\n"
+            "accelerator:\n"
+            "  --config FILE         INI: our sections and/or SCALE-Sim's .cfg sections\n"
+            "  --set KEY=VALUE       override one configuration value (repeatable)\n"
+            "  --no-interleave, --no-pregen, --no-schedule   switch an optimisation off\n"
+            "  --list-keys           every configuration key with its default\n"
+            "  --write-config FILE   write the effective configuration as INI\n"
+            "reports:\n"
+            "  --detail              one row per layer and phase\n"
+            "  --schedule            print every GEMM's schedule\n"
+            "  --quiet               only the summary lines\n"
+            "  --csv FILE            per layer and phase CSV\n"
+            "  --compute-report FILE SCALE-Sim style COMPUTE_REPORT.csv\n"
+            "  --json FILE           everything as JSON\n"
+            "  --ablation            each optimisation off in turn, then all off\n"
+            "  --sweep KEY=VALUES    sweep a key (v1,v2,.. | a:b:step | a:b*factor); repeat for a grid\n"
+            "  --sweep-csv FILE      where the sweep goes (sweep.csv)\n"
+            "  --zoo                 the paper's five models, dense vs the method\n"
+            "  --check               functional check of the mapping (dense and N:M, OS/WS/IS)\n"
+            "  --threads N           OpenMP threads for sweeps and ablation\n"
+            "plots: python3 scripts/sat_plot.py breakdown FILE.csv OUT.png | sweep FILE.csv OUT.png\n");
+}
+
+typedef struct sim_args {
+    const char *model, *topology, *config, *csv, *compute, *json, *sweep_csv, *write_config;
+    const char *sets[64];
+    int n_sets;
+    const char *sweeps[NMT_SIM_SWEEP_MAX_KEYS];
+    int n_sweeps;
+    int batch, detail, schedule, quiet, ablation, zoo, check, list_keys, threads;
+    int no_interleave, no_pregen, no_schedule;
+    int in_c, in_h, in_w, classes, imagenet_stem;
+    float width;
+    nmt_sim_options opts;
+} sim_args;
+
+static int fail(const char *msg)
+{
+    fprintf(stderr, "nmtrain sim: %s\n", msg);
+    return 1;
+}
+
+static int parse_int(const char *flag, const char *v, int lo, int hi, int *out)
+{
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || x < lo || x > hi) {
+        fprintf(stderr, "nmtrain sim: %s '%s' must be an integer in %d..%d\n", flag, v, lo, hi);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, sim_args *a)
+{
+    memset(a, 0, sizeof *a);
+    nmt_sim_options_default(&a->opts);
+    a->width = 1.0f;
+    a->sweep_csv = "sweep.csv";
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+#define VALUE()                                                                  \
+    (i + 1 < argc ? argv[++i]                                                    \
+                  : (fprintf(stderr, "nmtrain sim: %s needs a value\n", f), (char *)NULL))
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(f, "--model")) {
+            if (!(a->model = VALUE())) return -1;
+        } else if (!strcmp(f, "--topology")) {
+            if (!(a->topology = VALUE())) return -1;
+        } else if (!strcmp(f, "--config")) {
+            if (!(a->config = VALUE())) return -1;
+        } else if (!strcmp(f, "--set")) {
+            const char *v = VALUE();
+            if (!v) return -1;
+            if (a->n_sets == 64) return fprintf(stderr, "nmtrain sim: too many --set\n"), -1;
+            a->sets[a->n_sets++] = v;
+        } else if (!strcmp(f, "--sweep")) {
+            const char *v = VALUE();
+            if (!v) return -1;
+            if (a->n_sweeps == NMT_SIM_SWEEP_MAX_KEYS)
+                return fprintf(stderr, "nmtrain sim: at most %d --sweep axes\n", NMT_SIM_SWEEP_MAX_KEYS), -1;
+            a->sweeps[a->n_sweeps++] = v;
+        } else if (!strcmp(f, "--sweep-csv")) {
+            if (!(a->sweep_csv = VALUE())) return -1;
+        } else if (!strcmp(f, "--csv")) {
+            if (!(a->csv = VALUE())) return -1;
+        } else if (!strcmp(f, "--compute-report")) {
+            if (!(a->compute = VALUE())) return -1;
+        } else if (!strcmp(f, "--json")) {
+            if (!(a->json = VALUE())) return -1;
+        } else if (!strcmp(f, "--write-config")) {
+            if (!(a->write_config = VALUE())) return -1;
+        } else if (!strcmp(f, "--batch")) {
+            const char *v = VALUE();
+            if (!v || parse_int(f, v, 1, 1 << 20, &a->batch)) return -1;
+        } else if (!strcmp(f, "--threads")) {
+            const char *v = VALUE();
+            if (!v || parse_int(f, v, 1, 1024, &a->threads)) return -1;
+        } else if (!strcmp(f, "--classes")) {
+            const char *v = VALUE();
+            if (!v || parse_int(f, v, 2, 1 << 20, &a->classes)) return -1;
+        } else if (!strcmp(f, "--mask-interval")) {
+            const char *v = VALUE();
+            if (!v || parse_int(f, v, 1, 1 << 30, &a->opts.mask_interval)) return -1;
+        } else if (!strcmp(f, "--width")) {
+            const char *v = VALUE();
+            char *end;
+            if (!v) return -1;
+            a->width = strtof(v, &end);
+            if (end == v || *end || !(a->width > 0)) return fprintf(stderr, "nmtrain sim: --width '%s' must be a positive number\n", v), -1;
+        } else if (!strcmp(f, "--in")) {
+            const char *v = VALUE();
+            int len = 0;
+            if (!v) return -1;
+            if (sscanf(v, "%dx%dx%d%n", &a->in_c, &a->in_h, &a->in_w, &len) != 3 || v[len] || a->in_c < 1 ||
+                a->in_h < 1 || a->in_w < 1)
+                return fprintf(stderr, "nmtrain sim: --in '%s' is not CxHxW\n", v), -1;
+        } else if (!strcmp(f, "--method")) {
+            const char *v = VALUE();
+            if (!v) return -1;
+            if (nmt_sim_method_parse(v, &a->opts.method)) return fprintf(stderr, "nmtrain sim: %s\n", nmt_errmsg()), -1;
+        } else if (!strcmp(f, "--nm")) {
+            const char *v = VALUE();
+            if (!v) return -1;
+            if (nmt_nm_parse(v, 1, "--nm", &a->opts.nm)) return fprintf(stderr, "nmtrain sim: %s\n", nmt_errmsg()), -1;
+        } else if (!strcmp(f, "--sparse-classifier")) {
+            a->opts.sparse_classifier = 1;
+        } else if (!strcmp(f, "--inference")) {
+            a->opts.training = 0;
+        } else if (!strcmp(f, "--imagenet-stem")) {
+            a->imagenet_stem = 1;
+        } else if (!strcmp(f, "--no-interleave")) {
+            a->no_interleave = 1;
+        } else if (!strcmp(f, "--no-pregen")) {
+            a->no_pregen = 1;
+        } else if (!strcmp(f, "--no-schedule")) {
+            a->no_schedule = 1;
+        } else if (!strcmp(f, "--detail")) {
+            a->detail = 1;
+        } else if (!strcmp(f, "--schedule")) {
+            a->schedule = 1;
+        } else if (!strcmp(f, "--quiet")) {
+            a->quiet = 1;
+        } else if (!strcmp(f, "--ablation")) {
+            a->ablation = 1;
+        } else if (!strcmp(f, "--zoo")) {
+            a->zoo = 1;
+        } else if (!strcmp(f, "--check")) {
+            a->check = 1;
+        } else if (!strcmp(f, "--list-keys")) {
+            a->list_keys = 1;
+        } else {
+            fprintf(stderr, "nmtrain sim: unknown option '%s' (nmtrain sim --help)\n", f);
+            return -1;
+        }
+#undef VALUE
+    }
+    return 0;
+}
+
+static int load_config(const sim_args *a, nmt_sim_config *cfg)
+{
+    nmt_sim_config_default(cfg);
+    if (a->config && nmt_sim_config_load(cfg, a->config)) return -1;
+    for (int i = 0; i < a->n_sets; i++)
+        if (nmt_sim_config_assign(cfg, a->sets[i], "--set")) return -1;
+    if (a->no_interleave) cfg->opt_interleave = 0;
+    if (a->no_pregen) cfg->opt_pregen = 0;
+    if (a->no_schedule) cfg->opt_schedule = 0;
+    return nmt_sim_config_check(cfg);
+}
+
+static int describe(const sim_args *a, const char *name, nmt_model_desc *desc)
+{
+    int custom = a->in_c || a->classes || a->width != 1.0f || a->imagenet_stem;
+    int in_zoo = 0;
+    for (int i = 0; i < nmt_sim_zoo_count(); i++) in_zoo |= !strcmp(name, nmt_sim_zoo_name(i));
+    if (in_zoo && !custom) return nmt_sim_zoo_describe(name, desc);
+    nmt_model_config mc;
+    memset(&mc, 0, sizeof mc);
+    mc.arch = name;
+    mc.width = a->width;
+    mc.in_c = a->in_c ? a->in_c : 3;
+    mc.in_h = a->in_c ? a->in_h : 32;
+    mc.in_w = a->in_c ? a->in_w : 32;
+    mc.classes = a->classes ? a->classes : 10;
+    mc.imagenet_stem = a->imagenet_stem;
+    if (!strcmp(name, "vit")) return nmt_describe_vit(&mc, desc);
+    return nmt_model_describe(&mc, desc);
+}
+
+static int run_zoo(const sim_args *a, const nmt_sim_config *cfg)
+{
+    static const char *const datasets[] = {"CIFAR-10", "CIFAR-10", "CIFAR-100", "Tiny ImageNet", "ImageNet"};
+    const int batch = a->batch ? a->batch : 128;
+    printf("SAT zoo: batch %d, %s %d:%d vs dense, array %dx%d @ %g MHz\n\n", batch,
+           nmt_sim_method_name(a->opts.method), a->opts.nm.n, a->opts.nm.m, cfg->rows, cfg->cols, cfg->clock_mhz);
+    printf("| model | data set | dense cycles | dense ms/iter | %s cycles | %s ms/iter | speedup | dense-eq GOPS | "
+           "energy dense J | energy %s J |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+           nmt_sim_method_name(a->opts.method), nmt_sim_method_name(a->opts.method),
+           nmt_sim_method_name(a->opts.method));
+    double sum = 0;
+    int n = nmt_sim_zoo_count();
+    for (int i = 0; i < n; i++) {
+        nmt_model_desc *desc = malloc(sizeof *desc);
+        if (!desc) return fail("out of memory");
+        if (nmt_sim_zoo_describe(nmt_sim_zoo_name(i), desc)) {
+            free(desc);
+            return fail(nmt_errmsg());
+        }
+        nmt_sim_workload wl;
+        nmt_sim_result r, b;
+        int rc = nmt_sim_workload_from_model(desc, batch, &a->opts, &wl);
+        free(desc);
+        if (rc || nmt_sim_run(cfg, &wl, &r)) return fail(nmt_errmsg());
+        wl.opts.method = NMT_SIM_DENSE;
+        if (nmt_sim_run(cfg, &wl, &b)) return fail(nmt_errmsg());
+        double sp = b.total.cycles / r.total.cycles;
+        sum += sp;
+        printf("| %s | %s | %.4g | %.2f | %.4g | %.2f | %.3fx | %.1f | %.3f | %.3f |\n", nmt_sim_zoo_name(i),
+               datasets[i], b.total.cycles, b.seconds * 1e3, r.total.cycles, r.seconds * 1e3, sp, r.gops_dense,
+               b.energy_j, r.energy_j);
+        nmt_sim_result_free(&r);
+        nmt_sim_result_free(&b);
+        nmt_sim_workload_free(&wl);
+    }
+    printf("\naverage speedup %.3fx (paper: 1.75x at 2:8)\n", sum / n);
+    return 0;
+}
+
+static int run_check(const nmt_sim_config *cfg)
+{
+    /* a small array so the tiles and folds have edges */
+    nmt_sim_config c = *cfg;
+    c.rows = 4, c.cols = 4, c.adder_latency = 3;
+    static const int ratios[][2] = {{1, 1}, {2, 4}, {2, 8}, {1, 8}, {3, 16}};
+    const nmt_sim_dataflow dfs[3] = {NMT_SIM_OS, NMT_SIM_WS, NMT_SIM_IS};
+    int bad = 0, runs = 0;
+    printf("functional check: 20 x 23 x 96 GEMM, 4x4 array, tiles 8 x 16 x 48 (edges included)\n");
+    for (size_t r = 0; r < sizeof ratios / sizeof ratios[0]; r++)
+        for (int d = 0; d < 3; d++)
+            for (int order = 0; order < 2; order++) {
+                nmt_nm nm = {ratios[r][0], ratios[r][1]};
+                if (dfs[d] == NMT_SIM_IS && nm.n < nm.m) continue;
+                nmt_sim_schedule s = {dfs[d], 8, 16, 48, order, 1, dfs[d] == NMT_SIM_OS ? 3 : 1};
+                nmt_sim_check chk;
+                if (nmt_sim_functional_check(&c, 20, 23, 96, nm, &s, 1234 + r, &chk)) return fail(nmt_errmsg());
+                int ok = chk.max_err_engine < 1e-5 && chk.max_err_fp32 < 2e-2 && chk.writes_min == 1 &&
+                         chk.writes_max == 1 && chk.gen_mismatch == 0 && chk.max_err_engine_nm < 1e-5;
+                char buf[96];
+                nmt_sim_schedule_str(&s, buf, sizeof buf);
+                printf("  %2d:%-2d %-34s err vs engine %.2e (N:M GEMM %.2e), vs FP32 %.2e, writes %lld..%lld, "
+                       "MACs %lld  %s\n",
+                       nm.n, nm.m, buf, chk.max_err_engine, chk.max_err_engine_nm, chk.max_err_fp32,
+                       (long long)chk.writes_min, (long long)chk.writes_max, (long long)chk.macs, ok ? "ok" : "FAIL");
+                bad += !ok;
+                runs++;
+            }
+    printf("%d of %d mappings agree with the engine\n", runs - bad, runs);
+    return bad ? 1 : 0;
+}
+
+int nmt_cmd_sim(int argc, char **argv)
+{
+    sim_args a;
+    if (parse_args(argc, argv, &a)) return 2;
+    if (a.threads) nmt_set_threads(a.threads);
+    nmt_sim_config cfg;
+    if (load_config(&a, &cfg)) return fail(nmt_errmsg());
+    if (a.list_keys) {
+        for (int i = 0; i < nmt_sim_config_nkeys(); i++) {
+            const char *sec, *help, *k = nmt_sim_config_key(i, &sec, &help);
+            double v;
+            if (nmt_sim_config_get(&cfg, k, &v)) printf("%-26s [%s] %s\n", k, sec, help);
+            else printf("%-26s [%s] = %-10g %s\n", k, sec, v, help);
+        }
+        return 0;
+    }
+    if (a.write_config) {
+        FILE *f = fopen(a.write_config, "w");
+        if (!f) return fprintf(stderr, "nmtrain sim: %s: cannot write\n", a.write_config), 1;
+        nmt_sim_config_write(f, &cfg);
+        if (fclose(f)) return fprintf(stderr, "nmtrain sim: %s: write failed\n", a.write_config), 1;
+        if (!a.model && !a.topology && !a.zoo && !a.check) return 0;
+    }
+    if (a.check) return run_check(&cfg);
+    if (a.zoo) return run_zoo(&a, &cfg);
+    if (!!a.model == !!a.topology) {
+        fprintf(stderr, "nmtrain sim: give exactly one of --model or --topology (or --zoo, --check)\n");
+        usage(stderr);
+        return 2;
+    }
+    nmt_sim_workload wl;
+    if (a.model) {
+        nmt_model_desc *desc = malloc(sizeof *desc);
+        if (!desc) return fail("out of memory");
+        int rc = describe(&a, a.model, desc) ||
+                 nmt_sim_workload_from_model(desc, a.batch ? a.batch : 128, &a.opts, &wl);
+        free(desc);
+        if (rc) return fail(nmt_errmsg());
+    } else if (nmt_sim_workload_from_topology(a.topology, a.batch ? a.batch : 1, &a.opts, &wl)) {
+        return fail(nmt_errmsg());
+    }
+    int rc = 0;
+    if (a.n_sweeps) {
+        nmt_sim_sweep_axis axes[NMT_SIM_SWEEP_MAX_KEYS];
+        int n_axes = 0;
+        for (; n_axes < a.n_sweeps; n_axes++)
+            if (nmt_sim_sweep_parse(a.sweeps[n_axes], &axes[n_axes])) {
+                rc = fail(nmt_errmsg());
+                break;
+            }
+        if (!rc) {
+            nmt_sim_sweep_point *pts;
+            int np;
+            double t0 = nmt_now();
+            if (nmt_sim_sweep_run(&cfg, &wl, axes, n_axes, a.sweep_csv, &pts, &np)) {
+                rc = fail(nmt_errmsg());
+            } else {
+                int best = -1, failed = 0;
+                for (int i = 0; i < np; i++) {
+                    if (pts[i].cycles != pts[i].cycles) {
+                        failed++;
+                        continue;
+                    }
+                    if (best < 0 || pts[i].cycles < pts[best].cycles) best = i;
+                }
+                printf("sweep: %d points (%d failed, see the error column) in %.2f s with %d threads -> %s\n", np,
+                       failed, nmt_now() - t0, nmt_threads(), a.sweep_csv);
+                if (best >= 0)
+                    printf("fastest point: row %d, %.0f cycles (%.3f ms), speedup %.3fx over dense, %.4f J%s\n",
+                           best + 1, pts[best].cycles, pts[best].seconds * 1e3, pts[best].speedup,
+                           pts[best].energy_j, pts[best].over_budget ? ", over the VU9P budget" : "");
+                free(pts);
+            }
+        }
+        for (int i = 0; i < n_axes; i++) nmt_sim_sweep_axis_free(&axes[i]);
+        nmt_sim_workload_free(&wl);
+        return rc;
+    }
+    if (a.ablation) {
+        nmt_sim_ablation ab;
+        if (nmt_sim_ablation_run(&cfg, &wl, &ab)) {
+            nmt_sim_workload_free(&wl);
+            return fail(nmt_errmsg());
+        }
+        printf("ablation: %s, batch %d, %s %d:%d (speedup vs dense under the same switches)\n\n", wl.name,
+               wl.batch, nmt_sim_method_name(wl.opts.method), wl.opts.nm.n, wl.opts.nm.m);
+        printf("| configuration | cycles | ms/iter | slowdown vs all on | dense cycles | speedup vs dense | energy J |\n"
+               "|---|---:|---:|---:|---:|---:|---:|\n");
+        for (int i = 0; i < NMT_SIM_ABLATIONS; i++)
+            printf("| %s | %.4g | %.3f | %.3fx | %.4g | %.3fx | %.4f |\n", ab.label[i], ab.cycles[i],
+                   ab.cycles[i] / (cfg.clock_mhz * 1e3), ab.cycles[i] / ab.cycles[0], ab.dense_cycles[i],
+                   ab.dense_cycles[i] / ab.cycles[i], ab.energy_j[i]);
+        nmt_sim_workload_free(&wl);
+        return 0;
+    }
+    nmt_sim_result res, base;
+    memset(&base, 0, sizeof base);
+    if (nmt_sim_run(&cfg, &wl, &res)) {
+        nmt_sim_workload_free(&wl);
+        return fail(nmt_errmsg());
+    }
+    int have_base = wl.opts.method != NMT_SIM_DENSE;
+    if (have_base) {
+        nmt_sim_workload dense = wl;
+        dense.opts.method = NMT_SIM_DENSE;
+        if (nmt_sim_run(&cfg, &dense, &base)) rc = fail(nmt_errmsg());
+    }
+    if (!rc) {
+        if (a.quiet) {
+            printf("%s: %.0f cycles, %.3f ms/iter, %.1f dense-eq GOPS, %.4f J", wl.name, res.total.cycles,
+                   res.seconds * 1e3, res.gops_dense, res.energy_j);
+            if (have_base) printf(", speedup %.3fx over dense", base.total.cycles / res.total.cycles);
+            printf("\n");
+        } else {
+            nmt_sim_report_table(stdout, &cfg, &wl, &res, have_base ? &base : NULL, a.detail);
+        }
+        if (a.schedule) {
+            printf("\n");
+            nmt_sim_report_schedule(stdout, &cfg, &wl, &res);
+        }
+        if ((a.csv && nmt_sim_report_csv(a.csv, &wl, &res)) ||
+            (a.compute && nmt_sim_report_compute(a.compute, &cfg, &wl, &res)) ||
+            (a.json && nmt_sim_report_json(a.json, &cfg, &wl, &res, have_base ? &base : NULL)))
+            rc = fail(nmt_errmsg());
+    }
+    nmt_sim_result_free(&res);
+    nmt_sim_result_free(&base);
+    nmt_sim_workload_free(&wl);
+    return rc;
+}

@@ -1,0 +1,648 @@
+/* The SAT simulator: analytical bounds, monotonicity, N = M equals dense,
+ * each optimisation never slows a layer down, SCALE-Sim parsing (good and
+ * malformed files), SCALE-Sim's fold formula, the functional check of the
+ * mapping, reports, sweeps and the resource check. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "models/vit.h"
+#include "nmtrain.h"
+
+static const char *tmp_path(const char *name)
+{
+    static char buf[8][512];
+    static int slot;
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *b = buf[slot++ % 8];
+    snprintf(b, 512, "%s/nmt_test_sim_%d_%s", dir, (int)getpid(), name);
+    return b;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
+static int contains(const char *hay, const char *needle) { return strstr(hay, needle) != NULL; }
+
+/* A small model workload from the zoo at a small batch (fast under ASan). */
+static nmt_sim_workload zoo_workload(const char *name, int batch, nmt_sim_method method, int n, int m)
+{
+    nmt_model_desc *d = malloc(sizeof *d);
+    nmt_sim_workload wl;
+    memset(&wl, 0, sizeof wl);
+    if (!d || nmt_sim_zoo_describe(name, d)) {
+        fprintf(stderr, "zoo %s: %s\n", name, nmt_errmsg());
+        exit(1);
+    }
+    nmt_sim_options o;
+    nmt_sim_options_default(&o);
+    o.method = method;
+    o.nm.n = n, o.nm.m = m;
+    if (nmt_sim_workload_from_model(d, batch, &o, &wl)) {
+        fprintf(stderr, "workload %s: %s\n", name, nmt_errmsg());
+        exit(1);
+    }
+    free(d);
+    return wl;
+}
+
+static double run_cycles(const nmt_sim_config *cfg, const nmt_sim_workload *wl)
+{
+    nmt_sim_result r;
+    if (nmt_sim_run(cfg, wl, &r)) {
+        fprintf(stderr, "run: %s\n", nmt_errmsg());
+        return -1;
+    }
+    double c = r.total.cycles;
+    nmt_sim_result_free(&r);
+    return c;
+}
+
+/* ---- configuration ---------------------------------------------------------- */
+
+static void test_config(void)
+{
+    nmt_sim_config c, d;
+    nmt_sim_config_default(&c);
+    CHECK(nmt_sim_config_check(&c) == 0, "defaults valid: %s", nmt_errmsg());
+    CHECK(c.rows == 32 && c.cols == 32 && c.clock_mhz == 200 && c.adder_latency == 8 && c.max_m == 16,
+          "spec defaults");
+    CHECK(c.gen_lanes == 32 && c.vec_lanes == 32 && c.dram_channels == 4 && c.dram_gbps == 19.2 &&
+              c.dram_efficiency == 0.8,
+          "spec defaults");
+    CHECK(c.ibuf_kib == 4096 && c.wbuf_kib == 2048 && c.obuf_kib == 2048, "buffer defaults");
+    double bpc = nmt_sim_dram_bytes_per_cycle(&c);
+    CHECK(fabs(bpc - 4 * 19.2e9 * 0.8 / 200e6) < 1e-9, "DRAM bytes per cycle %g", bpc);
+
+    /* the shipped default config reads back to the defaults */
+    nmt_sim_config_default(&d);
+    CHECK(nmt_sim_config_load(&d, "configs/sat/sat.cfg") == 0, "sat.cfg: %s", nmt_errmsg());
+    CHECK(!memcmp(&c, &d, sizeof c), "configs/sat/sat.cfg equals the built-in defaults");
+
+    /* write / load round trip of a modified config */
+    nmt_sim_config_default(&c);
+    CHECK(nmt_sim_config_assign(&c, "rows=16", "test") == 0, "assign");
+    CHECK(nmt_sim_config_set(&c, "OPT_PREGEN", "off", "test") == 0 && c.opt_pregen == 0, "case-insensitive bool");
+    CHECK(nmt_sim_config_set(&c, "dataflow", "ws", "test") == 0 && c.dataflow == NMT_SIM_WS, "dataflow");
+    CHECK(nmt_sim_config_set(&c, "vec_batchnorm_fw", "7.5", "test") == 0 && c.vec_fw[NMT_OP_BATCHNORM] == 7.5,
+          "vector op table key");
+    const char *p = tmp_path("rt.cfg");
+    FILE *f = fopen(p, "w");
+    nmt_sim_config_write(f, &c);
+    fclose(f);
+    nmt_sim_config_default(&d);
+    CHECK(nmt_sim_config_load(&d, p) == 0 && !memcmp(&c, &d, sizeof c), "round trip: %s", nmt_errmsg());
+    double v;
+    CHECK(nmt_sim_config_get(&d, "rows", &v) == 0 && v == 16, "get");
+    remove(p);
+
+    /* SCALE-Sim's own .cfg */
+    nmt_sim_config_default(&c);
+    CHECK(nmt_sim_config_load(&c, "configs/sat/scalesim_32x32_os.cfg") == 0, "scalesim cfg: %s", nmt_errmsg());
+    CHECK(c.rows == 32 && c.cols == 32 && c.ibuf_kib == 64 && c.wbuf_kib == 64 && c.obuf_kib == 64 &&
+              c.dataflow == NMT_SIM_OS && c.dram_words_per_cycle == 10,
+          "scalesim cfg mapped");
+    CHECK(!strcmp(c.run_name, "scale_example_run_32x32_os"), "run name");
+    CHECK(nmt_sim_dram_bytes_per_cycle(&c) == 20, "Bandwidth in words -> 20 B/cycle");
+
+    /* malformed files: one clear line naming file:line */
+    static const struct {
+        const char *text, *expect;
+    } bad[] = {
+        {"[array]\nrows = 16\nbogus = 3\n", ":3: unknown key 'bogus'"},
+        {"[nonsense]\nrows = 1\n", ":1: unknown section [nonsense]"},
+        {"rows = 1\n", ":1: key outside any [section]"},
+        {"[array]\nrows 16\n", ":2: expected 'key = value'"},
+        {"[array]\nrows = sixteen\n", ":2: rows = 'sixteen' is not an integer"},
+        {"[array]\nrows = 1.5\n", "is not an integer"},
+        {"[dataflow]\nopt_pregen = maybe\n", "is not a boolean"},
+        {"[dataflow]\ndataflow = diagonal\n", "is not a dataflow"},
+        {"[array\nrows = 1\n", "malformed section header"},
+        {"[dram]\nrows = 4\n", "key 'rows' belongs in [array], not [dram]"},
+        {"[array]\nrows = 0\n", "rows and cols must be in"},
+        {"[array]\nmax_m = 64\n", "max_m 64 must be in"},
+        {"[architecture_presets]\nArrayHeight: many\n", "rows = 'many' is not an integer"},
+        {"[array]\nrows =\n", "empty key or value"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p = tmp_path("bad.cfg");
+        write_file(p, bad[i].text);
+        nmt_sim_config_default(&c);
+        int rc = nmt_sim_config_load(&c, p);
+        CHECK(rc == -1 && contains(nmt_errmsg(), p) && contains(nmt_errmsg(), bad[i].expect),
+              "bad cfg %zu: got '%s', want '%s'", i, nmt_errmsg(), bad[i].expect);
+        remove(p);
+    }
+    CHECK(nmt_sim_config_load(&c, "/nonexistent/x.cfg") == -1 && contains(nmt_errmsg(), "/nonexistent/x.cfg"),
+          "missing file named");
+    CHECK(nmt_sim_config_set(&c, "nope", "1", "--set") == -1 && contains(nmt_errmsg(), "unknown configuration key"),
+          "unknown key");
+}
+
+/* ---- topology ------------------------------------------------------------------ */
+
+static void test_topology(void)
+{
+    nmt_sim_options o;
+    nmt_sim_options_default(&o);
+    nmt_sim_workload wl;
+    CHECK(nmt_sim_workload_from_topology("configs/sat/alexnet.csv", 1, &o, &wl) == 0, "alexnet: %s", nmt_errmsg());
+    CHECK(wl.n_nodes == 8 && wl.classes == 0, "8 layers, no loss");
+    const nmt_node *c1 = &wl.nodes[0], *c2 = &wl.nodes[1];
+    CHECK(c1->op == NMT_OP_CONV && c1->c_in == 3 && c1->c_out == 96 && c1->kh == 11 && c1->stride == 4 &&
+              c1->h_out == 55 && c1->input == -1,
+          "Conv1 %dx%d", c1->h_out, c1->w_out);
+    CHECK(c2->h_out == 27 && c2->input == 0, "Conv2 out %d (valid padding)", c2->h_out);
+    nmt_sim_workload_free(&wl);
+
+    CHECK(nmt_sim_workload_from_topology("configs/sat/bert_block_nm.csv", 1, &o, &wl) == 0, "gemm: %s",
+          nmt_errmsg());
+    CHECK(wl.n_nodes == 4 && wl.nodes[0].op == NMT_OP_LINEAR && wl.nodes[0].h_in == 512 &&
+              wl.nodes[0].c_out == 2304 && wl.nodes[0].c_in == 768,
+          "GEMM form: M rows, N filters, K reduction");
+    CHECK(wl.node_nm[0].n == 2 && wl.node_nm[0].m == 8 && wl.node_nm[2].n == 2 && wl.node_nm[2].m == 4 &&
+              wl.node_nm[3].n == wl.node_nm[3].m,
+          "Sparsity column");
+    /* the per-layer ratios reach the GEMMs */
+    nmt_sim_config cfg;
+    nmt_sim_config_default(&cfg);
+    nmt_sim_layer *L;
+    int n;
+    CHECK(nmt_sim_layers(&cfg, &wl, &L, &n) == 0, "layers: %s", nmt_errmsg());
+    if (n == 4) {
+        CHECK(L[0].gemm[NMT_SIM_FW][0].nm.m == 8 && L[2].gemm[NMT_SIM_FW][0].nm.m == 4 && !L[3].sparse_fw,
+              "per-layer N:M");
+        CHECK(L[0].gemm[NMT_SIM_FW][0].m == 2304 && L[0].gemm[NMT_SIM_FW][0].n == 512 &&
+                  L[0].gemm[NMT_SIM_FW][0].k == 768,
+              "FW GEMM shape");
+        CHECK(L[0].n_gemm[NMT_SIM_BW] == 0 && L[1].n_gemm[NMT_SIM_BW] == 1, "first layer has no BW");
+    }
+    free(L);
+    nmt_sim_workload_free(&wl);
+
+    static const struct {
+        const char *text, *expect;
+    } bad[] = {
+        {"", "empty topology"},
+        {"Layer name, Height, Width,\nc,1,1,\n", ":1: header is neither"},
+        {"Layer Name, M, N, K,\n", "has a header but no layers"},
+        {"Layer Name, M, N, K,\ng1, 4, 4,\n", ":2: 3 fields, expected 4"},
+        {"Layer Name, M, N, K,\ng1, 4, 4, 4, 5,\n", ":2: 5 fields, expected 4"},
+        {"Layer Name, M, N, K,\ng1, 4, -4, 4,\n", ":2: N '-4' is not a positive integer"},
+        {"Layer Name, M, N, K,\ng1, 4, 4x, 4,\n", "N '4x' is not a positive integer"},
+        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, 5:4,\n", ":2: Sparsity '5:4' is not N:M"},
+        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, two,\n", "Sparsity 'two' is not N:M"},
+        {"Layer Name, M, N, K, Colour,\n", "unexpected column 'Colour'"},
+        {"Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+         "c1,8,8,9,9,3,8,1,\n",
+         ":2: filter 9x9 is larger than the ifmap 8x8"},
+        {"Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+         "c1,32,32,3,3,x,8,1,\n",
+         ":2: Channels 'x' is not a positive integer"},
+        {"Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+         ",32,32,3,3,3,8,1,\n",
+         ":2: empty layer name"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *p = tmp_path("bad.csv");
+        write_file(p, bad[i].text);
+        int rc = nmt_sim_workload_from_topology(p, 1, &o, &wl);
+        CHECK(rc == -1 && contains(nmt_errmsg(), p) && contains(nmt_errmsg(), bad[i].expect),
+              "bad topology %zu: got '%s', want '%s'", i, nmt_errmsg(), bad[i].expect);
+        remove(p);
+    }
+    CHECK(nmt_sim_workload_from_topology("/nonexistent.csv", 1, &o, &wl) == -1 &&
+              contains(nmt_errmsg(), "/nonexistent.csv"),
+          "missing topology named");
+    /* an N:M the multiplexer cannot do */
+    const char *p = tmp_path("m32.csv");
+    write_file(p, "Layer Name, M, N, K, Sparsity,\ng0, 8, 64, 64, 2:4,\ng1, 8, 64, 64, 2:32,\n");
+    CHECK(nmt_sim_workload_from_topology(p, 1, &o, &wl) == 0, "m32: %s", nmt_errmsg());
+    nmt_sim_result r;
+    CHECK(nmt_sim_run(&cfg, &wl, &r) == -1 && contains(nmt_errmsg(), "max_m = 16"), "M > max_m: %s", nmt_errmsg());
+    nmt_sim_workload_free(&wl);
+    remove(p);
+}
+
+/* ---- the GEMM model ----------------------------------------------------------- */
+
+static nmt_sim_gemm make_gemm(int64_t m, int64_t n, int64_t k, int nn, int mm)
+{
+    nmt_sim_gemm g;
+    memset(&g, 0, sizeof g);
+    g.m = m, g.n = n, g.k = k, g.count = 1;
+    g.nm.n = nn, g.nm.m = mm;
+    g.a_dram_ratio = g.b_dram_ratio = 1;
+    g.a_bytes = g.b_bytes = g.out_bytes = 2;
+    return g;
+}
+
+static void test_gemm_model(void)
+{
+    nmt_sim_config cfg;
+    nmt_sim_config_default(&cfg);
+    /* SCALE-Sim's fold formula: adder latency 1, no interleave, one fold
+     * costs 2R + C + T - 2 (OS: T = reduction; WS: T = streamed columns) */
+    nmt_sim_config sc = cfg;
+    sc.adder_latency = 1;
+    sc.opt_interleave = 0;
+    nmt_sim_gemm g = make_gemm(64, 96, 300, 0, 0);
+    nmt_sim_schedule s = {NMT_SIM_OS, 64, 96, 300, 0, 0, 1};
+    nmt_sim_cost c;
+    CHECK(nmt_sim_gemm_eval(&sc, &g, &s, &c) == 0, "eval: %s", nmt_errmsg());
+    double folds = 2.0 * 3.0; /* ceil(64/32) x ceil(96/32) */
+    CHECK(c.compute + c.fill == folds * (2 * 32 + 32 + 300 - 2), "OS: %g vs SCALE-Sim %g", c.compute + c.fill,
+          folds * (2 * 32 + 32 + 300 - 2));
+    s.dataflow = NMT_SIM_WS;
+    CHECK(nmt_sim_gemm_eval(&sc, &g, &s, &c) == 0, "eval ws");
+    folds = 10.0 * 2.0; /* ceil(300/32) x ceil(64/32) weight blocks */
+    /* the last reduction block holds 300 - 9*32 = 12 rows */
+    double expect = 18.0 * (2 * 32 + 32 + 96 - 2) + 2.0 * (2 * 12 + 32 + 96 - 2);
+    CHECK(c.compute + c.fill == expect, "WS: %g vs %g", c.compute + c.fill, expect);
+
+    /* the analytical bound, dense and N:M, every dataflow and a few tilings */
+    static const int shapes[][3] = {{64, 96, 256}, {200, 1000, 576}, {17, 33, 64}, {512, 4096, 4608}};
+    static const int ratios[][2] = {{1, 1}, {2, 4}, {2, 8}, {1, 8}, {4, 16}};
+    int checked = 0, bound_ok = 0;
+    for (size_t i = 0; i < 4; i++)
+        for (size_t r = 0; r < 5; r++) {
+            nmt_sim_gemm gg = make_gemm(shapes[i][0], shapes[i][1], shapes[i][2], ratios[r][0], ratios[r][1]);
+            double bound = (double)gg.m * gg.n * gg.k * ratios[r][0] / ratios[r][1] / (cfg.rows * cfg.cols);
+            nmt_sim_schedule best;
+            CHECK(nmt_sim_gemm_schedule(&cfg, &gg, &best, &c) == 0, "schedule: %s", nmt_errmsg());
+            checked++;
+            bound_ok += c.cycles >= bound && c.compute >= bound;
+            CHECK(c.macs == (double)gg.m * gg.n * gg.k * ratios[r][0] / ratios[r][1], "executed MACs");
+            CHECK(c.macs_dense == (double)gg.m * gg.n * gg.k, "dense-equivalent MACs");
+            CHECK(c.cycles >= c.compute + c.fill - 1e-6 && c.stall >= 0, "breakdown sums");
+            /* DRAM traffic at least the compulsory: every operand once, every output once */
+            double compulsory = gg.m * gg.n * 2.0 + (double)gg.k * gg.n * 2.0 +
+                                (double)gg.m * gg.k * ratios[r][0] / ratios[r][1] * 2.0;
+            CHECK(c.dram_bytes >= compulsory * 0.999, "DRAM %g >= compulsory %g", c.dram_bytes, compulsory);
+            /* the fixed schedule too */
+            nmt_sim_schedule fx;
+            nmt_sim_cost fc;
+            CHECK(nmt_sim_fixed_schedule(&cfg, &gg, &fx) == 0 && nmt_sim_gemm_eval(&cfg, &gg, &fx, &fc) == 0,
+                  "fixed: %s", nmt_errmsg());
+            CHECK(fc.cycles >= bound && fc.cycles >= c.cycles, "fixed %g, scheduled %g, bound %g", fc.cycles,
+                  c.cycles, bound);
+            /* N = M is dense */
+            if (ratios[r][0] > 1 || ratios[r][1] > 1) continue;
+            nmt_sim_gemm gd = make_gemm(shapes[i][0], shapes[i][1], shapes[i][2], 8, 8);
+            nmt_sim_cost cd;
+            CHECK(nmt_sim_gemm_schedule(&cfg, &gd, &best, &cd) == 0 && cd.cycles == c.cycles, "8:8 == dense");
+        }
+    CHECK(bound_ok == checked, "%d of %d GEMMs at or above MACs / (R*C)", bound_ok, checked);
+
+    /* memory-bound: a starved DRAM shows as stall */
+    nmt_sim_config slow = cfg;
+    slow.dram_channels = 1;
+    slow.dram_gbps = 0.1;
+    nmt_sim_gemm gm = make_gemm(256, 4096, 256, 0, 0);
+    nmt_sim_schedule b1;
+    nmt_sim_cost c1;
+    CHECK(nmt_sim_gemm_schedule(&slow, &gm, &b1, &c1) == 0 && c1.stall > c1.compute, "memory bound: stall %g",
+          c1.stall);
+    CHECK(c1.cycles >= c1.dram_bytes / nmt_sim_dram_bytes_per_cycle(&slow) * 0.999, "bandwidth bound");
+
+    /* bad schedules are refused with a reason */
+    nmt_sim_gemm gs = make_gemm(64, 64, 64, 2, 8);
+    nmt_sim_schedule bs = {NMT_SIM_OS, 64, 64, 60, 0, 0, 8};
+    CHECK(nmt_sim_gemm_eval(&cfg, &gs, &bs, &c) == -1 && contains(nmt_errmsg(), "multiple of M"), "tk %% M");
+    bs.tk = 64, bs.dataflow = NMT_SIM_IS;
+    CHECK(nmt_sim_gemm_eval(&cfg, &gs, &bs, &c) == -1 && contains(nmt_errmsg(), "dense GEMMs only"), "IS sparse");
+    nmt_sim_config tiny = cfg;
+    tiny.obuf_kib = 1;
+    bs.dataflow = NMT_SIM_OS;
+    CHECK(nmt_sim_gemm_eval(&tiny, &gs, &bs, &c) == -1 && contains(nmt_errmsg(), "does not fit"), "fit");
+}
+
+/* ---- whole workloads --------------------------------------------------------- */
+
+static void test_workloads(void)
+{
+    nmt_sim_config cfg;
+    nmt_sim_config_default(&cfg);
+    const double pes = cfg.rows * cfg.cols;
+    static const char *const models[] = {"resnet9", "vit"};
+    for (int mi = 0; mi < 2; mi++) {
+        nmt_sim_workload wl = zoo_workload(models[mi], 16, NMT_SIM_BDWP, 2, 8);
+        nmt_sim_result r;
+        CHECK(nmt_sim_run(&cfg, &wl, &r) == 0, "%s: %s", models[mi], nmt_errmsg());
+        /* MACs agree with the model description */
+        double fw = 0, bw = 0, wg = 0;
+        for (int i = 0; i < wl.n_nodes; i++) {
+            nmt_macs mm = nmt_node_macs(&wl.nodes[i]);
+            fw += (double)mm.fw * wl.batch, bw += (double)mm.bw * wl.batch, wg += (double)mm.wg * wl.batch;
+        }
+        CHECK(r.phase[NMT_SIM_FW].macs_dense == fw && r.phase[NMT_SIM_BW].macs_dense == bw &&
+                  r.phase[NMT_SIM_WG].macs_dense == wg,
+              "%s: dense-equivalent MACs match nmt_node_macs", models[mi]);
+        /* bdwp: FW and BW shrink, WG stays dense */
+        CHECK(r.phase[NMT_SIM_WG].macs == wg && r.phase[NMT_SIM_FW].macs < 0.5 * fw, "%s: sparse phases",
+              models[mi]);
+        /* every layer's GEMM phases at or above the analytical bound */
+        int ok = 1;
+        for (int i = 0; i < r.n_layers; i++)
+            for (int p = NMT_SIM_FW; p <= NMT_SIM_WG; p++)
+                if (r.layers[i].phase[p].cycles < r.layers[i].phase[p].macs / pes) ok = 0;
+        CHECK(ok, "%s: no phase below MACs / (R*C)", models[mi]);
+        CHECK(r.total.cycles > 0 && r.energy_j > 0 && r.utilisation > 0 && r.utilisation <= 1, "%s: totals",
+              models[mi]);
+        double sum = 0;
+        for (int p = 0; p < NMT_SIM_NPHASES; p++) sum += r.phase[p].cycles;
+        CHECK(fabs(sum - r.total.cycles) <= 1e-6 * r.total.cycles, "phases sum to the iteration");
+
+        /* N:M with N = M is dense, cycle for cycle */
+        nmt_sim_workload d = wl, e = wl;
+        d.opts.method = NMT_SIM_DENSE;
+        e.opts.nm.n = e.opts.nm.m = 8;
+        double cd = run_cycles(&cfg, &d), ce = run_cycles(&cfg, &e);
+        CHECK(cd == ce && cd > r.total.cycles, "%s: 8:8 %g == dense %g > bdwp %g", models[mi], ce, cd,
+              r.total.cycles);
+
+        /* more PEs or more bandwidth never increase cycles */
+        static const int dims[][2] = {{8, 8}, {16, 8}, {16, 16}, {32, 16}, {32, 32}, {64, 32}, {64, 64}};
+        double prev = 1e300;
+        for (size_t k = 0; k < sizeof dims / sizeof dims[0]; k++) {
+            nmt_sim_config c2 = cfg;
+            c2.rows = dims[k][0], c2.cols = dims[k][1];
+            double cyc = run_cycles(&c2, &wl);
+            CHECK(cyc <= prev, "%s: %dx%d PEs %g > %g with fewer", models[mi], dims[k][0], dims[k][1], cyc, prev);
+            prev = cyc;
+        }
+        prev = 1e300;
+        for (int ch = 1; ch <= 8; ch *= 2) {
+            nmt_sim_config c2 = cfg;
+            c2.dram_channels = ch;
+            double cyc = run_cycles(&c2, &wl);
+            CHECK(cyc <= prev, "%s: %d channels %g > %g", models[mi], ch, cyc, prev);
+            prev = cyc;
+        }
+
+        /* each optimisation never slows a layer down, whatever the others */
+        for (int state = 0; state < 8; state++) {
+            for (int opt = 0; opt < 3; opt++) {
+                nmt_sim_config on = cfg, off;
+                on.opt_interleave = state & 1, on.opt_pregen = (state >> 1) & 1, on.opt_schedule = (state >> 2) & 1;
+                int *flag_on = opt == 0 ? &on.opt_interleave : opt == 1 ? &on.opt_pregen : &on.opt_schedule;
+                if (!*flag_on) continue;
+                off = on;
+                if (opt == 0) off.opt_interleave = 0;
+                if (opt == 1) off.opt_pregen = 0;
+                if (opt == 2) off.opt_schedule = 0;
+                nmt_sim_result ron, roff;
+                if (nmt_sim_run(&on, &wl, &ron) || nmt_sim_run(&off, &wl, &roff)) {
+                    CHECK(0, "run: %s", nmt_errmsg());
+                    continue;
+                }
+                int layer_ok = 1;
+                for (int i = 0; i < ron.n_layers; i++)
+                    for (int p = 0; p < NMT_SIM_NPHASES; p++) {
+                        /* pre-generation moves work between layers (one
+                         * generator serves all), so it is judged per iteration */
+                        if (opt == 1 && p == NMT_SIM_GEN) continue;
+                        if (ron.layers[i].phase[p].cycles > roff.layers[i].phase[p].cycles * (1 + 1e-12)) layer_ok = 0;
+                    }
+                CHECK(layer_ok, "%s: optimisation %d slowed a layer (state %d)", models[mi], opt, state);
+                CHECK(ron.total.cycles <= roff.total.cycles, "%s: optimisation %d slowed the iteration", models[mi],
+                      opt);
+                nmt_sim_result_free(&ron);
+                nmt_sim_result_free(&roff);
+            }
+        }
+        nmt_sim_result_free(&r);
+        nmt_sim_workload_free(&wl);
+    }
+
+    /* methods: fractions of dense MACs as BDWP.md states */
+    nmt_sim_workload wl = zoo_workload("resnet9", 8, NMT_SIM_SRSTE, 2, 8);
+    nmt_sim_result r;
+    CHECK(nmt_sim_run(&cfg, &wl, &r) == 0, "srste");
+    CHECK(r.phase[NMT_SIM_BW].macs == r.phase[NMT_SIM_BW].macs_dense && r.phase[NMT_SIM_FW].macs < r.phase[NMT_SIM_FW].macs_dense,
+          "srste: BW dense");
+    nmt_sim_result_free(&r);
+    wl.opts.method = NMT_SIM_SDGP;
+    CHECK(nmt_sim_run(&cfg, &wl, &r) == 0, "sdgp: %s", nmt_errmsg());
+    CHECK(r.phase[NMT_SIM_FW].macs == r.phase[NMT_SIM_FW].macs_dense && r.phase[NMT_SIM_BW].macs < r.phase[NMT_SIM_BW].macs_dense &&
+              r.phase[NMT_SIM_GEN].cycles > 0,
+          "sdgp: sparse BW, run-time pruning on the critical path");
+    nmt_sim_result_free(&r);
+    wl.opts.method = NMT_SIM_TNM;
+    CHECK(nmt_sim_run(&cfg, &wl, &r) == 0, "tnm: %s", nmt_errmsg());
+    CHECK(r.phase[NMT_SIM_FW].macs < r.phase[NMT_SIM_FW].macs_dense && r.phase[NMT_SIM_BW].macs < r.phase[NMT_SIM_BW].macs_dense,
+          "tnm: FW and BW sparse");
+    nmt_sim_result_free(&r);
+    /* pre-generation off puts generation on the critical path */
+    wl.opts.method = NMT_SIM_BDWP;
+    nmt_sim_config np = cfg;
+    np.opt_pregen = 0;
+    CHECK(nmt_sim_run(&np, &wl, &r) == 0 && r.phase[NMT_SIM_GEN].cycles > 0 && r.phase[NMT_SIM_GEN].hidden == 0,
+          "no pregen: generation exposed");
+    nmt_sim_result_free(&r);
+    CHECK(nmt_sim_run(&cfg, &wl, &r) == 0 && r.phase[NMT_SIM_GEN].hidden > 0, "pregen: generation hidden");
+    nmt_sim_result_free(&r);
+    /* inference: forward only */
+    wl.opts.training = 0;
+    CHECK(nmt_sim_run(&cfg, &wl, &r) == 0 && r.phase[NMT_SIM_BW].cycles == 0 && r.phase[NMT_SIM_WG].cycles == 0 &&
+              r.phase[NMT_SIM_UPDATE].cycles == 0 && r.phase[NMT_SIM_GEN].cycles == 0 && r.phase[NMT_SIM_FW].cycles > 0,
+          "inference");
+    nmt_sim_result_free(&r);
+    nmt_sim_workload_free(&wl);
+}
+
+/* ---- functional check ------------------------------------------------------ */
+
+static void test_functional(void)
+{
+    nmt_sim_config cfg;
+    nmt_sim_config_default(&cfg);
+    cfg.rows = 4, cfg.cols = 3, cfg.adder_latency = 4;
+    static const int ratios[][2] = {{1, 1}, {2, 4}, {1, 4}, {2, 8}, {1, 8}, {3, 16}};
+    static const nmt_sim_schedule scheds[] = {
+        {NMT_SIM_OS, 8, 12, 48, 0, 1, 4},  {NMT_SIM_OS, 7, 5, 16, 1, 0, 1},  {NMT_SIM_OS, 20, 23, 96, 0, 0, 6},
+        {NMT_SIM_WS, 8, 12, 48, 0, 1, 1},  {NMT_SIM_WS, 5, 9, 32, 1, 0, 1},  {NMT_SIM_WS, 20, 23, 96, 1, 1, 1},
+        {NMT_SIM_IS, 8, 12, 48, 0, 1, 1},  {NMT_SIM_IS, 3, 23, 16, 1, 0, 1},
+    };
+    int runs = 0;
+    for (size_t r = 0; r < sizeof ratios / sizeof ratios[0]; r++)
+        for (size_t s = 0; s < sizeof scheds / sizeof scheds[0]; s++) {
+            nmt_nm nm = {ratios[r][0], ratios[r][1]};
+            int sparse = nm.n < nm.m;
+            if (scheds[s].dataflow == NMT_SIM_IS && sparse) continue;
+            if (sparse && scheds[s].tk % nm.m) continue;
+            nmt_sim_check chk;
+            char buf[96];
+            nmt_sim_schedule_str(&scheds[s], buf, sizeof buf);
+            int rc = nmt_sim_functional_check(&cfg, 20, 23, 96, nm, &scheds[s], 99 + r * 7 + s, &chk);
+            CHECK(rc == 0, "%s: %s", buf, nmt_errmsg());
+            if (rc) continue;
+            runs++;
+            CHECK(chk.writes_min == 1 && chk.writes_max == 1, "%d:%d %s: writes %lld..%lld", nm.n, nm.m, buf,
+                  (long long)chk.writes_min, (long long)chk.writes_max);
+            CHECK(chk.macs == (int64_t)20 * 23 * 96 * nm.n / nm.m, "%d:%d %s: %lld MACs", nm.n, nm.m, buf,
+                  (long long)chk.macs);
+            CHECK(chk.max_err_engine < 1e-5, "%d:%d %s: vs engine %.2e", nm.n, nm.m, buf, chk.max_err_engine);
+            CHECK(chk.max_err_fp32 < 2e-2 && chk.max_err_fp32 > 0, "%d:%d %s: vs fp32 %.2e (FP16 rounding)", nm.n,
+                  nm.m, buf, chk.max_err_fp32);
+            if (sparse) {
+                CHECK(chk.gen_mismatch == 0, "generator vs nmt_pack_topn: %lld", (long long)chk.gen_mismatch);
+                CHECK(chk.max_err_engine_nm < 1e-5, "vs nmt_gemm_nm %.2e", chk.max_err_engine_nm);
+            }
+        }
+    CHECK(runs >= 30, "%d functional runs", runs);
+    /* a mismatching schedule is refused */
+    nmt_sim_schedule bad = {NMT_SIM_OS, 30, 12, 48, 0, 0, 1};
+    nmt_sim_check chk;
+    CHECK(nmt_sim_functional_check(&cfg, 20, 23, 96, (nmt_nm){2, 8}, &bad, 1, &chk) == -1 &&
+              contains(nmt_errmsg(), "does not suit"),
+          "bad schedule");
+
+    /* FP16 rounding */
+    CHECK(nmt_sim_fp16_round(1.0f) == 1.0f && nmt_sim_fp16_round(1.0f + 1.0f / 4096) == 1.0f, "fp16 round");
+    CHECK(nmt_sim_fp16_round(1.0f + 3.0f / 2048) == 1.0f + 2.0f / 1024, "fp16 ties to even");
+    CHECK(nmt_sim_fp16_round(70000.0f) == INFINITY && nmt_sim_fp16_round(-2e-8f) == 0.0f && signbit(nmt_sim_fp16_round(-2e-8f)), "fp16 range");
+    /* the generator's tie rule: equal magnitudes keep the lower index */
+    float w[8] = {1, -1, 1, 0.5f, -2, 0, 1, 0.25f}, v[2];
+    uint8_t idx[2];
+    nmt_sim_generate(w, 1, 8, (nmt_nm){2, 8}, v, idx);
+    CHECK(idx[0] == 0 && idx[1] == 4 && v[0] == 1 && v[1] == -2, "generator ties: %d %d", idx[0], idx[1]);
+}
+
+/* ---- reports, ablation, sweep, resources, ViT ----------------------------------- */
+
+static void test_reports(void)
+{
+    nmt_sim_config cfg;
+    nmt_sim_config_default(&cfg);
+    nmt_sim_workload wl = zoo_workload("resnet9", 8, NMT_SIM_BDWP, 2, 8);
+    nmt_sim_result r, b;
+    CHECK(nmt_sim_run(&cfg, &wl, &r) == 0, "run");
+    nmt_sim_workload d = wl;
+    d.opts.method = NMT_SIM_DENSE;
+    CHECK(nmt_sim_run(&cfg, &d, &b) == 0, "dense");
+    const char *csv = tmp_path("r.csv"), *cr = tmp_path("COMPUTE_REPORT.csv"), *js = tmp_path("r.json");
+    CHECK(nmt_sim_report_csv(csv, &wl, &r) == 0 && nmt_sim_report_compute(cr, &cfg, &wl, &r) == 0 &&
+              nmt_sim_report_json(js, &cfg, &wl, &r, &b) == 0,
+          "reports written");
+    char line[512] = "";
+    FILE *f = fopen(cr, "r");
+    if (f) {
+        if (!fgets(line, sizeof line, f)) line[0] = 0;
+        fclose(f);
+    }
+    CHECK(contains(line, "LayerID, Total Cycles, Stall Cycles, Overall Util %, Mapping Efficiency %"),
+          "COMPUTE_REPORT header");
+    f = fopen(js, "r");
+    char buf[4096] = "";
+    if (f) {
+        size_t got = fread(buf, 1, sizeof buf - 1, f);
+        buf[got] = 0;
+        fclose(f);
+    }
+    CHECK(buf[0] == '{' && contains(buf, "\"speedup\"") && contains(buf, "\"rows\": 32"), "JSON");
+    f = fopen(csv, "r");
+    int rows = 0;
+    if (f) {
+        while (fgets(line, sizeof line, f)) rows++;
+        fclose(f);
+    }
+    CHECK(rows == 1 + r.n_layers * NMT_SIM_NPHASES, "CSV rows %d", rows);
+    remove(csv), remove(cr), remove(js);
+    FILE *null = fopen("/dev/null", "w");
+    nmt_sim_report_table(null, &cfg, &wl, &r, &b, 0);
+    nmt_sim_report_table(null, &cfg, &wl, &r, &b, 1);
+    nmt_sim_report_schedule(null, &cfg, &wl, &r);
+    fclose(null);
+    nmt_sim_result_free(&r);
+    nmt_sim_result_free(&b);
+
+    nmt_sim_ablation ab;
+    CHECK(nmt_sim_ablation_run(&cfg, &wl, &ab) == 0, "ablation: %s", nmt_errmsg());
+    for (int i = 1; i < NMT_SIM_ABLATIONS; i++)
+        CHECK(ab.cycles[i] >= ab.cycles[0] && ab.cycles[4] >= ab.cycles[i], "ablation %s", ab.label[i]);
+
+    nmt_sim_sweep_axis ax[2];
+    CHECK(nmt_sim_sweep_parse("rows=8:32*2", &ax[0]) == 0 && ax[0].n_values == 3 && ax[0].values[2] == 32,
+          "geometric axis");
+    CHECK(nmt_sim_sweep_parse("dram_channels=1,2,4", &ax[1]) == 0 && ax[1].n_values == 3, "list axis");
+    nmt_sim_sweep_axis bad;
+    CHECK(nmt_sim_sweep_parse("nothing=1,2", &bad) == -1 && contains(nmt_errmsg(), "unknown"), "bad key");
+    CHECK(nmt_sim_sweep_parse("rows=4:2:1", &bad) == -1 && contains(nmt_errmsg(), "bad range"), "bad range");
+    CHECK(nmt_sim_sweep_parse("rows=1,x", &bad) == -1 && contains(nmt_errmsg(), "not a number"), "bad value");
+    nmt_sim_sweep_axis lin;
+    CHECK(nmt_sim_sweep_parse("adder_latency=1:9:4", &lin) == 0 && lin.n_values == 3 && lin.values[1] == 5,
+          "linear axis");
+    nmt_sim_sweep_axis_free(&lin);
+    nmt_sim_sweep_point *pts;
+    int np;
+    const char *sw = tmp_path("sweep.csv");
+    CHECK(nmt_sim_sweep_run(&cfg, &wl, ax, 2, sw, &pts, &np) == 0 && np == 9, "sweep: %s", nmt_errmsg());
+    if (np == 9) {
+        /* rows grows with the outer index: more PEs, fewer cycles; more channels, fewer cycles */
+        CHECK(pts[0].cycles >= pts[3].cycles && pts[3].cycles >= pts[6].cycles, "rows axis monotone");
+        CHECK(pts[0].cycles >= pts[1].cycles && pts[1].cycles >= pts[2].cycles, "channels axis monotone");
+        CHECK(pts[4].speedup > 1, "speedup over dense");
+        free(pts);
+    }
+    remove(sw);
+    nmt_sim_sweep_axis_free(&ax[0]);
+    nmt_sim_sweep_axis_free(&ax[1]);
+    nmt_sim_workload_free(&wl);
+
+    nmt_sim_resources res;
+    nmt_sim_resources_check(&cfg, &res);
+    CHECK(!res.over_budget && res.dsp == 32 * 32 * 2 + 32 * 5 && res.uram > 0 && res.bram36 > 0,
+          "default fits the VU9P: DSP %g BRAM %g URAM %g", res.dsp, res.bram36, res.uram);
+    cfg.rows = cfg.cols = 128;
+    nmt_sim_resources_check(&cfg, &res);
+    CHECK(res.over_budget && res.dsp_frac > 1, "128x128 is over budget (reported, not refused)");
+}
+
+static void test_vit(void)
+{
+    nmt_model_config mc;
+    memset(&mc, 0, sizeof mc);
+    mc.arch = "vit", mc.width = 1, mc.in_c = 3, mc.in_h = mc.in_w = 32, mc.classes = 10;
+    nmt_model_desc *d = malloc(sizeof *d);
+    CHECK(nmt_describe_vit(&mc, d) == 0, "vit: %s", nmt_errmsg());
+    /* patch embed + 6 x 10 block nodes + norm + pool + head */
+    CHECK(d->n_nodes == 1 + 6 * 10 + 3, "node count %d", d->n_nodes);
+    const nmt_node *pe = &d->nodes[0], *att = &d->nodes[3], *head = &d->nodes[d->n_nodes - 1];
+    CHECK(pe->op == NMT_OP_PATCH_EMBED && pe->c_out == 192 && pe->h_out == 64 && pe->kh == 4 && pe->stride == 4,
+          "patch embedding");
+    CHECK(att->op == NMT_OP_ATTENTION && att->heads == 3 && att->h_in == 64 && att->c_in == 192 &&
+              !strcmp(att->name, "blocks.0.attn") && d->nodes[2].c_out == 576,
+          "attention after qkv");
+    nmt_macs m = nmt_node_macs(att);
+    CHECK(m.fw == 2LL * 64 * 64 * 192 && m.bw == 2 * m.fw && m.wg == 0, "attention MACs");
+    CHECK(head->op == NMT_OP_LINEAR && head->is_classifier && head->c_out == 10 && head->h_in == 1, "head");
+    CHECK(!strcmp(d->nodes[5].name, "blocks.0.add1") && d->nodes[5].input2 == 0, "residual");
+    mc.heads = 5;
+    CHECK(nmt_describe_vit(&mc, d) == -1 && contains(nmt_errmsg(), "not a multiple of heads"), "heads");
+    mc.heads = 0, mc.patch = 5;
+    CHECK(nmt_describe_vit(&mc, d) == -1 && contains(nmt_errmsg(), "patches"), "patch");
+    free(d);
+}
+
+int main(void)
+{
+    test_config();
+    test_topology();
+    test_gemm_model();
+    test_workloads();
+    test_functional();
+    test_reports();
+    test_vit();
+    TEST_END("test_sim");
+}
