@@ -112,7 +112,7 @@ void nmt_sim_config_default(nmt_sim_config *c)
     c->gen_lanes = 32;
     c->gen_tnm_factor = 2.0;
     c->vec_lanes = 32;
-    c->vec_fw[NMT_OP_BATCHNORM] = 6, c->vec_bw[NMT_OP_BATCHNORM] = 9;
+    c->vec_fw[NMT_OP_BATCHNORM] = 3, c->vec_bw[NMT_OP_BATCHNORM] = 5;
     c->vec_fw[NMT_OP_RELU] = 1, c->vec_bw[NMT_OP_RELU] = 1;
     c->vec_fw[NMT_OP_MAXPOOL] = 1, c->vec_bw[NMT_OP_MAXPOOL] = 1;          /* per window element / input */
     c->vec_fw[NMT_OP_ADAPTIVE_MAXPOOL] = 1, c->vec_bw[NMT_OP_ADAPTIVE_MAXPOOL] = 1;
@@ -120,15 +120,15 @@ void nmt_sim_config_default(nmt_sim_config *c)
     c->vec_fw[NMT_OP_ADD] = 1, c->vec_bw[NMT_OP_ADD] = 1;
     c->vec_fw[NMT_OP_FLATTEN] = 0, c->vec_bw[NMT_OP_FLATTEN] = 0;
     c->vec_fw[NMT_OP_SCALE] = 1, c->vec_bw[NMT_OP_SCALE] = 1;
-    c->vec_fw[NMT_OP_LAYERNORM] = 8, c->vec_bw[NMT_OP_LAYERNORM] = 12;
+    c->vec_fw[NMT_OP_LAYERNORM] = 3, c->vec_bw[NMT_OP_LAYERNORM] = 5;
     c->vec_fw[NMT_OP_GELU] = 8, c->vec_bw[NMT_OP_GELU] = 10;
     c->vec_fw[NMT_OP_TOKEN_POOL] = 1, c->vec_bw[NMT_OP_TOKEN_POOL] = 1;
     c->vec_fw[NMT_OP_CONV] = 1, c->vec_bw[NMT_OP_CONV] = 1;  /* bias add / bias gradient per output */
     c->vec_fw[NMT_OP_LINEAR] = 1, c->vec_bw[NMT_OP_LINEAR] = 1;
     c->vec_fw[NMT_OP_PATCH_EMBED] = 2, c->vec_bw[NMT_OP_PATCH_EMBED] = 1; /* bias + position embedding */
     c->vec_fw[NMT_OP_ATTENTION] = 1, c->vec_bw[NMT_OP_ATTENTION] = 1;     /* 1/sqrt(d) scaling per score */
-    c->vec_loss_fw = 5, c->vec_loss_bw = 2;
-    c->vec_softmax_fw = 5, c->vec_softmax_bw = 4;
+    c->vec_loss_fw = 7, c->vec_loss_bw = 1;
+    c->vec_softmax_fw = 7, c->vec_softmax_bw = 3;
     c->upd_ops = 4;
     c->upd_decay_ops = 2;
     c->ibuf_kib = 4096;
