@@ -351,7 +351,9 @@ typedef struct nmt_sim_sweep_point {
     int over_budget;
 } nmt_sim_sweep_point;
 
-/* Parses "key=v1,v2,...", "key=start:stop:step" or "key=start:stop*factor". */
+/* Parses "key=v1,v2,...", "key=start:stop:step" or "key=start:stop*factor".
+ * Keys are configuration keys, or nm_n, nm_m and batch, which change the
+ * workload (its N:M ratio and batch size) instead. */
 int nmt_sim_sweep_parse(const char *text, nmt_sim_sweep_axis *axis);
 void nmt_sim_sweep_axis_free(nmt_sim_sweep_axis *axis);
 /* Runs the cartesian product of the axes in parallel (OpenMP); each point

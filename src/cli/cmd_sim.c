@@ -44,7 +44,8 @@ static void usage(FILE *out)
             "  --ablation            each optimisation off in turn, then all off\n"
             "  --sweep KEY=VALUES    sweep a key (v1,v2,.. | a:b:step | a:b*factor); repeat for a grid\n"
             "  --sweep-csv FILE      where the sweep goes (sweep.csv)\n"
-            "  --zoo                 the paper's five models, dense vs the method\n"
+            "  --zoo                 the paper's five models, dense vs the method (with --ablation: the\n"
+            "                        ablation of every zoo model)\n"
             "  --check               functional check of the mapping (dense and N:M, OS/WS/IS)\n"
             "  --threads N           OpenMP threads for sweeps and ablation\n"
             "plots: python3 scripts/sat_plot.py breakdown FILE.csv OUT.png | sweep FILE.csv OUT.png\n");
@@ -221,8 +222,40 @@ static int describe(const sim_args *a, const char *name, nmt_model_desc *desc)
     return nmt_model_describe(&mc, desc);
 }
 
+/* The ablation over the whole zoo: one row per model. */
+static int run_zoo_ablation(const sim_args *a, const nmt_sim_config *cfg)
+{
+    const int batch = a->batch ? a->batch : 128;
+    printf("SAT ablation: batch %d, %s %d:%d; iteration time relative to all optimisations on "
+           "(speedup over dense under the same switches in brackets)\n\n",
+           batch, nmt_sim_method_name(a->opts.method), a->opts.nm.n, a->opts.nm.m);
+    printf("| model | all on | interleave off | pre-generation off | offline scheduling off | all off |\n"
+           "|---|---:|---:|---:|---:|---:|\n");
+    for (int i = 0; i < nmt_sim_zoo_count(); i++) {
+        nmt_model_desc *desc = malloc(sizeof *desc);
+        if (!desc) return fail("out of memory");
+        nmt_sim_workload wl;
+        int rc = nmt_sim_zoo_describe(nmt_sim_zoo_name(i), desc) ||
+                 nmt_sim_workload_from_model(desc, batch, &a->opts, &wl);
+        free(desc);
+        if (rc) return fail(nmt_errmsg());
+        nmt_sim_ablation ab;
+        if (nmt_sim_ablation_run(cfg, &wl, &ab)) {
+            nmt_sim_workload_free(&wl);
+            return fail(nmt_errmsg());
+        }
+        printf("| %s |", nmt_sim_zoo_name(i));
+        for (int k = 0; k < NMT_SIM_ABLATIONS; k++)
+            printf(" %.3fx (%.2fx) |", ab.cycles[k] / ab.cycles[0], ab.dense_cycles[k] / ab.cycles[k]);
+        printf("\n");
+        nmt_sim_workload_free(&wl);
+    }
+    return 0;
+}
+
 static int run_zoo(const sim_args *a, const nmt_sim_config *cfg)
 {
+    if (a->ablation) return run_zoo_ablation(a, cfg);
     static const char *const datasets[] = {"CIFAR-10", "CIFAR-10", "CIFAR-100", "Tiny ImageNet", "ImageNet"};
     const int batch = a->batch ? a->batch : 128;
     printf("SAT zoo: batch %d, %s %d:%d vs dense, array %dx%d @ %g MHz\n\n", batch,
@@ -281,10 +314,12 @@ static int run_check(const nmt_sim_config *cfg)
                          chk.writes_max == 1 && chk.gen_mismatch == 0 && chk.max_err_engine_nm < 1e-5;
                 char buf[96];
                 nmt_sim_schedule_str(&s, buf, sizeof buf);
-                printf("  %2d:%-2d %-34s err vs engine %.2e (N:M GEMM %.2e), vs FP32 %.2e, writes %lld..%lld, "
+                char nmerr[32] = "-";
+                if (nm.n < nm.m) snprintf(nmerr, sizeof nmerr, "%.2e", chk.max_err_engine_nm);
+                printf("  %2d:%-2d %-30s vs nmt_gemm %.2e, vs nmt_gemm_nm %-8s vs FP32 %.2e, writes %lld..%lld, "
                        "MACs %lld  %s\n",
-                       nm.n, nm.m, buf, chk.max_err_engine, chk.max_err_engine_nm, chk.max_err_fp32,
-                       (long long)chk.writes_min, (long long)chk.writes_max, (long long)chk.macs, ok ? "ok" : "FAIL");
+                       nm.n, nm.m, buf, chk.max_err_engine, nmerr, chk.max_err_fp32, (long long)chk.writes_min,
+                       (long long)chk.writes_max, (long long)chk.macs, ok ? "ok" : "FAIL");
                 bad += !ok;
                 runs++;
             }

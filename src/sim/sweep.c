@@ -61,6 +61,24 @@ void nmt_sim_sweep_axis_free(nmt_sim_sweep_axis *axis)
     memset(axis, 0, sizeof *axis);
 }
 
+/* Sweep keys that change the workload rather than the accelerator. */
+static int is_workload_key(const char *key)
+{
+    return sim_strieq(key, "nm_n") || sim_strieq(key, "nm_m") || sim_strieq(key, "batch");
+}
+
+static int set_workload_key(nmt_sim_workload *wl, const char *key, double v)
+{
+    if (v != (double)(int)v || v < 1 || v > 1e7) {
+        nmt_error("--sweep: %s = %g must be a positive integer", key, v);
+        return -1;
+    }
+    if (sim_strieq(key, "nm_n")) wl->opts.nm.n = (int)v;
+    else if (sim_strieq(key, "nm_m")) wl->opts.nm.m = (int)v;
+    else wl->batch = (int)v;
+    return 0;
+}
+
 static int parse_num(const char *s, double *v)
 {
     char *end;
@@ -83,7 +101,7 @@ int nmt_sim_sweep_parse(const char *text, nmt_sim_sweep_axis *axis)
     nmt_sim_config probe;
     nmt_sim_config_default(&probe);
     double dummy;
-    if (nmt_sim_config_get(&probe, key, &dummy)) {
+    if (!is_workload_key(key) && nmt_sim_config_get(&probe, key, &dummy)) {
         nmt_error("--sweep '%s': unknown numeric configuration key '%s'", text, key);
         return -1;
     }
@@ -186,6 +204,7 @@ int nmt_sim_sweep_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, con
 #pragma omp parallel for schedule(dynamic)
     for (int i = 0; i < np; i++) {
         nmt_sim_config c = *cfg;
+        nmt_sim_workload w = *wl; /* shallow: nodes shared read-only */
         int rest = i;
         char val[64];
         int bad = 0;
@@ -193,10 +212,15 @@ int nmt_sim_sweep_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, con
             double v = axes[a].values[rest % axes[a].n_values];
             rest /= axes[a].n_values;
             snprintf(val, sizeof val, "%.17g", v);
-            if (nmt_sim_config_set(&c, axes[a].key, val, "--sweep")) bad = 1;
+            if (is_workload_key(axes[a].key)) bad = set_workload_key(&w, axes[a].key, v) != 0;
+            else if (nmt_sim_config_set(&c, axes[a].key, val, "--sweep")) bad = 1;
+        }
+        if (!bad && (w.opts.nm.n < 1 || w.opts.nm.n > w.opts.nm.m || w.opts.nm.m > NMT_NM_MAX_M)) {
+            nmt_error("--sweep: N:M %d:%d needs 1 <= N <= M <= %d", w.opts.nm.n, w.opts.nm.m, NMT_NM_MAX_M);
+            bad = 1;
         }
         nmt_sim_result r, b;
-        if (bad || nmt_sim_config_check(&c) || run_pair(&c, wl, &r, &b)) {
+        if (bad || nmt_sim_config_check(&c) || run_pair(&c, &w, &r, &b)) {
             snprintf(errs[i], sizeof errs[i], "%s", nmt_errmsg());
             pts[i].cycles = NAN;
             continue;
