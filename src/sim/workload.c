@@ -216,6 +216,18 @@ static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, 
         return -1;
     }
     const int need_bw = n->input >= 0;
+    {
+        /* keep every count well inside int64 (and the report's doubles exact) */
+        double macs = (double)n->c_in * n->kh * n->kw * n->c_out * n->h_out * n->w_out * (double)B;
+        double lin = (double)n->c_in * n->c_out * n->h_in * n->w_in * (double)B;
+        double elems = ((double)n->c_in * n->h_in * n->w_in + (double)n->c_out * n->h_out * n->w_out) * (double)B;
+        if (n->c_in < 0 || n->c_out < 0 || n->h_in < 0 || n->w_in < 0 || n->h_out < 0 || n->w_out < 0 ||
+            macs > 1e17 || lin > 1e17 || elems > 1e15) {
+            nmt_error("layer %s: %dx%dx%d -> %dx%dx%d at batch %lld is too large to simulate", n->name, n->c_in,
+                      n->h_in, n->w_in, n->c_out, n->h_out, n->w_out, (long long)B);
+            return -1;
+        }
+    }
     const int64_t e_in = node_elems_in(n) * B, e_out = node_elems_out(n) * B;
     const double ab = cfg->act_bytes;
 
@@ -242,25 +254,21 @@ static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, 
             /* BW as a transposed convolution split into stride^2 sub-pixel
              * phases; phase (a, b) reduces over cout x ta x tb taps. Phases of
              * equal tap count are one GEMM with a count. */
-            int64_t taps[64] = {0};
-            int64_t cnt[64] = {0};
+            int64_t taps[NMT_SIM_MAX_GEMMS] = {0}, cnt[NMT_SIM_MAX_GEMMS] = {0};
             int nt = 0;
-            for (int64_t a = 0; a < s; a++)
-                for (int64_t b = 0; b < s; b++) {
-                    int64_t ta = a < kh ? (kh - a + s - 1) / s : 0, tb = b < kw ? (kw - b + s - 1) / s : 0;
-                    int64_t t = ta * tb;
-                    if (!t) continue;
+            /* along one dimension, kernel k and stride s: k % s phases see
+             * k / s + 1 taps, the other s - k % s phases k / s taps */
+            const int64_t qa = kh / s, ra = kh % s, qb = kw / s, rb = kw % s;
+            const int64_t ta_v[2] = {qa + 1, qa}, ta_n[2] = {ra, s - ra};
+            const int64_t tb_v[2] = {qb + 1, qb}, tb_n[2] = {rb, s - rb};
+            for (int x = 0; x < 2; x++)
+                for (int y = 0; y < 2; y++) {
+                    int64_t t = ta_v[x] * tb_v[y], c = ta_n[x] * tb_n[y];
+                    if (!t || !c) continue;
                     int j = 0;
                     while (j < nt && taps[j] != t) j++;
-                    if (j == nt) {
-                        if (nt == NMT_SIM_MAX_GEMMS) {
-                            nmt_error("layer %s: stride %lld with %lldx%lld kernel has too many backward phases",
-                                      n->name, (long long)s, (long long)kh, (long long)kw);
-                            return -1;
-                        }
-                        taps[nt++] = t;
-                    }
-                    cnt[j]++;
+                    if (j == nt) taps[nt++] = t;
+                    cnt[j] += c;
                 }
             for (int j = 0; j < nt; j++) {
                 g = &L->gemm[NMT_SIM_BW][L->n_gemm[NMT_SIM_BW]++];
