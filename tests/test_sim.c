@@ -363,6 +363,31 @@ static void test_workloads(void)
         for (int p = 0; p < NMT_SIM_NPHASES; p++) sum += r.phase[p].cycles;
         CHECK(fabs(sum - r.total.cycles) <= 1e-6 * r.total.cycles, "phases sum to the iteration");
 
+        /* overlapped units: never slower than one at a time, never faster
+         * than the busiest unit or the DRAM traffic */
+        {
+            nmt_sim_config ov = cfg;
+            ov.overlap_units = 1;
+            nmt_sim_result ro;
+            CHECK(nmt_sim_run(&ov, &wl, &ro) == 0, "overlap: %s", nmt_errmsg());
+            double arr = 0, busy = 0;
+            for (int i = 0; i < ro.n_layers; i++)
+                for (int p = NMT_SIM_FW; p <= NMT_SIM_WG; p++)
+                    for (int j = 0; j < ro.layers[i].layer.n_gemm[p]; j++) {
+                        nmt_sim_cost c;
+                        if (!nmt_sim_gemm_eval(&ov, &ro.layers[i].layer.gemm[p][j], &ro.layers[i].sched[p][j], &c))
+                            arr += c.cycles;
+                    }
+            for (int p = 0; p < NMT_SIM_NPHASES; p++) busy += ro.phase[p].cycles;
+            CHECK(ro.total.cycles <= r.total.cycles && ro.total.cycles >= arr * (1 - 1e-9) &&
+                      ro.total.cycles >= ro.total.dram_bytes / nmt_sim_dram_bytes_per_cycle(&ov) * (1 - 1e-9),
+                  "%s: overlapped %g, serial %g, array busy %g", models[mi], ro.total.cycles, r.total.cycles, arr);
+            CHECK(fabs(ro.overlap_saved - (busy - ro.total.cycles)) <= 1e-6 * busy && ro.overlap_saved > 0,
+                  "%s: overlap saved %g", models[mi], ro.overlap_saved);
+            CHECK(ro.energy_j < r.energy_j, "%s: less static energy when overlapped", models[mi]);
+            nmt_sim_result_free(&ro);
+        }
+
         /* N:M with N = M is dense, cycle for cycle */
         nmt_sim_workload d = wl, e = wl;
         d.opts.method = NMT_SIM_DENSE;

@@ -86,6 +86,8 @@ typedef struct nmt_sim_config {
     int opt_interleave;        /* 1 */
     int opt_pregen;            /* 1 */
     int opt_schedule;          /* 1 */
+    int overlap_units;         /* 0: layer-phases one at a time; 1: array, vector engine and generator
+                                  overlap as far as data dependencies allow (see docs/sat.md) */
     nmt_sim_dataflow dataflow; /* auto; a fixed value restricts the scheduler (SCALE-Sim "Dataflow") */
     nmt_sim_dataflow fixed_dataflow; /* dataflow of the fixed schedule (scheduler off): os */
     int fixed_tile_m, fixed_tile_n;  /* tile of the fixed schedule: 128 x 1024 */
@@ -297,6 +299,8 @@ typedef struct nmt_sim_result {
     nmt_sim_layer_result *layers;
     nmt_sim_stats phase[NMT_SIM_NPHASES]; /* summed over layers */
     nmt_sim_stats total;
+    double overlap_saved;    /* overlap_units: busy cycles hidden by running units concurrently
+                                (total.cycles is then the makespan, less than the phases' sum) */
     double seconds;          /* per iteration */
     double gops, gops_dense; /* executed / dense-equivalent (2 ops per MAC) */
     double utilisation;      /* executed MACs / (cycles * R * C) */

@@ -77,6 +77,8 @@ static const key_def keys[] = {
     {"opt_interleave", "dataflow", K_BOOL, OFF(opt_interleave), "interleave mapping on/off"},
     {"opt_pregen", "dataflow", K_BOOL, OFF(opt_pregen), "pre-generation of sparse weights on/off"},
     {"opt_schedule", "dataflow", K_BOOL, OFF(opt_schedule), "offline scheduling on/off"},
+    {"overlap_units", "dataflow", K_BOOL, OFF(overlap_units),
+     "run array, vector engine and generator concurrently where dependencies allow"},
     {"dataflow", "dataflow", K_DATAFLOW, OFF(dataflow), "auto, os, ws or is (fixed restricts the scheduler)"},
     {"fixed_dataflow", "dataflow", K_DATAFLOW, OFF(fixed_dataflow), "dataflow of the fixed schedule"},
     {"fixed_tile_m", "dataflow", K_INT, OFF(fixed_tile_m), "output-row tile of the fixed schedule"},

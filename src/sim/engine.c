@@ -137,6 +137,146 @@ static int run_gemms(const nmt_sim_config *cfg, sched_cache *cache, const nmt_si
     return 0;
 }
 
+/* Cycles each unit is busy for one layer: the array's GEMMs and the vector
+ * engine's work per phase, and the generator's critical-path work before FW
+ * and before BW. */
+typedef struct unit_time {
+    double array[NMT_SIM_NPHASES], vector[NMT_SIM_NPHASES];
+    double gen_fw, gen_bw;
+} unit_time;
+
+enum { U_ARRAY, U_VECTOR, U_GEN, U_COUNT };
+
+typedef struct task {
+    int unit;
+    double dur, start, end;
+    int deps[8], n_deps, done;
+} task;
+
+static void add_dep(task *t, int d)
+{
+    if (d >= 0 && t->n_deps < 8) t->deps[t->n_deps++] = d;
+}
+
+/* With overlap_units on, the array, the vector engine and the generator work
+ * concurrently as far as data dependencies allow (forward: a layer after its
+ * producers; backward: a layer's BW, WG and vector work once every consumer
+ * has produced its gradient; the update after WG). Greedy list scheduling in
+ * program order: the ready task that can start first goes next. DRAM is
+ * shared: the iteration is never shorter than all its bytes over the
+ * bandwidth. Returns the makespan, or -1. */
+static double overlapped_timeline(const nmt_sim_config *cfg, const nmt_sim_workload *wl,
+                                  const nmt_sim_layer *layers, const unit_time *u, int n, const nmt_sim_result *res,
+                                  double *fw_start, double *upd_end)
+{
+    /* per layer: GENF, FWA, FWV, GENB, BWV, BWA, WGA, UPD */
+    enum { GENF, FWA, FWV, GENB, BWV, BWA, WGA, UPD, PER };
+    task *t = calloc((size_t)n * PER, sizeof *t);
+    int *order = malloc(sizeof(int) * (size_t)n * PER);
+    if (!t || !order) {
+        free(t);
+        free(order);
+        nmt_error("out of memory for the overlapped timeline");
+        return -1;
+    }
+#define T(i, k) (t[(size_t)(i) * PER + (k)])
+#define IDX(i, k) ((int)((size_t)(i) * PER + (k)))
+    const int nodes = wl->n_nodes;
+    for (int i = 0; i < n; i++) {
+        const int units[PER] = {U_GEN, U_ARRAY, U_VECTOR, U_GEN, U_VECTOR, U_ARRAY, U_ARRAY, U_VECTOR};
+        const double durs[PER] = {u[i].gen_fw, u[i].array[NMT_SIM_FW], u[i].vector[NMT_SIM_FW], u[i].gen_bw,
+                                  u[i].vector[NMT_SIM_BW], u[i].array[NMT_SIM_BW], u[i].array[NMT_SIM_WG],
+                                  u[i].vector[NMT_SIM_UPDATE]};
+        for (int k = 0; k < PER; k++) T(i, k).unit = units[k], T(i, k).dur = durs[k];
+        /* forward */
+        add_dep(&T(i, FWA), IDX(i, GENF));
+        if (i < nodes) {
+            const nmt_node *nd = &wl->nodes[layers[i].node];
+            if (nd->input >= 0 && nd->input < nodes) add_dep(&T(i, FWA), IDX(nd->input, FWV));
+            if (nd->input2 >= 0 && nd->input2 < nodes) add_dep(&T(i, FWA), IDX(nd->input2, FWV));
+        } else if (nodes > 0) {
+            add_dep(&T(i, FWA), IDX(nodes - 1, FWV)); /* the loss reads the logits */
+        }
+        add_dep(&T(i, FWV), IDX(i, FWA));
+        /* backward: this layer's gradient exists when every consumer is done */
+        int dy[8], ndy = 0;
+        if (i == n - 1) {
+            dy[ndy++] = IDX(i, FWV); /* the loss starts the backward pass */
+        } else {
+            for (int j = i + 1; j < n && ndy < 7; j++) {
+                int consumes = 0;
+                if (j < nodes) {
+                    const nmt_node *nj = &wl->nodes[layers[j].node];
+                    consumes = nj->input == i || nj->input2 == i;
+                } else {
+                    consumes = i == nodes - 1;
+                }
+                if (consumes) {
+                    dy[ndy++] = IDX(j, BWV);
+                    if (ndy < 8) dy[ndy++] = IDX(j, BWA);
+                }
+            }
+            if (ndy == 0) dy[ndy++] = IDX(n - 1, FWV); /* a dead end: after the forward pass */
+        }
+        const int kinds[4] = {GENB, BWV, BWA, WGA};
+        for (int q = 0; q < 4; q++)
+            for (int d = 0; d < ndy; d++) add_dep(&T(i, kinds[q]), dy[d]);
+        add_dep(&T(i, BWA), IDX(i, GENB));
+        add_dep(&T(i, UPD), IDX(i, WGA));
+        add_dep(&T(i, UPD), IDX(i, BWV));
+    }
+    /* program order: forward 0..n-1, then backward n-1..0 */
+    int no = 0;
+    for (int i = 0; i < n; i++) order[no++] = IDX(i, GENF), order[no++] = IDX(i, FWA), order[no++] = IDX(i, FWV);
+    for (int i = n - 1; i >= 0; i--)
+        order[no++] = IDX(i, GENB), order[no++] = IDX(i, BWV), order[no++] = IDX(i, BWA), order[no++] = IDX(i, WGA),
+        order[no++] = IDX(i, UPD);
+    double free_at[U_COUNT] = {0, 0, 0}, makespan = 0;
+    int first_open = 0;
+    for (int placed = 0; placed < no; placed++) {
+        int best = -1;
+        double best_start = 0;
+        while (first_open < no && t[order[first_open]].done) first_open++;
+        for (int q = first_open; q < no; q++) {
+            task *c = &t[order[q]];
+            if (c->done) continue;
+            double ready = free_at[c->unit];
+            int ok = 1;
+            for (int d = 0; d < c->n_deps && ok; d++) {
+                if (!t[c->deps[d]].done) ok = 0;
+                else ready = sim_max(ready, t[c->deps[d]].end);
+            }
+            if (ok && (best < 0 || ready < best_start)) best = order[q], best_start = ready;
+        }
+        if (best < 0) { /* cannot happen: the graph follows program order */
+            free(t);
+            free(order);
+            nmt_error("internal: the overlapped timeline has a cycle");
+            return -1;
+        }
+        task *c = &t[best];
+        c->start = best_start;
+        c->end = best_start + c->dur;
+        c->done = 1;
+        if (c->dur > 0) free_at[c->unit] = c->end;
+        makespan = sim_max(makespan, c->end);
+    }
+    for (int i = 0; i < n; i++) {
+        fw_start[i] = T(i, FWA).start;
+        upd_end[i] = sim_max(T(i, UPD).end, T(i, WGA).end);
+    }
+#undef T
+#undef IDX
+    free(t);
+    free(order);
+    /* shared DRAM: never faster than moving every byte once */
+    double bytes = 0;
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < NMT_SIM_NPHASES; p++)
+            if (p != NMT_SIM_GEN || !cfg->opt_pregen) bytes += res->layers[i].phase[p].dram_bytes;
+    return sim_max(makespan, bytes / nmt_sim_dram_bytes_per_cycle(cfg));
+}
+
 int nmt_sim_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_result *out)
 {
     memset(out, 0, sizeof *out);
@@ -156,6 +296,16 @@ int nmt_sim_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_r
         return -1;
     }
     out->n_layers = n;
+    unit_time *unit = calloc((size_t)n, sizeof *unit);
+    if (!unit) {
+        free(layers);
+        free(out->layers);
+        free(fw_start);
+        free(upd_end);
+        out->layers = NULL;
+        nmt_error("out of memory for %d layer results", n);
+        return -1;
+    }
     sched_cache cache;
     memset(&cache, 0, sizeof cache);
     cache.cap = n * 3 * NMT_SIM_MAX_GEMMS;
@@ -168,11 +318,15 @@ int nmt_sim_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_r
         nmt_sim_layer_result *r = &out->layers[i];
         const nmt_sim_layer *L = &layers[i];
         r->layer = *L;
-        for (int p = NMT_SIM_FW; p <= NMT_SIM_WG && !rc; p++) rc = run_gemms(cfg, &cache, L, (nmt_sim_phase)p, r);
+        for (int p = NMT_SIM_FW; p <= NMT_SIM_WG && !rc; p++) {
+            rc = run_gemms(cfg, &cache, L, (nmt_sim_phase)p, r);
+            unit[i].array[p] = r->phase[p].cycles;
+        }
         for (int p = NMT_SIM_FW; p <= NMT_SIM_UPDATE; p++) {
             nmt_sim_stats v;
             sim_vector_cost(cfg, L->vec_ops[p], L->vec_bytes[p], &v);
             sim_stats_add(&r->phase[p], &v);
+            unit[i].vector[p] = v.cycles;
         }
         /* generation on the critical path: without pre-generation, before
          * each sparse FW and BW GEMM (reading the FP32 master weights); for
@@ -192,17 +346,23 @@ int nmt_sim_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_r
                 }
             }
             scale_stats(gp, 1.0 / L->gen_interval);
+            /* the FW direction's share waits before FW, the rest before BW */
+            double fw_share = L->gen_dirs == 2 ? 0.5 : 1.0;
+            unit[i].gen_fw = gp->cycles * fw_share;
+            unit[i].gen_bw = gp->cycles - unit[i].gen_fw;
         }
         if (L->gen_runtime_elems > 0) {
             nmt_sim_stats gs;
             gen_cost(cfg, L, L->gen_runtime_elems, 1.0, 1, 1, cfg->act_bytes, &gs);
             sim_stats_add(gp, &gs);
+            unit[i].gen_bw += gs.cycles;
         }
     }
     free(cache.g);
     free(cache.s);
     free(cache.c);
     if (rc) {
+        free(unit);
         free(layers);
         free(fw_start);
         free(upd_end);
@@ -211,21 +371,36 @@ int nmt_sim_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_r
     }
     /* the iteration's timeline, without pre-generation stalls */
     double t = 0;
-    for (int i = 0; i < n; i++) {
-        fw_start[i] = t;
-        t += out->layers[i].phase[NMT_SIM_FW].cycles;
+    if (cfg->overlap_units) {
+        t = overlapped_timeline(cfg, wl, layers, unit, n, out, fw_start, upd_end);
+        if (t < 0) {
+            free(unit);
+            free(layers);
+            free(fw_start);
+            free(upd_end);
+            nmt_sim_result_free(out);
+            return -1;
+        }
+    } else {
+        for (int i = 0; i < n; i++) {
+            fw_start[i] = t + unit[i].gen_fw;
+            t += out->layers[i].phase[NMT_SIM_FW].cycles + unit[i].gen_fw;
+        }
+        for (int i = n - 1; i >= 0; i--) {
+            const nmt_sim_stats *ph = out->layers[i].phase;
+            t += unit[i].gen_bw + ph[NMT_SIM_BW].cycles + ph[NMT_SIM_WG].cycles + ph[NMT_SIM_UPDATE].cycles;
+            upd_end[i] = t;
+        }
     }
-    for (int i = n - 1; i >= 0; i--) {
-        const nmt_sim_stats *ph = out->layers[i].phase;
-        t += ph[NMT_SIM_GEN].cycles + ph[NMT_SIM_BW].cycles + ph[NMT_SIM_WG].cycles + ph[NMT_SIM_UPDATE].cycles;
-        upd_end[i] = t;
-    }
+    free(unit);
+    const double t_base = t;
     /* the generator is a separate unit: with pre-generation, layer i's job
      * starts when its update ends (and the generator is free), and must be
      * done before layer i's forward in the next iteration */
+    double stall_acc = 0;
     if (cfg->opt_pregen) {
         const double t_end = t;
-        double gen_free = 0, stall_acc = 0;
+        double gen_free = 0;
         const double *fw_at = fw_start; /* forward start offsets within an iteration */
         double *job = calloc((size_t)n, sizeof(double));
         if (!job) {
@@ -284,18 +459,29 @@ int nmt_sim_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_r
     free(upd_end);
     free(layers);
 
-    /* totals, energy */
+    /* totals, energy; with overlapped units the iteration is the makespan,
+     * shorter than the sum of the phases' busy cycles, and static energy is
+     * shared out over the busy cycles in that proportion */
     const double hz = cfg->clock_mhz * 1e6;
+    double busy = 0;
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < NMT_SIM_NPHASES; p++) busy += out->layers[i].phase[p].cycles;
+    const double iteration = t_base + stall_acc;
+    const double static_share = busy > 0 && cfg->overlap_units ? iteration / busy : 1.0;
     for (int i = 0; i < n; i++) {
         nmt_sim_layer_result *r = &out->layers[i];
         memset(&r->total, 0, sizeof r->total);
         for (int p = 0; p < NMT_SIM_NPHASES; p++) {
             nmt_sim_stats *s = &r->phase[p];
-            s->energy_pj = sim_dynamic_energy_pj(cfg, s) + cfg->static_w * (s->cycles / hz) * 1e12;
+            s->energy_pj = sim_dynamic_energy_pj(cfg, s) + cfg->static_w * (s->cycles * static_share / hz) * 1e12;
             sim_stats_add(&r->total, s);
             sim_stats_add(&out->phase[p], s);
         }
         sim_stats_add(&out->total, &r->total);
+    }
+    if (cfg->overlap_units) {
+        out->overlap_saved = out->total.cycles - iteration;
+        out->total.cycles = iteration;
     }
     out->seconds = out->total.cycles / hz;
     if (out->seconds > 0) {
