@@ -1,6 +1,9 @@
 /* nmtrain: command dispatch. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 
@@ -23,8 +26,24 @@ static void usage(FILE *out)
         fprintf(out, "  %-6s %s\n", commands[i].name, commands[i].summary);
 }
 
+char *openblas_get_corename(void);
+
+/* OpenBLAS 0.3.21 (Debian 12) does not recognise recent CPUs and falls back
+ * to its SSE3 "Prescott" kernels, 3-4x slower than the AVX2 ones. It reads
+ * OPENBLAS_CORETYPE only when loaded, so name the right core and restart
+ * once. A user's own OPENBLAS_CORETYPE is always respected. */
+static void pick_blas_core(char **argv)
+{
+    if (getenv("OPENBLAS_CORETYPE") || strcasecmp(openblas_get_corename(), "prescott") != 0) return;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return;
+    setenv("OPENBLAS_CORETYPE", __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell", 1);
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
+    pick_blas_core(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -54,9 +54,35 @@ static void pool_planes(const pool_shape *s, const float *x, int32_t *argmax, fl
     }
 }
 
+/* The common 2x2/2 window, unrolled: same first-maximum and NaN rules. */
+static void maxpool_2x2(const pool_shape *s, const float *x, int32_t *argmax, float *y)
+{
+    const int planes = s->c * s->n, in_plane = s->h * s->w, out_plane = s->ho * s->wo;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < planes; p++) {
+        const float *in = x + (size_t)p * in_plane;
+        float *out = y + (size_t)p * out_plane;
+        int32_t *arg = argmax + (size_t)p * out_plane;
+        for (int oy = 0; oy < s->ho; oy++) {
+            const int row = 2 * oy * s->w;
+            for (int ox = 0; ox < s->wo; ox++) {
+                const int at[4] = {row + 2 * ox, row + 2 * ox + 1, row + s->w + 2 * ox, row + s->w + 2 * ox + 1};
+                int best = at[0];
+                for (int i = 1; i < 4 && !isnan(in[best]); i++)
+                    if (in[at[i]] > in[best] || isnan(in[at[i]])) best = at[i];
+                out[oy * s->wo + ox] = in[best];
+                arg[oy * s->wo + ox] = best;
+            }
+        }
+    }
+}
+
 void maxpool_forward(const pool_shape *s, const float *x, int32_t *argmax, float *y)
 {
-    pool_planes(s, x, argmax, y, 0);
+    if (s->kh == 2 && s->kw == 2 && s->stride == 2 && s->pad == 0)
+        maxpool_2x2(s, x, argmax, y);
+    else
+        pool_planes(s, x, argmax, y, 0);
 }
 
 void adaptive_maxpool_forward(const pool_shape *s, const float *x, int32_t *argmax, float *y)
