@@ -270,6 +270,18 @@ static void test_gemm_model(void)
     double expect = 18.0 * (2 * 32 + 32 + 96 - 2) + 2.0 * (2 * 12 + 32 + 96 - 2);
     CHECK(c.compute + c.fill == expect, "WS: %g vs %g", c.compute + c.fill, expect);
 
+    /* with interleave on (I = A = 8), an OS fold covers C*I columns: the
+     * streaming equals SCALE-Sim's (its C*I / C folds x T) and the fill is
+     * paid once per interleaved fold, plus the adder's drain */
+    nmt_sim_gemm gi = make_gemm(32, 256, 300, 0, 0);
+    nmt_sim_schedule si = {NMT_SIM_OS, 32, 256, 300, 0, 0, 8};
+    CHECK(nmt_sim_gemm_eval(&cfg, &gi, &si, &c) == 0, "eval interleaved");
+    CHECK(c.compute == 8.0 * 300 && c.fill == 2 * 32 + 32 - 2 + 7, "interleaved OS: compute %g (SCALE-Sim %g), fill %g",
+          c.compute, 8.0 * 300, c.fill);
+    si.interleave = 1;
+    CHECK(nmt_sim_gemm_eval(&cfg, &gi, &si, &c) == 0 && c.compute == 8.0 * 300 * 8,
+          "no interleave: one product per adder latency");
+
     /* the analytical bound, dense and N:M, every dataflow and a few tilings */
     static const int shapes[][3] = {{64, 96, 256}, {200, 1000, 576}, {17, 33, 64}, {512, 4096, 4608}};
     static const int ratios[][2] = {{1, 1}, {2, 4}, {2, 8}, {1, 8}, {4, 16}};
