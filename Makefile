@@ -19,7 +19,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test test-asan bench install clean fixtures
+.PHONY: all test test-asan check run deps bench install clean fixtures
 all: $(BUILD)/libnmtrain.a $(BUILD)/nmtrain $(BUILD)/nmtrain.pc
 
 $(BUILD)/%.o: %.c
@@ -49,6 +49,18 @@ $(BUILD)/nmtrain.pc: nmtrain.pc.in
 # tests find the command through NMTRAIN.
 test: all $(TESTS)
 	@NMTRAIN=$(BUILD)/nmtrain ./tests/run.sh $(TESTS)
+
+# The README's two commands: `make run` (the default job) and `make check`.
+deps:
+	@./scripts/install-deps.sh
+
+run: deps
+	$(MAKE) all
+	$(BUILD)/nmtrain train
+
+check: deps
+	$(MAKE) test
+	$(MAKE) test-asan
 
 test-asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"train", nmt_cmd_train, "train a model (default: ResNet9 with BDWP 2:8 on Fashion-MNIST)"},
     {"eval", nmt_cmd_eval, "evaluate a checkpoint on a test set"},
     {"info", nmt_cmd_info, "per-layer shapes, parameters, MACs and sparsity of a model and method"},
+    {"sim", nmt_cmd_sim, "simulate a training iteration on the SAT accelerator"},
 };
 
 static void usage(FILE *out)

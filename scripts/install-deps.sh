@@ -1,0 +1,15 @@
+#!/bin/sh
+# Installs what nmtrain needs from Debian's packages, if missing.
+# Used by `make run` and `make check`; safe to run again.
+set -e
+packages="gcc make libc6-dev libopenblas-dev zlib1g-dev libpng-dev dataset-fashion-mnist python3-numpy"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+as_root=""
+[ "$(id -u)" -eq 0 ] || as_root="sudo"
+$as_root apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq $missing >/dev/null
