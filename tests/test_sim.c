@@ -538,6 +538,26 @@ static void test_functional(void)
             }
         }
     CHECK(runs >= 30, "%d functional runs", runs);
+    /* the scheduler's own choices, with buffers that force tiling */
+    nmt_sim_config small = cfg;
+    small.ibuf_kib = 2, small.wbuf_kib = 1, small.obuf_kib = 1;
+    for (size_t r = 0; r < sizeof ratios / sizeof ratios[0]; r++)
+        for (int df = 0; df < 2; df++) {
+            nmt_nm nm = {ratios[r][0], ratios[r][1]};
+            small.dataflow = df ? NMT_SIM_WS : NMT_SIM_AUTO;
+            nmt_sim_gemm g;
+            memset(&g, 0, sizeof g);
+            g.m = 20, g.n = 23, g.k = 96, g.count = 1, g.nm = nm;
+            g.a_dram_ratio = g.b_dram_ratio = 1, g.a_bytes = g.b_bytes = g.out_bytes = 2;
+            nmt_sim_schedule s;
+            nmt_sim_cost c;
+            nmt_sim_check chk;
+            CHECK(nmt_sim_gemm_schedule(&small, &g, &s, &c) == 0, "schedule: %s", nmt_errmsg());
+            CHECK(s.tm * s.tn * s.tk < 20 * 23 * 96, "the small buffers force tiling");
+            CHECK(nmt_sim_functional_check(&small, 20, 23, 96, nm, &s, 5 + r, &chk) == 0, "check: %s", nmt_errmsg());
+            CHECK(chk.writes_min == 1 && chk.writes_max == 1 && chk.max_err_engine < 1e-5 && chk.gen_mismatch == 0,
+                  "%d:%d scheduled mapping", nm.n, nm.m);
+        }
     /* a mismatching schedule is refused */
     nmt_sim_schedule bad = {NMT_SIM_OS, 30, 12, 48, 0, 0, 1};
     nmt_sim_check chk;

@@ -323,6 +323,28 @@ static int run_check(const nmt_sim_config *cfg)
                 bad += !ok;
                 runs++;
             }
+    /* and the offline scheduler's own choice, with buffers small enough that
+     * it has to tile */
+    c.ibuf_kib = 2, c.wbuf_kib = 1, c.obuf_kib = 1;
+    for (size_t r = 0; r < sizeof ratios / sizeof ratios[0]; r++) {
+        nmt_nm nm = {ratios[r][0], ratios[r][1]};
+        nmt_sim_gemm g = {.m = 20, .n = 23, .k = 96, .count = 1, .nm = nm, .a_dram_ratio = 1, .b_dram_ratio = 1,
+                          .a_bytes = 2, .b_bytes = 2, .out_bytes = 2};
+        nmt_sim_schedule s;
+        nmt_sim_cost cost;
+        nmt_sim_check chk;
+        if (nmt_sim_gemm_schedule(&c, &g, &s, &cost) || nmt_sim_functional_check(&c, 20, 23, 96, nm, &s, 77 + r, &chk))
+            return fail(nmt_errmsg());
+        int ok = chk.max_err_engine < 1e-5 && chk.max_err_fp32 < 2e-2 && chk.writes_min == 1 && chk.writes_max == 1 &&
+                 chk.gen_mismatch == 0 && chk.max_err_engine_nm < 1e-5;
+        char buf[96];
+        nmt_sim_schedule_str(&s, buf, sizeof buf);
+        printf("  %2d:%-2d scheduled: %-30s vs nmt_gemm %.2e, vs FP32 %.2e, writes %lld..%lld  %s\n", nm.n, nm.m, buf,
+               chk.max_err_engine, chk.max_err_fp32, (long long)chk.writes_min, (long long)chk.writes_max,
+               ok ? "ok" : "FAIL");
+        bad += !ok;
+        runs++;
+    }
     printf("%d of %d mappings agree with the engine\n", runs - bad, runs);
     return bad ? 1 : 0;
 }

@@ -75,8 +75,15 @@ int nmt_sim_gemm_schedule(const nmt_sim_config *cfg, const nmt_sim_gemm *g, nmt_
 
     const int64_t align = sim_nm_sparse(g->nm) ? g->nm.m : 1;
     int64_t tms[40], tns[40], tks[40];
-    int ntm = candidates(g->m, 16, 1, tms, 40);
-    int ntn = candidates(g->n, 16, 1, tns, 40);
+    /* tiles below 16 only when even 16 x 16 does not fit (tiny buffers) */
+    nmt_sim_schedule probe;
+    memset(&probe, 0, sizeof probe);
+    probe.tm = sim_min64(g->m, 16), probe.tn = sim_min64(g->n, 16), probe.tk = sim_min64(g->k, 64 / align * align);
+    if (probe.tk < align) probe.tk = align;
+    probe.double_buffer = 1;
+    const int64_t lo = sim_tiles_fit(cfg, g, &probe) ? 16 : 1;
+    int ntm = candidates(g->m, lo, 1, tms, 40);
+    int ntn = candidates(g->n, lo, 1, tns, 40);
     /* reduction tiles: the whole reduction, then halves down to 64 */
     int ntk = 0;
     tks[ntk++] = g->k;
