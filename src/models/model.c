@@ -3,6 +3,7 @@
 
 #include "nmtrain/core.h"
 #include "models/models.h"
+#include "models/vit.h"
 
 typedef struct arch_entry {
     const char *name;
@@ -14,11 +15,12 @@ static const arch_entry archs[] = {
     {"resnet18", nmt_describe_resnet18},
     {"resnet50", nmt_describe_resnet50},
     {"vgg19", nmt_describe_vgg19},
+    {"vit", nmt_describe_vit},
 };
 
 const char *nmt_model_archs(void)
 {
-    return "resnet9, resnet18, resnet50, vgg19";
+    return "resnet9, resnet18, resnet50, vgg19, vit";
 }
 
 int nmt_model_describe(const nmt_model_config *cfg, nmt_model_desc *out)

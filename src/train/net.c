@@ -165,6 +165,14 @@ nmt_net *nmt_net_create(const nmt_model_desc *desc, int max_batch, const nmt_met
         nmt_error("batch size %d must be at least 1", max_batch);
         return NULL;
     }
+    for (int i = 0; i < desc->n_nodes; i++) {
+        const nmt_op op = desc->nodes[i].op;
+        if (op >= NMT_OP_PATCH_EMBED) {
+            nmt_error("model %s: layer %s (%s) is described for the simulator but the training engine "
+                      "does not run it yet", desc->arch, desc->nodes[i].name, nmt_op_name(op));
+            return NULL;
+        }
+    }
     nmt_net *net = calloc(1, sizeof *net);
     if (!net) {
         nmt_error("out of memory allocating the network");
