@@ -8,9 +8,11 @@
  *       interleaved per PE; the reduction streams through (kk steps, where kk
  *       is k dense or k/M*N in N:M mode). A PE holding one output can take a
  *       product only every adder_latency cycles, so a fold streams
- *       kk * max(I, adder_latency) cycles; fill/drain 2r + c - 2 + (A - 1),
- *       plus r to preload partial sums when the reduction is split, where
- *       r x c is the part of the array the fold occupies.
+ *       kk * max(I, adder_latency) cycles; fill/drain r + c - 2 (skew) +
+ *       (A - 1) (the last add) + r*I (the drain of r x c x I outputs through
+ *       the C-wide output port; double buffered, all but r of it overlaps the
+ *       next fold's stream), plus r to preload partial sums when the
+ *       reduction is split; r x c is the part of the array the fold occupies.
  *   WS  a fold holds an R (reduction) x C (output rows) block of A; tn columns
  *       stream through; fill/drain A*r + c - 2 (the psum chain passes r
  *       pipelined adders), plus r to load the weights unless the next block
@@ -105,9 +107,24 @@ static void tile_eval(const nmt_sim_config *cfg, const nmt_sim_gemm *g, const nm
         /* data enters at the edge of the used sub-array, so skew and drain
          * span only the rows and columns a fold occupies */
         double sum_r = used_sum(tm, R * Ir, Ir, R), sum_c = used_sum(tn, C * Ic, Ic, C);
-        t->compute = folds * (double)kk * (double)(per_pe > A ? per_pe : A);
-        t->fill = (2.0 + (psum_in ? 1.0 : 0.0)) * sum_r * (double)fcol + sum_c * (double)frow +
-                  folds * (double)(A - 3);
+        const double stream = (double)kk * (double)(per_pe > A ? per_pe : A);
+        t->compute = folds * stream;
+        /* skew in (r + c - 2), the last add (A - 1), partial-sum preload (r)
+         * and the drain: a fold's r x c x I outputs leave through the C-wide
+         * output port in r * I cycles; with double buffering (shadow
+         * accumulators) all but r of them overlap the next fold's stream */
+        int64_t nfr = sim_cdiv(tm, R * Ir);
+        int64_t ru_last = sim_min64(R, sim_cdiv(tm - (nfr - 1) * R * Ir, Ir));
+        double drain = 0;
+        for (int last = 0; last < 2; last++) {
+            int64_t ru = last ? ru_last : R;
+            double cnt = last ? 1.0 : (double)(nfr - 1);
+            double d = (double)(ru * per_pe);
+            if (s->double_buffer) d = sim_max((double)ru, d - stream);
+            drain += cnt * d;
+        }
+        t->fill = (1.0 + (psum_in ? 1.0 : 0.0)) * sum_r * (double)fcol + sum_c * (double)frow +
+                  drain * (double)fcol + folds * (double)(A - 3);
         t->sram_read = a_tile * (double)fcol + b_tile * (double)frow + (psum_in ? out_tile : 0);
         t->sram_write = out_tile;
         break;
