@@ -466,6 +466,62 @@ static void test_workloads(void)
         nmt_sim_workload_free(&wl);
     }
 
+    /* the same guarantees on a SCALE-Sim topology with SCALE-Sim's small buffers */
+    {
+        nmt_sim_config sc;
+        nmt_sim_config_default(&sc);
+        CHECK(nmt_sim_config_load(&sc, "configs/sat/scalesim_32x32_os.cfg") == 0, "cfg");
+        sc.dataflow = NMT_SIM_AUTO;
+        nmt_sim_options o;
+        nmt_sim_options_default(&o);
+        nmt_sim_workload tw;
+        CHECK(nmt_sim_workload_from_topology("configs/sat/alexnet.csv", 2, &o, &tw) == 0, "alexnet");
+        for (int opt = 0; opt < 3; opt++) {
+            nmt_sim_config off = sc;
+            if (opt == 0) off.opt_interleave = 0;
+            if (opt == 1) off.opt_pregen = 0;
+            if (opt == 2) off.opt_schedule = 0;
+            nmt_sim_result ron, roff;
+            if (nmt_sim_run(&sc, &tw, &ron) || nmt_sim_run(&off, &tw, &roff)) {
+                CHECK(0, "alexnet run: %s", nmt_errmsg());
+                continue;
+            }
+            int ok = 1;
+            for (int i = 0; i < ron.n_layers; i++)
+                for (int p = NMT_SIM_FW; p <= NMT_SIM_UPDATE; p++)
+                    if (ron.layers[i].phase[p].cycles > roff.layers[i].phase[p].cycles * (1 + 1e-12)) ok = 0;
+            CHECK(ok && ron.total.cycles <= roff.total.cycles, "alexnet: optimisation %d slowed a layer", opt);
+            nmt_sim_result_free(&ron);
+            nmt_sim_result_free(&roff);
+        }
+        nmt_sim_workload_free(&tw);
+    }
+
+    /* a starved generator: pre-generation exposes part of its work, and is
+     * still never slower than generating on the critical path */
+    {
+        nmt_sim_workload gw = zoo_workload("vgg19", 2, NMT_SIM_BDWP, 2, 8);
+        nmt_sim_config g1 = cfg, g0;
+        g1.gen_lanes = 1;
+        g0 = g1;
+        g0.opt_pregen = 0;
+        nmt_sim_result a, b;
+        CHECK(nmt_sim_run(&g1, &gw, &a) == 0 && nmt_sim_run(&g0, &gw, &b) == 0, "gen runs");
+        CHECK(a.phase[NMT_SIM_GEN].cycles > 0 && a.phase[NMT_SIM_GEN].hidden > 0,
+              "starved generator: exposed %g, hidden %g", a.phase[NMT_SIM_GEN].cycles, a.phase[NMT_SIM_GEN].hidden);
+        CHECK(a.total.cycles <= b.total.cycles && a.phase[NMT_SIM_GEN].cycles < b.phase[NMT_SIM_GEN].cycles,
+              "pre-generation %g vs on the critical path %g", a.total.cycles, b.total.cycles);
+        /* the generator's work: 2 directions x weights / lanes, plus DRAM */
+        double weights = 0;
+        for (int i = 0; i < a.n_layers; i++)
+            if (a.layers[i].layer.gen_dirs) weights += a.layers[i].layer.gen_dirs * a.layers[i].layer.gen_elems_per_dir;
+        CHECK(b.phase[NMT_SIM_GEN].compute >= weights * (1 - 1e-9), "generator: %g cycles for %g elements at 1 lane",
+              b.phase[NMT_SIM_GEN].compute, weights);
+        nmt_sim_result_free(&a);
+        nmt_sim_result_free(&b);
+        nmt_sim_workload_free(&gw);
+    }
+
     /* methods: fractions of dense MACs as BDWP.md states */
     nmt_sim_workload wl = zoo_workload("resnet9", 8, NMT_SIM_SRSTE, 2, 8);
     nmt_sim_result r;
