@@ -14,16 +14,37 @@
 
 #include "nm_gemm_internal.h"
 
+/* Cache sizes from the C library, with Zen 3's as the fallback. */
+static long cache_bytes(int name, long fallback)
+{
+    long bytes = sysconf(name);
+    return bytes > 0 ? bytes : fallback;
+}
+
 /* Rows of B per reduction block: L1d / (panel row bytes), a multiple of 16,
  * at least 32. Zen 3 (32 KiB): 80; Sapphire Rapids (48 KiB): 128. */
 static int block_rows(void)
 {
     static int cached;
     if (!cached) {
-        long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
-        if (l1 <= 0) l1 = 32 * 1024;
-        int rows = (int)(l1 / (NMT_NM_PANEL_COLS * (long)sizeof(float))) / 16 * 16;
+        int rows = (int)(cache_bytes(_SC_LEVEL1_DCACHE_SIZE, 32 * 1024) /
+                         (NMT_NM_PANEL_COLS * (long)sizeof(float))) / 16 * 16;
         cached = rows < 32 ? 32 : rows;
+    }
+    return cached;
+}
+
+/* Most rows of C one work item covers: its C slice (rows x panel) stays in
+ * an eighth of L2 across all reduction blocks, instead of being reloaded
+ * from L3 for every block. Measured on the backward shapes (thousands of
+ * rows, k <= 512): up to 1.9x faster at 1:8. Zen 3 (512 KiB): 170 rows. */
+static int chunk_rows(void)
+{
+    static int cached;
+    if (!cached) {
+        int rows = (int)(cache_bytes(_SC_LEVEL2_CACHE_SIZE, 512 * 1024) / 8 /
+                         (NMT_NM_PANEL_COLS * (long)sizeof(float)));
+        cached = rows < 64 ? 64 : rows;
     }
     return cached;
 }
@@ -81,9 +102,10 @@ static nm_block_kernel choose_kernel(void)
 /* ---- driver ---------------------------------------------------------------
  * Panel p of B starts at b + p*panel_stride with rows ldb apart: panel_stride
  * is NMT_NM_PANEL_COLS for a row-major B and k*NMT_NM_PANEL_COLS for the
- * panel layout. Work items are (panel, row chunk) pairs; rows are only
- * chunked when there are too few panels to keep every thread busy (small
- * batch x spatial products). */
+ * panel layout. Work items are (panel, row chunk) pairs, each running its
+ * rows through every reduction block; rows are chunked to keep the C slice
+ * in L2 and, when there are few panels (small batch x spatial products), to
+ * keep every thread busy. */
 static void nm_gemm_run(const nmt_packed *a, const float *b, ptrdiff_t ldb, ptrdiff_t panel_stride,
                         int ncols, float beta, float *c, int ldc)
 {
@@ -101,8 +123,8 @@ static void nm_gemm_run(const nmt_packed *a, const float *b, ptrdiff_t ldb, ptrd
     /* At least 8 items per thread, handed out dynamically: the cores are
      * shared (other processes, OpenBLAS threads winding down), and a static
      * split waits for the slowest core. */
-    int row_chunks = 1;
-    if (panels < 8 * threads) {
+    int row_chunks = (rows + chunk_rows() - 1) / chunk_rows();
+    if (panels * row_chunks < 8 * threads) {
         row_chunks = (8 * threads + panels - 1) / panels;
         int most = (rows + 15) / 16; /* keep chunks at least 16 rows */
         if (row_chunks > most) row_chunks = most;
