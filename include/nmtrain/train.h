@@ -88,9 +88,11 @@ const float *nmt_net_logits(const nmt_net *net);
 /* Backward pass of the last training forward: fills every parameter's grad
  * (including the method's weight-gradient correction). */
 void nmt_net_backward(nmt_net *net);
-/* Regenerates the method's sparse operands from the current dense weights
- * (pre-generation); the trainer calls it after optimiser steps. */
-void nmt_net_refresh_sparse(nmt_net *net);
+/* Pre-generation: rebuilds the method's packed sparse operands from the
+ * current dense weights; the trainer calls it after every optimiser step,
+ * with new_masks set every --mask-interval steps (the masks are held, and
+ * only the kept values follow the weights, in between). */
+void nmt_net_refresh_sparse(nmt_net *net, int new_masks);
 /* Batch-norm num_batches_tracked, shared by all batch-norm layers. */
 int64_t nmt_net_bn_batches(const nmt_net *net);
 void nmt_net_set_bn_batches(nmt_net *net, int64_t batches);

@@ -191,7 +191,7 @@ int nmt_checkpoint_load(nmt_net *net, const char *path, nmt_run_state *state)
         }
     }
     nmt_st_free(&st);
-    if (!rc) nmt_net_refresh_sparse(net);
+    if (!rc) nmt_net_refresh_sparse(net, 1);
     return rc;
 }
 

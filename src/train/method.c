@@ -85,6 +85,7 @@ void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int f
                  cfg->kind == NMT_METHOD_SRSTE ? (in_ok ? "W*m_in, not N:M along Cout" : "dense")
                                                : (out_ok ? "W*m_out" : "dense (Cout % M != 0)"));
         if (l->fw_sparse) l->mask_in = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
+        if (l->bw_sparse) l->mask_out = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
         if (cfg->kind == NMT_METHOD_SRSTE && l->fw_sparse) l->bw_dense = NMT_ARENA_FLOATS(arena, (size_t)l->c_out * l->k);
         break;
     case NMT_METHOD_SDGP:
@@ -107,10 +108,10 @@ void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int f
     if (l->bw_sparse) reserve_packed(arena, &l->bw, l->k, l->c_out, cfg->nm);
 }
 
-void method_layer_refresh(const nmt_method_config *cfg, method_layer *l, const float *w)
+void method_layer_refresh(const nmt_method_config *cfg, method_layer *l, const float *w, int new_masks)
 {
     if (l->mask_in) {
-        nmt_nm_mask(view_in(l, w), cfg->nm, l->mask_in);
+        if (new_masks) nmt_nm_mask(view_in(l, w), cfg->nm, l->mask_in);
         nmt_pack_masked(view_in(l, w), l->mask_in, cfg->nm, &l->fw);
         if (l->bw_dense) {
             const size_t n = (size_t)l->c_out * l->k;
@@ -118,12 +119,18 @@ void method_layer_refresh(const nmt_method_config *cfg, method_layer *l, const f
             for (size_t i = 0; i < n; i++) l->bw_dense[i] = l->mask_in[i] ? w[i] : 0.0f;
         }
     }
-    if (cfg->kind == NMT_METHOD_BDWP && l->bw_sparse) nmt_pack_topn(view_out(l, w), cfg->nm, &l->bw);
+    if (l->mask_out) {
+        if (new_masks) nmt_nm_mask(view_out(l, w), cfg->nm, l->mask_out);
+        nmt_pack_masked(view_out(l, w), l->mask_out, cfg->nm, &l->bw);
+    }
     if (l->mask_t) {
-        nmt_nm_mask_transposable(view_in(l, w), cfg->nm, l->mask_t);
+        if (new_masks) {
+            nmt_nm_mask_transposable(view_in(l, w), cfg->nm, l->mask_t);
 #pragma omp parallel for schedule(static)
-        for (int r = 0; r < l->c_out; r++)
-            for (int c = 0; c < l->k; c++) l->mask_t_transposed[(size_t)c * l->c_out + r] = l->mask_t[(size_t)r * l->k + c];
+            for (int r = 0; r < l->c_out; r++)
+                for (int c = 0; c < l->k; c++)
+                    l->mask_t_transposed[(size_t)c * l->c_out + r] = l->mask_t[(size_t)r * l->k + c];
+        }
         nmt_pack_masked(view_in(l, w), l->mask_t, cfg->nm, &l->fw);
         nmt_pack_masked(view_out(l, w), l->mask_t_transposed, cfg->nm, &l->bw);
     }

@@ -20,7 +20,8 @@ typedef struct method_layer {
     int dy_pruned;                /* SDGP prunes dY for backward-data */
     char why[96];                 /* summary: why each direction is sparse or exempt */
     nmt_packed fw, bw;            /* pre-generated operands */
-    uint8_t *mask_in;             /* c_out x k, for the decay term (srste, bdwp) */
+    uint8_t *mask_in;             /* c_out x k: srste/bdwp forward operand and decay term */
+    uint8_t *mask_out;            /* k x c_out (W^T): bdwp backward operand */
     uint8_t *mask_t;              /* tnm: transposable mask, c_out x k */
     uint8_t *mask_t_transposed;   /* the same, k x c_out, for packing W^T */
     float *bw_dense;              /* srste: W * m_in, read transposed by the dense kernel */
@@ -30,8 +31,10 @@ typedef struct method_layer {
  * may be a measuring arena (then pointers stay NULL). */
 void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int first_gemm,
                        nmt_arena *arena, method_layer *layer);
-/* Regenerates the packed operands (and masks) from the dense weights. */
-void method_layer_refresh(const nmt_method_config *cfg, method_layer *layer, const float *w);
+/* Regenerates the operands from the current dense weights: with new_masks,
+ * the masks are recomputed first; otherwise the held masks gather the new
+ * weight values (--mask-interval T > 1 between mask refreshes). */
+void method_layer_refresh(const nmt_method_config *cfg, method_layer *layer, const float *w, int new_masks);
 nmt_operand method_fw_operand(const method_layer *layer, const float *w);
 nmt_operand method_bw_operand(const method_layer *layer, const float *w);
 /* SDGP: writes the N:M pruned, L1-rescaled dY (channels x cols) to out and

@@ -195,7 +195,7 @@ nmt_net *nmt_net_create(const nmt_model_desc *desc, int max_batch, const nmt_met
     }
     plan_memory(net, &net->arena);
     init_weights(net, seed);
-    nmt_net_refresh_sparse(net);
+    nmt_net_refresh_sparse(net, 1);
     return net;
 }
 
@@ -220,12 +220,12 @@ nmt_param *nmt_net_find_param(nmt_net *net, const char *name)
     return NULL;
 }
 
-void nmt_net_refresh_sparse(nmt_net *net)
+void nmt_net_refresh_sparse(nmt_net *net, int new_masks)
 {
     for (int i = 0; i < net->desc.n_nodes; i++) {
         net_node *node = &net->nodes[i];
         if (is_gemm(node->desc))
-            method_layer_refresh(&net->method, &node->sparse, net->params[node->weight].data);
+            method_layer_refresh(&net->method, &node->sparse, net->params[node->weight].data, new_masks);
     }
 }
 

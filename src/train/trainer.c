@@ -205,7 +205,7 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
             state.step++;
             steps_this_run++;
             /* Pre-generation: the next step's sparse operands, made once now. */
-            if (state.step % interval == 0) nmt_net_refresh_sparse(net);
+            nmt_net_refresh_sparse(net, state.step % interval == 0);
             loss_sum += (double)loss * n;
             correct += hits;
             seen += n;

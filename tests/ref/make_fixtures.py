@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import methods  # noqa: E402
 import reference  # noqa: E402
 from safetensors_io import save  # noqa: E402
 
@@ -115,11 +116,81 @@ def resnet9_training(directory):
          {"lr": "0.02", "momentum": "0.9", "nesterov": "1", "weight_decay": "5e-4", "label_smoothing": "0.1"})
 
 
+METHODS = ("dense", "srste", "bdwp", "sdgp", "tnm")
+RATIOS = ((2, 4), (2, 8), (1, 8), (3, 16))
+
+
+def method_layers(path):
+    """Per method and N:M: output, dX and dW (after the decay term) of a conv
+    and a linear layer, from shared inputs."""
+    torch.manual_seed(3)
+    out = {}
+    cases = {
+        "conv": (torch.randn(2, 16, 6, 6), torch.randn(16, 16, 3, 3) * 0.1, torch.randn(16) * 0.1, (1, 1)),
+        "linear": (torch.randn(4, 32), torch.randn(32, 32) * 0.1, torch.randn(32) * 0.1, None),
+    }
+    for layer, (x, w, b, conv) in cases.items():
+        # Ties must exist to test the lower-index rule: repeat a few magnitudes.
+        w.view(-1)[::7] = 0.05
+        w.view(-1)[1::11] = -0.05
+        out[layer + ".x"], out[layer + ".weight"], out[layer + ".bias"] = t(x), t(w), t(b)
+        dy_shape = (2, 16, 6, 6) if conv else (4, 32)
+        dy = torch.randn(dy_shape)
+        out[layer + ".dy"] = t(dy)
+        for method in METHODS:
+            for n, m in RATIOS:
+                plan = methods.Plan(method, w, n, m, 2e-4, True)
+                xi = x.clone().requires_grad_(True)
+                wi = w.clone().requires_grad_(True)
+                bi = b.clone().requires_grad_(True)
+                y = methods.MethodGemm.apply(xi, wi, bi, plan, *(conv if conv else (1, 0)))
+                (y * dy).sum().backward()
+                key = "%s.%s.%d_%d" % (layer, method, n, m)
+                out[key + ".y"], out[key + ".dx"], out[key + ".dweight"] = t(y), t(xi.grad), t(wi.grad)
+                out[key + ".dbias"] = t(bi.grad)
+    save(path, out, {"generator": "tests/ref/make_fixtures.py", "decay": "2e-4"})
+
+
+def method_trajectories(path):
+    """10 SGD steps of a small ResNet9 per method at 2:8 and 2:4: the losses."""
+    out = {}
+    init_state = None
+    for method in METHODS:
+        for n, m in ((2, 8), (2, 4)):
+            gen = torch.Generator().manual_seed(11)
+            model = reference.ResNet9(in_c=3, classes=10, w=1 / 8)
+            reference.init_like_nmtrain(model, gen)
+            if init_state is None:
+                init_state = {k: t(v) for k, v in model.state_dict().items()}
+            layers = methods.convert(model, method, n, m, 2e-4)
+            x = torch.randn(8, 3, 16, 16, generator=gen)
+            labels = torch.randint(0, 10, (8,), generator=gen)
+            opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9, nesterov=True, weight_decay=5e-4)
+            interval = 40 if method == "tnm" else 1
+            losses = []
+            for step in range(10):
+                opt.zero_grad()
+                loss = F.cross_entropy(model(x), labels, label_smoothing=0.1)
+                loss.backward()
+                losses.append(loss.item())
+                opt.step()
+                if (step + 1) % interval == 0:
+                    for layer in layers:
+                        layer.refresh()
+            out["losses.%s.%d_%d" % (method, n, m)] = torch.tensor(losses).numpy()
+            out["x"], out["labels"] = t(x), labels.numpy()
+    save(path, out, {"lr": "0.02", "momentum": "0.9", "nesterov": "1", "weight_decay": "5e-4",
+                     "label_smoothing": "0.1", "decay": "2e-4"})
+    save(path.replace("_steps", "_init"), init_state, {"arch": "resnet9", "width": "0.125"})
+
+
 def main():
     directory = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures"
     os.makedirs(directory, exist_ok=True)
     layers(os.path.join(directory, "layers.safetensors"))
     resnet9_training(directory)
+    method_layers(os.path.join(directory, "methods_layers.safetensors"))
+    method_trajectories(os.path.join(directory, "methods_steps.safetensors"))
 
 
 if __name__ == "__main__":
