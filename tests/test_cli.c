@@ -1,0 +1,173 @@
+/* The nmtrain command as a user drives it (the binary named by $NMTRAIN):
+ * a tiny training run on generated Fashion-MNIST-format files, evaluation,
+ * exact resume, export, and one-line errors with non-zero exits for bad
+ * options, data files and checkpoints. */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "harness.h"
+
+static const char *nmtrain;
+static char dir[] = "/tmp/nmt_cli_XXXXXX";
+static char output[16384];
+
+/* Runs nmtrain with the given arguments; returns the exit status and keeps
+ * stdout + stderr in `output`. */
+static int run(const char *fmt, ...)
+{
+    char args[2048], cmd[4096], log[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(log, sizeof log, "%s/out.txt", dir);
+    snprintf(cmd, sizeof cmd, "%s %s > %s 2>&1", nmtrain, args, log);
+    int status = system(cmd);
+    FILE *f = fopen(log, "r");
+    size_t n = f ? fread(output, 1, sizeof output - 1, f) : 0;
+    output[n] = 0;
+    if (f) fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static void write_idx(const char *name, int images, int count, const uint8_t *data, size_t bytes, size_t keep)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    gzFile f = gzopen(path, "wb");
+    uint8_t header[16] = {0, 0, 8, (uint8_t)(images ? 3 : 1)};
+    header[4] = (uint8_t)(count >> 24), header[5] = (uint8_t)(count >> 16);
+    header[6] = (uint8_t)(count >> 8), header[7] = (uint8_t)count;
+    size_t header_bytes = 8;
+    if (images) {
+        header[11] = 28, header[15] = 28;
+        header_bytes = 16;
+    }
+    gzwrite(f, header, (unsigned)header_bytes);
+    gzwrite(f, data, (unsigned)(keep < bytes ? keep : bytes));
+    gzclose(f);
+}
+
+/* Ten classes a small network separates: a bright bar at a class-dependent row. */
+static void make_split(const char *prefix, int count, unsigned seed)
+{
+    uint8_t *img = calloc((size_t)count, 784), *lab = malloc((size_t)count);
+    srand(seed);
+    for (int i = 0; i < count; i++) {
+        lab[i] = (uint8_t)(i % 10);
+        for (int p = 0; p < 784; p++) img[(size_t)i * 784 + p] = (uint8_t)(rand() % 60);
+        for (int x = 4; x < 24; x++) img[(size_t)i * 784 + (2 + 2 * lab[i]) * 28 + x] = 250;
+    }
+    char name[128];
+    snprintf(name, sizeof name, "%s-images-idx3-ubyte.gz", prefix);
+    write_idx(name, 1, count, img, (size_t)count * 784, (size_t)count * 784);
+    snprintf(name, sizeof name, "%s-labels-idx1-ubyte.gz", prefix);
+    write_idx(name, 0, count, lab, (size_t)count, (size_t)count);
+    free(img), free(lab);
+}
+
+static int files_equal(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        if (ca != cb) same = 0;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+int main(void)
+{
+    nmtrain = getenv("NMTRAIN") ? getenv("NMTRAIN") : "build/nmtrain";
+    if (!mkdtemp(dir)) return 2;
+    make_split("train", 320, 1);
+    make_split("t10k", 100, 2);
+    const char *common = "--width 0.125 --batch 32 --quiet --threads 1";
+
+    /* A whole run, its logs, checkpoint and evaluation. */
+    int rc = run("train --data-dir %s %s --epochs 3 --lr 0.2 --out %s/full", dir, common, dir);
+    CHECK(rc == 0, "train exit %d: %s", rc, output);
+    CHECK(strstr(output, "final test accuracy") != NULL, "no final accuracy line: %s", output);
+    char path[2048], other[600];
+    snprintf(path, sizeof path, "%s/full/log.csv", dir);
+    FILE *f = fopen(path, "r");
+    int lines = 0;
+    for (int c; f && (c = fgetc(f)) != EOF;) lines += c == '\n';
+    if (f) fclose(f);
+    CHECK(lines == 4, "log.csv has %d lines, want header + 3 epochs", lines);
+    rc = run("eval --checkpoint %s/full/checkpoint.safetensors --data-dir %s", dir, dir);
+    CHECK(rc == 0 && strstr(output, "accuracy"), "eval exit %d: %s", rc, output);
+    float acc = 0;
+    const char *at = strstr(output, "accuracy ");
+    if (at) acc = strtof(at + 9, NULL);
+    CHECK(acc > 50.0f, "a learnable toy task ends at %.1f%% accuracy", (double)acc);
+
+    /* Stop mid-epoch, resume, and land on the very same checkpoint bytes. */
+    rc = run("train --data-dir %s %s --epochs 3 --lr 0.2 --out %s/part --max-steps 13", dir, common, dir);
+    CHECK(rc == 0, "partial train exit %d: %s", rc, output);
+    rc = run("train --data-dir %s %s --epochs 3 --lr 0.2 --out %s/part --resume %s/part/checkpoint.safetensors", dir,
+             common, dir, dir);
+    CHECK(rc == 0, "resume exit %d: %s", rc, output);
+    snprintf(path, sizeof path, "%s/full/checkpoint.safetensors", dir);
+    snprintf(other, sizeof other, "%s/part/checkpoint.safetensors", dir);
+    CHECK(files_equal(path, other), "resumed run's checkpoint differs from the uninterrupted run's");
+
+    /* Bad N:M ratios are refused before any work. */
+    const char *bad_nm[] = {"8:8", "2:40", "0:4", "abc", "2:", "3:2"};
+    for (size_t i = 0; i < sizeof bad_nm / sizeof bad_nm[0]; i++) {
+        rc = run("train --data-dir %s --nm %s", dir, bad_nm[i]);
+        CHECK(rc == 2 && strstr(output, "--nm") && !strchr(strchr(output, '\n') + 1, '\n'),
+              "--nm %s: exit %d, output '%s'", bad_nm[i], rc, output);
+    }
+    rc = run("train --model nope --data-dir %s", dir);
+    CHECK(rc == 1 && strstr(output, "unknown model 'nope'"), "bad model: exit %d: %s", rc, output);
+    rc = run("train --epochs zero");
+    CHECK(rc == 2 && strstr(output, "--epochs"), "bad epochs: exit %d: %s", rc, output);
+
+    /* A truncated data file is named, with the problem. */
+    char bad_dir[600];
+    snprintf(bad_dir, sizeof bad_dir, "%s/bad", dir);
+    mkdir(bad_dir, 0755);
+    snprintf(path, sizeof path, "cp %s/t10k-* %s/train-labels* %s/ && cp %s/train-images-idx3-ubyte.gz %s/", dir, dir,
+             bad_dir, dir, bad_dir);
+    CHECK(system(path) == 0, "copy failed");
+    uint8_t pixels[1000] = {0};
+    char saved[sizeof dir];
+    strcpy(saved, dir);
+    strcpy(dir, bad_dir); /* write_idx writes into `dir` */
+    write_idx("train-images-idx3-ubyte.gz", 1, 320, pixels, sizeof pixels, sizeof pixels);
+    strcpy(dir, saved);
+    rc = run("train --data-dir %s %s", bad_dir, common);
+    CHECK(rc == 1 && strstr(output, "train-images-idx3-ubyte.gz") && strstr(output, "truncated"),
+          "truncated data: exit %d: %s", rc, output);
+
+    /* Checkpoints: corrupt, missing, and from another model. */
+    snprintf(path, sizeof path, "head -c 300 %s/full/checkpoint.safetensors > %s/broken.safetensors", dir, dir);
+    CHECK(system(path) == 0, "truncate failed");
+    rc = run("eval --checkpoint %s/broken.safetensors --data-dir %s", dir, dir);
+    CHECK(rc == 1 && strstr(output, "broken.safetensors"), "corrupt checkpoint: exit %d: %s", rc, output);
+    rc = run("eval --checkpoint %s/none.safetensors --data-dir %s", dir, dir);
+    CHECK(rc == 1 && strstr(output, "none.safetensors"), "missing checkpoint: exit %d: %s", rc, output);
+    rc = run("train --data-dir %s --width 0.25 --batch 32 --quiet --out %s/wide --resume %s/full/checkpoint.safetensors",
+             dir, dir, dir);
+    CHECK(rc == 1 && strstr(output, "checkpoint.safetensors") && strstr(output, "weight"),
+          "mismatched checkpoint: exit %d: %s", rc, output);
+
+    /* info: the spec's compute figures for BDWP at 2:8. */
+    rc = run("info --model resnet18 --in 3x32x32 --method bdwp --nm 2:8");
+    CHECK(rc == 0 && strstr(output, "layer4.1.conv2") && strstr(output, "0.500"), "info: exit %d: %s", rc, output);
+
+    snprintf(path, sizeof path, "rm -rf %s", dir);
+    CHECK(system(path) == 0, "cleanup");
+    TEST_END("test_cli");
+}
