@@ -112,6 +112,16 @@ int main(void)
     if (at) acc = strtof(at + 9, NULL);
     CHECK(acc > 50.0f, "a learnable toy task ends at %.1f%% accuracy", (double)acc);
 
+    /* The inference export evaluates exactly as the checkpoint does. */
+    char eval_line[512];
+    snprintf(eval_line, sizeof eval_line, "%s", at ? at : "");
+    rc = run("export --checkpoint %s/full/checkpoint.safetensors --export %s/model.safetensors", dir, dir);
+    CHECK(rc == 0, "export exit %d: %s", rc, output);
+    rc = run("eval --checkpoint %s/model.safetensors --data-dir %s", dir, dir);
+    at = strstr(output, "accuracy ");
+    CHECK(rc == 0 && at && !strcmp(at, eval_line), "export evaluates to '%s', checkpoint to '%s'", at ? at : output,
+          eval_line);
+
     /* Stop mid-epoch, resume, and land on the very same checkpoint bytes. */
     rc = run("train --data-dir %s %s --epochs 3 --lr 0.2 --out %s/part --max-steps 13", dir, common, dir);
     CHECK(rc == 0, "partial train exit %d: %s", rc, output);

@@ -93,6 +93,9 @@ void nmt_net_backward(nmt_net *net);
  * with new_masks set every --mask-interval steps (the masks are held, and
  * only the kept values follow the weights, in between). */
 void nmt_net_refresh_sparse(nmt_net *net, int new_masks);
+/* The packed forward operand of the layer owning weight `param_name`, or
+ * NULL when that layer's forward GEMM is dense. */
+const nmt_packed *nmt_net_forward_operand(nmt_net *net, const char *param_name);
 /* Batch-norm num_batches_tracked, shared by all batch-norm layers. */
 int64_t nmt_net_bn_batches(const nmt_net *net);
 void nmt_net_set_bn_batches(nmt_net *net, int64_t batches);
@@ -131,6 +134,11 @@ int nmt_checkpoint_save(nmt_net *net, const char *path, const nmt_run_state *sta
 /* Loads weights and buffers (and momentum and run state when present and
  * `state` is not NULL). Every tensor's name and shape are checked. */
 int nmt_checkpoint_load(nmt_net *net, const char *path, nmt_run_state *state);
+/* Writes the trained model for inference: W*m_in (srste, bdwp) or W*m_t
+ * (tnm) in place of each sparse layer's dense weight, plus its packed form
+ * ("<name>.weight.nm_values" F32 and "<name>.weight.nm_index" U8, shaped
+ * [rows, groups, N]); the file loads like a checkpoint. */
+int nmt_export_inference(nmt_net *net, const char *path, const char *meta_json);
 /* Reads the "config" metadata string of a checkpoint (caller frees). */
 char *nmt_checkpoint_config(const char *path);
 

@@ -16,6 +16,7 @@ typedef struct command {
 static const command commands[] = {
     {"train", nmt_cmd_train, "train a model (default: ResNet9 with BDWP 2:8 on Fashion-MNIST)"},
     {"eval", nmt_cmd_eval, "evaluate a checkpoint on a test set"},
+    {"export", nmt_cmd_export, "write a trained sparse model for inference (masked + packed weights)"},
     {"info", nmt_cmd_info, "per-layer shapes, parameters, MACs and sparsity of a model and method"},
     {"sim", nmt_cmd_sim, "simulate a training iteration on the SAT accelerator"},
 };

@@ -11,6 +11,7 @@
 
 #define MOMENTUM_PREFIX "optimizer.momentum."
 #define FORMAT_NAME "nmtrain-checkpoint-1"
+#define EXPORT_FORMAT "nmtrain-inference-1"
 
 /* Internal conv weights are (co, kh, kw, ci); PyTorch's are (co, ci, kh, kw). */
 static void to_torch_layout(const nmt_param *p, const float *src, float *dst)
@@ -51,33 +52,62 @@ static int batches_tracked_name(const nmt_param *p, char *out, size_t size)
     return 1;
 }
 
-int nmt_checkpoint_save(nmt_net *net, const char *path, const nmt_run_state *state, const char *meta_json)
+static int out_of_memory(const char *path)
+{
+    nmt_error("%s: out of memory preparing the file", path);
+    return -1;
+}
+
+/* Writes the network. A checkpoint carries momentum and run state; an
+ * inference export instead carries, for each layer with a sparse forward
+ * operand, the masked weight in place of the dense one plus the packed form
+ * the N:M kernels read ("<weight>.nm_values" F32 [rows, groups, N] and
+ * "<weight>.nm_index" U8, rows in the GEMM's (co) x (kh, kw, ci) order). */
+static int write_net(nmt_net *net, const char *path, const nmt_run_state *state, const char *meta_json, int export)
 {
     const int count = nmt_net_param_count(net);
     nmt_safetensors st;
     nmt_st_init(&st);
+    /* Per parameter: its PyTorch-layout copy and a second tensor (momentum,
+     * or the packed values), with names kept alive until the write. */
     float **copies = calloc((size_t)2 * count, sizeof *copies);
-    char (*names)[NMT_NAME_MAX + 48] = calloc((size_t)2 * count, sizeof *names);
+    char (*names)[NMT_NAME_MAX + 48] = calloc((size_t)3 * count, sizeof *names);
     int64_t batches = nmt_net_bn_batches(net);
-    int rc = copies && names ? 0 : -1;
-    if (rc) nmt_error("%s: out of memory preparing the checkpoint", path);
+    int rc = copies && names ? 0 : out_of_memory(path);
     for (int i = 0; i < count && !rc; i++) {
         nmt_param *p = nmt_net_param(net, i);
+        const nmt_packed *packed = export ? nmt_net_forward_operand(net, p->name) : NULL;
         copies[2 * i] = malloc(sizeof(float) * (size_t)p->count);
-        if (!copies[2 * i]) { rc = -1; break; }
-        to_torch_layout(p, p->data, copies[2 * i]);
+        if (!copies[2 * i]) { rc = out_of_memory(path); break; }
+        if (packed) {
+            float *masked = malloc(sizeof(float) * (size_t)p->count);
+            if (!masked) { rc = out_of_memory(path); break; }
+            nmt_unpack(packed, masked);
+            to_torch_layout(p, masked, copies[2 * i]);
+            free(masked);
+        } else {
+            to_torch_layout(p, p->data, copies[2 * i]);
+        }
         rc = nmt_st_add(&st, p->name, NMT_F32, p->ndim, p->shape, copies[2 * i]);
-        if (!rc && batches_tracked_name(p, names[2 * i], sizeof names[0]))
-            rc = nmt_st_add(&st, names[2 * i], NMT_I64, 0, NULL, &batches);
-        if (rc || !p->momentum) continue;
-        copies[2 * i + 1] = malloc(sizeof(float) * (size_t)p->count);
-        if (!copies[2 * i + 1]) { rc = -1; break; }
-        to_torch_layout(p, p->momentum, copies[2 * i + 1]);
-        snprintf(names[2 * i + 1], sizeof names[0], MOMENTUM_PREFIX "%s", p->name);
-        rc = nmt_st_add(&st, names[2 * i + 1], NMT_F32, p->ndim, p->shape, copies[2 * i + 1]);
+        if (!rc && batches_tracked_name(p, names[3 * i], sizeof names[0]))
+            rc = nmt_st_add(&st, names[3 * i], NMT_I64, 0, NULL, &batches);
+        if (rc) break;
+        if (packed) {
+            const int64_t shape[3] = {packed->rows, packed->k / packed->nm.m, packed->nm.n};
+            snprintf(names[3 * i + 1], sizeof names[0], "%s.nm_values", p->name);
+            snprintf(names[3 * i + 2], sizeof names[0], "%s.nm_index", p->name);
+            rc = nmt_st_add(&st, names[3 * i + 1], NMT_F32, 3, shape, packed->values);
+            if (!rc) rc = nmt_st_add(&st, names[3 * i + 2], NMT_U8, 3, shape, packed->index);
+        } else if (!export && p->momentum) {
+            copies[2 * i + 1] = malloc(sizeof(float) * (size_t)p->count);
+            if (!copies[2 * i + 1]) { rc = out_of_memory(path); break; }
+            to_torch_layout(p, p->momentum, copies[2 * i + 1]);
+            snprintf(names[3 * i + 1], sizeof names[0], MOMENTUM_PREFIX "%s", p->name);
+            rc = nmt_st_add(&st, names[3 * i + 1], NMT_F32, p->ndim, p->shape, copies[2 * i + 1]);
+        }
     }
     char number[32];
-    if (!rc) rc = nmt_st_set_meta(&st, "format", FORMAT_NAME);
+    if (!rc) rc = nmt_st_set_meta(&st, "format", export ? EXPORT_FORMAT : FORMAT_NAME);
     if (!rc) rc = nmt_st_set_meta(&st, "arch", nmt_net_desc(net)->arch);
     if (!rc && state) {
         snprintf(number, sizeof number, "%" PRId64, state->step);
@@ -94,6 +124,22 @@ int nmt_checkpoint_save(nmt_net *net, const char *path, const nmt_run_state *sta
     free(copies);
     free(names);
     return rc;
+}
+
+int nmt_checkpoint_save(nmt_net *net, const char *path, const nmt_run_state *state, const char *meta_json)
+{
+    return write_net(net, path, state, meta_json, 0);
+}
+
+int nmt_export_inference(nmt_net *net, const char *path, const char *meta_json)
+{
+    return write_net(net, path, NULL, meta_json, 1);
+}
+
+static int has_suffix(const char *name, const char *suffix)
+{
+    const size_t len = strlen(name), slen = strlen(suffix);
+    return len >= slen && !strcmp(name + len - slen, suffix);
 }
 
 static int shape_matches(const nmt_st_tensor *t, const nmt_param *p)
@@ -155,8 +201,8 @@ int nmt_checkpoint_load(nmt_net *net, const char *path, nmt_run_state *state)
     for (int i = 0; i < st.n_tensors && !rc; i++) {
         const char *name = st.tensors[i].name;
         const char *base = strncmp(name, MOMENTUM_PREFIX, strlen(MOMENTUM_PREFIX)) ? name : name + strlen(MOMENTUM_PREFIX);
-        const size_t len = strlen(base);
-        if (len > 20 && !strcmp(base + len - 20, ".num_batches_tracked")) continue;
+        if (has_suffix(base, ".num_batches_tracked") || has_suffix(base, ".nm_values") || has_suffix(base, ".nm_index"))
+            continue; /* BN counters and an export's packed operands (rebuilt from the weights) */
         if (!nmt_net_find_param(net, base)) {
             nmt_error("%s: tensor '%s' does not belong to model %s", path, name, nmt_net_desc(net)->arch);
             rc = -1;

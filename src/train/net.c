@@ -229,6 +229,16 @@ void nmt_net_refresh_sparse(nmt_net *net, int new_masks)
     }
 }
 
+const nmt_packed *nmt_net_forward_operand(nmt_net *net, const char *param_name)
+{
+    for (int i = 0; i < net->desc.n_nodes; i++) {
+        const net_node *node = &net->nodes[i];
+        if (is_gemm(node->desc) && !strcmp(net->params[node->weight].name, param_name))
+            return method_fw_operand(&node->sparse, NULL).packed;
+    }
+    return NULL;
+}
+
 static const float *input_of(const nmt_net *net, const nmt_node *d, int which)
 {
     const int src = which ? d->input2 : d->input;
