@@ -115,6 +115,19 @@ static void test_config(void)
     CHECK(!strcmp(c.run_name, "scale_example_run_32x32_os"), "run name");
     CHECK(nmt_sim_dram_bytes_per_cycle(&c) == 20, "Bandwidth in words -> 20 B/cycle");
 
+    /* keys of other SCALE-Sim versions (layouts, banks, sparsity) are accepted */
+    p = tmp_path("v3.cfg");
+    write_file(p, "[general]\nrun_name = v3_run\n\n[architecture_presets]\nArrayHeight:    16\nArrayWidth:     64\n"
+                  "IfmapSramSzkB:   256\nFilterSramSzkB:  128\nOfmapSramSzkB:   32\nBandwidth : 64\nDataflow : ws\n"
+                  "OnChipMemoryBanks:   1\nIfmapCustomLayout: True\nIfmapSRAMBankNum: 10\n\n[sparsity]\n"
+                  "SparsitySupport : false\nSparseRep : ellpack_block\nBlockSize : 8\n\n[run_presets]\n"
+                  "InterfaceBandwidth: USER\r\n");
+    nmt_sim_config_default(&c);
+    CHECK(nmt_sim_config_load(&c, p) == 0 && c.rows == 16 && c.cols == 64 && c.ibuf_kib == 256 &&
+              c.dataflow == NMT_SIM_WS && c.dram_words_per_cycle == 64,
+          "SCALE-Sim v2/v3 cfg: %s", nmt_errmsg());
+    remove(p);
+
     /* malformed files: one clear line naming file:line */
     static const struct {
         const char *text, *expect;
@@ -197,12 +210,12 @@ static void test_topology(void)
         {"Layer name, Height, Width,\nc,1,1,\n", ":1: header is neither"},
         {"Layer Name, M, N, K,\n", "has a header but no layers"},
         {"Layer Name, M, N, K,\ng1, 4, 4,\n", ":2: 3 fields, expected 4"},
-        {"Layer Name, M, N, K,\ng1, 4, 4, 4, 5,\n", ":2: 5 fields, expected 4"},
+        {"Layer Name, M, N,\ng1, 4, 4,\n", ":1: header is neither"},
         {"Layer Name, M, N, K,\ng1, 4, -4, 4,\n", ":2: N '-4' is not a positive integer"},
         {"Layer Name, M, N, K,\ng1, 4, 4x, 4,\n", "N '4x' is not a positive integer"},
         {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, 5:4,\n", ":2: Sparsity '5:4' is not N:M"},
         {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, two,\n", "Sparsity 'two' is not N:M"},
-        {"Layer Name, M, N, K, Colour,\n", "unexpected column 'Colour'"},
+        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, 2:\n", "Sparsity '2:' is not N:M"},
         {"Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
          "c1,8,8,9,9,3,8,1,\n",
          ":2: filter 9x9 is larger than the ifmap 8x8"},
@@ -224,6 +237,20 @@ static void test_topology(void)
     CHECK(nmt_sim_workload_from_topology("/nonexistent.csv", 1, &o, &wl) == -1 &&
               contains(nmt_errmsg(), "/nonexistent.csv"),
           "missing topology named");
+    /* SCALE-Sim's own conventions: notes in extra columns, all-empty rows,
+     * "Layer,M,N,K" headers without trailing commas, 1 for a dense layer */
+    const char *q = tmp_path("scalesim_style.csv");
+    write_file(q, "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
+                  "Strides,,,Eh,Ew\n,,,,,,,,,,,,\nC1,56,56,7,7,3,64,2,,,25,25\nC2 , 25 , 25 , 3 , 3 , 64 , 64 , 1 ,,,,\n");
+    CHECK(nmt_sim_workload_from_topology(q, 1, &o, &wl) == 0 && wl.n_nodes == 2 && wl.nodes[1].c_in == 64,
+          "SCALE-Sim extra columns: %s", nmt_errmsg());
+    nmt_sim_workload_free(&wl);
+    write_file(q, "Layer,M,N,K,Sparsity\nG1,8,16,32,1\nG2,8,16,32,2:4\n");
+    CHECK(nmt_sim_workload_from_topology(q, 1, &o, &wl) == 0 && wl.n_nodes == 2 && wl.node_nm[0].n == wl.node_nm[0].m &&
+              wl.node_nm[1].m == 4,
+          "Sparsity 1 is dense: %s", nmt_errmsg());
+    nmt_sim_workload_free(&wl);
+    remove(q);
     /* an N:M the multiplexer cannot do */
     const char *p = tmp_path("m32.csv");
     write_file(p, "Layer Name, M, N, K, Sparsity,\ng0, 8, 64, 64, 2:4,\ng1, 8, 64, 64, 2:32,\n");

@@ -3,9 +3,10 @@
  * Conv form:  Layer name, IFMAP Height, IFMAP Width, Filter Height,
  *             Filter Width, Channels, Num Filter, Strides,
  * GEMM form:  Layer Name, M, N, K,      (ifmap M x K, filter K x N)
- * Either may carry a "Sparsity" column of N:M ratios ("2:4"; "dense", empty
- * or N == M keeps the layer dense). Trailing commas and blank lines are
- * fine; anything else malformed is an error naming file:line. */
+ * Either may carry a "Sparsity" column of N:M ratios ("2:4"; "dense", "1",
+ * empty or N == M keeps the layer dense). Trailing commas, blank or all-empty
+ * rows and further columns (SCALE-Sim ignores them too) are fine; anything
+ * else malformed is an error naming file:line. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -48,7 +49,10 @@ static int parse_pos(const char *text, const char *where, const char *what, int 
 static int parse_sparsity(const char *text, const char *where, nmt_nm *out)
 {
     out->n = out->m = 1;
-    if (!*text || sim_strieq(text, "dense") || sim_strieq(text, "none")) return 0;
+    /* SCALE-Sim's sparsity topologies write 1 for a dense layer */
+    if (!*text || sim_strieq(text, "dense") || sim_strieq(text, "none") || !strcmp(text, "1") ||
+        !strcmp(text, "0"))
+        return 0;
     int n, m, len = 0;
     if (sscanf(text, "%d:%d%n", &n, &m, &len) != 2 || text[len] || n < 1 || m < 1 || n > m || m > NMT_NM_MAX_M) {
         nmt_error("%s: Sparsity '%s' is not N:M with 1 <= N <= M <= %d (or 'dense')", where, text, NMT_NM_MAX_M);
@@ -100,21 +104,15 @@ int nmt_sim_workload_from_topology(const char *path, int batch, const nmt_sim_op
                 rc = -1;
                 break;
             }
+            /* further columns are ignored, as SCALE-Sim does (its own
+             * topologies carry notes there), except an N:M "Sparsity" */
             int base = form == 0 ? 8 : 4;
-            for (int i = base; i < nf; i++) {
+            for (int i = base; i < nf; i++)
                 if (sim_strieq(fields[i], "Sparsity")) sparsity_col = i;
-                else {
-                    nmt_error("%s: unexpected column '%s' (only an N:M 'Sparsity' column may follow)", where,
-                              fields[i]);
-                    rc = -1;
-                    break;
-                }
-            }
-            if (rc) break;
             continue;
         }
         int need = form == 0 ? 8 : 4;
-        if (nf < need || nf > (sparsity_col >= 0 ? sparsity_col + 1 : need)) {
+        if (nf < need) {
             nmt_error("%s: %d fields, expected %d%s", where, nf, need, sparsity_col >= 0 ? " (+ Sparsity)" : "");
             rc = -1;
             break;
