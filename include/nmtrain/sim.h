@@ -16,17 +16,22 @@
  *     nmt_sim_config cfg;
  *     nmt_sim_config_default(&cfg);
  *     if (nmt_sim_config_load(&cfg, "configs/sat/sat.cfg")) die(nmt_errmsg());
+ *     nmt_model_desc desc;                      (or nmt_model_describe)
+ *     if (nmt_sim_zoo_describe("resnet50", &desc)) die(nmt_errmsg());
+ *     nmt_sim_options opts;
+ *     nmt_sim_options_default(&opts);           (bdwp 2:8, training)
  *     nmt_sim_workload wl;
- *     nmt_sim_workload_from_model(&desc, 128, &opts, &wl);
+ *     if (nmt_sim_workload_from_model(&desc, 128, &opts, &wl)) die(nmt_errmsg());
  *     nmt_sim_result res;
- *     nmt_sim_run(&cfg, &wl, &res);
- *     nmt_sim_report_table(stdout, &cfg, &wl, &res, NULL);
+ *     if (nmt_sim_run(&cfg, &wl, &res)) die(nmt_errmsg());
+ *     nmt_sim_report_table(stdout, &cfg, &wl, &res, NULL, 0);
  *     nmt_sim_result_free(&res);
  *     nmt_sim_workload_free(&wl);
  *
  * Every architectural constant is a field of nmt_sim_config, settable by name
  * from an INI file or a "key=value" string; the names are listed by
- * nmt_sim_config_keys() and in docs/sat.md. */
+ * nmt_sim_config_nkeys() / nmt_sim_config_key() and in docs/sat.md. All
+ * functions that can fail return 0 or -1 with a one-line nmt_errmsg(). */
 #ifndef NMTRAIN_SIM_H
 #define NMTRAIN_SIM_H
 
@@ -107,7 +112,8 @@ typedef struct nmt_sim_config {
 
 void nmt_sim_config_default(nmt_sim_config *cfg);
 /* Reads an INI file: our sections ([array], [generator], [vector], [buffers],
- * [numbers], [dram], [dataflow], [energy], [resources], [general]) and
+ * [numbers], [dram], [dataflow], [energy], [resources], [general]; [sat]
+ * takes any of our keys) and
  * SCALE-Sim's ([general], [architecture_presets], [run_presets], [sparsity],
  * [layout]). Both "key = value" and "Key: value" work; '#' and ';' start
  * comments. Unknown sections and unknown keys of our sections are errors
@@ -128,7 +134,8 @@ void nmt_sim_config_write(FILE *out, const nmt_sim_config *cfg);
 int nmt_sim_config_nkeys(void);
 const char *nmt_sim_config_key(int i, const char **section, const char **help);
 
-/* DRAM bytes per cycle and peak dense MACs per cycle of a configuration. */
+/* DRAM bytes per cycle of a configuration (channels x GB/s x efficiency, or
+ * SCALE-Sim's Bandwidth in words). */
 double nmt_sim_dram_bytes_per_cycle(const nmt_sim_config *cfg);
 
 /* ---- workloads ------------------------------------------------------------ */
