@@ -711,6 +711,11 @@ static void test_reports(void)
     nmt_sim_result_free(&r);
     nmt_sim_result_free(&b);
 
+    nmt_sim_workload cp;
+    CHECK(nmt_sim_workload_copy(&wl, &cp) == 0 && cp.nodes != wl.nodes && cp.n_nodes == wl.n_nodes, "copy");
+    CHECK(run_cycles(&cfg, &cp) == run_cycles(&cfg, &wl), "a copy simulates the same");
+    nmt_sim_workload_free(&cp);
+
     nmt_sim_ablation ab;
     CHECK(nmt_sim_ablation_run(&cfg, &wl, &ab) == 0, "ablation: %s", nmt_errmsg());
     for (int i = 1; i < NMT_SIM_ABLATIONS; i++)

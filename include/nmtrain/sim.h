@@ -233,7 +233,7 @@ int nmt_sim_workload_from_model(const nmt_model_desc *desc, int batch, const nmt
  * "M, N, K" are ifmap M x K times filter K x N. Errors name file:line. */
 int nmt_sim_workload_from_topology(const char *path, int batch, const nmt_sim_options *opts,
                                    nmt_sim_workload *out);
-/* A deep copy under another method (e.g. the dense baseline). */
+/* A deep copy (then change out->opts, e.g. for the dense baseline). */
 int nmt_sim_workload_copy(const nmt_sim_workload *src, nmt_sim_workload *out);
 void nmt_sim_workload_free(nmt_sim_workload *wl);
 
