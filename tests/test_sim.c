@@ -305,13 +305,29 @@ static void test_gemm_model(void)
     CHECK(nmt_sim_gemm_eval(&cfg, &gi, &si, &c) == 0, "eval interleaved");
     CHECK(c.compute == 8.0 * 300 && c.fill == 32 + 32 - 2 + 7 + 32 * 8,
           "interleaved OS: compute %g (SCALE-Sim %g), fill %g", c.compute, 8.0 * 300, c.fill);
-    si.double_buffer = 1; /* shadow accumulators: the drain overlaps all but r cycles */
-    CHECK(nmt_sim_gemm_eval(&cfg, &gi, &si, &c) == 0 && c.fill == 2 * 32 + 32 - 2 + 7, "interleaved, db: fill %g",
+    si.double_buffer = 1; /* shadow accumulators: the drain overlaps the next fold */
+    CHECK(nmt_sim_gemm_eval(&cfg, &gi, &si, &c) == 0 && c.fill == 32 + 32 - 2 + 7, "interleaved, db: fill %g",
           c.fill);
     si.double_buffer = 0;
     si.interleave = 1;
     CHECK(nmt_sim_gemm_eval(&cfg, &gi, &si, &c) == 0 && c.compute == 8.0 * 300 * 8,
           "no interleave: one product per adder latency");
+
+    /* SCALE-Sim v2's golden test (GEMM M 256, N 128, K 256 on 32 x 32):
+     * COMPUTE_REPORT gives 10175 compute cycles for OS and 11199 for WS, i.e.
+     * 32 folds of T + R + C - 2 = 318 (OS, drain overlapped) and of
+     * 2R + C + T - 2 = 350 (WS), less one (v2 counts the last cycle's
+     * index). Our GEMM for it: out[128 x 256] = W[128 x 256] X[256 x 256]. */
+    {
+        nmt_sim_gemm gv = make_gemm(128, 256, 256, 0, 0);
+        nmt_sim_schedule sv = {NMT_SIM_OS, 128, 256, 256, 0, 1, 1};
+        CHECK(nmt_sim_gemm_eval(&sc, &gv, &sv, &c) == 0 && c.compute + c.fill == 10175 + 1,
+              "SCALE-Sim v2 OS golden: %g", c.compute + c.fill);
+        sv.dataflow = NMT_SIM_WS, sv.double_buffer = 0;
+        /* WS holds the filter (K x N = 256 x 128) and streams the M = 256 ifmap rows */
+        CHECK(nmt_sim_gemm_eval(&sc, &gv, &sv, &c) == 0 && c.compute + c.fill == 11199 + 1,
+              "SCALE-Sim v2 WS golden: %g", c.compute + c.fill);
+    }
 
     /* the analytical bound, dense and N:M, every dataflow and a few tilings */
     static const int shapes[][3] = {{64, 96, 256}, {200, 1000, 576}, {17, 33, 64}, {512, 4096, 4608}};

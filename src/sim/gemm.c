@@ -10,17 +10,18 @@
  *       product only every adder_latency cycles, so a fold streams
  *       kk * max(I, adder_latency) cycles; fill/drain r + c - 2 (skew) +
  *       (A - 1) (the last add) + r*I (the drain of r x c x I outputs through
- *       the C-wide output port; double buffered, all but r of it overlaps the
- *       next fold's stream), plus r to preload partial sums when the
- *       reduction is split; r x c is the part of the array the fold occupies.
+ *       the C-wide output port; double buffered, it overlaps the next fold's
+ *       stream), plus r to preload partial sums when the reduction is split;
+ *       r x c is the part of the array the fold occupies.
  *   WS  a fold holds an R (reduction) x C (output rows) block of A; tn columns
  *       stream through; fill/drain A*r + c - 2 (the psum chain passes r
  *       pipelined adders), plus r to load the weights unless the next block
  *       is preloaded during streaming (double buffering).
  *   IS  the mirror image: an R x C block of B is stationary, tm rows stream.
  *
- * With adder_latency 1 and no interleave, OS and WS folds cost exactly
- * SCALE-Sim's 2R + C + T - 2 cycles.
+ * With adder_latency 1 and no interleave, an OS fold costs SCALE-Sim v1's
+ * 2R + C + T - 2 cycles, or v2's T + R + C - 2 when double buffered (the
+ * drain overlaps the next fold), and a WS fold v2's 2R + C + T - 2.
  *
  * Tiles are grouped into classes of identical cost (full or edge size along
  * each dimension, first or not, last reduction tile or not), so a GEMM of
@@ -112,7 +113,8 @@ static void tile_eval(const nmt_sim_config *cfg, const nmt_sim_gemm *g, const nm
         /* skew in (r + c - 2), the last add (A - 1), partial-sum preload (r)
          * and the drain: a fold's r x c x I outputs leave through the C-wide
          * output port in r * I cycles; with double buffering (shadow
-         * accumulators) all but r of them overlap the next fold's stream */
+         * accumulators) the drain overlaps the next fold's stream, as
+         * SCALE-Sim v2's OS traces do */
         int64_t nfr = sim_cdiv(tm, R * Ir);
         int64_t ru_last = sim_min64(R, sim_cdiv(tm - (nfr - 1) * R * Ir, Ir));
         double drain = 0;
@@ -120,7 +122,7 @@ static void tile_eval(const nmt_sim_config *cfg, const nmt_sim_gemm *g, const nm
             int64_t ru = last ? ru_last : R;
             double cnt = last ? 1.0 : (double)(nfr - 1);
             double d = (double)(ru * per_pe);
-            if (s->double_buffer) d = sim_max((double)ru, d - stream);
+            if (s->double_buffer) d = sim_max(0.0, d - stream);
             drain += cnt * d;
         }
         t->fill = (1.0 + (psum_in ? 1.0 : 0.0)) * sum_r * (double)fcol + sum_c * (double)frow +
