@@ -327,6 +327,11 @@ static void test_gemm_model(void)
         /* WS holds the filter (K x N = 256 x 128) and streams the M = 256 ifmap rows */
         CHECK(nmt_sim_gemm_eval(&sc, &gv, &sv, &c) == 0 && c.compute + c.fill == 11199 + 1,
               "SCALE-Sim v2 WS golden: %g", c.compute + c.fill);
+        /* IS holds the ifmap (256 x 256: 64 blocks) and streams the 128 filters:
+         * v2 reports 14207 = 64 x (2R + C + T - 2) - 1 */
+        sv.dataflow = NMT_SIM_IS;
+        CHECK(nmt_sim_gemm_eval(&sc, &gv, &sv, &c) == 0 && c.compute + c.fill == 14207 + 1,
+              "SCALE-Sim v2 IS golden: %g", c.compute + c.fill);
     }
 
     /* the analytical bound, dense and N:M, every dataflow and a few tilings */
