@@ -30,22 +30,32 @@ static void usage(FILE *out)
 
 char *openblas_get_corename(void);
 
-/* OpenBLAS 0.3.21 (Debian 12) does not recognise recent CPUs and falls back
- * to its SSE3 "Prescott" kernels, 3-4x slower than the AVX2 ones. It reads
- * OPENBLAS_CORETYPE only when loaded, so name the right core and restart
- * once. A user's own OPENBLAS_CORETYPE is always respected. */
-static void pick_blas_core(char **argv)
+/* Thread and kernel settings OpenBLAS and libgomp read only when loaded, so
+ * they are set here and the program restarts once:
+ * - OpenBLAS 0.3.21 (Debian 12) does not recognise recent CPUs and falls
+ *   back to its SSE3 "Prescott" kernels, 3-4x slower than AVX2 ones;
+ * - both thread pools spin after each call (OpenBLAS for ~2^28 cycles),
+ *   stealing the other core from whichever of them runs next.
+ * A user's own settings are always respected. */
+static void tune_thread_pools(char **argv)
 {
-    if (getenv("OPENBLAS_CORETYPE") || strcasecmp(openblas_get_corename(), "prescott") != 0) return;
+    if (getenv("NMTRAIN_TUNED")) return;
+    setenv("NMTRAIN_TUNED", "1", 1);
+    int restart = 0;
     __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return;
-    setenv("OPENBLAS_CORETYPE", __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell", 1);
-    execv("/proc/self/exe", argv);
+    if (!getenv("OPENBLAS_CORETYPE") && !strcasecmp(openblas_get_corename(), "prescott") &&
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        setenv("OPENBLAS_CORETYPE", __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell", 1);
+        restart = 1;
+    }
+    if (!getenv("OPENBLAS_THREAD_TIMEOUT")) setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1), restart = 1;
+    if (!getenv("OMP_WAIT_POLICY")) setenv("OMP_WAIT_POLICY", "passive", 1), restart = 1;
+    if (restart) execv("/proc/self/exe", argv);
 }
 
 int main(int argc, char **argv)
 {
-    pick_blas_core(argv);
+    tune_thread_pools(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -67,11 +67,11 @@ static void defaults(cli_options *o)
     nmt_train_config *t = &o->train;
     t->model.arch = "resnet9";
     t->model.width = 0.25f;
-    t->epochs = 4;
+    t->epochs = 3;
     t->batch = 128;
     t->schedule = NMT_SCHED_ONECYCLE;
     t->lr = 0.4f;
-    t->warmup_epochs = 1.0f;
+    t->warmup_epochs = 0.6f;
     t->final_lr_fraction = 0.0f;
     t->sgd.momentum = 0.9f;
     t->sgd.nesterov = 1;
