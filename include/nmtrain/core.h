@@ -52,6 +52,15 @@ double nmt_now(void); /* monotonic seconds */
 /* Sets the thread count of OpenMP and OpenBLAS together (0 keeps the default). */
 void nmt_set_threads(int threads);
 int nmt_threads(void);
+/* Sets what OpenBLAS and libgomp read only when loaded, then restarts the
+ * program once (execv of /proc/self/exe with the same argv):
+ *  - OPENBLAS_CORETYPE = blas_core, or when NULL and OpenBLAS 0.3.21 fell
+ *    back to its SSE3 "Prescott" kernels on a CPU it does not know, the
+ *    best of SkylakeX / Haswell this CPU runs;
+ *  - OPENBLAS_THREAD_TIMEOUT=4 and OMP_WAIT_POLICY=passive: both thread
+ *    pools otherwise spin after each call on the core the other one needs.
+ * Variables the user set are left alone. Call first thing in main(). */
+void nmt_tune_runtime(char **argv, const char *blas_core);
 /* Peak resident set size of this process, in bytes. */
 size_t nmt_peak_rss(void);
 

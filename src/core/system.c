@@ -1,11 +1,37 @@
 /* Clocks, thread counts and memory figures. */
 #include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
 #include <sys/resource.h>
 #include <time.h>
 
 #include "nmtrain/core.h"
 
 void openblas_set_num_threads(int threads);
+char *openblas_get_corename(void);
+
+void nmt_tune_runtime(char **argv, const char *blas_core)
+{
+    if (getenv("NMTRAIN_TUNED")) return;
+    setenv("NMTRAIN_TUNED", "1", 1);
+    int restart = 0;
+    __builtin_cpu_init();
+    if (!getenv("OPENBLAS_CORETYPE")) {
+        if (blas_core) {
+            setenv("OPENBLAS_CORETYPE", blas_core, 1);
+            restart = 1;
+        } else if (!strcasecmp(openblas_get_corename(), "prescott") && __builtin_cpu_supports("avx2") &&
+                   __builtin_cpu_supports("fma")) {
+            setenv("OPENBLAS_CORETYPE", __builtin_cpu_supports("avx512f") ? "SkylakeX" : "Haswell", 1);
+            restart = 1;
+        }
+    }
+    if (!getenv("OPENBLAS_THREAD_TIMEOUT")) setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1), restart = 1;
+    if (!getenv("OMP_WAIT_POLICY")) setenv("OMP_WAIT_POLICY", "passive", 1), restart = 1;
+    if (restart) execv("/proc/self/exe", argv);
+}
 
 double nmt_now(void)
 {
