@@ -91,8 +91,30 @@ class ResNet18(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
+class VGG19(nn.Module):
+    """torchvision's vgg19_bn feature indices, CIFAR classifier (one linear)."""
+
+    LAYOUT = (64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0, 512, 512, 512, 512, 0, 512, 512, 512, 512, 0)
+
+    def __init__(self, in_c=3, classes=10, w=1.0):
+        super().__init__()
+        layers, cin = [], in_c
+        for c in self.LAYOUT:
+            if c == 0:
+                layers.append(nn.MaxPool2d(2))
+            else:
+                c = width(c, w)
+                layers += [nn.Conv2d(cin, c, 3, 1, 1), nn.BatchNorm2d(c), nn.ReLU()]
+                cin = c
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
 def build(arch, in_c, classes, w):
-    return {"resnet9": ResNet9, "resnet18": ResNet18}[arch](in_c, classes, w)
+    return {"resnet9": ResNet9, "resnet18": ResNet18, "vgg19": VGG19}[arch](in_c, classes, w)
 
 
 def init_like_nmtrain(model, gen):

@@ -1,0 +1,169 @@
+/* Training-step benchmark: images/s of every method against dense on the
+ * same engine, beside the ideal speedup from the executed-MAC ratio, and the
+ * peak memory (RSS) of each run. Each configuration runs in its own process,
+ * so peak RSS is its own.
+ *
+ *   build/bench/bench_train [--quick] [--models resnet9,resnet18,vgg19]
+ *                           [--batch 128] [--reps 5] [--threads 2]
+ *
+ * Inputs are 3x32x32 random images with 10 classes (speed does not depend on
+ * the values). A step is forward + backward + SGD + the method's operand
+ * regeneration; the time is the median of --reps steps after one warm-up.
+ * OpenBLAS runs its AVX2 (Haswell) kernels, as on the Zen 3 target class. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "nmtrain.h"
+
+typedef struct bench_config {
+    nmt_method_kind kind;
+    nmt_nm nm;
+} bench_config;
+
+typedef struct bench_result {
+    double images_per_s;
+    double peak_mb;
+    double ideal;
+} bench_result;
+
+static int compare_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double ideal_speedup(const nmt_model_desc *desc, const nmt_method_config *method)
+{
+    nmt_layer_report *report = malloc(sizeof *report * desc->n_nodes);
+    nmt_method_report(desc, method, report);
+    double dense = 0, executed = 0;
+    for (int i = 0; i < desc->n_nodes; i++) {
+        dense += (double)(report[i].dense.fw + report[i].dense.bw + report[i].dense.wg);
+        executed += (double)(report[i].executed.fw + report[i].executed.bw + report[i].executed.wg);
+    }
+    free(report);
+    return executed > 0 ? dense / executed : 1.0;
+}
+
+/* Runs one configuration in this (child) process; returns images/s. */
+static double run_config(const char *arch, bench_config c, int batch, int reps)
+{
+    nmt_model_config mc = {.arch = arch, .width = 1.0f, .in_c = 3, .in_h = 32, .in_w = 32, .classes = 10};
+    nmt_model_desc *desc = malloc(sizeof *desc);
+    nmt_method_config method;
+    nmt_method_defaults(c.kind, c.nm, &method);
+    if (nmt_model_describe(&mc, desc) != 0) return -1;
+    nmt_net *net = nmt_net_create(desc, batch, &method, 1);
+    if (!net) return -1;
+    float *x = malloc(sizeof(float) * 3 * 32 * 32 * batch);
+    int *labels = malloc(sizeof(int) * batch);
+    nmt_rng rng;
+    nmt_rng_seed(&rng, 1, 1);
+    for (int i = 0; i < 3 * 32 * 32 * batch; i++) x[i] = nmt_rng_normal(&rng);
+    for (int i = 0; i < batch; i++) labels[i] = (int)nmt_rng_below(&rng, 10);
+    nmt_sgd_config sgd = {.momentum = 0.9f, .nesterov = 1, .weight_decay = 5e-4f};
+    double times[64];
+    for (int r = 0; r <= reps; r++) {
+        const double start = nmt_now();
+        nmt_net_forward(net, x, labels, batch, 1, 0.0f, NULL);
+        nmt_net_backward(net);
+        nmt_sgd_step(net, &sgd, 0.01f);
+        nmt_net_refresh_sparse(net, (r + 1) % method.mask_interval == 0);
+        if (r > 0) times[r - 1] = nmt_now() - start; /* r == 0 is the warm-up */
+    }
+    qsort(times, reps, sizeof times[0], compare_double);
+    nmt_net_free(net);
+    free(desc), free(x), free(labels);
+    return batch / times[reps / 2];
+}
+
+/* Forks a child for the configuration; the child reports images/s through a pipe. */
+static int measure(const char *arch, bench_config c, int batch, int reps, bench_result *out)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        double ips = run_config(arch, c, batch, reps);
+        if (write(fds[1], &ips, sizeof ips) != sizeof ips) _exit(1);
+        _exit(0);
+    }
+    close(fds[1]);
+    double ips = -1;
+    ssize_t got = read(fds[0], &ips, sizeof ips);
+    close(fds[0]);
+    int status;
+    struct rusage ru;
+    wait4(pid, &status, 0, &ru);
+    if (got != sizeof ips || ips <= 0) return -1;
+    out->images_per_s = ips;
+    out->peak_mb = ru.ru_maxrss / 1024.0;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    nmt_tune_runtime(argv, "Haswell");
+    const char *models = "resnet9,resnet18,vgg19";
+    int batch = 128, reps = 5, threads = 2, quick = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--models") && i + 1 < argc) models = argv[++i];
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: %s [--quick] [--models a,b] [--batch B] [--reps R] [--threads T]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (batch < 1 || reps < 1 || reps > 63 || threads < 1) {
+        fprintf(stderr, "bench_train: batch, reps (1..63) and threads must be positive\n");
+        return 2;
+    }
+    nmt_set_threads(threads);
+    static const bench_config full[] = {
+        {NMT_METHOD_DENSE, {1, 1}}, {NMT_METHOD_BDWP, {2, 4}}, {NMT_METHOD_BDWP, {2, 8}}, {NMT_METHOD_BDWP, {1, 8}},
+        {NMT_METHOD_SRSTE, {2, 4}}, {NMT_METHOD_SRSTE, {2, 8}}, {NMT_METHOD_SRSTE, {1, 8}},
+        {NMT_METHOD_SDGP, {2, 4}}, {NMT_METHOD_SDGP, {2, 8}}, {NMT_METHOD_SDGP, {1, 8}},
+        {NMT_METHOD_TNM, {2, 4}}, {NMT_METHOD_TNM, {2, 8}}, {NMT_METHOD_TNM, {1, 8}},
+    };
+    static const bench_config short_list[] = {{NMT_METHOD_DENSE, {1, 1}}, {NMT_METHOD_BDWP, {2, 8}}};
+    const bench_config *configs = quick ? short_list : full;
+    const int n_configs = quick ? 2 : (int)(sizeof full / sizeof full[0]);
+    printf("training step, 3x32x32 inputs, batch %d, %d threads, median of %d steps; OpenBLAS %s\n", batch, threads,
+           reps, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "native");
+    printf("%-9s %-6s %-5s %10s %9s %7s %9s\n", "model", "method", "N:M", "images/s", "speedup", "ideal", "peak MB");
+    char list[256];
+    snprintf(list, sizeof list, "%s", models);
+    for (char *arch = strtok(list, ","); arch; arch = strtok(NULL, ",")) {
+        double dense_ips = 0;
+        for (int i = 0; i < n_configs; i++) {
+            bench_result r;
+            nmt_method_config method;
+            nmt_method_defaults(configs[i].kind, configs[i].nm, &method);
+            nmt_model_config mc = {.arch = arch, .width = 1.0f, .in_c = 3, .in_h = 32, .in_w = 32, .classes = 10};
+            nmt_model_desc *desc = malloc(sizeof *desc);
+            if (nmt_model_describe(&mc, desc) != 0 || measure(arch, configs[i], batch, reps, &r) != 0) {
+                fprintf(stderr, "bench_train: %s %s failed: %s\n", arch, nmt_method_name(configs[i].kind), nmt_errmsg());
+                free(desc);
+                return 1;
+            }
+            r.ideal = ideal_speedup(desc, &method);
+            free(desc);
+            if (configs[i].kind == NMT_METHOD_DENSE) dense_ips = r.images_per_s;
+            char nm[16] = "-";
+            if (configs[i].kind != NMT_METHOD_DENSE) snprintf(nm, sizeof nm, "%d:%d", configs[i].nm.n, configs[i].nm.m);
+            printf("%-9s %-6s %-5s %10.1f %8.2fx %6.2fx %9.0f\n", arch, nmt_method_name(configs[i].kind), nm,
+                   r.images_per_s, dense_ips > 0 ? r.images_per_s / dense_ips : 0.0, r.ideal, r.peak_mb);
+            fflush(stdout);
+        }
+    }
+    return 0;
+}
