@@ -5,6 +5,8 @@
  *   build/bench/bench_gemm [--quick] [--reps R] [--threads 1,2] [--batch 32,128]
  *                          [--blas-native]
  *   NMT_BENCH_QUICK=1 is the same as --quick (a few shapes, batch 32).
+ *   build/bench/bench_gemm --one ROWS K COLS N M runs one sparse GEMM in the
+ *   panel layout and exits: the thing to profile under valgrind --tool=callgrind.
  *
  * FW: C[Cout x cols] = W_in (packed along K = 9*Cin) x col[K x cols], B in the
  *     panel layout written by nmt_im2col_panels (lowering cost excluded on
@@ -237,6 +239,32 @@ static void print_summary(const result *results, int count, const bench_config *
     printf("\ntargets: 2:4 >= 1.70x, 2:8 >= 3.00x, 1:8 >= 5.00x (ideal M/N)\n");
 }
 
+/* One nmt_gemm_nm_panels call on random operands, for instruction profiles. */
+static int run_one(int rows, int k, int cols, nmt_nm nm)
+{
+    if (rows <= 0 || cols <= 0 || nm.n < 1 || nm.n >= nm.m || nm.m > NMT_NM_MAX_M || k <= 0 || k % nm.m) {
+        fprintf(stderr, "bench_gemm --one: need ROWS K COLS N M with K a multiple of M and 1 <= N < M <= 32\n");
+        return 2;
+    }
+    nmt_rng rng;
+    nmt_rng_seed(&rng, 1, 1);
+    float *w = must_alloc(sizeof(float) * rows * k), *b = must_alloc(sizeof(float) * k * cols);
+    float *c = must_alloc(sizeof(float) * rows * cols), *panels = must_alloc(sizeof(float) * nmt_nm_panels_floats(k, cols));
+    size_t count = nmt_packed_value_count(rows, k, nm);
+    nmt_packed a = {.values = must_alloc(sizeof(float) * count), .index = must_alloc(count)};
+    fill(&rng, w, (size_t)rows * k);
+    fill(&rng, b, (size_t)k * cols);
+    nmt_pack_topn((nmt_view){w, rows, k, k, 1}, nm, &a);
+    nmt_nm_pack_panels(b, cols, k, cols, panels);
+    double t0 = nmt_now();
+    nmt_gemm_nm_panels(&a, panels, cols, 0.0f, c, cols);
+    double seconds = nmt_now() - t0;
+    printf("%d x %d x %d at %d:%d (%s): %.3f ms, %zu kept values x %d panels\n", rows, k, cols, nm.n, nm.m,
+           nmt_gemm_nm_path(), seconds * 1e3, count, (cols + NMT_NM_PANEL_COLS - 1) / NMT_NM_PANEL_COLS);
+    free(w), free(b), free(c), free(panels), free(a.values), free(a.index);
+    return 0;
+}
+
 static void print_machine(void)
 {
     char model[256] = "unknown";
@@ -274,8 +302,12 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) cfg.reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) cfg.thread_count = parse_list(argv[++i], cfg.threads, MAX_SETTINGS);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) cfg.batch_count = parse_list(argv[++i], cfg.batches, MAX_SETTINGS);
+        else if (!strcmp(argv[i], "--one") && i + 5 < argc)
+            return run_one(atoi(argv[i + 1]), atoi(argv[i + 2]), atoi(argv[i + 3]),
+                           (nmt_nm){atoi(argv[i + 4]), atoi(argv[i + 5])});
         else {
-            fprintf(stderr, "usage: %s [--quick] [--reps R] [--threads 1,2] [--batch 32,128] [--blas-native]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--reps R] [--threads 1,2] [--batch 32,128] [--blas-native]\n"
+                            "       %s --one ROWS K COLS N M\n", argv[0], argv[0]);
             return 2;
         }
     }
