@@ -25,7 +25,7 @@ static long cache_bytes(int name, long fallback)
  * at least 32. Zen 3 (32 KiB): 80; Sapphire Rapids (48 KiB): 128. */
 static int block_rows(void)
 {
-    static int cached;
+    static _Atomic int cached; /* callers may run on several threads at once */
     if (!cached) {
         int rows = (int)(cache_bytes(_SC_LEVEL1_DCACHE_SIZE, 32 * 1024) /
                          (NMT_NM_PANEL_COLS * (long)sizeof(float))) / 16 * 16;
@@ -40,7 +40,7 @@ static int block_rows(void)
  * rows, k <= 512): up to 1.9x faster at 1:8. Zen 3 (512 KiB): 170 rows. */
 static int chunk_rows(void)
 {
-    static int cached;
+    static _Atomic int cached;
     if (!cached) {
         int rows = (int)(cache_bytes(_SC_LEVEL2_CACHE_SIZE, 512 * 1024) / 8 /
                          (NMT_NM_PANEL_COLS * (long)sizeof(float)));
@@ -76,7 +76,7 @@ void nm_block_portable(const nm_block *blk)
 }
 
 /* ---- path selection ------------------------------------------------------- */
-static int force_portable;
+static _Atomic int force_portable;
 
 static int cpu_has_avx2_fma(void)
 {
