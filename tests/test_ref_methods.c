@@ -49,6 +49,7 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
     float *x = malloc(sizeof(float) * ci * cols), *w = malloc(sizeof(float) * co * k);
     float *dy = malloc(sizeof(float) * co * cols), *scratch = malloc(sizeof(float) * co * cols);
     float *col = malloc(sizeof(float) * k * cols), *dcol = malloc(sizeof(float) * k * cols);
+    float *panels = malloc(sizeof(float) * nmt_nm_panels_floats(k > co ? k : co, cols));
     float *y = malloc(sizeof(float) * co * cols), *dx = malloc(sizeof(float) * ci * cols);
     float *dw = malloc(sizeof(float) * co * k), *db = malloc(sizeof(float) * co);
     float *out_nchw = malloc(sizeof(float) * (co > ci ? co : ci) * cols), *dw_torch = malloc(sizeof(float) * co * k);
@@ -60,9 +61,9 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
     for (int portable = 0; portable < 2; portable++) {
         nmt_gemm_nm_force_portable(portable);
         memset(dx, 0, sizeof(float) * ci * cols);
-        conv_forward(&s, co, method_fw_operand(&l, w), bias, x, col, y);
+        conv_forward(&s, co, method_fw_operand(&l, w), bias, x, col, panels, y);
         const float *dy_bw = method_bw_dy(&cfg, &l, cols, dy, scratch);
-        conv_backward(&s, co, method_bw_operand(&l, w), x, col, dy, dy_bw, dw, db, dx, dcol);
+        conv_backward(&s, co, method_bw_operand(&l, w), x, col, panels, dy, dy_bw, dw, db, dx, dcol);
         method_correct_wg(&cfg, &l, w, dw);
         char label[96];
         const char *path = portable ? "portable" : nmt_gemm_nm_path();
@@ -81,7 +82,7 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
         COMPARE("dbias", db, (size_t)co);
     }
     nmt_gemm_nm_force_portable(0);
-    free(x), free(w), free(dy), free(scratch), free(col), free(dcol), free(y), free(dx), free(dw), free(db);
+    free(x), free(w), free(dy), free(scratch), free(col), free(dcol), free(panels), free(y), free(dx), free(dw), free(db);
     free(out_nchw), free(dw_torch);
     nmt_arena_free(&arena);
 }

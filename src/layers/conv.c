@@ -11,27 +11,38 @@ int conv_is_pointwise(const nmt_conv_shape *s)
     return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
 }
 
-static void gemm_operand(nmt_operand a, int trans_dense, int rows, int k, const float *b, int cols,
-                         float beta, float *c)
+/* C = op(A) B + beta C with A the method's operand. A packed operand reads B
+ * in the N:M kernel's panel layout: `b_panels` when the caller already
+ * lowered into it, otherwise B (row-major, rows x cols) is packed into
+ * `panels` here. */
+static void gemm_operand(nmt_operand a, int trans_dense, int rows, int k, const float *b, const float *b_panels,
+                         float *panels, int cols, float beta, float *c)
 {
-    if (a.packed)
-        nmt_gemm_nm(a.packed, b, cols, cols, beta, c, cols);
-    else if (trans_dense)
+    if (a.packed) {
+        if (!b_panels) {
+            nmt_nm_pack_panels(b, cols, k, cols, panels);
+            b_panels = panels;
+        }
+        nmt_gemm_nm_panels(a.packed, b_panels, cols, beta, c, cols);
+    } else if (trans_dense) {
         nmt_gemm(1, 0, rows, cols, k, 1.0f, a.dense, rows, b, cols, beta, c, cols);
-    else
+    } else {
         nmt_gemm(0, 0, rows, cols, k, 1.0f, a.dense, k, b, cols, beta, c, cols);
+    }
 }
 
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
-                  const float *x, float *col, float *y)
+                  const float *x, float *col, float *panels, float *y)
 {
     const int k = s->kh * s->kw * s->c, cols = s->n * s->ho * s->wo;
-    const float *lowered = x;
-    if (!conv_is_pointwise(s)) {
-        nmt_im2col(s, x, col);
-        lowered = col;
+    const int pointwise = conv_is_pointwise(s);
+    if (w.packed && !pointwise) {
+        nmt_im2col_panels(s, x, panels); /* lowered straight into the sparse kernel's layout */
+        gemm_operand(w, 0, c_out, k, NULL, panels, NULL, cols, 0.0f, y);
+    } else {
+        if (!pointwise) nmt_im2col(s, x, col);
+        gemm_operand(w, 0, c_out, k, pointwise ? x : col, NULL, panels, cols, 0.0f, y);
     }
-    gemm_operand(w, 0, c_out, k, lowered, cols, 0.0f, y);
     if (bias) {
 #pragma omp parallel for schedule(static)
         for (int o = 0; o < c_out; o++) {
@@ -41,7 +52,7 @@ void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float
     }
 }
 
-void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col,
+void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,
                    const float *dy, const float *dy_bw, float *dw, float *dbias, float *dx, float *dcol)
 {
     const int k = s->kh * s->kw * s->c, cols = s->n * s->ho * s->wo;
@@ -63,9 +74,9 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
     }
     if (!dx) return;
     if (pointwise) {
-        gemm_operand(w_t, 1, k, c_out, dy_bw, cols, 1.0f, dx);
+        gemm_operand(w_t, 1, k, c_out, dy_bw, NULL, panels, cols, 1.0f, dx);
         return;
     }
-    gemm_operand(w_t, 1, k, c_out, dy_bw, cols, 0.0f, dcol);
+    gemm_operand(w_t, 1, k, c_out, dy_bw, NULL, panels, cols, 0.0f, dcol);
     nmt_col2im(s, dcol, dx);
 }

@@ -24,14 +24,16 @@ typedef struct nmt_operand {
 /* ---- convolution and linear (linear = 1x1 convolution on 1x1 inputs) ----
  * W is c_out x K, K ordered (kh, kw, ci). `col` is scratch for the lowered
  * input (K x cols); for 1x1/stride 1/pad 0 the input itself is used and col
- * may be NULL. Backward: the weight gradient reads dy, backward-data reads
+ * may be NULL. `panels` is scratch for a packed operand's B in the N:M
+ * kernel's panel layout (nmt_nm_panels_floats of the larger of K x cols and
+ * c_out x cols); NULL is fine when both operands are dense. Backward: the weight gradient reads dy, backward-data reads
  * dy_bw (the method may prune it); dW (and dbias) are overwritten; dx is
  * accumulated (NULL = not needed, e.g. the first layer); dcol is K x cols
  * scratch. */
 int conv_is_pointwise(const nmt_conv_shape *s);
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
-                  const float *x, float *col, float *y);
-void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col,
+                  const float *x, float *col, float *panels, float *y);
+void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,
                    const float *dy, const float *dy_bw, float *dw, float *dbias, float *dx, float *dcol);
 
 /* ---- batch norm (over the batch and spatial dims of each channel) ---- */

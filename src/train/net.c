@@ -32,7 +32,7 @@ struct nmt_net {
     net_node nodes[NMT_MAX_NODES];
     nmt_param params[MAX_PARAMS];
     int n_params;
-    float *col, *dcol, *dy_scratch; /* shared GEMM workspace */
+    float *col, *dcol, *panels, *dy_scratch; /* shared GEMM workspace */
     nmt_arena arena;
     int64_t bn_batches;
     /* last forward */
@@ -82,7 +82,7 @@ static int add_param(nmt_net *net, nmt_arena *arena, const char *node, const cha
  * first pass). */
 static void plan_memory(nmt_net *net, nmt_arena *arena)
 {
-    size_t workspace = 0, widest = 0;
+    size_t workspace = 0, widest = 0, panel_floats = 0;
     int first_gemm = 1;
     net->n_params = 0;
     for (int i = 0; i < net->desc.n_nodes; i++) {
@@ -114,6 +114,12 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             }
             method_layer_plan(&net->method, d, first_gemm, arena, &node->sparse);
             first_gemm = 0;
+            if (node->sparse.fw_sparse || node->sparse.bw_sparse) {
+                const int cols = net->max_batch * (int)plane_out(d);
+                const int k = (int)kernel * d->c_in, widest_k = k > d->c_out ? k : d->c_out;
+                const size_t floats = nmt_nm_panels_floats(widest_k, cols);
+                if (floats > panel_floats) panel_floats = floats;
+            }
         } else if (d->op == NMT_OP_BATCHNORM) {
             const int64_t shape[1] = {d->c_in};
             add_param(net, arena, d->name, "weight", 1, shape, 0, 1, 0);
@@ -130,6 +136,7 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
     }
     net->col = NMT_ARENA_FLOATS(arena, workspace);
     net->dcol = NMT_ARENA_FLOATS(arena, workspace);
+    net->panels = NMT_ARENA_FLOATS(arena, panel_floats);
     net->dy_scratch = NMT_ARENA_FLOATS(arena, widest);
 }
 
@@ -271,7 +278,7 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
             const nmt_conv_shape s = conv_shape(d, batch);
             const float *w = net->params[node->weight].data;
             conv_forward(&s, d->c_out, method_fw_operand(&node->sparse, w),
-                         node->bias >= 0 ? net->params[node->bias].data : NULL, in, net->col, node->out);
+                         node->bias >= 0 ? net->params[node->bias].data : NULL, in, net->col, net->panels, node->out);
             break;
         }
         case NMT_OP_BATCHNORM:
@@ -349,7 +356,7 @@ void nmt_net_backward(nmt_net *net)
             nmt_param *w = &net->params[node->weight];
             const float *dy_bw =
                 dx ? method_bw_dy(&net->method, &node->sparse, batch * (int)plane_out(d), dy, net->dy_scratch) : dy;
-            conv_backward(&s, d->c_out, method_bw_operand(&node->sparse, w->data), in, net->col, dy, dy_bw,
+            conv_backward(&s, d->c_out, method_bw_operand(&node->sparse, w->data), in, net->col, net->panels, dy, dy_bw,
                           w->grad, node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, net->dcol);
             method_correct_wg(&net->method, &node->sparse, w->data, w->grad);
             break;
