@@ -54,7 +54,8 @@ static void pool_planes(const pool_shape *s, const float *x, int32_t *argmax, fl
     }
 }
 
-/* The common 2x2/2 window, unrolled: same first-maximum and NaN rules. */
+/* The common 2x2/2 window, unrolled. `!(v <= best)` takes v when it is
+ * larger or NaN, and a NaN best is never replaced: PyTorch's rules. */
 static void maxpool_2x2(const pool_shape *s, const float *x, int32_t *argmax, float *y)
 {
     const int planes = s->c * s->n, in_plane = s->h * s->w, out_plane = s->ho * s->wo;
@@ -64,14 +65,16 @@ static void maxpool_2x2(const pool_shape *s, const float *x, int32_t *argmax, fl
         float *out = y + (size_t)p * out_plane;
         int32_t *arg = argmax + (size_t)p * out_plane;
         for (int oy = 0; oy < s->ho; oy++) {
-            const int row = 2 * oy * s->w;
+            const float *r0 = in + 2 * oy * s->w, *r1 = r0 + s->w;
+            const int base = 2 * oy * s->w;
             for (int ox = 0; ox < s->wo; ox++) {
-                const int at[4] = {row + 2 * ox, row + 2 * ox + 1, row + s->w + 2 * ox, row + s->w + 2 * ox + 1};
-                int best = at[0];
-                for (int i = 1; i < 4 && !isnan(in[best]); i++)
-                    if (in[at[i]] > in[best] || isnan(in[at[i]])) best = at[i];
-                out[oy * s->wo + ox] = in[best];
-                arg[oy * s->wo + ox] = best;
+                float best = r0[2 * ox];
+                int at = base + 2 * ox;
+                if (!(r0[2 * ox + 1] <= best) && best == best) best = r0[2 * ox + 1], at = base + 2 * ox + 1;
+                if (!(r1[2 * ox] <= best) && best == best) best = r1[2 * ox], at = base + s->w + 2 * ox;
+                if (!(r1[2 * ox + 1] <= best) && best == best) best = r1[2 * ox + 1], at = base + s->w + 2 * ox + 1;
+                out[oy * s->wo + ox] = best;
+                arg[oy * s->wo + ox] = at;
             }
         }
     }
