@@ -155,7 +155,9 @@ static void nm_gemm_run(const nmt_packed *a, const float *b, ptrdiff_t ldb, ptrd
                 blk.next_b = blk.b + (ptrdiff_t)block_groups * a->nm.m * ldb;
                 blk.next_rows = (total_groups - next_g0 < block_groups ? total_groups - next_g0 : block_groups) * a->nm.m;
             } else {
-                blk.next_b = panel + 1 < panels ? b + (panel + 1) * panel_stride : NULL;
+                /* Likely next: this panel's next row chunk, else the next panel. */
+                const int next_panel = chunk + 1 < row_chunks ? panel : panel + 1;
+                blk.next_b = next_panel < panels ? b + next_panel * panel_stride : NULL;
                 blk.next_rows = block_groups * a->nm.m < a->k ? block_groups * a->nm.m : a->k;
             }
             kernel(&blk);
