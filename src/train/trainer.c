@@ -74,14 +74,27 @@ typedef struct run_logs {
     int json_rows;
 } run_logs;
 
+/* mkdir -p */
+static int make_directories(const char *dir)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *slash = strchr(path + 1, '/');; slash = strchr(slash + 1, '/')) {
+        if (slash) *slash = 0;
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            nmt_error("%s: cannot create the output directory: %s", path, strerror(errno));
+            return -1;
+        }
+        if (!slash) return 0;
+        *slash = '/';
+    }
+}
+
 static int open_logs(const char *dir, int resumed, run_logs *logs)
 {
     memset(logs, 0, sizeof *logs);
     if (!dir) return 0;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        nmt_error("%s: cannot create the output directory: %s", dir, strerror(errno));
-        return -1;
-    }
+    if (make_directories(dir) != 0) return -1;
     char path[1024];
     snprintf(path, sizeof path, "%s/log.csv", dir);
     logs->csv = fopen(path, resumed ? "a" : "w");
