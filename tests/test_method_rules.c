@@ -1,0 +1,128 @@
+/* The method rules of the BDWP spec that are properties rather than numbers:
+ * which layers are exempt and why, the executed-MAC accounting behind
+ * `nmtrain info`, and SDGP's L1-preserving dY pruning. */
+#include <math.h>
+#include <string.h>
+
+#include "harness.h"
+#include "train/method.h"
+
+/* Exemptions follow the rule exactly: first layer and classifier unless
+ * asked, and each direction by its own divisibility. */
+static void exemptions(void)
+{
+    nmt_model_config mc = {.arch = "resnet18", .width = 0.75f, .in_c = 3, .in_h = 32, .in_w = 32, .classes = 10};
+    nmt_model_desc *desc = malloc(sizeof *desc);
+    nmt_layer_report *r = malloc(sizeof *r * NMT_MAX_NODES);
+    CHECK(nmt_model_describe(&mc, desc) == 0, "%s", nmt_errmsg());
+    const nmt_nm nms[] = {{2, 8}, {2, 16}, {1, 32}};
+    for (size_t t = 0; t < sizeof nms / sizeof nms[0]; t++) {
+        const nmt_nm nm = nms[t];
+        for (int flags = 0; flags < 4; flags++) {
+            nmt_method_config cfg;
+            nmt_method_defaults(NMT_METHOD_BDWP, nm, &cfg);
+            cfg.sparse_first = flags & 1;
+            cfg.sparse_classifier = flags >> 1;
+            nmt_method_report(desc, &cfg, r);
+            int first = 1, mismatches = 0;
+            for (int i = 0; i < desc->n_nodes; i++) {
+                const nmt_node *n = &desc->nodes[i];
+                if (n->op != NMT_OP_CONV && n->op != NMT_OP_LINEAR) continue;
+                const int allowed = (!first || cfg.sparse_first) && (!n->is_classifier || cfg.sparse_classifier);
+                first = 0;
+                const int fw = allowed && n->c_in % nm.m == 0, bw = allowed && n->c_out % nm.m == 0;
+                if (r[i].fw_sparse != fw || r[i].bw_sparse != bw) mismatches++;
+                /* executed MACs: N/M of dense exactly where sparse, WG always dense */
+                const int64_t want_fw = fw ? r[i].dense.fw / nm.m * nm.n : r[i].dense.fw;
+                const int64_t want_bw = bw ? r[i].dense.bw / nm.m * nm.n : r[i].dense.bw;
+                if (r[i].executed.fw != want_fw || r[i].executed.bw != want_bw || r[i].executed.wg != r[i].dense.wg)
+                    mismatches++;
+                if (n->input < 0 && r[i].dense.bw != 0) mismatches++; /* no BW for the first layer */
+            }
+            CHECK(mismatches == 0, "bdwp %d:%d flags %d: %d layers break the exemption rule", nm.n, nm.m, flags,
+                  mismatches);
+        }
+    }
+    /* width 0.75 at M = 32: 48-channel layers fail divisibility and must say so */
+    nmt_method_config cfg;
+    const nmt_nm nm32 = {1, 32};
+    nmt_method_defaults(NMT_METHOD_BDWP, nm32, &cfg);
+    nmt_method_report(desc, &cfg, r);
+    int said = 0;
+    for (int i = 0; i < desc->n_nodes; i++)
+        if (strstr(r[i].why, "Cin % M != 0")) said++;
+    CHECK(said > 0, "no layer reported as dense for Cin %% M != 0 at 1:32 with 48-channel layers");
+    free(desc), free(r);
+}
+
+/* The spec's compute fractions when every GEMM is sparse and FW = BW = WG. */
+static void spec_fractions(void)
+{
+    const nmt_nm nm = {2, 8};
+    nmt_node node = {.op = NMT_OP_CONV, .c_in = 64, .c_out = 64, .h_in = 8, .w_in = 8, .h_out = 8, .w_out = 8,
+                     .kh = 3, .kw = 3, .stride = 1, .pad = 1, .input = 0};
+    nmt_model_desc *desc = calloc(1, sizeof *desc);
+    desc->n_nodes = 1;
+    desc->nodes[0] = node;
+    nmt_layer_report r;
+    const nmt_method_kind kinds[] = {NMT_METHOD_BDWP, NMT_METHOD_TNM, NMT_METHOD_SRSTE, NMT_METHOD_SDGP};
+    const double want[] = {0.5, 0.5, 0.75, 0.75};
+    for (int k = 0; k < 4; k++) {
+        nmt_method_config cfg;
+        nmt_method_defaults(kinds[k], nm, &cfg);
+        cfg.sparse_first = 1; /* the lone layer is also the first */
+        nmt_method_report(desc, &cfg, &r);
+        const double got = (double)(r.executed.fw + r.executed.bw + r.executed.wg) /
+                           (double)(r.dense.fw + r.dense.bw + r.dense.wg);
+        CHECK(fabs(got - want[k]) < 1e-12, "%s 2:8 executes %.4f of dense MACs, spec says %.2f",
+              nmt_method_name(kinds[k]), got, want[k]);
+    }
+    free(desc);
+}
+
+/* SDGP: exactly N kept per group of M channels at each pixel, the rest zero,
+ * and each group's L1 norm preserved. */
+static void sdgp_rescale(void)
+{
+    const int channels = 32, cols = 50;
+    const nmt_nm nms[] = {{2, 4}, {2, 8}, {1, 8}, {3, 16}};
+    nmt_rng rng;
+    nmt_rng_seed(&rng, 5, 0);
+    float *dy = malloc(sizeof(float) * channels * cols), *out = malloc(sizeof(float) * channels * cols);
+    for (int i = 0; i < channels * cols; i++) dy[i] = nmt_rng_normal(&rng);
+    for (size_t t = 0; t < sizeof nms / sizeof nms[0]; t++) {
+        nmt_method_config cfg;
+        nmt_method_defaults(NMT_METHOD_SDGP, nms[t], &cfg);
+        method_layer layer;
+        memset(&layer, 0, sizeof layer);
+        layer.c_out = channels;
+        layer.dy_pruned = 1;
+        method_bw_dy(&cfg, &layer, cols, dy, out);
+        int bad_count = 0;
+        double worst = 0;
+        for (int j = 0; j < cols; j++)
+            for (int g = 0; g < channels / nms[t].m; g++) {
+                double l1_in = 0, l1_out = 0;
+                int kept = 0;
+                for (int e = 0; e < nms[t].m; e++) {
+                    const size_t at = (size_t)(g * nms[t].m + e) * cols + j;
+                    l1_in += fabs(dy[at]);
+                    l1_out += fabs(out[at]);
+                    kept += out[at] != 0.0f;
+                }
+                bad_count += kept != nms[t].n;
+                if (fabs(l1_in - l1_out) / l1_in > worst) worst = fabs(l1_in - l1_out) / l1_in;
+            }
+        CHECK(bad_count == 0, "sdgp %d:%d: %d groups keep other than N", nms[t].n, nms[t].m, bad_count);
+        CHECK(worst < 1e-6, "sdgp %d:%d: group L1 norm changes by %.2e", nms[t].n, nms[t].m, worst);
+    }
+    free(dy), free(out);
+}
+
+int main(void)
+{
+    exemptions();
+    spec_fractions();
+    sdgp_rescale();
+    TEST_END("test_method_rules");
+}
