@@ -4,12 +4,13 @@
  * so peak RSS is its own.
  *
  *   build/bench/bench_train [--quick] [--models resnet9,resnet18,vgg19]
- *                           [--batch 128] [--reps 5] [--threads 2]
+ *                           [--batch 128] [--reps 5] [--threads 2] [--profile]
  *
  * Inputs are 3x32x32 random images with 10 classes (speed does not depend on
  * the values). A step is forward + backward + SGD + the method's operand
  * regeneration; the time is the median of --reps steps after one warm-up.
- * OpenBLAS runs its AVX2 (Haswell) kernels, as on the Zen 3 target class. */
+ * OpenBLAS runs its AVX2 (Haswell) kernels, as on the Zen 3 target class.
+ * --profile prints, before each row, where the timed steps went per op. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,8 @@ static double ideal_speedup(const nmt_model_desc *desc, const nmt_method_config 
 }
 
 /* Runs one configuration in this (child) process; returns images/s. */
+static int profile;
+
 static double run_config(const char *arch, bench_config c, int batch, int reps)
 {
     nmt_model_config mc = {.arch = arch, .width = 1.0f, .in_c = 3, .in_h = 32, .in_w = 32, .classes = 10};
@@ -68,6 +71,7 @@ static double run_config(const char *arch, bench_config c, int batch, int reps)
     nmt_sgd_config sgd = {.momentum = 0.9f, .nesterov = 1, .weight_decay = 5e-4f};
     double times[64];
     for (int r = 0; r <= reps; r++) {
+        if (r == 1) nmt_net_set_profiling(net, profile);
         const double start = nmt_now();
         nmt_net_forward(net, x, labels, batch, 1, 0.0f, NULL);
         nmt_net_backward(net);
@@ -76,6 +80,7 @@ static double run_config(const char *arch, bench_config c, int batch, int reps)
         if (r > 0) times[r - 1] = nmt_now() - start; /* r == 0 is the warm-up */
     }
     qsort(times, reps, sizeof times[0], compare_double);
+    if (profile) nmt_net_print_profile(net, stdout);
     nmt_net_free(net);
     free(desc), free(x), free(labels);
     return batch / times[reps / 2];
@@ -91,6 +96,7 @@ static int measure(const char *arch, bench_config c, int batch, int reps, bench_
     if (pid == 0) {
         close(fds[0]);
         double ips = run_config(arch, c, batch, reps);
+        fflush(stdout);
         if (write(fds[1], &ips, sizeof ips) != sizeof ips) _exit(1);
         _exit(0);
     }
@@ -114,12 +120,13 @@ int main(int argc, char **argv)
     int batch = 128, reps = 5, threads = 2, quick = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--profile")) profile = 1;
         else if (!strcmp(argv[i], "--models") && i + 1 < argc) models = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--models a,b] [--batch B] [--reps R] [--threads T]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--models a,b] [--batch B] [--reps R] [--threads T] [--profile]\n", argv[0]);
             return 2;
         }
     }

@@ -4,6 +4,7 @@
 #define NMTRAIN_TRAIN_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "nmtrain/data.h"
 #include "nmtrain/model.h"
@@ -96,6 +97,10 @@ void nmt_net_refresh_sparse(nmt_net *net, int new_masks);
 /* The packed forward operand of the layer owning weight `param_name`, or
  * NULL when that layer's forward GEMM is dense. */
 const nmt_packed *nmt_net_forward_operand(nmt_net *net, const char *param_name);
+/* Per-op time accounting of forward and backward (off by default): where a
+ * training step goes, printed as a table of op, direction, ms and share. */
+void nmt_net_set_profiling(nmt_net *net, int on);
+void nmt_net_print_profile(const nmt_net *net, FILE *out);
 /* Batch-norm num_batches_tracked, shared by all batch-norm layers. */
 int64_t nmt_net_bn_batches(const nmt_net *net);
 void nmt_net_set_bn_batches(nmt_net *net, int64_t batches);

@@ -35,6 +35,8 @@ struct nmt_net {
     float *col, *dcol, *panels, *dy_scratch; /* shared GEMM workspace */
     nmt_arena arena;
     int64_t bn_batches;
+    int profiling;
+    double seconds[NMT_OP_COUNT][2];  /* [op][0 = forward, 1 = backward] */
     /* last forward */
     const float *input;
     const int *labels;
@@ -272,6 +274,7 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
         const float *in = input_of(net, d, 0);
         const int64_t n_in = (int64_t)d->c_in * batch * plane_in(d);
         const int cols = (int)(batch * plane_in(d));
+        const double start = net->profiling ? nmt_now() : 0.0;
         switch (d->op) {
         case NMT_OP_CONV:
         case NMT_OP_LINEAR: {
@@ -321,6 +324,7 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
             /* nmt_net_create only accepts descriptions of the ops above. */
             break;
         }
+        if (net->profiling) net->seconds[d->op][0] += nmt_now() - start;
     }
     if (!labels) return 0.0f;
     const nmt_node *last = &net->desc.nodes[net->desc.n_nodes - 1];
@@ -349,6 +353,7 @@ void nmt_net_backward(nmt_net *net)
         float *dx = grad_of(net, d, 0);
         const int64_t n_in = (int64_t)d->c_in * batch * plane_in(d);
         const int cols = (int)(batch * plane_in(d));
+        const double start = net->profiling ? nmt_now() : 0.0;
         switch (d->op) {
         case NMT_OP_CONV:
         case NMT_OP_LINEAR: {
@@ -389,5 +394,25 @@ void nmt_net_backward(nmt_net *net)
         default:
             break;
         }
+        if (net->profiling) net->seconds[d->op][1] += nmt_now() - start;
+    }
+}
+
+void nmt_net_set_profiling(nmt_net *net, int on)
+{
+    net->profiling = on;
+    memset(net->seconds, 0, sizeof net->seconds);
+}
+
+void nmt_net_print_profile(const nmt_net *net, FILE *out)
+{
+    double total = 0.0;
+    for (int op = 0; op < NMT_OP_COUNT; op++) total += net->seconds[op][0] + net->seconds[op][1];
+    fprintf(out, "%-18s %10s %10s %7s\n", "op", "fw ms", "bw ms", "share");
+    for (int op = 0; op < NMT_OP_COUNT; op++) {
+        const double fw = net->seconds[op][0], bw = net->seconds[op][1];
+        if (fw + bw <= 0.0) continue;
+        fprintf(out, "%-18s %10.1f %10.1f %6.1f%%\n", nmt_op_name((nmt_op)op), 1e3 * fw, 1e3 * bw,
+                total > 0 ? 100.0 * (fw + bw) / total : 0.0);
     }
 }
