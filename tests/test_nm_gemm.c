@@ -190,6 +190,57 @@ static void test_im2col_panels(nmt_rng *rng)
     CHECK(differ == 0, "%d conv shapes lowered differently", differ);
 }
 
+/* nmt_gemm_nm_col2im must equal the unfused nmt_gemm_nm_panels into dcol
+ * followed by nmt_col2im (up to the order of the additions). */
+static void test_gemm_col2im(nmt_rng *rng)
+{
+    const nmt_conv_shape shapes[] = {
+        {.c = 3, .n = 2, .h = 7, .w = 9, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+        {.c = 4, .n = 3, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
+        {.c = 5, .n = 2, .h = 12, .w = 10, .kh = 5, .kw = 3, .stride = 1, .pad = 2},
+        {.c = 1, .n = 2, .h = 11, .w = 13, .kh = 3, .kw = 3, .stride = 3, .pad = 0},
+        {.c = 16, .n = 4, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+    };
+    const nmt_nm ratios[] = {{2, 8}, {1, 4}, {3, 16}, {2, 4}};
+    double worst = 0.0;
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        nmt_conv_shape s = shapes[t];
+        s.ho = (s.h + 2 * s.pad - s.kh) / s.stride + 1;
+        s.wo = (s.w + 2 * s.pad - s.kw) / s.stride + 1;
+        const nmt_nm nm = ratios[t % 4];
+        const int k = s.kh * s.kw * s.c, cout = 2 * nm.m, cols = s.n * s.ho * s.wo;
+        const size_t dx_size = (size_t)s.c * s.n * s.h * s.w, count = nmt_packed_value_count(k, cout, nm);
+        float *w = malloc(sizeof(float) * cout * k), *dy = malloc(sizeof(float) * cout * cols);
+        float *panels = malloc(sizeof(float) * nmt_nm_panels_floats(cout, cols));
+        float *dcol = malloc(sizeof(float) * k * cols), *want = malloc(sizeof(float) * dx_size);
+        float *got = malloc(sizeof(float) * dx_size);
+        float *workspace = malloc(sizeof(float) * nmt_gemm_nm_col2im_workspace_floats(&s));
+        nmt_packed w_t = {.values = malloc(sizeof(float) * count), .index = malloc(count)};
+        for (int i = 0; i < cout * k; i++) w[i] = nmt_rng_normal(rng);
+        for (int i = 0; i < cout * cols; i++) dy[i] = nmt_rng_normal(rng);
+        nmt_pack_topn((nmt_view){w, k, cout, 1, k}, nm, &w_t); /* W^T packed along Cout */
+        nmt_nm_pack_panels(dy, cols, cout, cols, panels);
+        for (int portable = 0; portable < 2; portable++) {
+            nmt_gemm_nm_force_portable(portable);
+            for (int threads = 1; threads <= 3; threads++) {
+                nmt_set_threads(threads);
+                nmt_gemm_nm_panels(&w_t, panels, cols, 0.0f, dcol, cols);
+                memset(want, 0, sizeof(float) * dx_size);
+                nmt_col2im(&s, dcol, want);
+                memset(got, 0, sizeof(float) * dx_size);
+                nmt_gemm_nm_col2im(&w_t, panels, &s, workspace, got);
+                double err = harness_max_error(got, want, dx_size);
+                if (!(err <= worst)) worst = err;
+            }
+        }
+        nmt_gemm_nm_force_portable(0);
+        free(w), free(dy), free(panels), free(dcol), free(want), free(got), free(workspace);
+        free(w_t.values), free(w_t.index);
+    }
+    printf("  %-40s max err %.3e (tol 1e-05)\n", "fused col2im vs GEMM + col2im", worst);
+    CHECK(worst <= 1e-5, "fused backward-data: max error %.3e", worst);
+}
+
 int main(void)
 {
     nmt_rng rng;
@@ -206,5 +257,6 @@ int main(void)
     test_paths_agree(&rng);
     test_inside_parallel_region(&rng);
     test_im2col_panels(&rng);
+    test_gemm_col2im(&rng);
     TEST_END("test_nm_gemm");
 }

@@ -23,7 +23,7 @@ static long cache_bytes(int name, long fallback)
 
 /* Rows of B per reduction block: L1d / (panel row bytes), a multiple of 16,
  * at least 32. Zen 3 (32 KiB): 80; Sapphire Rapids (48 KiB): 128. */
-static int block_rows(void)
+int nm_block_rows(void)
 {
     static _Atomic int cached; /* callers may run on several threads at once */
     if (!cached) {
@@ -62,7 +62,7 @@ void nm_block_portable(const nm_block *blk)
         size_t first = ((size_t)r * total_groups + blk->first_group) * n;
         const float *values = a->values + first;
         const uint8_t *index = a->index + first;
-        float *c = blk->c + (ptrdiff_t)r * blk->ldc, acc[NMT_NM_PANEL_COLS];
+        float *c = blk->c + (ptrdiff_t)(r - blk->row_begin) * blk->ldc, acc[NMT_NM_PANEL_COLS];
         for (int j = 0; j < width; j++) acc[j] = blk->read_c ? blk->c_scale * c[j] : 0.0f;
         const float *b = blk->b;
         for (int g = 0; g < blk->groups; g++, b += group_step, values += n, index += n) {
@@ -94,7 +94,7 @@ void nmt_gemm_nm_force_portable(int on)
     force_portable = on;
 }
 
-static nm_block_kernel choose_kernel(void)
+nm_block_kernel nm_choose_kernel(void)
 {
     return !force_portable && cpu_has_avx2_fma() ? nm_block_avx2 : nm_block_portable;
 }
@@ -117,7 +117,7 @@ static void nm_gemm_run(const nmt_packed *a, const float *b, ptrdiff_t ldb, ptrd
                 c[(size_t)r * ldc + j] = beta != 0.0f ? beta * c[(size_t)r * ldc + j] : 0.0f;
         return;
     }
-    const nm_block_kernel kernel = choose_kernel();
+    const nm_block_kernel kernel = nm_choose_kernel();
     const int panels = (ncols + NMT_NM_PANEL_COLS - 1) / NMT_NM_PANEL_COLS;
     const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     /* At least 8 items per thread, handed out dynamically: the cores are
@@ -130,17 +130,18 @@ static void nm_gemm_run(const nmt_packed *a, const float *b, ptrdiff_t ldb, ptrd
         if (row_chunks > most) row_chunks = most;
     }
     const int items = panels * row_chunks;
-    const int block_groups = a->nm.m >= block_rows() ? 1 : block_rows() / a->nm.m;
+    const int block_groups = a->nm.m >= nm_block_rows() ? 1 : nm_block_rows() / a->nm.m;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads < items ? threads : items)
     for (int item = 0; item < items; item++) {
         const int panel = item / row_chunks, chunk = item % row_chunks;
         const int col0 = panel * NMT_NM_PANEL_COLS;
+        const int row_begin = (int)((long)rows * chunk / row_chunks);
         nm_block blk = {
             .a = a,
-            .row_begin = (int)((long)rows * chunk / row_chunks),
+            .row_begin = row_begin,
             .row_end = (int)((long)rows * (chunk + 1) / row_chunks),
             .ldb = ldb,
-            .c = c + col0,
+            .c = c + (ptrdiff_t)row_begin * ldc + col0,
             .ldc = ldc,
             .width = ncols - col0 < NMT_NM_PANEL_COLS ? ncols - col0 : NMT_NM_PANEL_COLS,
         };

@@ -81,7 +81,7 @@ INLINE_AVX2 void row_tile(const float *values, const uint8_t *index, int groups,
 
 /* All rows of one block with one tile shape, so the shape is chosen once
  * per block and the row loop is compiled for it. */
-INLINE_AVX2 void block_rows(const nm_block *blk, const int vectors, const int masked, const int fixed_n,
+INLINE_AVX2 void tile_rows(const nm_block *blk, const int vectors, const int masked, const int fixed_n,
                             const int panel_ld)
 {
     const nmt_packed *a = blk->a;
@@ -98,7 +98,7 @@ INLINE_AVX2 void block_rows(const nm_block *blk, const int vectors, const int ma
     const size_t first = (size_t)blk->row_begin * row_entries + (size_t)blk->first_group * n;
     const float *values = a->values + first;
     const uint8_t *index = a->index + first;
-    float *c = blk->c + blk->row_begin * ldc;
+    float *c = blk->c;
     for (int r = blk->row_begin; r < blk->row_end; r++, values += row_entries, index += row_entries, c += ldc) {
         for (int i = 0; i < prefetch_per_row && prefetch_left > 0; i++, prefetch_left--, prefetch_row += blk->ldb)
 #pragma GCC unroll 6
@@ -119,22 +119,22 @@ AVX2 void nm_block_avx2(const nm_block *blk)
     const int n = blk->a->nm.n;
     if (blk->width == NMT_NM_PANEL_COLS && blk->ldb == NMT_NM_PANEL_COLS) {
         switch (n) {
-        case 1: block_rows(blk, 12, 0, 1, 1); break;
-        case 2: block_rows(blk, 12, 0, 2, 1); break;
-        case 4: block_rows(blk, 12, 0, 4, 1); break;
-        default: block_rows(blk, 12, 0, 0, 1); break;
+        case 1: tile_rows(blk, 12, 0, 1, 1); break;
+        case 2: tile_rows(blk, 12, 0, 2, 1); break;
+        case 4: tile_rows(blk, 12, 0, 4, 1); break;
+        default: tile_rows(blk, 12, 0, 0, 1); break;
         }
     } else if (blk->width == NMT_NM_PANEL_COLS) {
         switch (n) {
-        case 1: block_rows(blk, 12, 0, 1, 0); break;
-        case 2: block_rows(blk, 12, 0, 2, 0); break;
-        default: block_rows(blk, 12, 0, 0, 0); break;
+        case 1: tile_rows(blk, 12, 0, 1, 0); break;
+        case 2: tile_rows(blk, 12, 0, 2, 0); break;
+        default: tile_rows(blk, 12, 0, 0, 0); break;
         }
     } else if (blk->width <= 32) {
-        block_rows(blk, 4, 1, 0, 0);
+        tile_rows(blk, 4, 1, 0, 0);
     } else if (blk->width <= 64) {
-        block_rows(blk, 8, 1, 0, 0);
+        tile_rows(blk, 8, 1, 0, 0);
     } else {
-        block_rows(blk, 12, 1, 0, 0);
+        tile_rows(blk, 12, 1, 0, 0);
     }
 }

@@ -10,7 +10,8 @@
 /* One unit of work: rows [row_begin, row_end) of C restricted to one column
  * panel (width <= NMT_NM_PANEL_COLS), for the `groups` N:M groups starting at
  * group `first_group` of the reduction. `b` points at B's row
- * first_group*M of that panel, rows ldb floats apart. Each C entry becomes
+ * first_group*M of that panel, rows ldb floats apart; `c` at the C tile of
+ * row row_begin, rows ldc floats apart. Each C entry becomes
  * c_scale*C + sum (read_c) or just the sum (!read_c, C is not read, so it may
  * hold garbage when beta == 0). */
 typedef struct nm_block {
@@ -34,5 +35,34 @@ typedef void (*nm_block_kernel)(const nm_block *blk);
 
 void nm_block_portable(const nm_block *blk);
 void nm_block_avx2(const nm_block *blk);
+
+/* The block kernel of the current path, and the rows of B per reduction
+ * block (sized to L1d). */
+nm_block_kernel nm_choose_kernel(void);
+int nm_block_rows(void);
+
+/* Output pixels of one column panel of a convolution, as runs of
+ * consecutive ox sharing (n, oy): shared by the lowering into panels and the
+ * fused backward-data scatter. */
+typedef struct nm_output_run {
+    int first_column, length; /* within the panel */
+    int n, oy, ox;            /* of the run's first column */
+} nm_output_run;
+
+/* Fills runs (room for NMT_NM_PANEL_COLS) for panel `panel`; returns how
+ * many, and the panel's width through *width. */
+static inline int nm_panel_runs(const nmt_conv_shape *s, int panel, nm_output_run *runs, int *width)
+{
+    const int ncols = s->n * s->ho * s->wo, col0 = panel * NMT_NM_PANEL_COLS;
+    int count = 0;
+    *width = ncols - col0 < NMT_NM_PANEL_COLS ? ncols - col0 : NMT_NM_PANEL_COLS;
+    for (int q = 0; q < *width;) {
+        int column = col0 + q, ox = column % s->wo, rest = column / s->wo;
+        int length = s->wo - ox < *width - q ? s->wo - ox : *width - q;
+        runs[count++] = (nm_output_run){q, length, rest / s->ho, rest % s->ho, ox};
+        q += length;
+    }
+    return count;
+}
 
 #endif

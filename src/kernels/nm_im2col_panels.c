@@ -5,22 +5,16 @@
  * for output column p*NMT_NM_PANEL_COLS + q = (n, oy, ox). */
 #include <string.h>
 
-#include "nmtrain/kernels.h"
-
-/* A run of panel columns that share one output row (n, oy): consecutive ox. */
-typedef struct output_run {
-    int first_column, length;
-    int n, oy, ox;
-} output_run;
+#include "nm_gemm_internal.h"
 
 /* Fills one panel row from one input plane with `runs` describing its
  * columns; `i`, `j` are the kernel offsets of this row. */
-static void lower_row(const nmt_conv_shape *s, const float *channel, const output_run *runs,
+static void lower_row(const nmt_conv_shape *s, const float *channel, const nm_output_run *runs,
                       int run_count, int i, int j, float *out)
 {
     const size_t plane = (size_t)s->h * s->w;
     for (int r = 0; r < run_count; r++) {
-        const output_run *run = &runs[r];
+        const nm_output_run *run = &runs[r];
         float *dst = out + run->first_column;
         const int iy = run->oy * s->stride - s->pad + i;
         if (iy < 0 || iy >= s->h) {
@@ -54,16 +48,9 @@ void nmt_im2col_panels(const nmt_conv_shape *s, const float *x, float *panels)
     const size_t plane = (size_t)s->h * s->w;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < panel_count; p++) {
-        output_run runs[NMT_NM_PANEL_COLS];
-        int run_count = 0;
-        const int col0 = p * NMT_NM_PANEL_COLS;
-        const int width = ncols - col0 < NMT_NM_PANEL_COLS ? ncols - col0 : NMT_NM_PANEL_COLS;
-        for (int q = 0; q < width;) {
-            int column = col0 + q, ox = column % s->wo, rest = column / s->wo;
-            int length = s->wo - ox < width - q ? s->wo - ox : width - q;
-            runs[run_count++] = (output_run){q, length, rest / s->ho, rest % s->ho, ox};
-            q += length;
-        }
+        nm_output_run runs[NMT_NM_PANEL_COLS];
+        int width;
+        const int run_count = nm_panel_runs(s, p, runs, &width);
         float *out = panels + (size_t)p * k * NMT_NM_PANEL_COLS;
         for (int row = 0; row < k; row++, out += NMT_NM_PANEL_COLS) {
             const int ci = row % s->c, j = (row / s->c) % s->kw, i = row / (s->c * s->kw);

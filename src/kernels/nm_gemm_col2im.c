@@ -1,0 +1,100 @@
+/* Backward-data of a sparse convolution without the dense intermediate:
+ * dx += col2im(W_out^T dY), the GEMM computed one (panel, kernel offset)
+ * tile at a time into a small workspace and scattered straight into dx.
+ *
+ * The unfused path writes dcol (K x cols, 9x the size of dx for a 3x3
+ * convolution) and reads it back in col2im; for the early layers that is
+ * hundreds of MB per step, more traffic than the sparse GEMM itself.
+ *
+ * Threads own input channels: rows (i, j, ci) of W_out^T with ci in a
+ * thread's range write only that thread's dx planes, so the scatter needs no
+ * atomics and the sum order per element is fixed (deterministic). */
+#include <omp.h>
+#include <string.h>
+
+#include "nm_gemm_internal.h"
+
+size_t nmt_gemm_nm_col2im_workspace_floats(const nmt_conv_shape *s)
+{
+    return (size_t)s->c * NMT_NM_PANEL_COLS;
+}
+
+/* dx plane rows of channel ci += tile row (ci's row for kernel offset i, j). */
+static void scatter_row(const nmt_conv_shape *s, const nm_output_run *runs, int run_count, int i, int j,
+                        const float *tile_row, float *channel)
+{
+    const size_t plane = (size_t)s->h * s->w;
+    for (int r = 0; r < run_count; r++) {
+        const nm_output_run *run = &runs[r];
+        const int iy = run->oy * s->stride - s->pad + i;
+        if (iy < 0 || iy >= s->h) continue;
+        float *line = channel + run->n * plane + (size_t)iy * s->w;
+        const float *src = tile_row + run->first_column;
+        if (s->stride == 1) {
+            int ix0 = run->ox - s->pad + j, first = ix0 < 0 ? -ix0 : 0, last = s->w - ix0;
+            if (last > run->length) last = run->length;
+            for (int q = first; q < last; q++) line[ix0 + q] += src[q];
+        } else {
+            for (int q = 0; q < run->length; q++) {
+                int ix = (run->ox + q) * s->stride - s->pad + j;
+                if (ix >= 0 && ix < s->w) line[ix] += src[q];
+            }
+        }
+    }
+}
+
+void nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy_panels, const nmt_conv_shape *s,
+                        float *workspace, float *dx)
+{
+    const int ncols = s->n * s->ho * s->wo, panels = (ncols + NMT_NM_PANEL_COLS - 1) / NMT_NM_PANEL_COLS;
+    const int total_groups = w_t->k / w_t->nm.m, m = w_t->nm.m;
+    if (ncols <= 0 || total_groups == 0) return;
+    const nm_block_kernel kernel = nm_choose_kernel();
+    const int block_groups = m >= nm_block_rows() ? 1 : nm_block_rows() / m;
+    const size_t plane = (size_t)s->h * s->w, panel_floats = (size_t)w_t->k * NMT_NM_PANEL_COLS;
+    const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+#pragma omp parallel num_threads(threads < s->c ? threads : s->c)
+    {
+        const int team = omp_get_num_threads(), me = omp_get_thread_num();
+        const int c0 = (int)((long)s->c * me / team), c1 = (int)((long)s->c * (me + 1) / team);
+        float *tile = workspace + (size_t)c0 * NMT_NM_PANEL_COLS; /* rows c0..c1 of a C x panel tile */
+        for (int p = 0; p < panels && c1 > c0; p++) {
+            nm_output_run runs[NMT_NM_PANEL_COLS];
+            int width;
+            const int run_count = nm_panel_runs(s, p, runs, &width);
+            const float *panel = dy_panels + p * panel_floats;
+            for (int i = 0; i < s->kh; i++) {
+                for (int j = 0; j < s->kw; j++) {
+                    const int row0 = (i * s->kw + j) * s->c; /* row (i, j, 0) of W_out^T */
+                    nm_block blk = {
+                        .a = w_t,
+                        .row_begin = row0 + c0,
+                        .row_end = row0 + c1,
+                        .ldb = NMT_NM_PANEL_COLS,
+                        .c = tile,
+                        .ldc = NMT_NM_PANEL_COLS,
+                        .width = width,
+                        .c_scale = 1.0f,
+                    };
+                    for (int g0 = 0; g0 < total_groups; g0 += block_groups) {
+                        blk.first_group = g0;
+                        blk.groups = total_groups - g0 < block_groups ? total_groups - g0 : block_groups;
+                        blk.b = panel + (ptrdiff_t)g0 * m * NMT_NM_PANEL_COLS;
+                        blk.read_c = g0 > 0;
+                        const int next_g0 = g0 + block_groups;
+                        /* Prefetch the next block, or after the last one this
+                         * panel's first block, which the next offset reads. */
+                        const int next_first = next_g0 < total_groups ? next_g0 : 0;
+                        blk.next_b = panel + (ptrdiff_t)next_first * m * NMT_NM_PANEL_COLS;
+                        blk.next_rows = (total_groups - next_first < block_groups ? total_groups - next_first
+                                                                                   : block_groups) * m;
+                        kernel(&blk);
+                    }
+                    for (int ci = c0; ci < c1; ci++)
+                        scatter_row(s, runs, run_count, i, j, tile + (size_t)(ci - c0) * NMT_NM_PANEL_COLS,
+                                    dx + (size_t)ci * s->n * plane);
+                }
+            }
+        }
+    }
+}
