@@ -5,6 +5,9 @@
  *   build/bench/bench_gemm [--quick] [--reps R] [--threads 1,2] [--batch 32,128]
  *                          [--blas-native]
  *   NMT_BENCH_QUICK=1 is the same as --quick (a few shapes, batch 32).
+ *   build/bench/bench_gemm --fused [--quick ...] times the backward-data at 2:8
+ *   through col2im instead: GEMM into dcol + nmt_col2im against the fused
+ *   nmt_gemm_nm_col2im (both from dY already in panels).
  *   build/bench/bench_gemm --one ROWS K COLS N M runs one sparse GEMM in the
  *   panel layout and exits: the thing to profile under valgrind --tool=callgrind.
  *
@@ -38,28 +41,28 @@ char *openblas_get_corename(void);
 
 typedef struct conv_layer {
     const char *model, *name;
-    int cin, cout, ksize, out_hw; /* output spatial size (square) */
+    int cin, cout, ksize, stride, out_hw; /* output spatial size (square) */
     int count;                    /* layers of this shape in the model */
     int quick;                    /* part of the --quick subset */
 } conv_layer;
 
 /* Every sparse-eligible convolution shape (the stem, Cin = 3, stays dense). */
 static const conv_layer layers[] = {
-    {"resnet9", "layer1.0", 64, 128, 3, 32, 1, 1},
-    {"resnet9", "res1.*", 128, 128, 3, 16, 2, 0},
-    {"resnet9", "layer2.0", 128, 256, 3, 16, 1, 0},
-    {"resnet9", "layer3.0", 256, 512, 3, 8, 1, 0},
-    {"resnet9", "res3.*", 512, 512, 3, 4, 2, 1},
-    {"resnet18", "layer1.*", 64, 64, 3, 32, 4, 0},
-    {"resnet18", "layer2.0.conv1", 64, 128, 3, 16, 1, 0},
-    {"resnet18", "layer2.*", 128, 128, 3, 16, 3, 1},
-    {"resnet18", "layer2.0.down", 64, 128, 1, 16, 1, 0},
-    {"resnet18", "layer3.0.conv1", 128, 256, 3, 8, 1, 0},
-    {"resnet18", "layer3.*", 256, 256, 3, 8, 3, 0},
-    {"resnet18", "layer3.0.down", 128, 256, 1, 8, 1, 0},
-    {"resnet18", "layer4.0.conv1", 256, 512, 3, 4, 1, 0},
-    {"resnet18", "layer4.*", 512, 512, 3, 4, 3, 1},
-    {"resnet18", "layer4.0.down", 256, 512, 1, 4, 1, 0},
+    {"resnet9", "layer1.0", 64, 128, 3, 1, 32, 1, 1},
+    {"resnet9", "res1.*", 128, 128, 3, 1, 16, 2, 0},
+    {"resnet9", "layer2.0", 128, 256, 3, 1, 16, 1, 0},
+    {"resnet9", "layer3.0", 256, 512, 3, 1, 8, 1, 0},
+    {"resnet9", "res3.*", 512, 512, 3, 1, 4, 2, 1},
+    {"resnet18", "layer1.*", 64, 64, 3, 1, 32, 4, 0},
+    {"resnet18", "layer2.0.conv1", 64, 128, 3, 2, 16, 1, 0},
+    {"resnet18", "layer2.*", 128, 128, 3, 1, 16, 3, 1},
+    {"resnet18", "layer2.0.down", 64, 128, 1, 2, 16, 1, 0},
+    {"resnet18", "layer3.0.conv1", 128, 256, 3, 2, 8, 1, 0},
+    {"resnet18", "layer3.*", 256, 256, 3, 1, 8, 3, 0},
+    {"resnet18", "layer3.0.down", 128, 256, 1, 2, 8, 1, 0},
+    {"resnet18", "layer4.0.conv1", 256, 512, 3, 2, 4, 1, 0},
+    {"resnet18", "layer4.*", 512, 512, 3, 1, 4, 3, 1},
+    {"resnet18", "layer4.0.down", 256, 512, 1, 2, 4, 1, 0},
 };
 #define LAYER_COUNT (int)(sizeof layers / sizeof layers[0])
 
@@ -239,6 +242,49 @@ static void print_summary(const result *results, int count, const bench_config *
     printf("\ntargets: 2:4 >= 1.70x, 2:8 >= 3.00x, 1:8 >= 5.00x (ideal M/N)\n");
 }
 
+/* Backward-data at 2:8 of every layer through col2im: unfused (GEMM into
+ * dcol, then nmt_col2im) against nmt_gemm_nm_col2im. */
+static void fused_table(const bench_config *cfg, nmt_rng *rng)
+{
+    const nmt_nm nm = {2, 8};
+    printf("\n### Backward-data at 2:8 including col2im: GEMM + col2im vs fused\n\n"
+           "| model | layer | batch | threads | GEMM ms | col2im ms | sum ms | fused ms | speedup |\n"
+           "|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
+    for (int bi = 0; bi < cfg->batch_count; bi++)
+        for (int layer = 0; layer < LAYER_COUNT; layer++) {
+            const conv_layer *l = &layers[layer];
+            if (cfg->quick && !l->quick) continue;
+            const int in_hw = l->out_hw * l->stride;
+            const nmt_conv_shape s = {.c = l->cin, .n = cfg->batches[bi], .h = in_hw, .w = in_hw, .kh = l->ksize,
+                                      .kw = l->ksize, .stride = l->stride, .pad = l->ksize / 2,
+                                      .ho = l->out_hw, .wo = l->out_hw};
+            const int k = l->ksize * l->ksize * l->cin, cols = s.n * s.ho * s.wo;
+            const size_t dx_floats = (size_t)l->cin * s.n * in_hw * in_hw, count = nmt_packed_value_count(k, l->cout, nm);
+            float *w = must_alloc(sizeof(float) * l->cout * k), *dy = must_alloc(sizeof(float) * l->cout * cols);
+            float *panels = must_alloc(sizeof(float) * nmt_nm_panels_floats(l->cout, cols));
+            float *dcol = must_alloc(sizeof(float) * k * cols), *dx = must_alloc(sizeof(float) * dx_floats);
+            float *workspace = must_alloc(sizeof(float) * nmt_gemm_nm_col2im_workspace_floats(&s));
+            nmt_packed w_t = {.values = must_alloc(sizeof(float) * count), .index = must_alloc(count)};
+            fill(rng, w, (size_t)l->cout * k);
+            fill(rng, dy, (size_t)l->cout * cols);
+            nmt_pack_topn((nmt_view){w, k, l->cout, 1, k}, nm, &w_t);
+            nmt_nm_pack_panels(dy, cols, l->cout, cols, panels);
+            fprintf(stderr, "  %s %s fused batch %d\n", l->model, l->name, s.n);
+            for (int t = 0; t < cfg->thread_count; t++) {
+                double gemm, col2im, fused;
+                nmt_set_threads(cfg->threads[t]);
+                TIME_MEDIAN(cfg->reps, gemm, nmt_gemm_nm_panels(&w_t, panels, cols, 0.0f, dcol, cols));
+                TIME_MEDIAN(cfg->reps, col2im, (memset(dx, 0, sizeof(float) * dx_floats), nmt_col2im(&s, dcol, dx)));
+                TIME_MEDIAN(cfg->reps, fused, (memset(dx, 0, sizeof(float) * dx_floats),
+                                               nmt_gemm_nm_col2im(&w_t, panels, &s, workspace, dx)));
+                printf("| %s | %s | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2fx |\n", l->model, l->name, s.n,
+                       cfg->threads[t], gemm * 1e3, col2im * 1e3, (gemm + col2im) * 1e3, fused * 1e3,
+                       (gemm + col2im) / fused);
+            }
+            free(w), free(dy), free(panels), free(dcol), free(dx), free(workspace), free(w_t.values), free(w_t.index);
+        }
+}
+
 /* One nmt_gemm_nm_panels call on random operands, for instruction profiles. */
 static int run_one(int rows, int k, int cols, nmt_nm nm)
 {
@@ -293,12 +339,13 @@ static void print_machine(void)
 int main(int argc, char **argv)
 {
     bench_config cfg = {.reps = 5, .threads = {1, 2}, .thread_count = 2, .batches = {32, 128}, .batch_count = 2};
-    int blas_native = 0;
+    int blas_native = 0, fused = 0;
     const char *quick_env = getenv("NMT_BENCH_QUICK");
     cfg.quick = quick_env && *quick_env && strcmp(quick_env, "0") != 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) cfg.quick = 1;
         else if (!strcmp(argv[i], "--blas-native")) blas_native = 1;
+        else if (!strcmp(argv[i], "--fused")) fused = 1;
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) cfg.reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) cfg.thread_count = parse_list(argv[++i], cfg.threads, MAX_SETTINGS);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) cfg.batch_count = parse_list(argv[++i], cfg.batches, MAX_SETTINGS);
@@ -306,7 +353,7 @@ int main(int argc, char **argv)
             return run_one(atoi(argv[i + 1]), atoi(argv[i + 2]), atoi(argv[i + 3]),
                            (nmt_nm){atoi(argv[i + 4]), atoi(argv[i + 5])});
         else {
-            fprintf(stderr, "usage: %s [--quick] [--reps R] [--threads 1,2] [--batch 32,128] [--blas-native]\n"
+            fprintf(stderr, "usage: %s [--quick] [--fused] [--reps R] [--threads 1,2] [--batch 32,128] [--blas-native]\n"
                             "       %s --one ROWS K COLS N M\n", argv[0], argv[0]);
             return 2;
         }
@@ -328,11 +375,15 @@ int main(int argc, char **argv)
     }
     print_machine();
     printf("reps %d (median after 1 warm-up)%s\n", cfg.reps, cfg.quick ? ", --quick subset" : "");
+    nmt_rng rng;
+    nmt_rng_seed(&rng, 2024, 7);
+    if (fused) {
+        fused_table(&cfg, &rng);
+        return 0;
+    }
 
     int capacity = LAYER_COUNT * 2 * cfg.batch_count * cfg.thread_count, count = 0;
     result *results = calloc((size_t)capacity, sizeof *results);
-    nmt_rng rng;
-    nmt_rng_seed(&rng, 2024, 7);
     for (int bi = 0; bi < cfg.batch_count; bi++)
         for (int layer = 0; layer < LAYER_COUNT; layer++) {
             if (cfg.quick && !layers[layer].quick) continue;

@@ -19,25 +19,35 @@ size_t nmt_gemm_nm_col2im_workspace_floats(const nmt_conv_shape *s)
     return (size_t)s->c * NMT_NM_PANEL_COLS;
 }
 
-/* dx plane rows of channel ci += tile row (ci's row for kernel offset i, j). */
-static void scatter_row(const nmt_conv_shape *s, const nm_output_run *runs, int run_count, int i, int j,
-                        const float *tile_row, float *channel)
+/* dx += the tile's rows c0..c1 (channels; kernel offset i, j), scattered to
+ * the input pixels of the panel's output pixels. Runs outside, channels
+ * inside: the bounds of a run are worked out once for all channels, which
+ * matters for small outputs (4x4: 24 runs of 4 per panel). */
+static void scatter_tile(const nmt_conv_shape *s, const nm_output_run *runs, int run_count, int i, int j,
+                         const float *tile, int c0, int c1, float *dx)
 {
-    const size_t plane = (size_t)s->h * s->w;
+    const size_t plane = (size_t)s->h * s->w, channel = (size_t)s->n * plane;
     for (int r = 0; r < run_count; r++) {
         const nm_output_run *run = &runs[r];
         const int iy = run->oy * s->stride - s->pad + i;
         if (iy < 0 || iy >= s->h) continue;
-        float *line = channel + run->n * plane + (size_t)iy * s->w;
-        const float *src = tile_row + run->first_column;
+        const size_t line = run->n * plane + (size_t)iy * s->w;
         if (s->stride == 1) {
-            int ix0 = run->ox - s->pad + j, first = ix0 < 0 ? -ix0 : 0, last = s->w - ix0;
-            if (last > run->length) last = run->length;
-            for (int q = first; q < last; q++) line[ix0 + q] += src[q];
+            const int ix0 = run->ox - s->pad + j, first = ix0 < 0 ? -ix0 : 0;
+            const int last = s->w - ix0 < run->length ? s->w - ix0 : run->length;
+            for (int ci = c0; ci < c1; ci++) {
+                float *dst = dx + ci * channel + line + ix0;
+                const float *src = tile + (size_t)(ci - c0) * NMT_NM_PANEL_COLS + run->first_column;
+                for (int q = first; q < last; q++) dst[q] += src[q];
+            }
         } else {
-            for (int q = 0; q < run->length; q++) {
-                int ix = (run->ox + q) * s->stride - s->pad + j;
-                if (ix >= 0 && ix < s->w) line[ix] += src[q];
+            for (int ci = c0; ci < c1; ci++) {
+                float *dst = dx + ci * channel + line;
+                const float *src = tile + (size_t)(ci - c0) * NMT_NM_PANEL_COLS + run->first_column;
+                for (int q = 0; q < run->length; q++) {
+                    int ix = (run->ox + q) * s->stride - s->pad + j;
+                    if (ix >= 0 && ix < s->w) dst[ix] += src[q];
+                }
             }
         }
     }
@@ -51,7 +61,7 @@ void nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy_panels, const nmt
     if (ncols <= 0 || total_groups == 0) return;
     const nm_block_kernel kernel = nm_choose_kernel();
     const int block_groups = m >= nm_block_rows() ? 1 : nm_block_rows() / m;
-    const size_t plane = (size_t)s->h * s->w, panel_floats = (size_t)w_t->k * NMT_NM_PANEL_COLS;
+    const size_t panel_floats = (size_t)w_t->k * NMT_NM_PANEL_COLS;
     const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
 #pragma omp parallel num_threads(threads < s->c ? threads : s->c)
     {
@@ -90,9 +100,7 @@ void nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy_panels, const nmt
                                                                                    : block_groups) * m;
                         kernel(&blk);
                     }
-                    for (int ci = c0; ci < c1; ci++)
-                        scatter_row(s, runs, run_count, i, j, tile + (size_t)(ci - c0) * NMT_NM_PANEL_COLS,
-                                    dx + (size_t)ci * s->n * plane);
+                    scatter_tile(s, runs, run_count, i, j, tile, c0, c1, dx);
                 }
             }
         }
