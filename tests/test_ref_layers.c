@@ -101,7 +101,7 @@ static void batchnorm_case(const char *c, int training)
         CHECK_CLOSE("bn_train running_mean", rmean, get(c, "running_mean", NULL), channels, TOL);
         CHECK_CLOSE("bn_train running_var", rvar, get(c, "running_var", NULL), channels, TOL);
         float *dy = to_cnhw(get(c, "dy", NULL), xt);
-        batchnorm_backward(channels, cols, x, gamma, saved, dy, dgamma, dbeta, dx);
+        batchnorm_backward(channels, cols, x, gamma, saved, dy, dgamma, dbeta, dx, 1);
         CHECK_CLOSE("bn_train dweight", dgamma, get(c, "dweight", NULL), channels, TOL);
         CHECK_CLOSE("bn_train dbias", dbeta, get(c, "dbias", NULL), channels, TOL);
         compare_cnhw("bn_train dx", dx, get(c, "dx", NULL), xt);
@@ -142,7 +142,7 @@ static void simple_case(const char *c, simple_kind kind, int k, int stride, int 
         case POOL_MAX: maxpool_forward(&s, x, arg, y); maxpool_backward(&s, arg, dy, dx); break;
         case POOL_ADAPTIVE: adaptive_maxpool_forward(&s, x, arg, y); maxpool_backward(&s, arg, dy, dx); break;
         case POOL_AVG: avgpool_forward(ch, n, h * w, x, y); avgpool_backward(ch, n, h * w, dy, dx); break;
-        case RELU: relu_forward(count, x, y); relu_backward(count, y, dy, dx); break;
+        case RELU: relu_forward(count, x, y); relu_backward(count, y, dy, dx, 1); break;
         default: break;
         }
     }

@@ -47,7 +47,7 @@ void batchnorm_forward_eval(int channels, int cols, const float *x, const float 
 }
 
 void batchnorm_backward(int channels, int cols, const float *x, const float *gamma, bn_saved saved,
-                        const float *dy, float *dgamma, float *dbeta, float *dx)
+                        const float *dy, float *dgamma, float *dbeta, float *dx, int accumulate)
 {
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < channels; c++) {
@@ -66,7 +66,8 @@ void batchnorm_backward(int channels, int cols, const float *x, const float *gam
         float *out = dx + (size_t)c * cols;
         for (int j = 0; j < cols; j++) {
             const float xhat = (in[j] - mean) * invstd;
-            out[j] += k * ((float)cols * g[j] - mean_dy - xhat * mean_dy_xhat);
+            const float grad = k * ((float)cols * g[j] - mean_dy - xhat * mean_dy_xhat);
+            out[j] = accumulate ? out[j] + grad : grad;
         }
     }
 }

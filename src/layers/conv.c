@@ -37,8 +37,8 @@ void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float
     const int k = s->kh * s->kw * s->c, cols = s->n * s->ho * s->wo;
     const int pointwise = conv_is_pointwise(s);
     if (w.packed && !pointwise) {
-        nmt_im2col_panels(s, x, panels); /* lowered straight into the sparse kernel's layout */
-        gemm_operand(w, 0, c_out, k, NULL, panels, NULL, cols, 0.0f, y);
+        nmt_im2col_panels(s, x, col); /* lowered straight into the sparse kernel's layout */
+        gemm_operand(w, 0, c_out, k, NULL, col, NULL, cols, 0.0f, y);
     } else {
         if (!pointwise) nmt_im2col(s, x, col);
         gemm_operand(w, 0, c_out, k, pointwise ? x : col, NULL, panels, cols, 0.0f, y);
@@ -77,6 +77,6 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
         gemm_operand(w_t, 1, k, c_out, dy_bw, NULL, panels, cols, 1.0f, dx);
         return;
     }
-    gemm_operand(w_t, 1, k, c_out, dy_bw, NULL, panels, cols, 0.0f, dcol);
+    gemm_operand(w_t, 1, k, c_out, dy_bw, NULL, panels, cols, 0.0f, dcol); /* dcol may be col: WG is done */
     nmt_col2im(s, dcol, dx);
 }

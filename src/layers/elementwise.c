@@ -7,10 +7,15 @@ void relu_forward(int64_t n, const float *x, float *y)
     for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-void relu_backward(int64_t n, const float *y, const float *dy, float *dx)
+void relu_backward(int64_t n, const float *y, const float *dy, float *dx, int accumulate)
 {
+    if (accumulate) {
 #pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+    } else {
+#pragma omp parallel for simd schedule(static)
+        for (int64_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    }
 }
 
 void scale_forward(int64_t n, float scale, const float *x, float *y)

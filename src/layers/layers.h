@@ -24,9 +24,11 @@ typedef struct nmt_operand {
 /* ---- convolution and linear (linear = 1x1 convolution on 1x1 inputs) ----
  * W is c_out x K, K ordered (kh, kw, ci). `col` is scratch for the lowered
  * input (K x cols); for 1x1/stride 1/pad 0 the input itself is used and col
- * may be NULL. `panels` is scratch for a packed operand's B in the N:M
- * kernel's panel layout (nmt_nm_panels_floats of the larger of K x cols and
- * c_out x cols); NULL is fine when both operands are dense. Backward: the weight gradient reads dy, backward-data reads
+ * may be NULL. With a packed forward operand the input is lowered into col
+ * in the N:M kernel's panel layout instead (nmt_nm_panels_floats(K, cols)).
+ * `panels` is scratch for repacking a row-major B (a pointwise input, or dY
+ * for a packed backward operand) into panels; NULL is fine when both
+ * operands are dense. dcol may alias col. Backward: the weight gradient reads dy, backward-data reads
  * dy_bw (the method may prune it); dW (and dbias) are overwritten; dx is
  * accumulated (NULL = not needed, e.g. the first layer); dcol is K x cols
  * scratch. */
@@ -46,12 +48,14 @@ void batchnorm_forward_train(int channels, int cols, const float *x, const float
 void batchnorm_forward_eval(int channels, int cols, const float *x, const float *gamma,
                             const float *beta, const float *running_mean, const float *running_var,
                             float eps, float *y);
+/* accumulate = 0 overwrites dx instead of adding to it (the sole reader of
+ * x needs no zeroed buffer). */
 void batchnorm_backward(int channels, int cols, const float *x, const float *gamma, bn_saved saved,
-                        const float *dy, float *dgamma, float *dbeta, float *dx);
+                        const float *dy, float *dgamma, float *dbeta, float *dx, int accumulate);
 
 /* ---- element-wise ---- */
 void relu_forward(int64_t n, const float *x, float *y);
-void relu_backward(int64_t n, const float *y, const float *dy, float *dx);
+void relu_backward(int64_t n, const float *y, const float *dy, float *dx, int accumulate);
 void scale_forward(int64_t n, float scale, const float *x, float *y);
 void scale_backward(int64_t n, float scale, const float *dy, float *dx);
 void add_forward(int64_t n, const float *a, const float *b, float *y);

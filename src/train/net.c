@@ -23,6 +23,8 @@ typedef struct net_node {
     bn_saved saved;
     int32_t *argmax;
     method_layer sparse;           /* conv / linear only */
+    int last_consumer;             /* highest node index reading this output */
+    int consumers;                 /* how many nodes read this output */
 } net_node;
 
 struct nmt_net {
@@ -32,7 +34,9 @@ struct nmt_net {
     net_node nodes[NMT_MAX_NODES];
     nmt_param params[MAX_PARAMS];
     int n_params;
-    float *col, *dcol, *panels, *dy_scratch; /* shared GEMM workspace */
+    float *col;        /* lowered input (row-major, or the N:M panel layout), reused as dcol */
+    float *panels;     /* a packed operand's row-major B repacked into panels */
+    float *dy_scratch; /* SDGP's pruned dY */
     nmt_arena arena;
     int64_t bn_batches;
     int profiling;
@@ -80,32 +84,85 @@ static int add_param(nmt_net *net, nmt_arena *arena, const char *node, const cha
     return net->n_params++;
 }
 
+/* Gradient buffers by lifetime: node i's output gradient lives from the
+ * backward of its last consumer (which writes it first) to its own backward
+ * (which reads it last). Buffers whose lifetimes never overlap share memory;
+ * offsets are placed largest first at the lowest free offset. Returns the
+ * pool size in floats. */
+static size_t plan_gradients(const nmt_net *net, size_t *offset)
+{
+    const int n = net->desc.n_nodes;
+    int order[NMT_MAX_NODES];
+    size_t size[NMT_MAX_NODES], pool = 0;
+    for (int i = 0; i < n; i++) {
+        const nmt_node *d = &net->desc.nodes[i];
+        size[i] = (size_t)d->c_out * net->max_batch * plane_out(d);
+        order[i] = i;
+    }
+    for (int a = 1; a < n; a++) /* insertion sort, largest first: n is small */
+        for (int b = a; b > 0 && size[order[b]] > size[order[b - 1]]; b--) {
+            const int t = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = t;
+        }
+    for (int a = 0; a < n; a++) {
+        const int i = order[a];
+        /* lifetime in node indices: [i, last consumer] */
+        const int lo = i, hi = net->nodes[i].last_consumer;
+        size_t at = 0;
+        for (int moved = 1; moved;) {
+            moved = 0;
+            for (int b = 0; b < a; b++) {
+                const int j = order[b];
+                const int overlap = lo <= net->nodes[j].last_consumer && j <= hi;
+                if (overlap && at < offset[j] + size[j] && offset[j] < at + size[i]) {
+                    at = offset[j] + size[j];
+                    moved = 1;
+                }
+            }
+        }
+        offset[i] = at;
+        if (at + size[i] > pool) pool = at + size[i];
+    }
+    return pool;
+}
+
 /* Carves every buffer of the network from `arena` (a measuring arena on the
  * first pass). */
 static void plan_memory(nmt_net *net, nmt_arena *arena)
 {
     size_t workspace = 0, widest = 0, panel_floats = 0;
-    int first_gemm = 1;
+    int first_gemm = 1, consumers[NMT_MAX_NODES] = {0};
+    const int n = net->desc.n_nodes;
     net->n_params = 0;
-    for (int i = 0; i < net->desc.n_nodes; i++) {
+    for (int i = 0; i < n; i++) {
+        const nmt_node *d = &net->desc.nodes[i];
+        net->nodes[i].last_consumer = i; /* the last node is read by the loss */
+        if (d->input >= 0) consumers[d->input]++, net->nodes[d->input].last_consumer = i;
+        if (d->input2 >= 0) consumers[d->input2]++, net->nodes[d->input2].last_consumer = i;
+    }
+    for (int i = 0; i < n; i++) net->nodes[i].consumers = consumers[i];
+    for (int i = 0; i < n; i++) {
         net_node *node = &net->nodes[i];
         const nmt_node *d = &net->desc.nodes[i];
         const size_t out_size = (size_t)d->c_out * net->max_batch * plane_out(d);
+        const int cols = net->max_batch * (int)plane_out(d);
         node->desc = d;
         node->weight = node->bias = node->running_mean = node->running_var = -1;
-        node->out = NMT_ARENA_FLOATS(arena, out_size);
-        node->grad = NMT_ARENA_FLOATS(arena, out_size);
+        /* ReLU works in place when it is its input's only reader: its own
+         * backward needs only its output, and batch norm's backward reads its
+         * input, not its output. */
+        if (d->op == NMT_OP_RELU && d->input >= 0 && consumers[d->input] == 1)
+            node->out = net->nodes[d->input].out;
+        else
+            node->out = NMT_ARENA_FLOATS(arena, out_size);
         if (out_size > widest) widest = out_size;
         if (is_gemm(d)) {
             const int64_t kernel = (int64_t)d->kh * d->kw;
+            const size_t k = (size_t)kernel * d->c_in;
             if (d->op == NMT_OP_CONV) {
                 const int64_t shape[4] = {d->c_out, d->c_in, d->kh, d->kw};
                 node->weight = add_param(net, arena, d->name, "weight", 4, shape, 0, 0, 1);
-                const nmt_conv_shape s = conv_shape(d, net->max_batch);
-                if (!conv_is_pointwise(&s)) {
-                    size_t lowered = (size_t)kernel * d->c_in * net->max_batch * plane_out(d);
-                    if (lowered > workspace) workspace = lowered;
-                }
             } else {
                 const int64_t shape[2] = {d->c_out, d->c_in};
                 node->weight = add_param(net, arena, d->name, "weight", 2, shape, 0, 0, 0);
@@ -116,12 +173,17 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             }
             method_layer_plan(&net->method, d, first_gemm, arena, &node->sparse);
             first_gemm = 0;
-            if (node->sparse.fw_sparse || node->sparse.bw_sparse) {
-                const int cols = net->max_batch * (int)plane_out(d);
-                const int k = (int)kernel * d->c_in, widest_k = k > d->c_out ? k : d->c_out;
-                const size_t floats = nmt_nm_panels_floats(widest_k, cols);
-                if (floats > panel_floats) panel_floats = floats;
+            const nmt_conv_shape s = conv_shape(d, net->max_batch);
+            const int pointwise = conv_is_pointwise(&s);
+            size_t lowered = pointwise ? 0 : k * cols, repacked = 0;
+            if (node->sparse.fw_sparse && !pointwise) lowered = nmt_nm_panels_floats((int)k, cols);
+            if (node->sparse.fw_sparse && pointwise) repacked = nmt_nm_panels_floats(d->c_in, cols);
+            if (node->sparse.bw_sparse) {
+                const size_t dy_panels = nmt_nm_panels_floats(d->c_out, cols);
+                if (dy_panels > repacked) repacked = dy_panels;
             }
+            if (lowered > workspace) workspace = lowered;
+            if (repacked > panel_floats) panel_floats = repacked;
         } else if (d->op == NMT_OP_BATCHNORM) {
             const int64_t shape[1] = {d->c_in};
             add_param(net, arena, d->name, "weight", 1, shape, 0, 1, 0);
@@ -136,10 +198,12 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             node->argmax = nmt_arena_alloc(arena, out_size * sizeof(int32_t));
         }
     }
+    size_t offset[NMT_MAX_NODES];
+    float *pool = NMT_ARENA_FLOATS(arena, plan_gradients(net, offset));
+    for (int i = 0; i < n; i++) net->nodes[i].grad = pool ? pool + offset[i] : NULL;
     net->col = NMT_ARENA_FLOATS(arena, workspace);
-    net->dcol = NMT_ARENA_FLOATS(arena, workspace);
     net->panels = NMT_ARENA_FLOATS(arena, panel_floats);
-    net->dy_scratch = NMT_ARENA_FLOATS(arena, widest);
+    net->dy_scratch = net->method.kind == NMT_METHOD_SDGP ? NMT_ARENA_FLOATS(arena, widest) : NULL;
 }
 
 static void init_weights(nmt_net *net, uint64_t seed)
@@ -340,10 +404,6 @@ const float *nmt_net_logits(const nmt_net *net)
 void nmt_net_backward(nmt_net *net)
 {
     const int batch = net->batch, last = net->desc.n_nodes - 1;
-    for (int i = 0; i < last; i++) {
-        const nmt_node *d = net->nodes[i].desc;
-        memset(net->nodes[i].grad, 0, sizeof(float) * (size_t)d->c_out * batch * plane_out(d));
-    }
     cross_entropy(net->desc.nodes[last].c_out, batch, net->nodes[last].out, net->labels, net->smoothing,
                   net->nodes[last].grad, NULL);
     for (int i = last; i >= 0; i--) {
@@ -354,6 +414,16 @@ void nmt_net_backward(nmt_net *net)
         const int64_t n_in = (int64_t)d->c_in * batch * plane_in(d);
         const int cols = (int)(batch * plane_in(d));
         const double start = net->profiling ? nmt_now() : 0.0;
+        /* Inputs this node is the last reader of get their gradient buffer
+         * now: it is written first here, then accumulated by earlier readers.
+         * Batch norm and ReLU overwrite instead when they are the only reader. */
+        const int overwrite = (d->op == NMT_OP_BATCHNORM || d->op == NMT_OP_RELU) && d->input >= 0 &&
+                              net->nodes[d->input].consumers == 1;
+        for (int which = 0; which < 2 && !overwrite; which++) {
+            const int src = which ? d->input2 : d->input;
+            if (src >= 0 && net->nodes[src].last_consumer == i && !(which && src == d->input))
+                memset(net->nodes[src].grad, 0, sizeof(float) * (size_t)n_in);
+        }
         switch (d->op) {
         case NMT_OP_CONV:
         case NMT_OP_LINEAR: {
@@ -362,16 +432,16 @@ void nmt_net_backward(nmt_net *net)
             const float *dy_bw =
                 dx ? method_bw_dy(&net->method, &node->sparse, batch * (int)plane_out(d), dy, net->dy_scratch) : dy;
             conv_backward(&s, d->c_out, method_bw_operand(&node->sparse, w->data), in, net->col, net->panels, dy, dy_bw,
-                          w->grad, node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, net->dcol);
+                          w->grad, node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, net->col);
             method_correct_wg(&net->method, &node->sparse, w->data, w->grad);
             break;
         }
         case NMT_OP_BATCHNORM:
             batchnorm_backward(d->c_in, cols, in, net->params[node->weight].data, node->saved, dy,
-                               net->params[node->weight].grad, net->params[node->bias].grad, dx);
+                               net->params[node->weight].grad, net->params[node->bias].grad, dx, !overwrite);
             break;
         case NMT_OP_RELU:
-            if (dx) relu_backward(n_in, node->out, dy, dx);
+            if (dx) relu_backward(n_in, node->out, dy, dx, !overwrite);
             break;
         case NMT_OP_MAXPOOL:
         case NMT_OP_ADAPTIVE_MAXPOOL: {
