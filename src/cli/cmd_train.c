@@ -14,7 +14,10 @@ static const char usage[] =
     "method:   --method dense|srste|bdwp|sdgp|tnm  --nm N:M  --decay L  --mask-interval T\n"
     "          --sparse-first  --sparse-classifier\n"
     "training: --epochs E  --batch B  --lr LR  --schedule onecycle|cosine|constant  --warmup EPOCHS\n"
-    "          --momentum M  --nesterov  --wd WD  --wd-all  --label-smoothing S  --seed S  --threads T\n"
+    "          --momentum M  --nesterov|--no-nesterov  --wd WD  --wd-all (also decay BN and biases)\n"
+    "          --label-smoothing S  --seed S  --threads T\n"
+    "defaults: 3 epochs, batch 128, onecycle lr 0.4 with 0.6 warm-up epochs, Nesterov momentum 0.9,\n"
+    "          wd 5e-4 (not on BN/bias), label smoothing 0.1, crop-pad 2, hflip 1, seed 0\n"
     "output:   --out DIR (log.csv, log.jsonl, checkpoint.safetensors)  --checkpoint-every STEPS\n"
     "          --resume CHECKPOINT  --max-steps N  --quiet\n";
 

@@ -7,7 +7,7 @@
 #include "cli/options.h"
 
 enum {
-    OPT_MODEL = 256, OPT_WIDTH, OPT_DATA, OPT_DATA_DIR, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV,
+    OPT_MODEL = 256, OPT_WIDTH, OPT_DATA, OPT_DATA_DIR, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_NO_NESTEROV,
     OPT_WD, OPT_WD_ALL, OPT_SCHEDULE, OPT_WARMUP, OPT_SMOOTHING, OPT_CROP, OPT_FLIP, OPT_NO_AUG, OPT_SEED,
     OPT_THREADS, OPT_METHOD, OPT_NM, OPT_DECAY, OPT_INTERVAL, OPT_SPARSE_FIRST, OPT_SPARSE_CLASSIFIER, OPT_OUT,
     OPT_RESUME, OPT_CKPT_EVERY, OPT_MAX_STEPS, OPT_QUIET, OPT_STEM, OPT_CHECKPOINT, OPT_IN, OPT_CLASSES,
@@ -19,7 +19,7 @@ static const struct option long_options[] = {
     {"data", required_argument, 0, OPT_DATA}, {"data-dir", required_argument, 0, OPT_DATA_DIR},
     {"epochs", required_argument, 0, OPT_EPOCHS}, {"batch", required_argument, 0, OPT_BATCH},
     {"lr", required_argument, 0, OPT_LR}, {"momentum", required_argument, 0, OPT_MOMENTUM},
-    {"nesterov", no_argument, 0, OPT_NESTEROV}, {"wd", required_argument, 0, OPT_WD},
+    {"nesterov", no_argument, 0, OPT_NESTEROV}, {"no-nesterov", no_argument, 0, OPT_NO_NESTEROV}, {"wd", required_argument, 0, OPT_WD},
     {"wd-all", no_argument, 0, OPT_WD_ALL}, {"schedule", required_argument, 0, OPT_SCHEDULE},
     {"warmup", required_argument, 0, OPT_WARMUP}, {"label-smoothing", required_argument, 0, OPT_SMOOTHING},
     {"crop-pad", required_argument, 0, OPT_CROP}, {"hflip", required_argument, 0, OPT_FLIP},
@@ -107,6 +107,7 @@ int cli_parse(int argc, char **argv, cli_options *o, const char *usage)
         case OPT_LR: rc = parse_float(optarg, "lr", 1e-9, 100, &t->lr); break;
         case OPT_MOMENTUM: rc = parse_float(optarg, "momentum", 0, 0.9999, &t->sgd.momentum); break;
         case OPT_NESTEROV: t->sgd.nesterov = 1; break;
+        case OPT_NO_NESTEROV: t->sgd.nesterov = 0; break;
         case OPT_WD: rc = parse_float(optarg, "wd", 0, 1, &t->sgd.weight_decay); break;
         case OPT_WD_ALL: t->sgd.decay_bn_and_bias = 1; break;
         case OPT_SCHEDULE: rc = nmt_schedule_parse(optarg, &t->schedule); break;
