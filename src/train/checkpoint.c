@@ -13,8 +13,9 @@
 #define FORMAT_NAME "nmtrain-checkpoint-1"
 #define EXPORT_FORMAT "nmtrain-inference-1"
 
-/* Internal conv weights are (co, kh, kw, ci); PyTorch's are (co, ci, kh, kw). */
-static void to_torch_layout(const nmt_param *p, const float *src, float *dst)
+/* Internal conv weights are (co, kh, kw, ci); PyTorch's are (co, ci, kh, kw).
+ * Copies src to dst in the other layout (to_torch picks the direction). */
+static void convert_layout(const nmt_param *p, const float *src, float *dst, int to_torch)
 {
     if (!p->conv_layout) {
         memcpy(dst, src, sizeof(float) * (size_t)p->count);
@@ -24,22 +25,13 @@ static void to_torch_layout(const nmt_param *p, const float *src, float *dst)
     for (int64_t o = 0; o < co; o++)
         for (int64_t c = 0; c < ci; c++)
             for (int64_t i = 0; i < kh; i++)
-                for (int64_t j = 0; j < kw; j++)
-                    dst[((o * ci + c) * kh + i) * kw + j] = src[((o * kh + i) * kw + j) * ci + c];
-}
-
-static void from_torch_layout(const nmt_param *p, const float *src, float *dst)
-{
-    if (!p->conv_layout) {
-        memcpy(dst, src, sizeof(float) * (size_t)p->count);
-        return;
-    }
-    const int64_t co = p->shape[0], ci = p->shape[1], kh = p->shape[2], kw = p->shape[3];
-    for (int64_t o = 0; o < co; o++)
-        for (int64_t c = 0; c < ci; c++)
-            for (int64_t i = 0; i < kh; i++)
-                for (int64_t j = 0; j < kw; j++)
-                    dst[((o * kh + i) * kw + j) * ci + c] = src[((o * ci + c) * kh + i) * kw + j];
+                for (int64_t j = 0; j < kw; j++) {
+                    const int64_t torch = ((o * ci + c) * kh + i) * kw + j, ours = ((o * kh + i) * kw + j) * ci + c;
+                    if (to_torch)
+                        dst[torch] = src[ours];
+                    else
+                        dst[ours] = src[torch];
+                }
 }
 
 /* "<bn>.running_mean" -> "<bn>.num_batches_tracked" */
@@ -83,10 +75,10 @@ static int write_net(nmt_net *net, const char *path, const nmt_run_state *state,
             float *masked = malloc(sizeof(float) * (size_t)p->count);
             if (!masked) { rc = out_of_memory(path); break; }
             nmt_unpack(packed, masked);
-            to_torch_layout(p, masked, copies[2 * i]);
+            convert_layout(p, masked, copies[2 * i], 1);
             free(masked);
         } else {
-            to_torch_layout(p, p->data, copies[2 * i]);
+            convert_layout(p, p->data, copies[2 * i], 1);
         }
         rc = nmt_st_add(&st, p->name, NMT_F32, p->ndim, p->shape, copies[2 * i]);
         if (!rc && batches_tracked_name(p, names[3 * i], sizeof names[0]))
@@ -101,7 +93,7 @@ static int write_net(nmt_net *net, const char *path, const nmt_run_state *state,
         } else if (!export && p->momentum) {
             copies[2 * i + 1] = malloc(sizeof(float) * (size_t)p->count);
             if (!copies[2 * i + 1]) { rc = out_of_memory(path); break; }
-            to_torch_layout(p, p->momentum, copies[2 * i + 1]);
+            convert_layout(p, p->momentum, copies[2 * i + 1], 1);
             snprintf(names[3 * i + 1], sizeof names[0], MOMENTUM_PREFIX "%s", p->name);
             rc = nmt_st_add(&st, names[3 * i + 1], NMT_F32, p->ndim, p->shape, copies[2 * i + 1]);
         }
@@ -173,7 +165,7 @@ static int load_tensor(const nmt_safetensors *st, const char *path, const char *
         nmt_error("%s: tensor '%s' is %s %s, the model needs F32 %s", path, name, nmt_dtype_name(t->dtype), got, want);
         return -1;
     }
-    from_torch_layout(p, t->data, dst);
+    convert_layout(p, t->data, dst, 0);
     return 0;
 }
 
