@@ -19,6 +19,12 @@ size_t nmt_gemm_nm_col2im_workspace_floats(const nmt_conv_shape *s)
     return (size_t)s->c * NMT_NM_PANEL_COLS;
 }
 
+/* Ceiling of a / b for b > 0 and any sign of a. */
+static int ceil_div(int a, int b)
+{
+    return a >= 0 ? (a + b - 1) / b : -(-a / b);
+}
+
 /* dx += the tile's rows c0..c1 (channels; kernel offset i, j), scattered to
  * the input pixels of the panel's output pixels. Runs outside, channels
  * inside: the bounds of a run are worked out once for all channels, which
@@ -32,23 +38,19 @@ static void scatter_tile(const nmt_conv_shape *s, const nm_output_run *runs, int
         const int iy = run->oy * s->stride - s->pad + i;
         if (iy < 0 || iy >= s->h) continue;
         const size_t line = run->n * plane + (size_t)iy * s->w;
-        if (s->stride == 1) {
-            const int ix0 = run->ox - s->pad + j, first = ix0 < 0 ? -ix0 : 0;
-            const int last = s->w - ix0 < run->length ? s->w - ix0 : run->length;
-            for (int ci = c0; ci < c1; ci++) {
-                float *dst = dx + ci * channel + line + ix0;
-                const float *src = tile + (size_t)(ci - c0) * NMT_NM_PANEL_COLS + run->first_column;
-                for (int q = first; q < last; q++) dst[q] += src[q];
-            }
-        } else {
-            for (int ci = c0; ci < c1; ci++) {
-                float *dst = dx + ci * channel + line;
-                const float *src = tile + (size_t)(ci - c0) * NMT_NM_PANEL_COLS + run->first_column;
-                for (int q = 0; q < run->length; q++) {
-                    int ix = (run->ox + q) * s->stride - s->pad + j;
-                    if (ix >= 0 && ix < s->w) dst[ix] += src[q];
-                }
-            }
+        /* Output column q of the run lands on ix = ix0 + q*stride; keep the
+         * q with 0 <= ix < w. */
+        const int ix0 = run->ox * s->stride - s->pad + j;
+        int first = ceil_div(-ix0, s->stride), last = ceil_div(s->w - ix0, s->stride);
+        if (first < 0) first = 0;
+        if (last > run->length) last = run->length;
+        for (int ci = c0; ci < c1; ci++) {
+            float *dst = dx + ci * channel + line;
+            const float *src = tile + (size_t)(ci - c0) * NMT_NM_PANEL_COLS + run->first_column;
+            if (s->stride == 1)
+                for (int q = first; q < last; q++) dst[ix0 + q] += src[q];
+            else
+                for (int q = first; q < last; q++) dst[ix0 + q * s->stride] += src[q];
         }
     }
 }
