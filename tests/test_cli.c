@@ -141,6 +141,8 @@ int main(void)
     }
     rc = run("train --model nope --data-dir %s", dir);
     CHECK(rc == 1 && strstr(output, "unknown model 'nope'"), "bad model: exit %d: %s", rc, output);
+    rc = run("train --data-dir %s --in 3x32x32 %s", dir, common);
+    CHECK(rc == 1 && strstr(output, "does not fit"), "data/model shape mismatch: exit %d: %s", rc, output);
     rc = run("train --epochs zero");
     CHECK(rc == 2 && strstr(output, "--epochs"), "bad epochs: exit %d: %s", rc, output);
 

@@ -81,7 +81,9 @@ size_t nmt_net_bytes(const nmt_net *net);
 
 /* Forward pass over x (CNHW, batch <= max_batch). training = 1 uses batch
  * statistics and keeps what backward needs. With labels, returns the mean
- * loss and counts correct predictions; without, returns 0. */
+ * loss and counts correct predictions; without, returns 0. Labels must be
+ * below the model's class count. A batch outside 1..max_batch returns NaN
+ * with an error. x must stay valid until nmt_net_backward. */
 float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch, int training,
                       float label_smoothing, int *correct);
 /* Logits of the last forward, classes x batch. */

@@ -327,6 +327,10 @@ static float *grad_of(nmt_net *net, const nmt_node *d, int which)
 float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch, int training,
                       float label_smoothing, int *correct)
 {
+    if (batch < 1 || batch > net->max_batch) {
+        nmt_error("batch of %d samples: the network was built for 1 to %d", batch, net->max_batch);
+        return NAN;
+    }
     net->input = x;
     net->labels = labels;
     net->batch = batch;

@@ -13,6 +13,12 @@
 int nmt_evaluate(nmt_net *net, const nmt_dataset *ds, int batch, const float *mean, const float *std,
                  float *loss, float *accuracy)
 {
+    const nmt_model_desc *desc = nmt_net_desc(net);
+    if (ds->c != desc->in_c || ds->h != desc->in_h || ds->w != desc->in_w || ds->classes > desc->classes) {
+        nmt_error("the data (%dx%dx%d, %d classes) does not fit model %s (%dx%dx%d, %d classes)", ds->c, ds->h,
+                  ds->w, ds->classes, desc->arch, desc->in_c, desc->in_h, desc->in_w, desc->classes);
+        return -1;
+    }
     nmt_loader ld;
     const nmt_augment none = {0, 0};
     if (nmt_loader_init(&ld, ds, batch, 0, none, mean, std, -1) != 0) return -1;
@@ -148,6 +154,13 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
     memset(result, 0, sizeof *result);
     if (cfg->epochs < 1 || cfg->batch < 1 || !(cfg->lr > 0.0f)) {
         nmt_error("epochs (%d), batch (%d) and lr (%g) must be positive", cfg->epochs, cfg->batch, (double)cfg->lr);
+        return -1;
+    }
+    if (train->c != cfg->model.in_c || train->h != cfg->model.in_h || train->w != cfg->model.in_w ||
+        train->classes > cfg->model.classes) {
+        nmt_error("the training data (%dx%dx%d, %d classes) does not fit the model (%dx%dx%d, %d classes)",
+                  train->c, train->h, train->w, train->classes, cfg->model.in_c, cfg->model.in_h, cfg->model.in_w,
+                  cfg->model.classes);
         return -1;
     }
     if (train->count < cfg->batch) {
