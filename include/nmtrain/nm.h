@@ -34,7 +34,9 @@ typedef struct nmt_view {
 } nmt_view;
 
 /* N:M magnitude mask along k: per group keep the N of largest |w|, ties to
- * the lower index. mask is rows x k, row-major, 1 = kept. k % M must be 0. */
+ * the lower index (+0 and -0 tie; a NaN counts as the largest magnitude, so
+ * exactly N are kept whatever the values). mask is rows x k, row-major,
+ * 1 = kept. k % M must be 0. Parallel over rows (OpenMP). */
 void nmt_nm_mask(nmt_view w, nmt_nm nm, uint8_t *mask);
 
 /* Transposable mask for a weight stored as rows x k (rows = output channels):
@@ -48,8 +50,8 @@ void nmt_nm_mask_transposable(nmt_view w, nmt_nm nm, uint8_t *mask);
  * For each row, for each of the k/M groups, exactly N entries: the kept values
  * in ascending in-group position, and beside them that position (0..M-1).
  * A group with fewer than N kept entries (transposable masks) is padded with
- * zero values at unused positions. Packing happens once per mask refresh,
- * never inside a GEMM. */
+ * zero values at its lowest unused positions, so positions stay distinct and
+ * ascending. Packing happens once per mask refresh, never inside a GEMM. */
 typedef struct nmt_packed {
     int rows;
     int k;          /* dense reduction length, a multiple of m */
