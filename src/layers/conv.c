@@ -75,8 +75,13 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
     if (!dx) return;
     if (pointwise) {
         gemm_operand(w_t, 1, k, c_out, dy_bw, NULL, panels, cols, 1.0f, dx);
-        return;
+    } else if (w_t.packed) {
+        /* N:M backward-data fused with col2im: no K x cols intermediate.
+         * dcol (free once WG is done) is its small workspace. */
+        nmt_nm_pack_panels(dy_bw, cols, c_out, cols, panels);
+        nmt_gemm_nm_col2im(w_t.packed, panels, s, dcol, dx);
+    } else {
+        gemm_operand(w_t, 1, k, c_out, dy_bw, NULL, panels, cols, 0.0f, dcol); /* dcol may be col */
+        nmt_col2im(s, dcol, dx);
     }
-    gemm_operand(w_t, 1, k, c_out, dy_bw, NULL, panels, cols, 0.0f, dcol); /* dcol may be col: WG is done */
-    nmt_col2im(s, dcol, dx);
 }

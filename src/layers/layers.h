@@ -22,16 +22,21 @@ typedef struct nmt_operand {
 } nmt_operand;
 
 /* ---- convolution and linear (linear = 1x1 convolution on 1x1 inputs) ----
- * W is c_out x K, K ordered (kh, kw, ci). `col` is scratch for the lowered
- * input (K x cols); for 1x1/stride 1/pad 0 the input itself is used and col
- * may be NULL. With a packed forward operand the input is lowered into col
- * in the N:M kernel's panel layout instead (nmt_nm_panels_floats(K, cols)).
- * `panels` is scratch for repacking a row-major B (a pointwise input, or dY
- * for a packed backward operand) into panels; NULL is fine when both
- * operands are dense. dcol may alias col. Backward: the weight gradient reads dy, backward-data reads
- * dy_bw (the method may prune it); dW (and dbias) are overwritten; dx is
- * accumulated (NULL = not needed, e.g. the first layer); dcol is K x cols
- * scratch. */
+ * W is c_out x K, K ordered (kh, kw, ci); cols = n * ho * wo.
+ * Scratch buffers:
+ *   col     the lowered input, K x cols row-major; with a packed forward
+ *           operand it holds the lowering in the N:M kernel's panel layout
+ *           (nmt_nm_panels_floats(K, cols)). Unused (may be NULL) for a
+ *           pointwise (1x1, stride 1, no padding) layer, which reads x.
+ *   panels  a row-major B repacked into panels: a pointwise input under a
+ *           packed forward operand, or dY under a packed backward one.
+ *           NULL is fine when both operands are dense.
+ *   dcol    backward-data's K x cols result before col2im; may alias col.
+ *           With a packed backward operand it is only the fused kernel's
+ *           workspace (nmt_gemm_nm_col2im_workspace_floats).
+ * Backward: the weight gradient reads dy, backward-data reads dy_bw (the
+ * method may prune it); dW and dbias are overwritten; dx is accumulated
+ * (NULL = not needed, e.g. the first layer). */
 int conv_is_pointwise(const nmt_conv_shape *s);
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
                   const float *x, float *col, float *panels, float *y);

@@ -96,10 +96,7 @@ void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int f
         l->fw_sparse = l->bw_sparse = in_ok && out_ok;
         snprintf(l->why, sizeof l->why, "%s", in_ok && out_ok ? "FW and BW W*m_t (transposable)"
                                                               : "dense (Cin or Cout % M != 0)");
-        if (l->fw_sparse) {
-            l->mask_t = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
-            l->mask_t_transposed = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
-        }
+        if (l->fw_sparse) l->mask_t = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
         break;
     default:
         break;
@@ -124,15 +121,10 @@ void method_layer_refresh(const nmt_method_config *cfg, method_layer *l, const f
         nmt_pack_masked(view_out(l, w), l->mask_out, cfg->nm, &l->bw);
     }
     if (l->mask_t) {
-        if (new_masks) {
-            nmt_nm_mask_transposable(view_in(l, w), cfg->nm, l->mask_t);
-#pragma omp parallel for schedule(static)
-            for (int r = 0; r < l->c_out; r++)
-                for (int c = 0; c < l->k; c++)
-                    l->mask_t_transposed[(size_t)c * l->c_out + r] = l->mask_t[(size_t)r * l->k + c];
-        }
+        if (new_masks) nmt_nm_mask_transposable(view_in(l, w), cfg->nm, l->mask_t);
+        /* W^T packed under W's own mask, read transposed: no copy of the mask. */
         nmt_pack_masked(view_in(l, w), l->mask_t, cfg->nm, &l->fw);
-        nmt_pack_masked(view_out(l, w), l->mask_t_transposed, cfg->nm, &l->bw);
+        nmt_pack_masked_strided(view_out(l, w), l->mask_t, 1, l->k, cfg->nm, &l->bw);
     }
 }
 

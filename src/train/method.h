@@ -23,7 +23,6 @@ typedef struct method_layer {
     uint8_t *mask_in;             /* c_out x k: srste/bdwp forward operand and decay term */
     uint8_t *mask_out;            /* k x c_out (W^T): bdwp backward operand */
     uint8_t *mask_t;              /* tnm: transposable mask, c_out x k */
-    uint8_t *mask_t_transposed;   /* the same, k x c_out, for packing W^T */
     float *bw_dense;              /* srste: W * m_in, read transposed by the dense kernel */
 } method_layer;
 

@@ -181,6 +181,8 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             if (node->sparse.bw_sparse) {
                 const size_t dy_panels = nmt_nm_panels_floats(d->c_out, cols);
                 if (dy_panels > repacked) repacked = dy_panels;
+                if (!pointwise && nmt_gemm_nm_col2im_workspace_floats(&s) > lowered)
+                    lowered = nmt_gemm_nm_col2im_workspace_floats(&s);
             }
             if (lowered > workspace) workspace = lowered;
             if (repacked > panel_floats) panel_floats = repacked;
