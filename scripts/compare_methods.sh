@@ -12,6 +12,8 @@ echo "|---|---|--:|--:|--:|--:|---|"
 for m in $methods; do
     cmd="build/nmtrain train --method $m --nm 2:8 --out runs/compare/$m --quiet"
     $cmd > /dev/null
-    tail -n 1 "runs/compare/$m/log.csv" | awk -F, -v m="$m" -v c="$cmd" \
-        '{ printf "| %s | 2:8 | %.2f%% | %.4f | %.0f | %.0f | `%s` |\n", m, 100 * $7, $4, $8, $9, c }'
+    nm=2:8
+    [ "$m" = dense ] && nm=-
+    tail -n 1 "runs/compare/$m/log.csv" | awk -F, -v m="$m" -v nm="$nm" -v c="$cmd" \
+        '{ printf "| %s | %s | %.2f%% | %.4f | %.0f | %.0f | `%s` |\n", m, nm, 100 * $7, $4, $8, $9, c }'
 done
