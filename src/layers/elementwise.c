@@ -1,4 +1,6 @@
 /* ReLU, scaling and residual addition. */
+#include <string.h>
+
 #include "layers/layers.h"
 
 void relu_forward(int64_t n, const float *x, float *y)
@@ -7,14 +9,26 @@ void relu_forward(int64_t n, const float *x, float *y)
     for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
+/* dy where y > 0, else 0, as a bit mask: branch-free, so it vectorises
+ * (a branch on the sign of y mispredicts half the time). */
+static inline float relu_gate(float y, float dy)
+{
+    uint32_t bits;
+    memcpy(&bits, &dy, sizeof bits);
+    bits &= -(uint32_t)(y > 0.0f);
+    float gated;
+    memcpy(&gated, &bits, sizeof gated);
+    return gated;
+}
+
 void relu_backward(int64_t n, const float *y, const float *dy, float *dx, int accumulate)
 {
     if (accumulate) {
 #pragma omp parallel for simd schedule(static)
-        for (int64_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) dx[i] += relu_gate(y[i], dy[i]);
     } else {
 #pragma omp parallel for simd schedule(static)
-        for (int64_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) dx[i] = relu_gate(y[i], dy[i]);
     }
 }
 
