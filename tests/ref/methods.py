@@ -129,8 +129,8 @@ class MethodGemm(torch.autograd.Function):
         return dx, dw, db, None, None, None
 
 
-class MethodConv2d(nn.Conv2d):
-    """A Conv2d that trains with a method; `refresh()` regenerates masks."""
+class MethodLayer:
+    """Mixin for Conv2d/Linear training with a method; `refresh()` regenerates masks."""
 
     def setup(self, method, n, m, decay, sparse):
         self.method, self.n, self.m, self.decay, self.sparse = method, n, m, decay, sparse
@@ -139,18 +139,13 @@ class MethodConv2d(nn.Conv2d):
     def refresh(self):
         self.plan = Plan(self.method, self.weight.detach(), self.n, self.m, self.decay, self.sparse)
 
+
+class MethodConv2d(MethodLayer, nn.Conv2d):
     def forward(self, x):
         return MethodGemm.apply(x, self.weight, self.bias, self.plan, self.stride, self.padding)
 
 
-class MethodLinear(nn.Linear):
-    def setup(self, method, n, m, decay, sparse):
-        self.method, self.n, self.m, self.decay, self.sparse = method, n, m, decay, sparse
-        self.refresh()
-
-    def refresh(self):
-        self.plan = Plan(self.method, self.weight.detach(), self.n, self.m, self.decay, self.sparse)
-
+class MethodLinear(MethodLayer, nn.Linear):
     def forward(self, x):
         return MethodGemm.apply(x, self.weight, self.bias, self.plan, 1, 0)
 
