@@ -132,6 +132,16 @@ int main(void)
     snprintf(other, sizeof other, "%s/part/checkpoint.safetensors", dir);
     CHECK(files_equal(path, other), "resumed run's checkpoint differs from the uninterrupted run's");
 
+    /* Same seed and thread count, same bytes: two threads, twice. */
+    for (int i = 0; i < 2; i++) {
+        rc = run("train --data-dir %s --width 0.125 --batch 32 --quiet --threads 2 --epochs 1 --out %s/det%d", dir,
+                 dir, i);
+        CHECK(rc == 0, "2-thread run %d exit %d: %s", i, rc, output);
+    }
+    snprintf(path, sizeof path, "%s/det0/checkpoint.safetensors", dir);
+    snprintf(other, sizeof other, "%s/det1/checkpoint.safetensors", dir);
+    CHECK(files_equal(path, other), "two 2-thread runs with one seed wrote different checkpoints");
+
     /* Bad N:M ratios are refused before any work. */
     const char *bad_nm[] = {"8:8", "2:40", "0:4", "abc", "2:", "3:2"};
     for (size_t i = 0; i < sizeof bad_nm / sizeof bad_nm[0]; i++) {
