@@ -54,6 +54,14 @@ static nmt_node *append(model_builder *b, nmt_op op, const char *name, int input
     return n;
 }
 
+/* Output size of a sliding window; 0 when the window does not fit (C's
+ * division truncates toward zero, which would round -1/2 up to a size of 1). */
+static int window_out(int in, int k, int stride, int pad)
+{
+    const int span = in + 2 * pad - k;
+    return span < 0 ? 0 : span / stride + 1;
+}
+
 static int commit(model_builder *b, nmt_node *n)
 {
     if (n->c_out < 1 || n->h_out < 1 || n->w_out < 1) {
@@ -75,8 +83,8 @@ int builder_conv(model_builder *b, const char *name, int input, int c_out, int k
     n->pad = pad;
     n->bias = bias;
     n->c_out = c_out;
-    n->h_out = (n->h_in + 2 * pad - k) / stride + 1;
-    n->w_out = (n->w_in + 2 * pad - k) / stride + 1;
+    n->h_out = window_out(n->h_in, k, stride, pad);
+    n->w_out = window_out(n->w_in, k, stride, pad);
     return commit(b, n);
 }
 
@@ -111,8 +119,8 @@ int builder_pool(model_builder *b, nmt_op op, const char *name, int input, int k
         n->kh = n->kw = k;
         n->stride = stride;
         n->pad = pad;
-        n->h_out = (n->h_in + 2 * pad - k) / stride + 1;
-        n->w_out = (n->w_in + 2 * pad - k) / stride + 1;
+        n->h_out = window_out(n->h_in, k, stride, pad);
+        n->w_out = window_out(n->w_in, k, stride, pad);
     }
     return commit(b, n);
 }
