@@ -1,5 +1,6 @@
 /* nmtrain train: the training job. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -30,6 +31,15 @@ int nmt_cmd_train(int argc, char **argv)
     if (cli_load_data(&o, &train, &test) != 0) return 1;
     cli_model_from_data(&o, &train);
     const nmt_train_config *t = &o.train;
+    nmt_model_desc *desc = malloc(sizeof *desc);
+    if (!desc || nmt_model_describe(&t->model, desc) != 0) { /* a bad model fails before any output */
+        fprintf(stderr, "nmtrain: %s\n", desc ? nmt_errmsg() : "out of memory");
+        free(desc);
+        nmt_dataset_free(&train);
+        nmt_dataset_free(&test);
+        return 1;
+    }
+    free(desc);
     printf("nmtrain: %s (width %g) on %s: %d train / %d test images, %dx%dx%d, %d classes\n", t->model.arch,
            (double)t->model.width, o.data, train.count, test.count, train.c, train.h, train.w, train.classes);
     printf("method %s", nmt_method_name(t->method.kind));
