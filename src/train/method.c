@@ -140,35 +140,45 @@ nmt_operand method_bw_operand(const method_layer *l, const float *w)
     return op;
 }
 
+#define SDGP_BLOCK 64 /* columns per work item: M rows of this many floats stay contiguous */
+
 const float *method_bw_dy(const nmt_method_config *cfg, const method_layer *l, int cols, const float *dy,
                           float *out)
 {
     if (!l->dy_pruned) return dy;
     const int m = cfg->nm.m, n = cfg->nm.n, groups = l->c_out / m;
+    const int blocks = (cols + SDGP_BLOCK - 1) / SDGP_BLOCK;
     /* Max-norm pruning per pixel and channel group; the kept values are
-     * rescaled so the group's L1 norm is unchanged. */
+     * rescaled so the group's L1 norm is unchanged. Work goes by (group,
+     * block of columns) so every read and write runs along a row. */
 #pragma omp parallel for schedule(static)
-    for (int j = 0; j < cols; j++) {
-        for (int g = 0; g < groups; g++) {
-            const float *in = dy + (size_t)g * m * cols + j;
-            float *o = out + (size_t)g * m * cols + j;
-            uint32_t kept = 0;
-            double total = 0.0, kept_sum = 0.0;
-            for (int e = 0; e < m; e++) total += fabsf(in[(size_t)e * cols]);
+    for (int item = 0; item < groups * blocks; item++) {
+        const int g = item / blocks, j0 = item % blocks * SDGP_BLOCK;
+        const int width = cols - j0 < SDGP_BLOCK ? cols - j0 : SDGP_BLOCK;
+        const float *in = dy + (size_t)g * m * cols + j0;
+        float *o = out + (size_t)g * m * cols + j0;
+        double total[SDGP_BLOCK] = {0}, kept_sum[SDGP_BLOCK] = {0};
+        uint32_t kept[SDGP_BLOCK] = {0};
+        for (int e = 0; e < m; e++)
+            for (int j = 0; j < width; j++) total[j] += fabsf(in[(size_t)e * cols + j]);
+        for (int j = 0; j < width; j++) {
             for (int t = 0; t < n; t++) {
                 int best = -1;
                 float best_mag = -1.0f;
                 for (int e = 0; e < m; e++) {
-                    const float mag = fabsf(in[(size_t)e * cols]);
-                    if (!(kept >> e & 1u) && mag > best_mag) best = e, best_mag = mag;
+                    const float mag = fabsf(in[(size_t)e * cols + j]);
+                    if (!(kept[j] >> e & 1u) && mag > best_mag) best = e, best_mag = mag;
                 }
                 if (best < 0) break; /* all NaN */
-                kept |= 1u << best;
-                kept_sum += best_mag;
+                kept[j] |= 1u << best;
+                kept_sum[j] += best_mag;
             }
-            const float rescale = kept_sum > 0.0 ? (float)(total / kept_sum) : 0.0f;
-            for (int e = 0; e < m; e++) o[(size_t)e * cols] = (kept >> e & 1u) ? in[(size_t)e * cols] * rescale : 0.0f;
         }
+        for (int e = 0; e < m; e++)
+            for (int j = 0; j < width; j++) {
+                const float rescale = kept_sum[j] > 0.0 ? (float)(total[j] / kept_sum[j]) : 0.0f;
+                o[(size_t)e * cols + j] = (kept[j] >> e & 1u) ? in[(size_t)e * cols + j] * rescale : 0.0f;
+            }
     }
     return out;
 }
