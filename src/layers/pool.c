@@ -22,6 +22,21 @@ done:
     return best;
 }
 
+/* Input range [*lo, *hi) of output index o along one axis: PyTorch's
+ * adaptive rule (floor(o*in/out) to ceil((o+1)*in/out)), or a fixed window
+ * clipped to the input. */
+static void window_range(int o, int in, int out, int k, int stride, int pad, int adaptive, int *lo, int *hi)
+{
+    if (adaptive) {
+        *lo = o * in / out;
+        *hi = ((o + 1) * in + out - 1) / out;
+    } else {
+        const int start = o * stride - pad;
+        *lo = start < 0 ? 0 : start;
+        *hi = start + k > in ? in : start + k;
+    }
+}
+
 static void pool_planes(const pool_shape *s, const float *x, int32_t *argmax, float *y, int adaptive)
 {
     const int planes = s->c * s->n, in_plane = s->h * s->w, out_plane = s->ho * s->wo;
@@ -32,22 +47,10 @@ static void pool_planes(const pool_shape *s, const float *x, int32_t *argmax, fl
         int32_t *arg = argmax + (size_t)p * out_plane;
         for (int oy = 0; oy < s->ho; oy++) {
             int y0, y1;
-            if (adaptive) {
-                y0 = oy * s->h / s->ho;
-                y1 = ((oy + 1) * s->h + s->ho - 1) / s->ho;
-            } else {
-                y0 = oy * s->stride - s->pad, y1 = y0 + s->kh;
-                y0 = y0 < 0 ? 0 : y0, y1 = y1 > s->h ? s->h : y1;
-            }
+            window_range(oy, s->h, s->ho, s->kh, s->stride, s->pad, adaptive, &y0, &y1);
             for (int ox = 0; ox < s->wo; ox++) {
                 int x0, x1;
-                if (adaptive) {
-                    x0 = ox * s->w / s->wo;
-                    x1 = ((ox + 1) * s->w + s->wo - 1) / s->wo;
-                } else {
-                    x0 = ox * s->stride - s->pad, x1 = x0 + s->kw;
-                    x0 = x0 < 0 ? 0 : x0, x1 = x1 > s->w ? s->w : x1;
-                }
+                window_range(ox, s->w, s->wo, s->kw, s->stride, s->pad, adaptive, &x0, &x1);
                 out[oy * s->wo + ox] = window_max(in, s->w, y0, y1, x0, x1, &arg[oy * s->wo + ox]);
             }
         }

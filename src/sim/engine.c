@@ -403,17 +403,10 @@ int nmt_sim_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_r
         double gen_free = 0;
         const double *fw_at = fw_start; /* forward start offsets within an iteration */
         double *job = calloc((size_t)n, sizeof(double));
-        if (!job) {
-            free(layers);
-            free(fw_start);
-            free(upd_end);
-            nmt_sim_result_free(out);
-            nmt_error("out of memory");
-            return -1;
-        }
         double *fin = calloc((size_t)n, sizeof(double));
-        if (!fin) {
+        if (!job || !fin) {
             free(job);
+            free(fin);
             free(layers);
             free(fw_start);
             free(upd_end);

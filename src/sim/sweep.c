@@ -86,6 +86,23 @@ static int parse_num(const char *s, double *v)
     return end != s && *end == 0 && isfinite(*v) ? 0 : -1;
 }
 
+/* Appends v, doubling the array as needed; frees the axis on failure. */
+static int axis_push(nmt_sim_sweep_axis *axis, int *cap, double v)
+{
+    if (axis->n_values == *cap) {
+        *cap *= 2;
+        double *nv = realloc(axis->values, sizeof(double) * (size_t)*cap);
+        if (!nv) {
+            nmt_error("out of memory");
+            nmt_sim_sweep_axis_free(axis);
+            return -1;
+        }
+        axis->values = nv;
+    }
+    axis->values[axis->n_values++] = v;
+    return 0;
+}
+
 int nmt_sim_sweep_parse(const char *text, nmt_sim_sweep_axis *axis)
 {
     memset(axis, 0, sizeof *axis);
@@ -135,17 +152,7 @@ int nmt_sim_sweep_parse(const char *text, nmt_sim_sweep_axis *axis)
                 nmt_sim_sweep_axis_free(axis);
                 return -1;
             }
-            if (axis->n_values == cap) {
-                cap *= 2;
-                double *nv = realloc(axis->values, sizeof(double) * (size_t)cap);
-                if (!nv) {
-                    nmt_error("out of memory");
-                    nmt_sim_sweep_axis_free(axis);
-                    return -1;
-                }
-                axis->values = nv;
-            }
-            axis->values[axis->n_values++] = v;
+            if (axis_push(axis, &cap, v) != 0) return -1;
         }
     } else {
         char *save = NULL;
@@ -156,17 +163,7 @@ int nmt_sim_sweep_parse(const char *text, nmt_sim_sweep_axis *axis)
                 nmt_sim_sweep_axis_free(axis);
                 return -1;
             }
-            if (axis->n_values == cap) {
-                cap *= 2;
-                double *nv = realloc(axis->values, sizeof(double) * (size_t)cap);
-                if (!nv) {
-                    nmt_error("out of memory");
-                    nmt_sim_sweep_axis_free(axis);
-                    return -1;
-                }
-                axis->values = nv;
-            }
-            axis->values[axis->n_values++] = v;
+            if (axis_push(axis, &cap, v) != 0) return -1;
         }
     }
     if (axis->n_values == 0) {
