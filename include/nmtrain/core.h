@@ -31,7 +31,6 @@ int nmt_arena_init(nmt_arena *arena, size_t capacity);
 /* 64-byte aligned, zero-filled. Returns NULL and records an error when full. */
 void *nmt_arena_alloc(nmt_arena *arena, size_t bytes);
 #define NMT_ARENA_FLOATS(arena, n) ((float *)nmt_arena_alloc((arena), (size_t)(n) * sizeof(float)))
-void nmt_arena_reset(nmt_arena *arena);
 void nmt_arena_free(nmt_arena *arena);
 
 /* ---- random numbers -------------------------------------------------------

@@ -52,8 +52,9 @@ int nmt_cmd_train(int argc, char **argv)
     if (rc != 0) {
         fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
     } else {
-        printf("final test accuracy %.2f%% (loss %.4f) after %d epochs in %.1f s\n", 100.0 * result.last.test_acc,
-               (double)result.last.test_loss, result.epochs_done, result.seconds);
+        printf("final test accuracy %.2f%% (loss %.4f) after %d epochs in %.1f s, peak memory %.0f MB\n",
+               100.0 * result.last.test_acc, (double)result.last.test_loss, result.epochs_done, result.seconds,
+               nmt_peak_rss() / 1048576.0);
         if (t->out_dir) printf("logs and checkpoint in %s/\n", t->out_dir);
     }
     nmt_dataset_free(&train);

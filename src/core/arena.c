@@ -36,11 +36,6 @@ void *nmt_arena_alloc(nmt_arena *arena, size_t bytes)
     return p;
 }
 
-void nmt_arena_reset(nmt_arena *arena)
-{
-    arena->used = 0;
-}
-
 void nmt_arena_free(nmt_arena *arena)
 {
     free(arena->base);

@@ -205,6 +205,8 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
         nmt_error("out of memory for a training batch");
         rc = -1;
     }
+    if (cfg->progress_seconds > 0)
+        printf("network memory: %.0f MB, allocated once for the run\n", nmt_net_bytes(net) / 1048576.0);
     const double start = nmt_now();
     double last_print = start;
     int64_t steps_this_run = 0;
