@@ -116,6 +116,26 @@ def resnet9_training(directory):
          {"lr": "0.02", "momentum": "0.9", "nesterov": "1", "weight_decay": "5e-4", "label_smoothing": "0.1"})
 
 
+def model_steps(directory):
+    """One training step of small ResNet18 and VGG19 (branches, 1x1 strided
+    downsamples, conv biases, average pooling): init state, logits, gradients."""
+    for arch, hw in (("resnet18", 16), ("vgg19", 32)):
+        gen = torch.Generator().manual_seed(5)
+        model = reference.build(arch, 3, 10, 1 / 16)
+        reference.init_like_nmtrain(model, gen)
+        save(os.path.join(directory, "%s_init.safetensors" % arch), {k: t(v) for k, v in model.state_dict().items()},
+             {"arch": arch, "width": "0.0625", "in": "3x%dx%d" % (hw, hw), "classes": "10"})
+        x = torch.randn(8, 3, hw, hw, generator=gen)
+        labels = torch.randint(0, 10, (8,), generator=gen)
+        model.train()
+        logits = model(x)
+        F.cross_entropy(logits, labels, label_smoothing=0.1).backward()
+        out = {"x": t(x), "labels": labels.numpy(), "logits": t(logits)}
+        for name, p in model.named_parameters():
+            out["grad." + name] = t(p.grad)
+        save(os.path.join(directory, "%s_step.safetensors" % arch), out, {"label_smoothing": "0.1"})
+
+
 METHODS = ("dense", "srste", "bdwp", "sdgp", "tnm")
 RATIOS = ((2, 4), (2, 8), (1, 8), (3, 16))
 
@@ -189,6 +209,7 @@ def main():
     os.makedirs(directory, exist_ok=True)
     layers(os.path.join(directory, "layers.safetensors"))
     resnet9_training(directory)
+    model_steps(directory)
     method_layers(os.path.join(directory, "methods_layers.safetensors"))
     method_trajectories(os.path.join(directory, "methods_steps.safetensors"))
 
