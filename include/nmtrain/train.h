@@ -188,6 +188,12 @@ int nmt_evaluate(nmt_net *net, const nmt_dataset *ds, int batch, const float *me
  * statistics come from `train`. */
 int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_dataset *test,
               nmt_train_result *result);
+/* The network a checkpoint (or export) was trained as, built for up to
+ * max_batch samples with its weights loaded; `method` (may be NULL), mean
+ * and std (NMT_DATA_MAX_CHANNELS floats) receive its method and input
+ * normalisation. NULL with an error naming the file on failure. */
+nmt_net *nmt_net_from_checkpoint(const char *path, int max_batch, nmt_method_config *method, float *mean,
+                                 float *std);
 /* Rebuilds the model a checkpoint was trained with (its "config" metadata). */
 int nmt_checkpoint_model(const char *path, nmt_model_config *model, char *arch_buf, size_t arch_size,
                          nmt_method_config *method, float *mean, float *std);

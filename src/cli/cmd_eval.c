@@ -56,45 +56,32 @@ int nmt_cmd_eval(int argc, char **argv)
         fprintf(stderr, "nmtrain eval: --checkpoint FILE is required\n");
         return 2;
     }
-    nmt_model_config model;
-    nmt_method_config method;
-    char arch[32];
     float mean[NMT_DATA_MAX_CHANNELS], std[NMT_DATA_MAX_CHANNELS];
-    if (nmt_checkpoint_model(o.checkpoint, &model, arch, sizeof arch, &method, mean, std) != 0) {
+    nmt_net *net = nmt_net_from_checkpoint(o.checkpoint, o.train.batch, NULL, mean, std);
+    if (!net) {
         fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
         return 1;
     }
     nmt_dataset test;
     if (nmt_dataset_load(o.data, o.data_dir, 0, &test) != 0) {
         fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
+        nmt_net_free(net);
         return 1;
     }
     int rc = 1;
-    nmt_model_desc *desc = malloc(sizeof *desc);
-    nmt_net *net = NULL;
-    if (test.c != model.in_c || test.h != model.in_h || test.w != model.in_w)
-        fprintf(stderr, "nmtrain: %s: the model takes %dx%dx%d inputs, %s has %dx%dx%d\n", o.checkpoint, model.in_c,
-                model.in_h, model.in_w, o.data, test.c, test.h, test.w);
-    else if (!desc || nmt_model_describe(&model, desc) != 0 ||
-             !(net = nmt_net_create(desc, o.train.batch, &method, 0)) ||
-             nmt_checkpoint_load(net, o.checkpoint, NULL) != 0)
-        fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
-    else {
-        float loss, acc;
-        if (nmt_evaluate(net, &test, o.train.batch, mean, std, &loss, &acc) == 0) {
-            printf("%s: %s on %s test (%d images): accuracy %.2f%%, loss %.4f\n", o.checkpoint, arch, o.data,
-                   test.count, 100.0 * acc, (double)loss);
-            rc = 0;
-            if (o.dump_logits && dump_logits(net, &test, o.train.batch, mean, std, o.dump_logits) != 0) {
-                fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
-                rc = 1;
-            }
-        } else {
+    float loss, acc;
+    if (nmt_evaluate(net, &test, o.train.batch, mean, std, &loss, &acc) != 0) {
+        fprintf(stderr, "nmtrain: %s: %s\n", o.checkpoint, nmt_errmsg());
+    } else {
+        printf("%s: %s on %s test (%d images): accuracy %.2f%%, loss %.4f\n", o.checkpoint, nmt_net_desc(net)->arch,
+               o.data, test.count, 100.0 * acc, (double)loss);
+        rc = 0;
+        if (o.dump_logits && dump_logits(net, &test, o.train.batch, mean, std, o.dump_logits) != 0) {
             fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
+            rc = 1;
         }
     }
     nmt_net_free(net);
-    free(desc);
     nmt_dataset_free(&test);
     return rc;
 }

@@ -20,26 +20,19 @@ int nmt_cmd_export(int argc, char **argv)
         fprintf(stderr, "nmtrain export: --checkpoint FILE and --export OUT are required\n");
         return 2;
     }
-    nmt_model_config model;
     nmt_method_config method;
-    char arch[32];
     float mean[NMT_DATA_MAX_CHANNELS], std[NMT_DATA_MAX_CHANNELS];
-    nmt_model_desc *desc = malloc(sizeof *desc);
-    char *config = NULL;
-    nmt_net *net = NULL;
+    nmt_net *net = nmt_net_from_checkpoint(o.checkpoint, 1, &method, mean, std);
+    char *config = net ? nmt_checkpoint_config(o.checkpoint) : NULL;
     int rc = 1;
-    if (desc && nmt_checkpoint_model(o.checkpoint, &model, arch, sizeof arch, &method, mean, std) == 0 &&
-        nmt_model_describe(&model, desc) == 0 && (net = nmt_net_create(desc, 1, &method, 0)) &&
-        nmt_checkpoint_load(net, o.checkpoint, NULL) == 0 && (config = nmt_checkpoint_config(o.checkpoint)) &&
-        nmt_export_inference(net, o.export_path, config) == 0) {
-        printf("%s: %s trained with %s %d:%d, exported for inference\n", o.export_path, arch,
+    if (config && nmt_export_inference(net, o.export_path, config) == 0) {
+        printf("%s: %s trained with %s %d:%d, exported for inference\n", o.export_path, nmt_net_desc(net)->arch,
                nmt_method_name(method.kind), method.nm.n, method.nm.m);
         rc = 0;
     } else {
-        fprintf(stderr, "nmtrain: %s\n", desc ? nmt_errmsg() : "out of memory");
+        fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
     }
     free(config);
     nmt_net_free(net);
-    free(desc);
     return rc;
 }

@@ -104,3 +104,25 @@ int nmt_checkpoint_model(const char *path, nmt_model_config *model, char *arch_b
     method->sparse_classifier = (int)classifier;
     return 0;
 }
+
+nmt_net *nmt_net_from_checkpoint(const char *path, int max_batch, nmt_method_config *method, float *mean,
+                                 float *std)
+{
+    nmt_model_config model;
+    nmt_method_config own;
+    char arch[32];
+    nmt_model_desc *desc = malloc(sizeof *desc);
+    nmt_net *net = NULL;
+    if (!desc) {
+        nmt_error("%s: out of memory describing the model", path);
+    } else if (nmt_checkpoint_model(path, &model, arch, sizeof arch, method ? method : &own, mean, std) == 0 &&
+               nmt_model_describe(&model, desc) == 0) {
+        net = nmt_net_create(desc, max_batch, method ? method : &own, 0);
+        if (net && nmt_checkpoint_load(net, path, NULL) != 0) {
+            nmt_net_free(net);
+            net = NULL;
+        }
+    }
+    free(desc);
+    return net;
+}
