@@ -3,7 +3,7 @@
  * at batch 32 and 128, 1 and 2 threads, in one run so ratios are side by side.
  *
  *   build/bench/bench_gemm [--quick] [--reps R] [--threads 1,2] [--batch 32,128]
- *                          [--blas-native]
+ *                          [--isa avx2|avx512] [--blas-native]
  *   NMT_BENCH_QUICK=1 is the same as --quick (a few shapes, batch 32).
  *   build/bench/bench_gemm --fused [--quick ...] times the backward-data at 2:8
  *   through col2im instead: GEMM into dcol + nmt_col2im against the fused
@@ -340,12 +340,14 @@ int main(int argc, char **argv)
 {
     bench_config cfg = {.reps = 5, .threads = {1, 2}, .thread_count = 2, .batches = {32, 128}, .batch_count = 2};
     int blas_native = 0, fused = 0;
+    const char *isa = "avx2";
     const char *quick_env = getenv("NMT_BENCH_QUICK");
     cfg.quick = quick_env && *quick_env && strcmp(quick_env, "0") != 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) cfg.quick = 1;
         else if (!strcmp(argv[i], "--blas-native")) blas_native = 1;
         else if (!strcmp(argv[i], "--fused")) fused = 1;
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa = argv[++i];
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) cfg.reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) cfg.thread_count = parse_list(argv[++i], cfg.threads, MAX_SETTINGS);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) cfg.batch_count = parse_list(argv[++i], cfg.batches, MAX_SETTINGS);
@@ -353,7 +355,7 @@ int main(int argc, char **argv)
             return run_one(atoi(argv[i + 1]), atoi(argv[i + 2]), atoi(argv[i + 3]),
                            (nmt_nm){atoi(argv[i + 4]), atoi(argv[i + 5])});
         else {
-            fprintf(stderr, "usage: %s [--quick] [--fused] [--reps R] [--threads 1,2] [--batch 32,128] [--blas-native]\n"
+            fprintf(stderr, "usage: %s [--quick] [--fused] [--reps R] [--threads 1,2] [--batch 32,128] [--isa avx2|avx512] [--blas-native]\n"
                             "       %s --one ROWS K COLS N M\n", argv[0], argv[0]);
             return 2;
         }
@@ -362,12 +364,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_gemm: --reps must be 5..64; --threads and --batch are lists like 1,2\n");
         return 2;
     }
+    if (strcmp(isa, "avx2") && strcmp(isa, "avx512")) {
+        fprintf(stderr, "bench_gemm: --isa must be avx2 or avx512\n");
+        return 2;
+    }
+    /* Both sides on one instruction set: OpenBLAS's Haswell or SkylakeX
+     * kernels against the N:M path of the same width. */
+    const int wide = !strcmp(isa, "avx512");
     if (!blas_native && !getenv("OPENBLAS_CORETYPE")) {
-        setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+        setenv("OPENBLAS_CORETYPE", wide ? "SkylakeX" : "Haswell", 1);
+        setenv("NMTRAIN_NM_PATH", wide ? "avx512" : "avx2-fma", 0);
         setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
         setenv("OMP_WAIT_POLICY", "passive", 0);
         execv("/proc/self/exe", argv);
-        perror("bench_gemm: re-exec with OPENBLAS_CORETYPE=Haswell failed; continuing");
+        perror("bench_gemm: re-exec with OPENBLAS_CORETYPE set failed; continuing");
     }
     if (cfg.quick) {
         cfg.batch_count = 1;

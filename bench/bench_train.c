@@ -4,7 +4,7 @@
  * so peak RSS is its own.
  *
  *   build/bench/bench_train [--quick] [--models resnet9,resnet18,vgg19]
- *                           [--batch 128] [--reps 5] [--threads 2] [--profile]
+ *                           [--batch 128] [--reps 5] [--threads 2] [--isa avx2|avx512] [--profile]
  *
  * Inputs are 3x32x32 random images with 10 classes (speed does not depend on
  * the values). A step is forward + backward + SGD + the method's operand
@@ -115,25 +115,29 @@ static int measure(const char *arch, bench_config c, int batch, int reps, bench_
 
 int main(int argc, char **argv)
 {
-    nmt_tune_runtime(argv, "Haswell");
-    const char *models = "resnet9,resnet18,vgg19";
+    const char *models = "resnet9,resnet18,vgg19", *isa = "avx2";
     int batch = 128, reps = 5, threads = 2, quick = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa = argv[++i];
         else if (!strcmp(argv[i], "--profile")) profile = 1;
         else if (!strcmp(argv[i], "--models") && i + 1 < argc) models = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--models a,b] [--batch B] [--reps R] [--threads T] [--profile]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--models a,b] [--batch B] [--reps R] [--threads T] [--isa avx2|avx512] [--profile]\n", argv[0]);
             return 2;
         }
     }
-    if (batch < 1 || reps < 1 || reps > 63 || threads < 1) {
-        fprintf(stderr, "bench_train: batch, reps (1..63) and threads must be positive\n");
+    if (batch < 1 || reps < 1 || reps > 63 || threads < 1 || (strcmp(isa, "avx2") && strcmp(isa, "avx512"))) {
+        fprintf(stderr, "bench_train: batch, reps (1..63) and threads must be positive, --isa avx2 or avx512\n");
         return 2;
     }
+    /* Dense GEMMs (OpenBLAS) and N:M kernels on the same instruction set. */
+    const int wide = !strcmp(isa, "avx512");
+    setenv("NMTRAIN_NM_PATH", wide ? "avx512" : "avx2-fma", 0);
+    nmt_tune_runtime(argv, wide ? "SkylakeX" : "Haswell");
     nmt_set_threads(threads);
     static const bench_config full[] = {
         {NMT_METHOD_DENSE, {1, 1}}, {NMT_METHOD_BDWP, {2, 4}}, {NMT_METHOD_BDWP, {2, 8}}, {NMT_METHOD_BDWP, {1, 8}},
@@ -144,8 +148,9 @@ int main(int argc, char **argv)
     static const bench_config short_list[] = {{NMT_METHOD_DENSE, {1, 1}}, {NMT_METHOD_BDWP, {2, 8}}};
     const bench_config *configs = quick ? short_list : full;
     const int n_configs = quick ? 2 : (int)(sizeof full / sizeof full[0]);
-    printf("training step, 3x32x32 inputs, batch %d, %d threads, median of %d steps; OpenBLAS %s\n", batch, threads,
-           reps, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "native");
+    printf("training step, 3x32x32 inputs, batch %d, %d threads, median of %d steps; OpenBLAS %s, N:M path %s\n",
+           batch, threads, reps, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "native",
+           nmt_gemm_nm_path());
     printf("%-9s %-6s %-5s %10s %9s %7s %9s\n", "model", "method", "N:M", "images/s", "speedup", "ideal", "peak MB");
     char list[256];
     snprintf(list, sizeof list, "%s", models);

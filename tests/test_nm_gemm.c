@@ -1,6 +1,6 @@
 /* N:M sparse GEMM against a naive reference on the unpacked matrix: random
- * shapes with ragged edges, M in {4, 8, 16, 32} with several N, both code
- * paths, both B layouts, beta 0 / 1 / other, one and several threads. */
+ * shapes with ragged edges, M in {4, 8, 16, 32} with several N, every code
+ * path the CPU runs, both B layouts, beta 0 / 1 / other, one and several threads. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,8 +108,8 @@ static void test_random_shapes(nmt_rng *rng, const char *path, int threads)
     CHECK(worst <= 1e-4, "%s: max error %.3e", label, worst);
 }
 
-/* The two paths add the same products in the same order, so they agree to
- * a few ulps, far tighter than the reference tolerance. */
+/* The paths add the same products in the same order, so each agrees with
+ * the portable one to a few ulps, far tighter than the reference tolerance. */
 static void test_paths_agree(nmt_rng *rng)
 {
     const int rows = 45, k = 320, ncols = 250;
@@ -121,13 +121,17 @@ static void test_paths_agree(nmt_rng *rng)
     for (int i = 0; i < rows * k; i++) w[i] = nmt_rng_normal(rng);
     for (int i = 0; i < k * ncols; i++) b[i] = nmt_rng_normal(rng);
     nmt_pack_topn((nmt_view){w, rows, k, k, 1}, nm, &a);
-    nmt_gemm_nm_force_portable(0);
-    nmt_gemm_nm(&a, b, ncols, ncols, 0.0f, fast, ncols);
-    nmt_gemm_nm_force_portable(1);
+    nmt_gemm_nm_set_path(NMT_NM_PATH_PORTABLE);
     CHECK(strcmp(nmt_gemm_nm_path(), "portable") == 0, "forced path is %s", nmt_gemm_nm_path());
     nmt_gemm_nm(&a, b, ncols, ncols, 0.0f, portable, ncols);
-    nmt_gemm_nm_force_portable(0);
-    CHECK_CLOSE("avx2 vs portable", fast, portable, (size_t)rows * ncols, 1e-5);
+    for (int path = NMT_NM_PATH_AVX2; path <= NMT_NM_PATH_AVX512; path++) {
+        if (nmt_gemm_nm_set_path((nmt_nm_path)path) != 0) continue;
+        nmt_gemm_nm(&a, b, ncols, ncols, 0.0f, fast, ncols);
+        char label[64];
+        snprintf(label, sizeof label, "%s vs portable", nmt_gemm_nm_path());
+        CHECK_CLOSE(label, fast, portable, (size_t)rows * ncols, 1e-5);
+    }
+    nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
     free(w), free(b), free(fast), free(portable), free(a.values), free(a.index);
 }
 
@@ -220,8 +224,8 @@ static void test_gemm_col2im(nmt_rng *rng)
         for (int i = 0; i < cout * cols; i++) dy[i] = nmt_rng_normal(rng);
         nmt_pack_topn((nmt_view){w, k, cout, 1, k}, nm, &w_t); /* W^T packed along Cout */
         nmt_nm_pack_panels(dy, cols, cout, cols, panels);
-        for (int portable = 0; portable < 2; portable++) {
-            nmt_gemm_nm_force_portable(portable);
+        for (int path = NMT_NM_PATH_PORTABLE; path <= NMT_NM_PATH_AVX512; path++) {
+            if (nmt_gemm_nm_set_path((nmt_nm_path)path) != 0) continue;
             for (int threads = 1; threads <= 3; threads++) {
                 nmt_set_threads(threads);
                 nmt_gemm_nm_panels(&w_t, panels, cols, 0.0f, dcol, cols);
@@ -233,7 +237,7 @@ static void test_gemm_col2im(nmt_rng *rng)
                 if (!(err <= worst)) worst = err;
             }
         }
-        nmt_gemm_nm_force_portable(0);
+        nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
         free(w), free(dy), free(panels), free(dcol), free(want), free(got), free(workspace);
         free(w_t.values), free(w_t.index);
     }
@@ -246,14 +250,17 @@ int main(void)
     nmt_rng rng;
     nmt_rng_seed(&rng, 7, 3);
     printf("N:M GEMM path: %s\n", nmt_gemm_nm_path());
-    for (int portable = 0; portable < 2; portable++) {
-        nmt_gemm_nm_force_portable(portable);
+    for (int path_kind = NMT_NM_PATH_PORTABLE; path_kind <= NMT_NM_PATH_AVX512; path_kind++) {
+        if (nmt_gemm_nm_set_path((nmt_nm_path)path_kind) != 0) {
+            printf("  (this CPU does not run path %d: skipped)\n", path_kind);
+            continue;
+        }
         const char *path = nmt_gemm_nm_path();
         test_random_shapes(&rng, path, 1);
         test_random_shapes(&rng, path, 2);
         test_random_shapes(&rng, path, 3);
     }
-    nmt_gemm_nm_force_portable(0);
+    nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
     test_paths_agree(&rng);
     test_inside_parallel_region(&rng);
     test_im2col_panels(&rng);

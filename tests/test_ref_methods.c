@@ -59,19 +59,18 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
     oihw_to_ohwi(w_ref, co, ci, kh, kh, w);
     method_layer_refresh(&cfg, &l, w, 1);
 
-    for (int portable = 0; portable < 2; portable++) {
-        nmt_gemm_nm_force_portable(portable);
+    for (int path = NMT_NM_PATH_PORTABLE; path <= NMT_NM_PATH_AVX512; path++) {
+        if (nmt_gemm_nm_set_path((nmt_nm_path)path) != 0) continue; /* this CPU does not run it */
         memset(dx, 0, sizeof(float) * ci * cols);
         conv_forward(&s, co, method_fw_operand(&l, w), bias, x, col, panels, y);
         const float *dy_bw = method_bw_dy(&cfg, &l, cols, dy, scratch);
         conv_backward(&s, co, method_bw_operand(&l, w), x, col, panels, dy, dy_bw, dw, db, dx, dcol);
         method_correct_wg(&cfg, &l, w, dw);
         char label[96];
-        const char *path = portable ? "portable" : nmt_gemm_nm_path();
 #define COMPARE(field, got, count)                                                                   \
     do {                                                                                             \
         snprintf(name, sizeof name, "%s.%s.%d_%d.%s", layer, nmt_method_name(kind), nm.n, nm.m, field); \
-        snprintf(label, sizeof label, "%s %s %d:%d %s (%s)", layer, nmt_method_name(kind), nm.n, nm.m, field, path); \
+        snprintf(label, sizeof label, "%s %s %d:%d %s (%s)", layer, nmt_method_name(kind), nm.n, nm.m, field, nmt_gemm_nm_path()); \
         CHECK_CLOSE(label, got, fixture_f32(st, LAYERS, name, NULL), count, 2e-5);                  \
     } while (0)
         cnhw_to_nchw(y, n, co, plane, out_nchw);
@@ -82,7 +81,7 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
         COMPARE("dweight", dw_torch, (size_t)co * k);
         COMPARE("dbias", db, (size_t)co);
     }
-    nmt_gemm_nm_force_portable(0);
+    nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
     free(x), free(w), free(dy), free(scratch), free(col), free(dcol), free(panels), free(y), free(dx), free(dw), free(db);
     free(out_nchw), free(dw_torch);
     nmt_arena_free(&arena);

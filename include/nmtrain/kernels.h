@@ -44,10 +44,23 @@ void nmt_nm_pack_panels(const float *b, int ldb, int k, int ncols, float *panels
 void nmt_gemm_nm_panels(const nmt_packed *a, const float *panels, int ncols,
                         float beta, float *c, int ldc);
 
-/* Which N:M code path runs ("avx2-fma" or "portable"), and a switch to force
- * the portable one (tests compare both). */
+/* The N:M code paths. AUTO picks the widest the CPU runs, or the one named
+ * by the environment variable NMTRAIN_NM_PATH ("portable", "avx2-fma",
+ * "avx512") when the CPU runs it. All add the same products in the same
+ * order per output, so they agree to FMA rounding. */
+typedef enum nmt_nm_path {
+    NMT_NM_PATH_AUTO,
+    NMT_NM_PATH_PORTABLE,
+    NMT_NM_PATH_AVX2,
+    NMT_NM_PATH_AVX512
+} nmt_nm_path;
+/* 1 if this CPU runs the path. */
+int nmt_gemm_nm_path_supported(nmt_nm_path path);
+/* Selects the path for every later call (tests and benchmarks compare
+ * them); -1, and no change, if the CPU does not run it. */
+int nmt_gemm_nm_set_path(nmt_nm_path path);
+/* The path in use: "portable", "avx2-fma" or "avx512". */
 const char *nmt_gemm_nm_path(void);
-void nmt_gemm_nm_force_portable(int on);
 
 /* Convolution lowering for CNHW activations x[c][n][h][w].
  * col is (kh*kw*c) x (n*ho*wo) with rows ordered (kh, kw, ci).

@@ -21,6 +21,7 @@
     do {                                                                                           \
         const __m256 weight_ = _mm256_broadcast_ss(weight_ptr);                                    \
         const float *row_ = (row);                                                                 \
+        __asm__("" : "+r"(row_)); /* base-only address: indexed FMAs cost 2 uops */            \
         _Pragma("GCC unroll 12") for (int v = 0; v < vectors; v++) {                               \
             __m256 x_ = masked ? _mm256_maskload_ps(row_ + 8 * v, lanes[v]) : _mm256_loadu_ps(row_ + 8 * v); \
             acc[v] = _mm256_fmadd_ps(weight_, x_, acc[v]);                                         \

@@ -62,7 +62,7 @@ void nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy_panels, const nmt
     const int total_groups = w_t->k / w_t->nm.m, m = w_t->nm.m;
     if (ncols <= 0 || total_groups == 0) return;
     const nm_block_kernel kernel = nm_choose_kernel();
-    const int block_groups = m >= nm_block_rows() ? 1 : nm_block_rows() / m;
+    const int block_groups = nm_block_groups(w_t->nm);
     const size_t panel_floats = (size_t)w_t->k * NMT_NM_PANEL_COLS;
     const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
 #pragma omp parallel num_threads(threads < s->c ? threads : s->c)

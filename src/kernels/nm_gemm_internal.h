@@ -35,11 +35,12 @@ typedef void (*nm_block_kernel)(const nm_block *blk);
 
 void nm_block_portable(const nm_block *blk);
 void nm_block_avx2(const nm_block *blk);
+void nm_block_avx512(const nm_block *blk);
 
-/* The block kernel of the current path, and the rows of B per reduction
- * block (sized to L1d). */
+/* The block kernel of the current path, and the N:M groups of the
+ * reduction per block (sized to L1d). */
 nm_block_kernel nm_choose_kernel(void);
-int nm_block_rows(void);
+int nm_block_groups(nmt_nm nm);
 
 /* Output pixels of one column panel of a convolution, as runs of
  * consecutive ox sharing (n, oy): shared by the lowering into panels and the
