@@ -4,7 +4,8 @@
  * so peak RSS is its own.
  *
  *   build/bench/bench_train [--quick] [--models resnet9,resnet18,vgg19]
- *                           [--batch 128] [--reps 5] [--threads 2] [--isa avx2|avx512] [--profile]
+ *                           [--batch 128] [--reps 5] [--threads 2] [--isa avx2|avx512]
+ *                           [--methods dense,sdgp] [--profile]
  *
  * Inputs are 3x32x32 random images with 10 classes (speed does not depend on
  * the values). A step is forward + backward + SGD + the method's operand
@@ -115,18 +116,20 @@ static int measure(const char *arch, bench_config c, int batch, int reps, bench_
 
 int main(int argc, char **argv)
 {
-    const char *models = "resnet9,resnet18,vgg19", *isa = "avx2";
+    const char *models = "resnet9,resnet18,vgg19", *isa = "avx2", *methods = NULL;
     int batch = 128, reps = 5, threads = 2, quick = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa = argv[++i];
         else if (!strcmp(argv[i], "--profile")) profile = 1;
         else if (!strcmp(argv[i], "--models") && i + 1 < argc) models = argv[++i];
+        else if (!strcmp(argv[i], "--methods") && i + 1 < argc) methods = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--models a,b] [--batch B] [--reps R] [--threads T] [--isa avx2|avx512] [--profile]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--models a,b] [--batch B] [--reps R] [--threads T] [--isa avx2|avx512]\n"
+                            "       [--methods dense,bdwp,...] [--profile]\n", argv[0]);
             return 2;
         }
     }
@@ -147,7 +150,19 @@ int main(int argc, char **argv)
     };
     static const bench_config short_list[] = {{NMT_METHOD_DENSE, {1, 1}}, {NMT_METHOD_BDWP, {2, 8}}};
     const bench_config *configs = quick ? short_list : full;
-    const int n_configs = quick ? 2 : (int)(sizeof full / sizeof full[0]);
+    int n_configs = quick ? 2 : (int)(sizeof full / sizeof full[0]);
+    bench_config chosen[sizeof full / sizeof full[0]];
+    if (methods) { /* the listed methods at every ratio of the full list */
+        int count = 0;
+        for (int i = 0; i < n_configs; i++) {
+            char list[128];
+            snprintf(list, sizeof list, "%s", methods);
+            for (char *name = strtok(list, ","); name; name = strtok(NULL, ","))
+                if (!strcmp(name, nmt_method_name(configs[i].kind))) chosen[count++] = configs[i];
+        }
+        configs = chosen;
+        n_configs = count;
+    }
     printf("training step, 3x32x32 inputs, batch %d, %d threads, median of %d steps; OpenBLAS %s, N:M path %s\n",
            batch, threads, reps, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "native",
            nmt_gemm_nm_path());

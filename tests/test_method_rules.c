@@ -81,11 +81,12 @@ static void spec_fractions(void)
 }
 
 /* SDGP: exactly N kept per group of M channels at each pixel, the rest zero,
- * and each group's L1 norm preserved. */
+ * each group's L1 norm preserved, and the packed form holds exactly that
+ * (positions ascending, pixels as rows). */
 static void sdgp_rescale(void)
 {
-    const int channels = 32, cols = 50;
-    const nmt_nm nms[] = {{2, 4}, {2, 8}, {1, 8}, {3, 16}};
+    const int channels = 32, cols = 150;
+    const nmt_nm nms[] = {{2, 4}, {2, 8}, {1, 8}, {3, 16}, {7, 32}};
     nmt_rng rng;
     nmt_rng_seed(&rng, 5, 0);
     float *dy = malloc(sizeof(float) * channels * cols), *out = malloc(sizeof(float) * channels * cols);
@@ -97,7 +98,16 @@ static void sdgp_rescale(void)
         memset(&layer, 0, sizeof layer);
         layer.c_out = channels;
         layer.dy_pruned = 1;
-        method_bw_dy(&cfg, &layer, cols, dy, out);
+        void *scratch = malloc(method_bw_dy_scratch_bytes(&cfg, &layer, cols));
+        nmt_packed packed;
+        const nmt_operand got = method_bw_dy(&cfg, &layer, cols, dy, scratch, &packed);
+        CHECK(got.packed == &packed && got.dense == NULL, "sdgp hands backward-data a packed dY");
+        CHECK(packed.rows == cols && packed.k == channels, "packed dY is %d x %d", packed.rows, packed.k);
+        int unordered = 0;
+        for (size_t e = 0; e + 1 < nmt_packed_value_count(cols, channels, nms[t]); e++)
+            if ((e + 1) % nms[t].n != 0 && packed.index[e] >= packed.index[e + 1]) unordered++;
+        CHECK(unordered == 0, "sdgp %d:%d: %d positions out of order", nms[t].n, nms[t].m, unordered);
+        nmt_unpack(&packed, out); /* cols x channels */
         int bad_count = 0;
         double worst = 0;
         for (int j = 0; j < cols; j++)
@@ -105,16 +115,19 @@ static void sdgp_rescale(void)
                 double l1_in = 0, l1_out = 0;
                 int kept = 0;
                 for (int e = 0; e < nms[t].m; e++) {
-                    const size_t at = (size_t)(g * nms[t].m + e) * cols + j;
-                    l1_in += fabs(dy[at]);
-                    l1_out += fabs(out[at]);
-                    kept += out[at] != 0.0f;
+                    const float in = dy[(size_t)(g * nms[t].m + e) * cols + j];
+                    const float o = out[(size_t)j * channels + g * nms[t].m + e];
+                    l1_in += fabs(in);
+                    l1_out += fabs(o);
+                    kept += o != 0.0f;
+                    if (o != 0.0f && o * in < 0.0f) bad_count++; /* a kept value keeps its sign */
                 }
                 bad_count += kept != nms[t].n;
                 if (fabs(l1_in - l1_out) / l1_in > worst) worst = fabs(l1_in - l1_out) / l1_in;
             }
         CHECK(bad_count == 0, "sdgp %d:%d: %d groups keep other than N", nms[t].n, nms[t].m, bad_count);
         CHECK(worst < 1e-6, "sdgp %d:%d: group L1 norm changes by %.2e", nms[t].n, nms[t].m, worst);
+        free(scratch);
     }
     free(dy), free(out);
 }

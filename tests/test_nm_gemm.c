@@ -194,6 +194,41 @@ static void test_im2col_panels(nmt_rng *rng)
     CHECK(differ == 0, "%d conv shapes lowered differently", differ);
 }
 
+/* nmt_col2im_transposed on the transposed lowering must equal nmt_col2im
+ * (up to the order of the additions) over strides, paddings and kernels. */
+static void test_col2im_transposed(nmt_rng *rng)
+{
+    const nmt_conv_shape shapes[] = {
+        {.c = 3, .n = 2, .h = 7, .w = 9, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+        {.c = 20, .n = 3, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
+        {.c = 5, .n = 2, .h = 4, .w = 4, .kh = 1, .kw = 1, .stride = 2, .pad = 0},
+        {.c = 33, .n = 2, .h = 6, .w = 5, .kh = 1, .kw = 1, .stride = 1, .pad = 0},
+        {.c = 8, .n = 4, .h = 12, .w = 10, .kh = 5, .kw = 3, .stride = 1, .pad = 2},
+        {.c = 17, .n = 2, .h = 11, .w = 13, .kh = 3, .kw = 3, .stride = 3, .pad = 0},
+    };
+    double worst = 0.0;
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        nmt_conv_shape s = shapes[t];
+        s.ho = (s.h + 2 * s.pad - s.kh) / s.stride + 1;
+        s.wo = (s.w + 2 * s.pad - s.kw) / s.stride + 1;
+        const int k = s.kh * s.kw * s.c, cols = s.n * s.ho * s.wo;
+        const size_t dx_size = (size_t)s.c * s.n * s.h * s.w;
+        float *dcol = malloc(sizeof(float) * k * cols), *dcol_t = malloc(sizeof(float) * k * cols);
+        float *want = malloc(sizeof(float) * dx_size), *got = malloc(sizeof(float) * dx_size);
+        for (int i = 0; i < k * cols; i++) dcol[i] = nmt_rng_normal(rng);
+        for (int r = 0; r < k; r++)
+            for (int j = 0; j < cols; j++) dcol_t[(size_t)j * k + r] = dcol[(size_t)r * cols + j];
+        for (size_t i = 0; i < dx_size; i++) want[i] = got[i] = (float)i * 0.25f; /* both accumulate */
+        nmt_col2im(&s, dcol, want);
+        nmt_col2im_transposed(&s, dcol_t, got);
+        double err = harness_max_error(got, want, dx_size);
+        if (!(err <= worst)) worst = err;
+        free(dcol), free(dcol_t), free(want), free(got);
+    }
+    printf("  %-40s max err %.3e (tol 1e-05)\n", "col2im from the transposed lowering", worst);
+    CHECK(worst <= 1e-5, "col2im_transposed: max error %.3e", worst);
+}
+
 /* nmt_gemm_nm_col2im must equal the unfused nmt_gemm_nm_panels into dcol
  * followed by nmt_col2im (up to the order of the additions). */
 static void test_gemm_col2im(nmt_rng *rng)
@@ -265,5 +300,6 @@ int main(void)
     test_inside_parallel_region(&rng);
     test_im2col_panels(&rng);
     test_gemm_col2im(&rng);
+    test_col2im_transposed(&rng);
     TEST_END("test_nm_gemm");
 }

@@ -63,7 +63,8 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
         if (nmt_gemm_nm_set_path((nmt_nm_path)path) != 0) continue; /* this CPU does not run it */
         memset(dx, 0, sizeof(float) * ci * cols);
         conv_forward(&s, co, method_fw_operand(&l, w), bias, x, col, panels, y);
-        const float *dy_bw = method_bw_dy(&cfg, &l, cols, dy, scratch);
+        nmt_packed dy_packed;
+        const nmt_operand dy_bw = method_bw_dy(&cfg, &l, cols, dy, scratch, &dy_packed);
         conv_backward(&s, co, method_bw_operand(&l, w), x, col, panels, dy, dy_bw, dw, db, dx, dcol);
         method_correct_wg(&cfg, &l, w, dw);
         char label[96];

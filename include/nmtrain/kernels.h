@@ -73,6 +73,10 @@ typedef struct nmt_conv_shape {
 
 void nmt_im2col(const nmt_conv_shape *s, const float *x, float *col);
 void nmt_col2im(const nmt_conv_shape *s, const float *col, float *dx);
+/* The same scatter from the transposed lowering: dcol_t is (n*ho*wo) x K,
+ * one row per output pixel (what a GEMM with the pixels as rows writes, as
+ * SDGP's backward-data does). Deterministic; parallel over input channels. */
+void nmt_col2im_transposed(const nmt_conv_shape *s, const float *dcol_t, float *dx);
 /* im2col straight into the N:M GEMM's panel layout (k = kh*kw*c rows,
  * ncols = n*ho*wo): the same values as nmt_im2col, placed as
  * nmt_nm_pack_panels would place them. The workspace holds

@@ -69,3 +69,61 @@ void nmt_col2im(const nmt_conv_shape *s, const float *col, float *dx)
         }
     }
 }
+
+/* Channels per work item (their slice of a dcol_t row is one cache line)
+ * and output columns per transposed tile. */
+#define COL2IM_T_CHANNELS 16
+#define COL2IM_T_COLUMNS 32
+
+/* Ceiling of a / b for b > 0 and any sign of a. */
+static int ceil_div(int a, int b)
+{
+    return a >= 0 ? (a + b - 1) / b : -(-a / b);
+}
+
+/* Each (kernel offset, run of output columns) slice is first transposed into
+ * a small channel-major tile, so the adds into dx run along its rows: adding
+ * straight from the pixel-major rows would write 16 planes at once, and
+ * planes a multiple of 4 KiB apart evict each other from L1. */
+void nmt_col2im_transposed(const nmt_conv_shape *s, const float *dcol_t, float *dx)
+{
+    const size_t plane = (size_t)s->h * s->w, channel = (size_t)s->n * plane;
+    const size_t k = (size_t)s->kh * s->kw * s->c;
+    const int blocks = (s->c + COL2IM_T_CHANNELS - 1) / COL2IM_T_CHANNELS;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int block = 0; block < blocks; block++) {
+        const int c0 = block * COL2IM_T_CHANNELS;
+        const int count = s->c - c0 < COL2IM_T_CHANNELS ? s->c - c0 : COL2IM_T_CHANNELS;
+        float tile[COL2IM_T_CHANNELS][COL2IM_T_COLUMNS];
+        for (int n = 0; n < s->n; n++) {
+            for (int oy = 0; oy < s->ho; oy++) {
+                for (int ox0 = 0; ox0 < s->wo; ox0 += COL2IM_T_COLUMNS) {
+                    const int length = s->wo - ox0 < COL2IM_T_COLUMNS ? s->wo - ox0 : COL2IM_T_COLUMNS;
+                    const float *rows = dcol_t + (((size_t)n * s->ho + oy) * s->wo + ox0) * k + c0;
+                    for (int i = 0; i < s->kh; i++) {
+                        const int iy = oy * s->stride - s->pad + i;
+                        if (iy < 0 || iy >= s->h) continue;
+                        for (int j = 0; j < s->kw; j++) {
+                            /* Column q lands on ix0 + q*stride; keep 0 <= ix < w. */
+                            const int ix0 = ox0 * s->stride - s->pad + j;
+                            int first = ceil_div(-ix0, s->stride), last = ceil_div(s->w - ix0, s->stride);
+                            if (first < 0) first = 0;
+                            if (last > length) last = length;
+                            if (first >= last) continue;
+                            const float *slice = rows + (size_t)(i * s->kw + j) * s->c;
+                            for (int q = first; q < last; q++)
+                                for (int c = 0; c < count; c++) tile[c][q] = slice[(size_t)q * k + c];
+                            for (int c = 0; c < count; c++) {
+                                float *line = dx + (size_t)(c0 + c) * channel + n * plane + (size_t)iy * s->w + ix0;
+                                if (s->stride == 1)
+                                    for (int q = first; q < last; q++) line[q] += tile[c][q];
+                                else
+                                    for (int q = first; q < last; q++) line[q * s->stride] += tile[c][q];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 /* Convolution and linear layers: lowering plus one GEMM per direction.
  *   FW: Y[c_out x cols]  = W[c_out x K] col[K x cols]
  *   BW: dcol[K x cols]   = W^T dY          (then col2im)
+ *       or, with dY sparse (SDGP), dcol^T[cols x K] = dY^T W
  *   WG: dW[c_out x K]    = dY col^T        (always dense) */
 #include <string.h>
 
@@ -53,7 +54,7 @@ void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float
 }
 
 void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,
-                   const float *dy, const float *dy_bw, float *dw, float *dbias, float *dx, float *dcol)
+                   const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, float *dcol)
 {
     const int k = s->kh * s->kw * s->c, cols = s->n * s->ho * s->wo;
     const int pointwise = conv_is_pointwise(s);
@@ -73,15 +74,22 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
         }
     }
     if (!dx) return;
-    if (pointwise) {
-        gemm_operand(w_t, 1, k, c_out, dy_bw, NULL, panels, cols, 1.0f, dx);
+    if (dy_bw.packed) {
+        /* dY is the N:M operand, packed with the pixels as rows: the GEMM
+         * runs transposed, with W (dense, c_out x K) in panels as B, and
+         * its pixel-major result is scattered back. */
+        nmt_nm_pack_panels(w_t.dense, k, c_out, k, panels);
+        nmt_gemm_nm_panels(dy_bw.packed, panels, k, 0.0f, dcol, k);
+        nmt_col2im_transposed(s, dcol, dx);
+    } else if (pointwise) {
+        gemm_operand(w_t, 1, k, c_out, dy_bw.dense, NULL, panels, cols, 1.0f, dx);
     } else if (w_t.packed) {
         /* N:M backward-data fused with col2im: no K x cols intermediate.
          * dcol (free once WG is done) is its small workspace. */
-        nmt_nm_pack_panels(dy_bw, cols, c_out, cols, panels);
+        nmt_nm_pack_panels(dy_bw.dense, cols, c_out, cols, panels);
         nmt_gemm_nm_col2im(w_t.packed, panels, s, dcol, dx);
     } else {
-        gemm_operand(w_t, 1, k, c_out, dy_bw, NULL, panels, cols, 0.0f, dcol); /* dcol may be col */
+        gemm_operand(w_t, 1, k, c_out, dy_bw.dense, NULL, panels, cols, 0.0f, dcol); /* dcol may be col */
         nmt_col2im(s, dcol, dx);
     }
 }

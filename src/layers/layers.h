@@ -31,17 +31,22 @@ typedef struct nmt_operand {
  *   panels  a row-major B repacked into panels: a pointwise input under a
  *           packed forward operand, or dY under a packed backward one.
  *           NULL is fine when both operands are dense.
+ *           With a packed dY (SDGP): W packed into panels, c_out x K.
  *   dcol    backward-data's K x cols result before col2im; may alias col.
  *           With a packed backward operand it is only the fused kernel's
- *           workspace (nmt_gemm_nm_col2im_workspace_floats).
- * Backward: the weight gradient reads dy, backward-data reads dy_bw (the
- * method may prune it); dW and dbias are overwritten; dx is accumulated
- * (NULL = not needed, e.g. the first layer). */
+ *           workspace (nmt_gemm_nm_col2im_workspace_floats). With a packed
+ *           dY it holds the cols x K transposed result, also for a
+ *           pointwise layer.
+ * Backward: the weight gradient reads dy, backward-data reads dy_bw: dense
+ * (.dense), or pruned by the method and packed with the pixels as rows
+ * (.packed, rows = cols, k = c_out; then w_t must be dense). dW and dbias
+ * are overwritten; dx is accumulated (NULL = not needed, e.g. the first
+ * layer). */
 int conv_is_pointwise(const nmt_conv_shape *s);
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
                   const float *x, float *col, float *panels, float *y);
 void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,
-                   const float *dy, const float *dy_bw, float *dw, float *dbias, float *dx, float *dcol);
+                   const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, float *dcol);
 
 /* ---- batch norm (over the batch and spatial dims of each channel) ---- */
 typedef struct bn_saved {

@@ -142,45 +142,63 @@ nmt_operand method_bw_operand(const method_layer *l, const float *w)
 
 #define SDGP_BLOCK 64 /* columns per work item: M rows of this many floats stay contiguous */
 
-const float *method_bw_dy(const nmt_method_config *cfg, const method_layer *l, int cols, const float *dy,
-                          float *out)
+size_t method_bw_dy_scratch_bytes(const nmt_method_config *cfg, const method_layer *l, int cols)
 {
-    if (!l->dy_pruned) return dy;
-    const int m = cfg->nm.m, n = cfg->nm.n, groups = l->c_out / m;
+    if (!l->dy_pruned) return 0;
+    const size_t count = nmt_packed_value_count(cols, l->c_out, cfg->nm);
+    return count * (sizeof(float) + 1);
+}
+
+nmt_operand method_bw_dy(const nmt_method_config *cfg, const method_layer *l, int cols, const float *dy,
+                         void *scratch, nmt_packed *packed)
+{
+    if (!l->dy_pruned) return (nmt_operand){dy, NULL};
+    const int m = cfg->nm.m, n = cfg->nm.n, groups = l->c_out / m, row_entries = groups * n;
     const int blocks = (cols + SDGP_BLOCK - 1) / SDGP_BLOCK;
+    const size_t count = (size_t)cols * row_entries;
+    *packed = (nmt_packed){.rows = cols, .k = l->c_out, .nm = cfg->nm, .values = scratch,
+                           .index = (uint8_t *)scratch + count * sizeof(float)};
     /* Max-norm pruning per pixel and channel group; the kept values are
      * rescaled so the group's L1 norm is unchanged. Work goes by (group,
-     * block of columns) so every read and write runs along a row. */
+     * block of columns) so every read runs along a row of dY. */
 #pragma omp parallel for schedule(static)
     for (int item = 0; item < groups * blocks; item++) {
         const int g = item / blocks, j0 = item % blocks * SDGP_BLOCK;
         const int width = cols - j0 < SDGP_BLOCK ? cols - j0 : SDGP_BLOCK;
         const float *in = dy + (size_t)g * m * cols + j0;
-        float *o = out + (size_t)g * m * cols + j0;
         double total[SDGP_BLOCK] = {0}, kept_sum[SDGP_BLOCK] = {0};
         uint32_t kept[SDGP_BLOCK] = {0};
         for (int e = 0; e < m; e++)
             for (int j = 0; j < width; j++) total[j] += fabsf(in[(size_t)e * cols + j]);
         for (int j = 0; j < width; j++) {
-            for (int t = 0; t < n; t++) {
+            int taken = 0;
+            for (; taken < n; taken++) {
                 int best = -1;
                 float best_mag = -1.0f;
                 for (int e = 0; e < m; e++) {
                     const float mag = fabsf(in[(size_t)e * cols + j]);
                     if (!(kept[j] >> e & 1u) && mag > best_mag) best = e, best_mag = mag;
                 }
-                if (best < 0) break; /* all NaN */
+                if (best < 0) break; /* the rest is NaN */
                 kept[j] |= 1u << best;
                 kept_sum[j] += best_mag;
             }
-        }
-        for (int e = 0; e < m; e++)
-            for (int j = 0; j < width; j++) {
-                const float rescale = kept_sum[j] > 0.0 ? (float)(total[j] / kept_sum[j]) : 0.0f;
-                o[(size_t)e * cols + j] = (kept[j] >> e & 1u) ? in[(size_t)e * cols + j] * rescale : 0.0f;
+            /* Pixel j's entries of this group, positions ascending; a group
+             * short of N (NaNs) is padded with zeros at its lowest unused
+             * positions, as the packed format asks. */
+            const float rescale = kept_sum[j] > 0.0 ? (float)(total[j] / kept_sum[j]) : 0.0f;
+            uint32_t padding = 0;
+            for (int e = 0; e < m && taken < n; e++)
+                if (!(kept[j] >> e & 1u)) padding |= 1u << e, taken++;
+            const size_t at = (size_t)(j0 + j) * row_entries + (size_t)g * n;
+            for (int e = 0, slot = 0; e < m; e++) {
+                if (!((kept[j] | padding) >> e & 1u)) continue;
+                packed->values[at + slot] = kept[j] >> e & 1u ? in[(size_t)e * cols + j] * rescale : 0.0f;
+                packed->index[at + slot++] = (uint8_t)e;
             }
+        }
     }
-    return out;
+    return (nmt_operand){NULL, packed};
 }
 
 void method_correct_wg(const nmt_method_config *cfg, const method_layer *l, const float *w, float *dw)

@@ -36,10 +36,15 @@ void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int f
 void method_layer_refresh(const nmt_method_config *cfg, method_layer *layer, const float *w, int new_masks);
 nmt_operand method_fw_operand(const method_layer *layer, const float *w);
 nmt_operand method_bw_operand(const method_layer *layer, const float *w);
-/* SDGP: writes the N:M pruned, L1-rescaled dY (channels x cols) to out and
- * returns it; other methods return dy unchanged. */
-const float *method_bw_dy(const nmt_method_config *cfg, const method_layer *layer, int cols,
-                          const float *dy, float *out);
+/* The output gradient backward-data reads. Other methods: dy itself
+ * (.dense). SDGP: dY pruned N:M along channels at each pixel and
+ * L1-rescaled, packed with the pixels as rows (*packed: rows = cols,
+ * k = c_out), so backward-data runs as dcol^T = dY_pruned^T W through the
+ * N:M kernel. Its values and index are carved from scratch, which holds
+ * method_bw_dy_scratch_bytes (64-byte aligned). */
+size_t method_bw_dy_scratch_bytes(const nmt_method_config *cfg, const method_layer *layer, int cols);
+nmt_operand method_bw_dy(const nmt_method_config *cfg, const method_layer *layer, int cols, const float *dy,
+                         void *scratch, nmt_packed *packed);
 /* SR-STE decay: dW += lambda * (1 - m_in) * W where the layer has m_in. */
 void method_correct_wg(const nmt_method_config *cfg, const method_layer *layer, const float *w, float *dw);
 

@@ -36,7 +36,7 @@ struct nmt_net {
     int n_params;
     float *col;        /* lowered input (row-major, or the N:M panel layout), reused as dcol */
     float *panels;     /* a packed operand's row-major B repacked into panels */
-    float *dy_scratch; /* SDGP's pruned dY */
+    void *dy_scratch;  /* SDGP's pruned, packed dY */
     nmt_arena arena;
     int64_t bn_batches;
     int profiling;
@@ -131,7 +131,7 @@ static size_t plan_gradients(const nmt_net *net, size_t *offset)
  * first pass). */
 static void plan_memory(nmt_net *net, nmt_arena *arena)
 {
-    size_t workspace = 0, widest = 0, panel_floats = 0;
+    size_t workspace = 0, panel_floats = 0, dy_scratch_bytes = 0;
     int first_gemm = 1, consumers[NMT_MAX_NODES] = {0};
     const int n = net->desc.n_nodes;
     net->n_params = 0;
@@ -156,7 +156,6 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             node->out = net->nodes[d->input].out;
         else
             node->out = NMT_ARENA_FLOATS(arena, out_size);
-        if (out_size > widest) widest = out_size;
         if (is_gemm(d)) {
             const int64_t kernel = (int64_t)d->kh * d->kw;
             const size_t k = (size_t)kernel * d->c_in;
@@ -184,6 +183,13 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
                 if (!pointwise && nmt_gemm_nm_col2im_workspace_floats(&s) > lowered)
                     lowered = nmt_gemm_nm_col2im_workspace_floats(&s);
             }
+            if (node->sparse.dy_pruned) { /* SDGP: W in panels, the transposed dcol */
+                const size_t w_panels = nmt_nm_panels_floats(d->c_out, (int)k);
+                if (w_panels > repacked) repacked = w_panels;
+                if (k * cols > lowered) lowered = k * cols;
+                const size_t bytes = method_bw_dy_scratch_bytes(&net->method, &node->sparse, cols);
+                if (bytes > dy_scratch_bytes) dy_scratch_bytes = bytes;
+            }
             if (lowered > workspace) workspace = lowered;
             if (repacked > panel_floats) panel_floats = repacked;
         } else if (d->op == NMT_OP_BATCHNORM) {
@@ -205,7 +211,7 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
     for (int i = 0; i < n; i++) net->nodes[i].grad = pool ? pool + offset[i] : NULL;
     net->col = NMT_ARENA_FLOATS(arena, workspace);
     net->panels = NMT_ARENA_FLOATS(arena, panel_floats);
-    net->dy_scratch = net->method.kind == NMT_METHOD_SDGP ? NMT_ARENA_FLOATS(arena, widest) : NULL;
+    net->dy_scratch = dy_scratch_bytes ? nmt_arena_alloc(arena, dy_scratch_bytes) : NULL;
 }
 
 static void init_weights(nmt_net *net, uint64_t seed)
@@ -435,8 +441,10 @@ void nmt_net_backward(nmt_net *net)
         case NMT_OP_LINEAR: {
             const nmt_conv_shape s = conv_shape(d, batch);
             nmt_param *w = &net->params[node->weight];
-            const float *dy_bw =
-                dx ? method_bw_dy(&net->method, &node->sparse, batch * (int)plane_out(d), dy, net->dy_scratch) : dy;
+            nmt_packed dy_packed;
+            const nmt_operand dy_bw =
+                dx ? method_bw_dy(&net->method, &node->sparse, batch * (int)plane_out(d), dy, net->dy_scratch, &dy_packed)
+                   : (nmt_operand){dy, NULL};
             conv_backward(&s, d->c_out, method_bw_operand(&node->sparse, w->data), in, net->col, net->panels, dy, dy_bw,
                           w->grad, node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, net->col);
             method_correct_wg(&net->method, &node->sparse, w->data, w->grad);
