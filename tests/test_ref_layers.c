@@ -71,7 +71,7 @@ static void conv_case(const char *c, int stride, int pad)
     float *dy = to_cnhw(dy_ref, dyt);
     float *dw = calloc((size_t)co * k, sizeof(float)), *dw_oihw = malloc(sizeof(float) * co * k);
     float *db = calloc((size_t)co, sizeof(float)), *dx = calloc(fixture_count(xt), sizeof(float));
-    conv_backward(&s, co, op, x, col, NULL, dy, dy, dw, bias ? db : NULL, dx, dcol);
+    conv_backward(&s, co, op, x, col, NULL, dy, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, dcol);
     ohwi_to_oihw(dw, co, ci, kh, kw, dw_oihw);
     snprintf(label, sizeof label, "%s dweight", c);
     CHECK_CLOSE(label, dw_oihw, get(c, "dweight", NULL), (size_t)co * k, TOL);
