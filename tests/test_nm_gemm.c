@@ -205,6 +205,7 @@ static void test_col2im_transposed(nmt_rng *rng)
         {.c = 33, .n = 2, .h = 6, .w = 5, .kh = 1, .kw = 1, .stride = 1, .pad = 0},
         {.c = 8, .n = 4, .h = 12, .w = 10, .kh = 5, .kw = 3, .stride = 1, .pad = 2},
         {.c = 17, .n = 2, .h = 11, .w = 13, .kh = 3, .kw = 3, .stride = 3, .pad = 0},
+        {.c = 40, .n = 2, .h = 19, .w = 21, .kh = 3, .kw = 3, .stride = 1, .pad = 1}, /* whole 8 x 8 tiles */
     };
     double worst = 0.0;
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {

@@ -19,12 +19,6 @@ size_t nmt_gemm_nm_col2im_workspace_floats(const nmt_conv_shape *s)
     return (size_t)s->c * NMT_NM_PANEL_COLS;
 }
 
-/* Ceiling of a / b for b > 0 and any sign of a. */
-static int ceil_div(int a, int b)
-{
-    return a >= 0 ? (a + b - 1) / b : -(-a / b);
-}
-
 /* dx += the tile's rows c0..c1 (channels; kernel offset i, j), scattered to
  * the input pixels of the panel's output pixels. Runs outside, channels
  * inside: the bounds of a run are worked out once for all channels, which
@@ -41,7 +35,7 @@ static void scatter_tile(const nmt_conv_shape *s, const nm_output_run *runs, int
         /* Output column q of the run lands on ix = ix0 + q*stride; keep the
          * q with 0 <= ix < w. */
         const int ix0 = run->ox * s->stride - s->pad + j;
-        int first = ceil_div(-ix0, s->stride), last = ceil_div(s->w - ix0, s->stride);
+        int first = nm_ceil_div(-ix0, s->stride), last = nm_ceil_div(s->w - ix0, s->stride);
         if (first < 0) first = 0;
         if (last > run->length) last = run->length;
         for (int ci = c0; ci < c1; ci++) {

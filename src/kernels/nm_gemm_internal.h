@@ -42,6 +42,12 @@ void nm_block_avx512(const nm_block *blk);
 nm_block_kernel nm_choose_kernel(void);
 int nm_block_groups(nmt_nm nm);
 
+/* Ceiling of a / b for b > 0 and any sign of a. */
+static inline int nm_ceil_div(int a, int b)
+{
+    return a >= 0 ? (a + b - 1) / b : -(-a / b);
+}
+
 /* Output pixels of one column panel of a convolution, as runs of
  * consecutive ox sharing (n, oy): shared by the lowering into panels and the
  * fused backward-data scatter. */
