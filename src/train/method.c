@@ -168,28 +168,34 @@ nmt_operand method_bw_dy(const nmt_method_config *cfg, const method_layer *l, in
         const float *in = dy + (size_t)g * m * cols + j0;
         double total[SDGP_BLOCK] = {0}, kept_sum[SDGP_BLOCK] = {0};
         uint32_t kept[SDGP_BLOCK] = {0};
+        int taken[SDGP_BLOCK] = {0};
         for (int e = 0; e < m; e++)
             for (int j = 0; j < width; j++) total[j] += fabsf(in[(size_t)e * cols + j]);
-        for (int j = 0; j < width; j++) {
-            int taken = 0;
-            for (; taken < n; taken++) {
-                int best = -1;
-                float best_mag = -1.0f;
-                for (int e = 0; e < m; e++) {
+        /* N passes, each taking the largest not yet kept (the lowest
+         * position on ties; NaN never wins), for all the block's pixels at
+         * once: the loops over j vectorise. */
+        for (int pass = 0; pass < n; pass++) {
+            int best[SDGP_BLOCK];
+            float best_mag[SDGP_BLOCK];
+            for (int j = 0; j < width; j++) best[j] = -1, best_mag[j] = -1.0f;
+            for (int e = 0; e < m; e++)
+                for (int j = 0; j < width; j++) {
                     const float mag = fabsf(in[(size_t)e * cols + j]);
-                    if (!(kept[j] >> e & 1u) && mag > best_mag) best = e, best_mag = mag;
+                    const int take = !(kept[j] >> e & 1u) && mag > best_mag[j];
+                    best_mag[j] = take ? mag : best_mag[j];
+                    best[j] = take ? e : best[j];
                 }
-                if (best < 0) break; /* the rest is NaN */
-                kept[j] |= 1u << best;
-                kept_sum[j] += best_mag;
-            }
+            for (int j = 0; j < width; j++)
+                if (best[j] >= 0) kept[j] |= 1u << best[j], kept_sum[j] += best_mag[j], taken[j]++;
+        }
+        for (int j = 0; j < width; j++) {
             /* Pixel j's entries of this group, positions ascending; a group
              * short of N (NaNs) is padded with zeros at its lowest unused
              * positions, as the packed format asks. */
             const float rescale = kept_sum[j] > 0.0 ? (float)(total[j] / kept_sum[j]) : 0.0f;
             uint32_t padding = 0;
-            for (int e = 0; e < m && taken < n; e++)
-                if (!(kept[j] >> e & 1u)) padding |= 1u << e, taken++;
+            for (int e = 0; e < m && taken[j] < n; e++)
+                if (!(kept[j] >> e & 1u)) padding |= 1u << e, taken[j]++;
             const size_t at = (size_t)(j0 + j) * row_entries + (size_t)g * n;
             for (int e = 0, slot = 0; e < m; e++) {
                 if (!((kept[j] | padding) >> e & 1u)) continue;
