@@ -24,17 +24,22 @@ static inline void emit_group(const float *group, ptrdiff_t stride, uint32_t kep
 
 void nmt_pack_topn(nmt_view w, nmt_nm nm, nmt_packed *out)
 {
-    const int groups = w.k / nm.m;
+    const int groups = w.k / nm.m, blocks = (w.rows + NM_ROW_BLOCK - 1) / NM_ROW_BLOCK;
     out->rows = w.rows;
     out->k = w.k;
     out->nm = nm;
 #pragma omp parallel for schedule(static)
-    for (int r = 0; r < w.rows; r++) {
-        size_t slot = (size_t)r * groups * nm.n;
-        for (int g = 0; g < groups; g++, slot += nm.n) {
-            const float *group = w.data + r * w.row_stride + (ptrdiff_t)g * nm.m * w.col_stride;
-            uint32_t kept = nm_top_n_bits(group, w.col_stride, nm.n, nm.m);
-            emit_group(group, w.col_stride, kept, out->values + slot, out->index + slot);
+    for (int block = 0; block < blocks; block++) {
+        const int r0 = block * NM_ROW_BLOCK, count = w.rows - r0 < NM_ROW_BLOCK ? w.rows - r0 : NM_ROW_BLOCK;
+        float buf[NMT_NM_MAX_M * NM_ROW_BLOCK];
+        for (int g = 0; g < groups; g++) {
+            const nm_block_group src = nm_group_of_block(w, r0, count, g, nm.m, buf);
+            for (int i = 0; i < count; i++) {
+                const float *group = src.first + i * src.row_step;
+                const size_t slot = ((size_t)(r0 + i) * groups + g) * nm.n;
+                uint32_t kept = nm_top_n_bits(group, src.stride, nm.n, nm.m);
+                emit_group(group, src.stride, kept, out->values + slot, out->index + slot);
+            }
         }
     }
 }
@@ -42,42 +47,48 @@ void nmt_pack_topn(nmt_view w, nmt_nm nm, nmt_packed *out)
 int nmt_pack_masked_strided(nmt_view w, const uint8_t *mask, ptrdiff_t mask_row_stride,
                             ptrdiff_t mask_col_stride, nmt_nm nm, nmt_packed *out)
 {
-    const int groups = w.k / nm.m;
+    const int groups = w.k / nm.m, blocks = (w.rows + NM_ROW_BLOCK - 1) / NM_ROW_BLOCK;
     int overfull_row = -1;
     out->rows = w.rows;
     out->k = w.k;
     out->nm = nm;
 #pragma omp parallel for schedule(static)
-    for (int r = 0; r < w.rows; r++) {
-        size_t slot = (size_t)r * groups * nm.n;
-        for (int g = 0; g < groups; g++, slot += nm.n) {
-            const uint8_t *group_mask = mask + r * mask_row_stride + (ptrdiff_t)g * nm.m * mask_col_stride;
-            uint32_t kept = 0;
-            for (int p = 0; p < nm.m; p++)
-                if (group_mask[p * mask_col_stride]) kept |= 1u << p;
-            int count = __builtin_popcount(kept);
-            if (count > nm.n) {
+    for (int block = 0; block < blocks; block++) {
+        const int r0 = block * NM_ROW_BLOCK, count = w.rows - r0 < NM_ROW_BLOCK ? w.rows - r0 : NM_ROW_BLOCK;
+        float buf[NMT_NM_MAX_M * NM_ROW_BLOCK];
+        for (int g = 0; g < groups; g++) {
+            const nm_block_group src = nm_group_of_block(w, r0, count, g, nm.m, buf);
+            for (int i = 0; i < count; i++) {
+                const int r = r0 + i;
+                const size_t slot = ((size_t)r * groups + g) * nm.n;
+                const uint8_t *group_mask = mask + r * mask_row_stride + (ptrdiff_t)g * nm.m * mask_col_stride;
+                uint32_t kept = 0;
+                for (int p = 0; p < nm.m; p++) /* branch-free: mask bytes are unpredictable */
+                    kept |= (uint32_t)(group_mask[p * mask_col_stride] != 0) << p;
+                int count_kept = __builtin_popcount(kept);
+                if (count_kept > nm.n) {
 #pragma omp atomic write
-                overfull_row = r;
-                kept = 0;
-                count = 0;
-            }
-            /* Too few kept: claim the lowest unused positions as zero-valued
-             * padding, so every group still holds N distinct ascending
-             * positions and the kernels need no special case. */
-            uint32_t padding = 0;
-            for (int p = 0; count < nm.n; p++) {
-                if (!(kept >> p & 1u)) {
-                    padding |= 1u << p;
-                    count++;
+                    overfull_row = r;
+                    kept = 0;
+                    count_kept = 0;
                 }
-            }
-            const float *group = w.data + r * w.row_stride + (ptrdiff_t)g * nm.m * w.col_stride;
-            uint32_t slots = kept | padding;
-            for (int s = 0; slots; s++, slots &= slots - 1) {
-                int p = __builtin_ctz(slots);
-                out->values[slot + s] = (padding >> p & 1u) ? 0.0f : group[p * w.col_stride];
-                out->index[slot + s] = (uint8_t)p;
+                /* Too few kept: claim the lowest unused positions as zero-valued
+                 * padding, so every group still holds N distinct ascending
+                 * positions and the kernels need no special case. */
+                uint32_t padding = 0;
+                for (int p = 0; count_kept < nm.n; p++) {
+                    if (!(kept >> p & 1u)) {
+                        padding |= 1u << p;
+                        count_kept++;
+                    }
+                }
+                const float *group = src.first + i * src.row_step;
+                uint32_t slots = kept | padding;
+                for (int s = 0; slots; s++, slots &= slots - 1) {
+                    int p = __builtin_ctz(slots);
+                    out->values[slot + s] = (padding >> p & 1u) ? 0.0f : group[p * src.stride];
+                    out->index[slot + s] = (uint8_t)p;
+                }
             }
         }
     }

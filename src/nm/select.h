@@ -59,4 +59,32 @@ static inline uint32_t nm_top_n_bits(const float *w, ptrdiff_t stride, int n, in
     return all & ~dropped;
 }
 
+/* Rows are visited in blocks of NM_ROW_BLOCK, group by group. A view that
+ * reads W transposed (row_stride 1, col_stride the row length: BDWP's W^T)
+ * would otherwise fetch one cache line per entry, at a stride that is a
+ * multiple of 4 KiB often enough to alias in L1; the block's group is first
+ * copied into a small array so each line of W is read once. */
+#define NM_ROW_BLOCK 16
+
+typedef struct nm_block_group {
+    const float *first; /* entry 0 of the block's first row */
+    ptrdiff_t row_step; /* between rows */
+    ptrdiff_t stride;   /* between entries of a group */
+} nm_block_group;
+
+/* Group g of rows r0 .. r0+count (count <= NM_ROW_BLOCK); buf holds
+ * NMT_NM_MAX_M * NM_ROW_BLOCK floats. */
+static inline nm_block_group nm_group_of_block(nmt_view w, int r0, int count, int g, int m, float *buf)
+{
+    const float *src = w.data + r0 * w.row_stride + (ptrdiff_t)g * m * w.col_stride;
+    if (w.row_stride != 1 || w.col_stride == 1) return (nm_block_group){src, w.row_stride, w.col_stride};
+    for (int p = 0; p < m; p++) {
+        if (count == NM_ROW_BLOCK) /* a constant size: inlined as a few vector moves, not a call */
+            memcpy(buf + p * NM_ROW_BLOCK, src + p * w.col_stride, sizeof(float) * NM_ROW_BLOCK);
+        else
+            memcpy(buf + p * NM_ROW_BLOCK, src + p * w.col_stride, sizeof(float) * (size_t)count);
+    }
+    return (nm_block_group){buf, 1, NM_ROW_BLOCK};
+}
+
 #endif
