@@ -2,9 +2,8 @@
  * col row (i, j, ci) holds x[ci][n][oy*stride - pad + i][ox*stride - pad + j]
  * for every output column (n, oy, ox). Rows are ordered (kh, kw, ci) so the
  * input-channel groups of an N:M weight meet contiguous rows. */
-#include <string.h>
-
 #include "nmtrain/kernels.h"
+#include "short_copy.h"
 
 void nmt_im2col(const nmt_conv_shape *s, const float *x, float *col)
 {
@@ -20,7 +19,7 @@ void nmt_im2col(const nmt_conv_shape *s, const float *x, float *col)
                 int iy = oy * s->stride - s->pad + i;
                 float *dst = out + ((size_t)n * s->ho + oy) * s->wo;
                 if (iy < 0 || iy >= s->h) {
-                    memset(dst, 0, sizeof(float) * s->wo);
+                    short_zero(dst, s->wo);
                     continue;
                 }
                 const float *line = src + (size_t)iy * s->w;
@@ -29,7 +28,7 @@ void nmt_im2col(const nmt_conv_shape *s, const float *x, float *col)
                     int ox1 = s->w + s->pad - j < s->wo ? s->w + s->pad - j : s->wo;
                     if (ox1 < ox0) ox1 = ox0;
                     for (int ox = 0; ox < ox0; ox++) dst[ox] = 0.0f;
-                    if (ox1 > ox0) memcpy(dst + ox0, line + ox0 - s->pad + j, sizeof(float) * (ox1 - ox0));
+                    if (ox1 > ox0) short_copy(dst + ox0, line + ox0 - s->pad + j, ox1 - ox0);
                     for (int ox = ox1; ox < s->wo; ox++) dst[ox] = 0.0f;
                 } else {
                     for (int ox = 0; ox < s->wo; ox++) {

@@ -3,9 +3,8 @@
  * input without a second copy. Same values as nmt_im2col: panel p, row
  * (i, j, ci), column q holds x[ci][n][oy*stride - pad + i][ox*stride - pad + j]
  * for output column p*NMT_NM_PANEL_COLS + q = (n, oy, ox). */
-#include <string.h>
-
 #include "nm_gemm_internal.h"
+#include "short_copy.h"
 
 /* Fills one panel row from one input plane with `runs` describing its
  * columns; `i`, `j` are the kernel offsets of this row. */
@@ -18,7 +17,7 @@ static void lower_row(const nmt_conv_shape *s, const float *channel, const nm_ou
         float *dst = out + run->first_column;
         const int iy = run->oy * s->stride - s->pad + i;
         if (iy < 0 || iy >= s->h) {
-            memset(dst, 0, sizeof(float) * run->length);
+            short_zero(dst, run->length);
             continue;
         }
         const float *line = channel + run->n * plane + (size_t)iy * s->w;
@@ -29,9 +28,9 @@ static void lower_row(const nmt_conv_shape *s, const float *channel, const nm_ou
             int copy = s->w - (ix0 + lead);
             if (copy > run->length - lead) copy = run->length - lead;
             if (copy < 0) copy = 0;
-            memset(dst, 0, sizeof(float) * lead);
-            memcpy(dst + lead, line + ix0 + lead, sizeof(float) * copy);
-            memset(dst + lead + copy, 0, sizeof(float) * (run->length - lead - copy));
+            short_zero(dst, lead);
+            short_copy(dst + lead, line + ix0 + lead, copy);
+            short_zero(dst + lead + copy, run->length - lead - copy);
         } else {
             for (int q = 0; q < run->length; q++) {
                 int ix = (run->ox + q) * s->stride - s->pad + j;
@@ -55,7 +54,7 @@ void nmt_im2col_panels(const nmt_conv_shape *s, const float *x, float *panels)
         for (int row = 0; row < k; row++, out += NMT_NM_PANEL_COLS) {
             const int ci = row % s->c, j = (row / s->c) % s->kw, i = row / (s->c * s->kw);
             lower_row(s, x + (size_t)ci * s->n * plane, runs, run_count, i, j, out);
-            if (width < NMT_NM_PANEL_COLS) memset(out + width, 0, sizeof(float) * (NMT_NM_PANEL_COLS - width));
+            if (width < NMT_NM_PANEL_COLS) short_zero(out + width, NMT_NM_PANEL_COLS - width);
         }
     }
 }
