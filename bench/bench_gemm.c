@@ -6,8 +6,9 @@
  *                          [--isa avx2|avx512] [--blas-native]
  *   NMT_BENCH_QUICK=1 is the same as --quick (a few shapes, batch 32).
  *   build/bench/bench_gemm --fused [--quick ...] times the backward-data at 2:8
- *   through col2im instead: GEMM into dcol + nmt_col2im against the fused
- *   nmt_gemm_nm_col2im (both from dY already in panels).
+ *   through col2im instead: dY into panels, GEMM into dcol and nmt_col2im
+ *   against the fused nmt_gemm_nm_col2im (which packs dY a few panels at a
+ *   time itself).
  *   build/bench/bench_gemm --one ROWS K COLS N M runs one sparse GEMM in the
  *   panel layout and exits: the thing to profile under valgrind --tool=callgrind.
  *
@@ -242,8 +243,8 @@ static void print_summary(const result *results, int count, const bench_config *
     printf("\ntargets: 2:4 >= 1.70x, 2:8 >= 3.00x, 1:8 >= 5.00x (ideal M/N)\n");
 }
 
-/* Backward-data at 2:8 of every layer through col2im: unfused (GEMM into
- * dcol, then nmt_col2im) against nmt_gemm_nm_col2im. */
+/* Backward-data at 2:8 of every layer through col2im: unfused (dY into
+ * panels, GEMM into dcol, then nmt_col2im) against nmt_gemm_nm_col2im. */
 static void fused_table(const bench_config *cfg, nmt_rng *rng)
 {
     const nmt_nm nm = {2, 8};
@@ -263,20 +264,20 @@ static void fused_table(const bench_config *cfg, nmt_rng *rng)
             float *w = must_alloc(sizeof(float) * l->cout * k), *dy = must_alloc(sizeof(float) * l->cout * cols);
             float *panels = must_alloc(sizeof(float) * nmt_nm_panels_floats(l->cout, cols));
             float *dcol = must_alloc(sizeof(float) * k * cols), *dx = must_alloc(sizeof(float) * dx_floats);
-            float *workspace = must_alloc(sizeof(float) * nmt_gemm_nm_col2im_workspace_floats(&s));
+            float *workspace = must_alloc(sizeof(float) * nmt_gemm_nm_col2im_workspace_floats(&s, l->cout));
             nmt_packed w_t = {.values = must_alloc(sizeof(float) * count), .index = must_alloc(count)};
             fill(rng, w, (size_t)l->cout * k);
             fill(rng, dy, (size_t)l->cout * cols);
             nmt_pack_topn((nmt_view){w, k, l->cout, 1, k}, nm, &w_t);
-            nmt_nm_pack_panels(dy, cols, l->cout, cols, panels);
             fprintf(stderr, "  %s %s fused batch %d\n", l->model, l->name, s.n);
             for (int t = 0; t < cfg->thread_count; t++) {
                 double gemm, col2im, fused;
                 nmt_set_threads(cfg->threads[t]);
-                TIME_MEDIAN(cfg->reps, gemm, nmt_gemm_nm_panels(&w_t, panels, cols, 0.0f, dcol, cols));
+                TIME_MEDIAN(cfg->reps, gemm, (nmt_nm_pack_panels(dy, cols, l->cout, cols, panels),
+                                              nmt_gemm_nm_panels(&w_t, panels, cols, 0.0f, dcol, cols)));
                 TIME_MEDIAN(cfg->reps, col2im, (memset(dx, 0, sizeof(float) * dx_floats), nmt_col2im(&s, dcol, dx)));
                 TIME_MEDIAN(cfg->reps, fused, (memset(dx, 0, sizeof(float) * dx_floats),
-                                               nmt_gemm_nm_col2im(&w_t, panels, &s, workspace, dx)));
+                                               nmt_gemm_nm_col2im(&w_t, dy, &s, workspace, dx)));
                 printf("| %s | %s | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2fx |\n", l->model, l->name, s.n,
                        cfg->threads[t], gemm * 1e3, col2im * 1e3, (gemm + col2im) * 1e3, fused * 1e3,
                        (gemm + col2im) / fused);

@@ -254,7 +254,7 @@ static void test_gemm_col2im(nmt_rng *rng)
         float *panels = malloc(sizeof(float) * nmt_nm_panels_floats(cout, cols));
         float *dcol = malloc(sizeof(float) * k * cols), *want = malloc(sizeof(float) * dx_size);
         float *got = malloc(sizeof(float) * dx_size);
-        float *workspace = malloc(sizeof(float) * nmt_gemm_nm_col2im_workspace_floats(&s));
+        float *workspace = malloc(sizeof(float) * nmt_gemm_nm_col2im_workspace_floats(&s, cout));
         nmt_packed w_t = {.values = malloc(sizeof(float) * count), .index = malloc(count)};
         for (int i = 0; i < cout * k; i++) w[i] = nmt_rng_normal(rng);
         for (int i = 0; i < cout * cols; i++) dy[i] = nmt_rng_normal(rng);
@@ -268,7 +268,7 @@ static void test_gemm_col2im(nmt_rng *rng)
                 memset(want, 0, sizeof(float) * dx_size);
                 nmt_col2im(&s, dcol, want);
                 memset(got, 0, sizeof(float) * dx_size);
-                nmt_gemm_nm_col2im(&w_t, panels, &s, workspace, got);
+                nmt_gemm_nm_col2im(&w_t, dy, &s, workspace, got);
                 double err = harness_max_error(got, want, dx_size);
                 if (!(err <= worst)) worst = err;
             }

@@ -84,13 +84,14 @@ void nmt_col2im_transposed(const nmt_conv_shape *s, const float *dcol_t, float *
 void nmt_im2col_panels(const nmt_conv_shape *s, const float *x, float *panels);
 /* Sparse backward-data fused with col2im: dx += col2im(W_out^T dY), where
  * w_t is W_out^T packed along Cout (rows kh*kw*c ordered (kh, kw, ci),
- * k = Cout) and dy_panels is dY (Cout x n*ho*wo) in the panel layout
- * (nmt_nm_pack_panels). The GEMM result never exists in full: tiles of
- * c x NMT_NM_PANEL_COLS go through `workspace` (64-byte aligned,
- * nmt_gemm_nm_col2im_workspace_floats(s) floats) into dx, which the caller
- * zeroes first, as for nmt_col2im. Parallel over input channels. */
-size_t nmt_gemm_nm_col2im_workspace_floats(const nmt_conv_shape *s);
-void nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy_panels, const nmt_conv_shape *s,
+ * k = Cout) and dy is dY (Cout x n*ho*wo, row-major). Neither the GEMM
+ * result nor dY in panels ever exists in full: dY is packed into panels a
+ * few at a time and tiles of c x NMT_NM_PANEL_COLS go through `workspace`
+ * (64-byte aligned, nmt_gemm_nm_col2im_workspace_floats(s, cout) floats)
+ * into dx, which the caller zeroes first, as for nmt_col2im. Parallel over
+ * input channels. */
+size_t nmt_gemm_nm_col2im_workspace_floats(const nmt_conv_shape *s, int cout);
+void nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy, const nmt_conv_shape *s,
                         float *workspace, float *dx);
 
 #ifdef __cplusplus

@@ -84,10 +84,10 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
     } else if (pointwise) {
         gemm_operand(w_t, 1, k, c_out, dy_bw.dense, NULL, panels, cols, 1.0f, dx);
     } else if (w_t.packed) {
-        /* N:M backward-data fused with col2im: no K x cols intermediate.
-         * dcol (free once WG is done) is its small workspace. */
-        nmt_nm_pack_panels(dy_bw.dense, cols, c_out, cols, panels);
-        nmt_gemm_nm_col2im(w_t.packed, panels, s, dcol, dx);
+        /* N:M backward-data fused with col2im: no K x cols intermediate
+         * and no full copy of dY in panels. dcol (free once WG is done) is
+         * its small workspace. */
+        nmt_gemm_nm_col2im(w_t.packed, dy_bw.dense, s, dcol, dx);
     } else {
         gemm_operand(w_t, 1, k, c_out, dy_bw.dense, NULL, panels, cols, 0.0f, dcol); /* dcol may be col */
         nmt_col2im(s, dcol, dx);

@@ -29,12 +29,13 @@ typedef struct nmt_operand {
  *           (nmt_nm_panels_floats(K, cols)). Unused (may be NULL) for a
  *           pointwise (1x1, stride 1, no padding) layer, which reads x.
  *   panels  a row-major B repacked into panels: a pointwise input under a
- *           packed forward operand, or dY under a packed backward one.
+ *           packed forward operand, or dY under a packed backward one
+ *           (pointwise layers only: the fused kernel packs its own).
  *           NULL is fine when both operands are dense.
  *           With a packed dY (SDGP): W packed into panels, c_out x K.
  *   dcol    backward-data's K x cols result before col2im; may alias col.
  *           With a packed backward operand it is only the fused kernel's
- *           workspace (nmt_gemm_nm_col2im_workspace_floats). With a packed
+ *           workspace (nmt_gemm_nm_col2im_workspace_floats(s, c_out)). With a packed
  *           dY it holds the cols x K transposed result, also for a
  *           pointwise layer.
  * Backward: the weight gradient reads dy, backward-data reads dy_bw: dense

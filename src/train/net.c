@@ -177,12 +177,12 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             size_t lowered = pointwise ? 0 : k * cols, repacked = 0;
             if (node->sparse.fw_sparse && !pointwise) lowered = nmt_nm_panels_floats((int)k, cols);
             if (node->sparse.fw_sparse && pointwise) repacked = nmt_nm_panels_floats(d->c_in, cols);
-            if (node->sparse.bw_sparse) {
+            if (node->sparse.bw_sparse && pointwise) {
                 const size_t dy_panels = nmt_nm_panels_floats(d->c_out, cols);
                 if (dy_panels > repacked) repacked = dy_panels;
-                if (!pointwise && nmt_gemm_nm_col2im_workspace_floats(&s) > lowered)
-                    lowered = nmt_gemm_nm_col2im_workspace_floats(&s);
             }
+            if (node->sparse.bw_sparse && !pointwise && nmt_gemm_nm_col2im_workspace_floats(&s, d->c_out) > lowered)
+                lowered = nmt_gemm_nm_col2im_workspace_floats(&s, d->c_out);
             if (node->sparse.dy_pruned) { /* SDGP: W in panels, the transposed dcol */
                 const size_t w_panels = nmt_nm_panels_floats(d->c_out, (int)k);
                 if (w_panels > repacked) repacked = w_panels;
