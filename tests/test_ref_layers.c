@@ -125,7 +125,6 @@ static void simple_case(const char *c, simple_kind kind, int k, int stride, int 
     const float *y_ref = get(c, "y", &yt), *dy_ref = get(c, "dy", &dyt);
     const int n = (int)xt->shape[0], ch = (int)xt->shape[1], h = (int)xt->shape[2], w = (int)xt->shape[3];
     float *y = calloc(fixture_count(yt), sizeof(float)), *dx = calloc(fixture_count(xt), sizeof(float));
-    int32_t *arg = calloc(fixture_count(yt), sizeof(int32_t));
     float *dy;
     char label[96];
     if (kind == FLATTEN) { /* the output is features x n: "CNHW" with a 1x1 plane */
@@ -139,8 +138,8 @@ static void simple_case(const char *c, simple_kind kind, int k, int stride, int 
                         kind == POOL_AVG || kind == RELU ? 1 : (int)yt->shape[3]};
         const int64_t count = (int64_t)fixture_count(xt);
         switch (kind) {
-        case POOL_MAX: maxpool_forward(&s, x, arg, y); maxpool_backward(&s, arg, dy, dx); break;
-        case POOL_ADAPTIVE: adaptive_maxpool_forward(&s, x, arg, y); maxpool_backward(&s, arg, dy, dx); break;
+        case POOL_MAX: maxpool_forward(&s, x, y); maxpool_backward(&s, x, y, dy, dx); break;
+        case POOL_ADAPTIVE: adaptive_maxpool_forward(&s, x, y); adaptive_maxpool_backward(&s, x, y, dy, dx); break;
         case POOL_AVG: avgpool_forward(ch, n, h * w, x, y); avgpool_backward(ch, n, h * w, dy, dx); break;
         case RELU: relu_forward(count, x, y); relu_backward(count, y, dy, dx, 1); break;
         default: break;
@@ -150,7 +149,7 @@ static void simple_case(const char *c, simple_kind kind, int k, int stride, int 
     compare_cnhw(label, y, y_ref, yt);
     snprintf(label, sizeof label, "%s dx", c);
     compare_cnhw(label, dx, get(c, "dx", NULL), xt);
-    free(x), free(y), free(dx), free(arg), free(dy);
+    free(x), free(y), free(dx), free(dy);
 }
 
 static void cross_entropy_case(void)
@@ -169,6 +168,36 @@ static void cross_entropy_case(void)
     cnhw_to_nchw(dlogits, n, classes, 1, dlogits_nc);
     CHECK_CLOSE("cross-entropy dlogits", dlogits_nc, fixture_f32(&st, FIXTURE, "ce.dlogits", NULL), (size_t)n * classes, TOL);
     free(logits), free(dlogits), free(dlogits_nc);
+}
+
+/* Max pooling keeps no argmax: backward finds each window's winner again.
+ * Ties go to the first entry, -0 and +0 tie, a NaN wins (first NaN) and
+ * makes the output NaN; the 2x2 fast path and the general path (3x3 below)
+ * must agree with that rule. */
+static void maxpool_ties_and_nan(void)
+{
+    const float x[16] = {1, 1, 3, 2, /* window (0,0): tie 1,1 -> first; (0,1): 3 */
+                         0, 1, 3, 0,   /* (0,1): 3 and 3 tie -> first (row 0) */
+                         -0.0f, 0.0f, NAN, 5, /* (1,0): -0 vs +0 tie -> first; (1,1): NaN wins */
+                         -0.0f, 0.0f, 7, NAN};
+    const float dy[4] = {10, 20, 30, 40};
+    const float want_y_finite[3] = {1, 3, -0.0f};
+    const float want_dx[16] = {10, 0, 20, 0, 0, 0, 0, 0, 30, 0, 40, 0, 0, 0, 0, 0};
+    pool_shape s = {.c = 1, .n = 1, .h = 4, .w = 4, .kh = 2, .kw = 2, .stride = 2, .pad = 0, .ho = 2, .wo = 2};
+    float y[4], dx[16] = {0};
+    maxpool_forward(&s, x, y);
+    maxpool_backward(&s, x, y, dy, dx);
+    int bad = 0;
+    for (int i = 0; i < 3; i++) bad += y[i] != want_y_finite[i];
+    bad += !isnan(y[3]);
+    for (int i = 0; i < 16; i++) bad += dx[i] != want_dx[i];
+    CHECK(bad == 0, "2x2 max pool: %d entries break the tie/NaN rule", bad);
+    /* The general path: one 3x3 window, stride 1, over the top-left corner. */
+    pool_shape g = {.c = 1, .n = 1, .h = 4, .w = 4, .kh = 3, .kw = 3, .stride = 3, .pad = 0, .ho = 1, .wo = 1};
+    float yg, dxg[16] = {0};
+    maxpool_forward(&g, x, &yg);
+    maxpool_backward(&g, x, &yg, dy, dxg);
+    CHECK(isnan(yg) && dxg[10] == 10 && dxg[2] == 0, "3x3 max pool: NaN must win (got %g, dx %g)", yg, dxg[10]);
 }
 
 int main(void)
@@ -194,5 +223,6 @@ int main(void)
     simple_case("flatten", FLATTEN, 0, 0, 0);
     cross_entropy_case();
     nmt_st_free(&st);
+    maxpool_ties_and_nan();
     TEST_END("test_ref_layers");
 }

@@ -79,13 +79,15 @@ typedef struct pool_shape {
     int kh, kw, stride, pad;
     int ho, wo;
 } pool_shape;
-/* argmax[i] is the input offset (within the channel's plane of that sample)
- * of the maximum, for backward. Padding never wins (it is -inf). */
-void maxpool_forward(const pool_shape *s, const float *x, int32_t *argmax, float *y);
-void maxpool_backward(const pool_shape *s, const int32_t *argmax, const float *dy, float *dx);
+/* Padding never wins (it is -inf); NaN wins and stays, as in PyTorch.
+ * Backward reads the forward's input x and output y, finds each window's
+ * winner again and adds dy there: no argmax is stored. */
+void maxpool_forward(const pool_shape *s, const float *x, float *y);
+void maxpool_backward(const pool_shape *s, const float *x, const float *y, const float *dy, float *dx);
 /* Adaptive max pool to ho x wo with PyTorch's window rule
  * start = floor(i*h/ho), end = ceil((i+1)*h/ho). */
-void adaptive_maxpool_forward(const pool_shape *s, const float *x, int32_t *argmax, float *y);
+void adaptive_maxpool_forward(const pool_shape *s, const float *x, float *y);
+void adaptive_maxpool_backward(const pool_shape *s, const float *x, const float *y, const float *dy, float *dx);
 void avgpool_forward(int c, int n, int plane, const float *x, float *y);
 void avgpool_backward(int c, int n, int plane, const float *dy, float *dx);
 

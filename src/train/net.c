@@ -21,7 +21,6 @@ typedef struct net_node {
     int weight, bias;              /* parameter indices, -1 = none */
     int running_mean, running_var; /* batch norm buffers */
     bn_saved saved;
-    int32_t *argmax;
     method_layer sparse;           /* conv / linear only */
     int last_consumer;             /* highest node index reading this output */
     int consumers;                 /* how many nodes read this output */
@@ -202,8 +201,6 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             node->running_var = add_param(net, arena, d->name, "running_var", 1, shape, 1, 1, 0);
             node->saved.mean = NMT_ARENA_FLOATS(arena, d->c_in);
             node->saved.invstd = NMT_ARENA_FLOATS(arena, d->c_in);
-        } else if (d->op == NMT_OP_MAXPOOL || d->op == NMT_OP_ADAPTIVE_MAXPOOL) {
-            node->argmax = nmt_arena_alloc(arena, out_size * sizeof(int32_t));
         }
     }
     size_t offset[NMT_MAX_NODES];
@@ -376,12 +373,12 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
             break;
         case NMT_OP_MAXPOOL: {
             const pool_shape s = pool_shape_of(d, batch);
-            maxpool_forward(&s, in, node->argmax, node->out);
+            maxpool_forward(&s, in, node->out);
             break;
         }
         case NMT_OP_ADAPTIVE_MAXPOOL: {
             const pool_shape s = pool_shape_of(d, batch);
-            adaptive_maxpool_forward(&s, in, node->argmax, node->out);
+            adaptive_maxpool_forward(&s, in, node->out);
             break;
         }
         case NMT_OP_AVGPOOL:
@@ -460,7 +457,8 @@ void nmt_net_backward(nmt_net *net)
         case NMT_OP_MAXPOOL:
         case NMT_OP_ADAPTIVE_MAXPOOL: {
             const pool_shape s = pool_shape_of(d, batch);
-            if (dx) maxpool_backward(&s, node->argmax, dy, dx);
+            if (dx && d->op == NMT_OP_MAXPOOL) maxpool_backward(&s, in, node->out, dy, dx);
+            else if (dx) adaptive_maxpool_backward(&s, in, node->out, dy, dx);
             break;
         }
         case NMT_OP_AVGPOOL:
