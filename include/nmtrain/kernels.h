@@ -14,6 +14,9 @@ extern "C" {
 void nmt_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
               const float *a, int lda, const float *b, int ldb, float beta,
               float *c, int ldc);
+/* The CPU kernels OpenBLAS runs the dense GEMMs with ("Haswell",
+ * "SkylakeX", ...): OPENBLAS_CORETYPE or its own detection. */
+const char *nmt_gemm_dense_core(void);
 
 /* ---- N:M sparse GEMM -------------------------------------------------------
  * C[rows x ncols] = A B + beta * C, where A is packed (rows x k, N of every M

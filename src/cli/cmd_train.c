@@ -47,6 +47,7 @@ int nmt_cmd_train(int argc, char **argv)
     printf(", %d epochs, batch %d, lr %g (%s), %d threads, output %s\n", t->epochs, t->batch, (double)t->lr,
            t->schedule == NMT_SCHED_ONECYCLE ? "onecycle" : t->schedule == NMT_SCHED_COSINE ? "cosine" : "constant",
            nmt_threads(), t->out_dir ? t->out_dir : "(none)");
+    printf("kernels: dense GEMM OpenBLAS %s, N:M %s\n", nmt_gemm_dense_core(), nmt_gemm_nm_path());
     nmt_train_result result;
     int rc = nmt_train(t, &train, &test, &result);
     if (rc != 0) {

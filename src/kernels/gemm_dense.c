@@ -11,3 +11,8 @@ void nmt_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb,
                 beta, c, ldc);
 }
+
+const char *nmt_gemm_dense_core(void)
+{
+    return openblas_get_corename();
+}
