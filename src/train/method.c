@@ -85,7 +85,9 @@ void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int f
                  cfg->kind == NMT_METHOD_SRSTE ? (in_ok ? "W*m_in, not N:M along Cout" : "dense")
                                                : (out_ok ? "W*m_out" : "dense (Cout % M != 0)"));
         if (l->fw_sparse) l->mask_in = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
-        if (l->bw_sparse) l->mask_out = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
+        /* m_out is only read back between refreshes of the masks; refreshed
+         * every step, W^T is selected and packed in one pass instead. */
+        if (l->bw_sparse && cfg->mask_interval > 1) l->mask_out = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
         if (cfg->kind == NMT_METHOD_SRSTE && l->fw_sparse) l->bw_dense = NMT_ARENA_FLOATS(arena, (size_t)l->c_out * l->k);
         break;
     case NMT_METHOD_SDGP:
@@ -119,6 +121,8 @@ void method_layer_refresh(const nmt_method_config *cfg, method_layer *l, const f
     if (l->mask_out) {
         if (new_masks) nmt_nm_mask(view_out(l, w), cfg->nm, l->mask_out);
         nmt_pack_masked(view_out(l, w), l->mask_out, cfg->nm, &l->bw);
+    } else if (l->bw_sparse && !l->mask_t) {
+        nmt_pack_topn(view_out(l, w), cfg->nm, &l->bw);
     }
     if (l->mask_t) {
         if (new_masks) nmt_nm_mask_transposable(view_in(l, w), cfg->nm, l->mask_t);
