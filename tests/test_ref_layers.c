@@ -61,7 +61,7 @@ static void conv_case(const char *c, int stride, int pad)
     float *col = calloc((size_t)k * cols, sizeof(float)), *dcol = calloc((size_t)k * cols, sizeof(float));
     float *y = calloc((size_t)co * cols, sizeof(float));
     nmt_operand op = {w, NULL};
-    conv_forward(&s, co, op, bias, x, col, NULL, y);
+    conv_forward(&s, co, op, bias, x, col, NULL, y, NULL);
     char label[96];
     snprintf(label, sizeof label, "%s forward", c);
     compare_cnhw(label, y, y_ref, yt);
@@ -71,7 +71,7 @@ static void conv_case(const char *c, int stride, int pad)
     float *dy = to_cnhw(dy_ref, dyt);
     float *dw = calloc((size_t)co * k, sizeof(float)), *dw_oihw = malloc(sizeof(float) * co * k);
     float *db = calloc((size_t)co, sizeof(float)), *dx = calloc(fixture_count(xt), sizeof(float));
-    conv_backward(&s, co, op, x, col, NULL, dy, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, dcol);
+    conv_backward(&s, co, op, x, col, NULL, dy, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, dcol, NULL);
     ohwi_to_oihw(dw, co, ci, kh, kw, dw_oihw);
     snprintf(label, sizeof label, "%s dweight", c);
     CHECK_CLOSE(label, dw_oihw, get(c, "dweight", NULL), (size_t)co * k, TOL);

@@ -6,6 +6,17 @@
 #include <string.h>
 
 #include "layers/layers.h"
+#include "nmtrain/core.h"
+
+/* Adds the seconds since *mark to *phase and restarts the mark; nothing
+ * when not timing. */
+static void lap(const conv_timing *timing, double *phase, double *mark)
+{
+    if (!timing) return;
+    const double now = nmt_now();
+    *phase += now - *mark;
+    *mark = now;
+}
 
 int conv_is_pointwise(const nmt_conv_shape *s)
 {
@@ -33,15 +44,18 @@ static void gemm_operand(nmt_operand a, int trans_dense, int rows, int k, const 
 }
 
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
-                  const float *x, float *col, float *panels, float *y)
+                  const float *x, float *col, float *panels, float *y, conv_timing *timing)
 {
     const int k = s->kh * s->kw * s->c, cols = s->n * s->ho * s->wo;
     const int pointwise = conv_is_pointwise(s);
+    double mark = timing ? nmt_now() : 0.0;
     if (w.packed && !pointwise) {
         nmt_im2col_panels(s, x, col); /* lowered straight into the sparse kernel's layout */
+        lap(timing, timing ? &timing->lower_fw : NULL, &mark);
         gemm_operand(w, 0, c_out, k, NULL, col, NULL, cols, 0.0f, y);
     } else {
         if (!pointwise) nmt_im2col(s, x, col);
+        lap(timing, timing ? &timing->lower_fw : NULL, &mark);
         gemm_operand(w, 0, c_out, k, pointwise ? x : col, NULL, panels, cols, 0.0f, y);
     }
     if (bias) {
@@ -51,18 +65,22 @@ void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float
             for (int j = 0; j < cols; j++) row[j] += bias[o];
         }
     }
+    lap(timing, timing ? &timing->gemm_fw : NULL, &mark);
 }
 
 void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,
-                   const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, float *dcol)
+                   const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, float *dcol,
+                   conv_timing *timing)
 {
     const int k = s->kh * s->kw * s->c, cols = s->n * s->ho * s->wo;
     const int pointwise = conv_is_pointwise(s);
     const float *lowered = x;
+    double mark = timing ? nmt_now() : 0.0;
     if (!pointwise) {
         nmt_im2col(s, x, col); /* recomputed: the forward's col was reused by later layers */
         lowered = col;
     }
+    lap(timing, timing ? &timing->lower_bw : NULL, &mark);
     nmt_gemm(0, 1, c_out, k, cols, 1.0f, dy, cols, lowered, cols, 0.0f, dw, k);
     if (dbias) {
 #pragma omp parallel for schedule(static)
@@ -73,6 +91,7 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
             dbias[o] = sum;
         }
     }
+    lap(timing, timing ? &timing->weight_grad : NULL, &mark);
     if (!dx) return;
     if (dy_bw.packed) {
         /* dY is the N:M operand, packed with the pixels as rows: the GEMM
@@ -92,4 +111,5 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
         gemm_operand(w_t, 1, k, c_out, dy_bw.dense, NULL, panels, cols, 0.0f, dcol); /* dcol may be col */
         nmt_col2im(s, dcol, dx);
     }
+    lap(timing, timing ? &timing->backward_data : NULL, &mark);
 }

@@ -43,11 +43,19 @@ typedef struct nmt_operand {
  * (.packed, rows = cols, k = c_out; then w_t must be dense). dW and dbias
  * are overwritten; dx is accumulated (NULL = not needed, e.g. the first
  * layer). */
+/* Seconds per phase of the conv/linear layers, added to when the network
+ * profiles (NULL: not timed). */
+typedef struct conv_timing {
+    double lower_fw, gemm_fw;     /* forward: lowering, GEMM */
+    double lower_bw, weight_grad; /* backward: lowering again, the dW GEMM */
+    double backward_data;         /* the dX GEMM with its col2im or scatter */
+} conv_timing;
 int conv_is_pointwise(const nmt_conv_shape *s);
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
-                  const float *x, float *col, float *panels, float *y);
+                  const float *x, float *col, float *panels, float *y, conv_timing *timing);
 void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,
-                   const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, float *dcol);
+                   const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, float *dcol,
+                   conv_timing *timing);
 
 /* ---- batch norm (over the batch and spatial dims of each channel) ---- */
 typedef struct bn_saved {

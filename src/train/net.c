@@ -40,6 +40,9 @@ struct nmt_net {
     int64_t bn_batches;
     int profiling;
     double seconds[NMT_OP_COUNT][2];  /* [op][0 = forward, 1 = backward] */
+    conv_timing conv_phases;          /* the conv/linear seconds, by phase */
+    double prune_seconds;             /* SDGP's dY pruning, inside conv backward */
+    double refresh_seconds;           /* regenerating the sparse operands */
     /* last forward */
     const float *input;
     const int *labels;
@@ -300,11 +303,13 @@ nmt_param *nmt_net_find_param(nmt_net *net, const char *name)
 
 void nmt_net_refresh_sparse(nmt_net *net, int new_masks)
 {
+    const double start = net->profiling ? nmt_now() : 0.0;
     for (int i = 0; i < net->desc.n_nodes; i++) {
         net_node *node = &net->nodes[i];
         if (is_gemm(node->desc))
             method_layer_refresh(&net->method, &node->sparse, net->params[node->weight].data, new_masks);
     }
+    if (net->profiling) net->refresh_seconds += nmt_now() - start;
 }
 
 const nmt_packed *nmt_net_forward_operand(nmt_net *net, const char *param_name)
@@ -354,7 +359,8 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
             const nmt_conv_shape s = conv_shape(d, batch);
             const float *w = net->params[node->weight].data;
             conv_forward(&s, d->c_out, method_fw_operand(&node->sparse, w),
-                         node->bias >= 0 ? net->params[node->bias].data : NULL, in, net->col, net->panels, node->out);
+                         node->bias >= 0 ? net->params[node->bias].data : NULL, in, net->col, net->panels, node->out,
+                         net->profiling ? &net->conv_phases : NULL);
             break;
         }
         case NMT_OP_BATCHNORM:
@@ -439,11 +445,14 @@ void nmt_net_backward(nmt_net *net)
             const nmt_conv_shape s = conv_shape(d, batch);
             nmt_param *w = &net->params[node->weight];
             nmt_packed dy_packed;
+            const double prune_start = net->profiling ? nmt_now() : 0.0;
             const nmt_operand dy_bw =
                 dx ? method_bw_dy(&net->method, &node->sparse, batch * (int)plane_out(d), dy, net->dy_scratch, &dy_packed)
                    : (nmt_operand){dy, NULL};
+            if (net->profiling) net->prune_seconds += nmt_now() - prune_start;
             conv_backward(&s, d->c_out, method_bw_operand(&node->sparse, w->data), in, net->col, net->panels, dy, dy_bw,
-                          w->grad, node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, net->col);
+                          w->grad, node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, net->col,
+                          net->profiling ? &net->conv_phases : NULL);
             method_correct_wg(&net->method, &node->sparse, w->data, w->grad);
             break;
         }
@@ -484,17 +493,31 @@ void nmt_net_set_profiling(nmt_net *net, int on)
 {
     net->profiling = on;
     memset(net->seconds, 0, sizeof net->seconds);
+    memset(&net->conv_phases, 0, sizeof net->conv_phases);
+    net->prune_seconds = net->refresh_seconds = 0.0;
+}
+
+static void profile_row(FILE *out, const char *name, double fw, double bw, double total)
+{
+    fprintf(out, "%-22s %10.1f %10.1f %6.1f%%\n", name, 1e3 * fw, 1e3 * bw, total > 0 ? 100.0 * (fw + bw) / total : 0.0);
 }
 
 void nmt_net_print_profile(const nmt_net *net, FILE *out)
 {
-    double total = 0.0;
+    double total = net->refresh_seconds;
     for (int op = 0; op < NMT_OP_COUNT; op++) total += net->seconds[op][0] + net->seconds[op][1];
-    fprintf(out, "%-18s %10s %10s %7s\n", "op", "fw ms", "bw ms", "share");
+    fprintf(out, "%-22s %10s %10s %7s\n", "op", "fw ms", "bw ms", "share");
     for (int op = 0; op < NMT_OP_COUNT; op++) {
         const double fw = net->seconds[op][0], bw = net->seconds[op][1];
         if (fw + bw <= 0.0) continue;
-        fprintf(out, "%-18s %10.1f %10.1f %6.1f%%\n", nmt_op_name((nmt_op)op), 1e3 * fw, 1e3 * bw,
-                total > 0 ? 100.0 * (fw + bw) / total : 0.0);
+        profile_row(out, nmt_op_name((nmt_op)op), fw, bw, total);
+        if (op != NMT_OP_CONV) continue;
+        /* conv and linear layers together, by phase */
+        const conv_timing *t = &net->conv_phases;
+        profile_row(out, "  lowering", t->lower_fw, t->lower_bw, total);
+        profile_row(out, "  GEMM FW / dX", t->gemm_fw, t->backward_data, total);
+        profile_row(out, "  GEMM dW", 0.0, t->weight_grad, total);
+        if (net->method.kind == NMT_METHOD_SDGP) profile_row(out, "  dY pruning", 0.0, net->prune_seconds, total);
     }
+    if (net->method.kind != NMT_METHOD_DENSE) profile_row(out, "sparse operands", net->refresh_seconds, 0.0, total);
 }
