@@ -67,9 +67,10 @@ static inline int wins(float v, uint32_t max_bits)
     return ((bits & 0x7fffffffu) > 0x7f800000u) | (bits == max_bits);
 }
 
-/* Its backward: dy[ox] is added at the window's winner in d0/d1, the first
- * entry that wins (the forward rule). The winner's offset is arithmetic on
- * 0/1 flags: selects on random data compile to mispredicted branches. */
+/* Its backward: dy[ox] is added at the window's winner, the first entry
+ * that wins (the forward rule), in dx row d0 or the row after it (w floats
+ * on). The winner's offset is arithmetic on 0/1 flags: selects on random
+ * data compile to mispredicted branches. */
 static void max_row_2x2_backward(const float *restrict r0, const float *restrict r1, const float *restrict y,
                                  const float *restrict dy, float *restrict d0, int w, int wo)
 {
