@@ -5,7 +5,7 @@
  *
  *   build/bench/bench_train [--quick] [--models resnet9,resnet18,vgg19]
  *                           [--batch 128] [--reps 5] [--threads 2] [--isa avx2|avx512]
- *                           [--methods dense,sdgp] [--rounds 2] [--profile]
+ *                           [--methods dense,sdgp,bdwp:2:8] [--rounds 2] [--profile]
  *
  * Inputs are 3x32x32 random images with 10 classes (speed does not depend on
  * the values). A step is forward + backward + SGD + the method's operand
@@ -156,13 +156,19 @@ int main(int argc, char **argv)
     const bench_config *configs = quick ? short_list : full;
     int n_configs = quick ? 2 : (int)(sizeof full / sizeof full[0]);
     bench_config chosen[sizeof full / sizeof full[0]];
-    if (methods) { /* the listed methods at every ratio of the full list */
+    if (methods) { /* the listed methods: every ratio of the full list, or one ("bdwp:2:8") */
         int count = 0;
         for (int i = 0; i < n_configs; i++) {
-            char list[128];
+            char list[128], want[32];
             snprintf(list, sizeof list, "%s", methods);
-            for (char *name = strtok(list, ","); name; name = strtok(NULL, ","))
-                if (!strcmp(name, nmt_method_name(configs[i].kind))) chosen[count++] = configs[i];
+            for (char *name = strtok(list, ","); name; name = strtok(NULL, ",")) {
+                snprintf(want, sizeof want, "%s:%d:%d", nmt_method_name(configs[i].kind), configs[i].nm.n,
+                         configs[i].nm.m);
+                if (!strcmp(name, nmt_method_name(configs[i].kind)) || !strcmp(name, want)) {
+                    chosen[count++] = configs[i];
+                    break;
+                }
+            }
         }
         configs = chosen;
         n_configs = count;
