@@ -88,23 +88,13 @@ INLINE_AVX2 void tile_rows(const nm_block *blk, const int vectors, const int mas
     const nmt_packed *a = blk->a;
     const int n = fixed_n ? fixed_n : a->nm.n, m = a->nm.m, total_groups = a->k / m;
     const ptrdiff_t ldc = blk->ldc, row_entries = (ptrdiff_t)total_groups * n;
-    /* Spread the prefetch of the next B chunk (into L2) over this block's
-     * rows, whole B rows at a time: the chunk is read at random rows, which
-     * the hardware prefetchers do not follow, and its first touches would
-     * otherwise wait for DRAM. */
-    const int rows = blk->row_end - blk->row_begin;
-    int prefetch_left = blk->next_b ? blk->next_rows : 0;
-    const int prefetch_per_row = (prefetch_left + rows - 1) / rows;
-    const float *prefetch_row = blk->next_b;
+    nm_chunk_prefetch next_chunk = nm_chunk_prefetch_start(blk, blk->row_end - blk->row_begin);
     const size_t first = (size_t)blk->row_begin * row_entries + (size_t)blk->first_group * n;
     const float *values = a->values + first;
     const uint8_t *index = a->index + first;
     float *c = blk->c;
     for (int r = blk->row_begin; r < blk->row_end; r++, values += row_entries, index += row_entries, c += ldc) {
-        for (int i = 0; i < prefetch_per_row && prefetch_left > 0; i++, prefetch_left--, prefetch_row += blk->ldb)
-#pragma GCC unroll 6
-            for (int line = 0; line < NMT_NM_PANEL_COLS; line += 16)
-                _mm_prefetch((const char *)(prefetch_row + line), _MM_HINT_T1);
+        nm_chunk_prefetch_step(&next_chunk);
         /* The next row's C tile comes from L2; ask for it one row ahead
          * (past the last row this touches nothing: prefetches never fault). */
 #pragma GCC unroll 6

@@ -90,22 +90,14 @@ INLINE_AVX512 void tile_rows(const nm_block *blk, const int vectors, const int m
     const int n = fixed_n ? fixed_n : a->nm.n, m = a->nm.m, total_groups = a->k / m;
     const ptrdiff_t ldc = blk->ldc, row_entries = (ptrdiff_t)total_groups * n;
     const __mmask16 tail = (__mmask16)((1u << (blk->width - 16 * (vectors - 1))) - 1u);
-    /* The next B chunk is prefetched into L2 a few rows at a time, as in the
-     * AVX2 kernel (random rows: the hardware prefetchers miss them). */
-    const int rows = blk->row_end - blk->row_begin, pairs = (rows + 1) / 2;
-    int prefetch_left = blk->next_b ? blk->next_rows : 0;
-    const int prefetch_per_pair = (prefetch_left + pairs - 1) / pairs;
-    const float *prefetch_row = blk->next_b;
+    nm_chunk_prefetch next_chunk = nm_chunk_prefetch_start(blk, (blk->row_end - blk->row_begin + 1) / 2);
     const size_t first = (size_t)blk->row_begin * row_entries + (size_t)blk->first_group * n;
     const float *values = a->values + first;
     const uint8_t *index = a->index + first;
     float *c = blk->c;
     for (int r = blk->row_begin; r < blk->row_end;
          r += 2, values += 2 * row_entries, index += 2 * row_entries, c += 2 * ldc) {
-        for (int i = 0; i < prefetch_per_pair && prefetch_left > 0; i++, prefetch_left--, prefetch_row += blk->ldb)
-#pragma GCC unroll 6
-            for (int line = 0; line < NMT_NM_PANEL_COLS; line += 16)
-                _mm_prefetch((const char *)(prefetch_row + line), _MM_HINT_T1);
+        nm_chunk_prefetch_step(&next_chunk);
 #pragma GCC unroll 6
         for (int line = 0; line < NMT_NM_PANEL_COLS; line += 16) {
             _mm_prefetch((const char *)(c + 2 * ldc + line), _MM_HINT_T0);

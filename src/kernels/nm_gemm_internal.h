@@ -37,6 +37,28 @@ void nm_block_portable(const nm_block *blk);
 void nm_block_avx2(const nm_block *blk);
 void nm_block_avx512(const nm_block *blk);
 
+/* Spreads the prefetch of a block's next B chunk (into L2) over the `steps`
+ * steps of a kernel's row loop, whole panel rows at a time: the chunk is
+ * read at random rows, which the hardware prefetchers do not follow, and its
+ * first touches would otherwise wait for DRAM. */
+typedef struct nm_chunk_prefetch {
+    const float *row;
+    int left, per_step;
+    ptrdiff_t ldb;
+} nm_chunk_prefetch;
+
+static inline nm_chunk_prefetch nm_chunk_prefetch_start(const nm_block *blk, int steps)
+{
+    const int left = blk->next_b ? blk->next_rows : 0;
+    return (nm_chunk_prefetch){blk->next_b, left, steps > 0 ? (left + steps - 1) / steps : left, blk->ldb};
+}
+
+static inline void nm_chunk_prefetch_step(nm_chunk_prefetch *p)
+{
+    for (int i = 0; i < p->per_step && p->left > 0; i++, p->left--, p->row += p->ldb)
+        for (int line = 0; line < NMT_NM_PANEL_COLS; line += 16) __builtin_prefetch(p->row + line, 0, 2);
+}
+
 /* The block kernel of the current path, and the N:M groups of the
  * reduction per block (sized to L1d). */
 nm_block_kernel nm_choose_kernel(void);
