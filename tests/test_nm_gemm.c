@@ -135,6 +135,24 @@ static void test_paths_agree(nmt_rng *rng)
     free(w), free(b), free(fast), free(portable), free(a.values), free(a.index);
 }
 
+/* NMTRAIN_NM_PATH picks the path AUTO resolves to; a name this CPU does not
+ * run falls back to the widest path (with a warning on stderr). */
+static void test_path_from_environment(void)
+{
+    setenv("NMTRAIN_NM_PATH", "portable", 1);
+    nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
+    CHECK(strcmp(nmt_gemm_nm_path(), "portable") == 0, "NMTRAIN_NM_PATH=portable gave %s", nmt_gemm_nm_path());
+    unsetenv("NMTRAIN_NM_PATH");
+    nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
+    const char *widest = nmt_gemm_nm_path();
+    setenv("NMTRAIN_NM_PATH", "avx9000", 1);
+    nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
+    CHECK(strcmp(nmt_gemm_nm_path(), widest) == 0, "unknown NMTRAIN_NM_PATH gave %s, not %s", nmt_gemm_nm_path(), widest);
+    unsetenv("NMTRAIN_NM_PATH");
+    nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
+    CHECK(nmt_gemm_nm_set_path((nmt_nm_path)42) == -1, "an out-of-range path must be refused");
+}
+
 /* Inside a caller's parallel region the kernel runs on the calling thread
  * only (no nested teams) and still gives the right answer. */
 static void test_inside_parallel_region(nmt_rng *rng)
@@ -298,6 +316,7 @@ int main(void)
     }
     nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
     test_paths_agree(&rng);
+    test_path_from_environment();
     test_inside_parallel_region(&rng);
     test_im2col_panels(&rng);
     test_gemm_col2im(&rng);

@@ -49,7 +49,8 @@ void nmt_gemm_nm_panels(const nmt_packed *a, const float *panels, int ncols,
 
 /* The N:M code paths. AUTO picks the widest the CPU runs, or the one named
  * by the environment variable NMTRAIN_NM_PATH ("portable", "avx2-fma",
- * "avx512") when the CPU runs it. All add the same products in the same
+ * "avx512") when the CPU runs it; any other value gets a one-line warning on
+ * stderr and the widest path. All add the same products in the same
  * order per output, so they agree to FMA rounding. */
 typedef enum nmt_nm_path {
     NMT_NM_PATH_AUTO,

@@ -10,6 +10,7 @@
  * loop order, threading and path choice. */
 #include <omp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -118,8 +119,12 @@ int nmt_gemm_nm_set_path(nmt_nm_path path)
     if (path == NMT_NM_PATH_AUTO) {
         path = widest_path();
         const char *asked = getenv("NMTRAIN_NM_PATH");
-        for (int p = NMT_NM_PATH_PORTABLE; asked && p <= NMT_NM_PATH_AVX512; p++)
-            if (!strcmp(asked, path_names[p]) && nmt_gemm_nm_path_supported((nmt_nm_path)p)) path = (nmt_nm_path)p;
+        int found = 0;
+        for (int p = NMT_NM_PATH_PORTABLE; asked && *asked && p <= NMT_NM_PATH_AVX512; p++)
+            if (!strcmp(asked, path_names[p]) && nmt_gemm_nm_path_supported((nmt_nm_path)p)) path = (nmt_nm_path)p, found = 1;
+        if (asked && *asked && !found)
+            fprintf(stderr, "nmtrain: NMTRAIN_NM_PATH=%s is not a path this CPU runs (portable, avx2-fma, avx512); "
+                            "using %s\n", asked, path_names[path]);
     }
     if ((int)path < NMT_NM_PATH_AUTO || (int)path > NMT_NM_PATH_AVX512 || !nmt_gemm_nm_path_supported(path))
         return -1;
