@@ -170,6 +170,69 @@ static void cross_entropy_case(void)
     free(logits), free(dlogits), free(dlogits_nc);
 }
 
+/* Convolutions lower a chunk of images at a time (conv_chunk_images); with
+ * buffers sized for one chunk they must equal the whole-batch lowering, for
+ * a dense operand, a packed forward operand and a packed dY (SDGP). 17
+ * images of 64 channels at 32x32 make two chunks, the second one short. */
+static void conv_in_chunks(void)
+{
+    nmt_conv_shape s = {.c = 64, .n = 17, .h = 32, .w = 32, .kh = 3, .kw = 3, .stride = 1, .pad = 1, .ho = 32, .wo = 32};
+    const int c_out = 16, k = 9 * s.c, cols = s.n * 32 * 32, part = conv_chunk_images(&s) * 32 * 32;
+    const nmt_nm nm = {2, 8};
+    CHECK(conv_chunk_images(&s) < s.n, "the test needs more than one chunk (chunk %d images)", conv_chunk_images(&s));
+    nmt_rng rng;
+    nmt_rng_seed(&rng, 11, 0);
+    float *x = malloc(sizeof(float) * s.c * cols), *w = malloc(sizeof(float) * c_out * k);
+    float *dy = malloc(sizeof(float) * c_out * cols), *full = malloc(sizeof(float) * (size_t)k * cols);
+    float *col = malloc(sizeof(float) * nmt_nm_panels_floats(k, part)), *panels = malloc(sizeof(float) * nmt_nm_panels_floats(c_out, k));
+    float *y = malloc(sizeof(float) * c_out * cols), *y_ref = malloc(sizeof(float) * c_out * cols);
+    float *dw = malloc(sizeof(float) * c_out * k), *dw_ref = malloc(sizeof(float) * c_out * k);
+    float *dx = calloc((size_t)s.c * cols, sizeof(float)), *dx_ref = calloc((size_t)s.c * cols, sizeof(float));
+    float *dy_pruned = malloc(sizeof(float) * cols * c_out), *dy_t = malloc(sizeof(float) * c_out * cols);
+    size_t fw_count = nmt_packed_value_count(c_out, k, nm), dy_count = nmt_packed_value_count(cols, c_out, nm);
+    nmt_packed w_packed = {.values = malloc(sizeof(float) * fw_count), .index = malloc(fw_count)};
+    nmt_packed dy_packed = {.values = malloc(sizeof(float) * dy_count), .index = malloc(dy_count)};
+    for (int i = 0; i < s.c * cols; i++) x[i] = nmt_rng_normal(&rng);
+    for (int i = 0; i < c_out * k; i++) w[i] = nmt_rng_normal(&rng);
+    for (int i = 0; i < c_out * cols; i++) dy[i] = nmt_rng_normal(&rng);
+    nmt_im2col(&s, x, full);
+
+    /* dense: forward, weight gradient, backward-data */
+    nmt_gemm(0, 0, c_out, cols, k, 1.0f, w, k, full, cols, 0.0f, y_ref, cols);
+    nmt_gemm(0, 1, c_out, k, cols, 1.0f, dy, cols, full, cols, 0.0f, dw_ref, k);
+    nmt_gemm(1, 0, k, cols, c_out, 1.0f, w, k, dy, cols, 0.0f, full, cols);
+    nmt_col2im(&s, full, dx_ref);
+    conv_forward(&s, c_out, (nmt_operand){w, NULL}, NULL, x, col, NULL, y, NULL);
+    conv_backward(&s, c_out, (nmt_operand){w, NULL}, x, col, NULL, dy, (nmt_operand){dy, NULL}, dw, NULL, dx, col, NULL);
+    CHECK_CLOSE("chunked conv y (dense)", y, y_ref, (size_t)c_out * cols, 1e-4);
+    CHECK_CLOSE("chunked conv dW (dense)", dw, dw_ref, (size_t)c_out * k, 1e-3);
+    CHECK_CLOSE("chunked conv dx (dense)", dx, dx_ref, (size_t)s.c * cols, 1e-4);
+
+    /* packed forward operand */
+    nmt_pack_topn((nmt_view){w, c_out, k, k, 1}, nm, &w_packed);
+    nmt_im2col(&s, x, full);
+    nmt_gemm_nm(&w_packed, full, cols, cols, 0.0f, y_ref, cols);
+    conv_forward(&s, c_out, (nmt_operand){w, &w_packed}, NULL, x, col, NULL, y, NULL);
+    CHECK_CLOSE("chunked conv y (packed W)", y, y_ref, (size_t)c_out * cols, 1e-4);
+
+    /* packed dY (pixels as rows, N:M along Cout), against the dense path on
+     * the same pruned dY */
+    nmt_pack_topn((nmt_view){dy, cols, c_out, 1, cols}, nm, &dy_packed);
+    nmt_unpack(&dy_packed, dy_pruned); /* cols x c_out */
+    for (int o = 0; o < c_out; o++)
+        for (int j = 0; j < cols; j++) dy_t[(size_t)o * cols + j] = dy_pruned[(size_t)j * c_out + o];
+    memset(dx_ref, 0, sizeof(float) * s.c * cols);
+    nmt_gemm(1, 0, k, cols, c_out, 1.0f, w, k, dy_t, cols, 0.0f, full, cols);
+    nmt_col2im(&s, full, dx_ref);
+    memset(dx, 0, sizeof(float) * s.c * cols);
+    conv_backward(&s, c_out, (nmt_operand){w, NULL}, x, col, panels, dy, (nmt_operand){NULL, &dy_packed}, dw, NULL, dx,
+                  col, NULL);
+    CHECK_CLOSE("chunked conv dx (packed dY)", dx, dx_ref, (size_t)s.c * cols, 1e-4);
+    free(x), free(w), free(dy), free(full), free(col), free(panels), free(y), free(y_ref), free(dw), free(dw_ref);
+    free(dx), free(dx_ref), free(dy_pruned), free(dy_t), free(w_packed.values), free(w_packed.index);
+    free(dy_packed.values), free(dy_packed.index);
+}
+
 /* Max pooling keeps no argmax: backward finds each window's winner again.
  * Ties go to the first entry, -0 and +0 tie, a NaN wins (first NaN) and
  * makes the output NaN; the 2x2 fast path and the general path (3x3 below)
@@ -224,5 +287,6 @@ int main(void)
     cross_entropy_case();
     nmt_st_free(&st);
     maxpool_ties_and_nan();
+    conv_in_chunks();
     TEST_END("test_ref_layers");
 }

@@ -77,15 +77,23 @@ typedef struct nmt_conv_shape {
 
 void nmt_im2col(const nmt_conv_shape *s, const float *x, float *col);
 void nmt_col2im(const nmt_conv_shape *s, const float *col, float *dx);
+/* The same for images [n0, n1) of the batch only: col holds their
+ * (n1-n0)*ho*wo columns, x and dx stay the whole batch. Lowering a few images
+ * at a time bounds the K x cols buffer. The other lowering functions below
+ * have _images forms with the same meaning. */
+void nmt_im2col_images(const nmt_conv_shape *s, const float *x, int n0, int n1, float *col);
+void nmt_col2im_images(const nmt_conv_shape *s, const float *col, int n0, int n1, float *dx);
 /* The same scatter from the transposed lowering: dcol_t is (n*ho*wo) x K,
  * one row per output pixel (what a GEMM with the pixels as rows writes, as
  * SDGP's backward-data does). Deterministic; parallel over input channels. */
 void nmt_col2im_transposed(const nmt_conv_shape *s, const float *dcol_t, float *dx);
+void nmt_col2im_transposed_images(const nmt_conv_shape *s, const float *dcol_t, int n0, int n1, float *dx);
 /* im2col straight into the N:M GEMM's panel layout (k = kh*kw*c rows,
  * ncols = n*ho*wo): the same values as nmt_im2col, placed as
  * nmt_nm_pack_panels would place them. The workspace holds
  * nmt_nm_panels_floats(k, ncols) floats. */
 void nmt_im2col_panels(const nmt_conv_shape *s, const float *x, float *panels);
+void nmt_im2col_panels_images(const nmt_conv_shape *s, const float *x, int n0, int n1, float *panels);
 /* Sparse backward-data fused with col2im: dx += col2im(W_out^T dY), where
  * w_t is W_out^T packed along Cout (rows kh*kw*c ordered (kh, kw, ci),
  * k = Cout) and dy is dY (Cout x n*ho*wo, row-major). Neither the GEMM

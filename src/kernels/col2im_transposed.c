@@ -68,6 +68,11 @@ __attribute__((target("avx2"))) static void add_tile_avx2(const tile_job *t)
 
 void nmt_col2im_transposed(const nmt_conv_shape *s, const float *dcol_t, float *dx)
 {
+    nmt_col2im_transposed_images(s, dcol_t, 0, s->n, dx);
+}
+
+void nmt_col2im_transposed_images(const nmt_conv_shape *s, const float *dcol_t, int n0, int n1, float *dx)
+{
     const size_t plane = (size_t)s->h * s->w, channel = (size_t)s->n * plane;
     const size_t k = (size_t)s->kh * s->kw * s->c;
     const int blocks = (s->c + BLOCK_CHANNELS - 1) / BLOCK_CHANNELS;
@@ -77,9 +82,9 @@ void nmt_col2im_transposed(const nmt_conv_shape *s, const float *dcol_t, float *
     for (int block = 0; block < blocks; block++) {
         const int c_begin = block * BLOCK_CHANNELS;
         const int c_end = s->c - c_begin < BLOCK_CHANNELS ? s->c : c_begin + BLOCK_CHANNELS;
-        for (int n = 0; n < s->n; n++) {
+        for (int n = n0; n < n1; n++) {
             for (int oy = 0; oy < s->ho; oy++) {
-                const float *row0 = dcol_t + ((size_t)n * s->ho + oy) * s->wo * k;
+                const float *row0 = dcol_t + ((size_t)(n - n0) * s->ho + oy) * s->wo * k;
                 for (int i = 0; i < s->kh; i++) {
                     const int iy = oy * s->stride - s->pad + i;
                     if (iy < 0 || iy >= s->h) continue;

@@ -88,7 +88,7 @@ void nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy, const nmt_conv_s
             for (int q = 0; q < round && c1 > c0; q++) {
                 nm_output_run runs[NMT_NM_PANEL_COLS];
                 int width;
-                const int run_count = nm_panel_runs(s, p0 + q, runs, &width);
+                const int run_count = nm_panel_runs(s, 0, ncols, p0 + q, runs, &width);
                 const float *panel = round_panels + q * panel_floats;
                 for (int i = 0; i < s->kh; i++) {
                     for (int j = 0; j < s->kw; j++) {

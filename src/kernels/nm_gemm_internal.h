@@ -78,15 +78,17 @@ typedef struct nm_output_run {
     int n, oy, ox;            /* of the run's first column */
 } nm_output_run;
 
-/* Fills runs (room for NMT_NM_PANEL_COLS) for panel `panel`; returns how
- * many, and the panel's width through *width. */
-static inline int nm_panel_runs(const nmt_conv_shape *s, int panel, nm_output_run *runs, int *width)
+/* Fills runs (room for NMT_NM_PANEL_COLS) for panel `panel` of the output
+ * columns [first_column, end_column); returns how many, and the panel's
+ * width through *width. Runs name their image n of the whole batch. */
+static inline int nm_panel_runs(const nmt_conv_shape *s, int first_column, int end_column, int panel,
+                                nm_output_run *runs, int *width)
 {
-    const int ncols = s->n * s->ho * s->wo, col0 = panel * NMT_NM_PANEL_COLS;
+    const int ncols = end_column - first_column, col0 = panel * NMT_NM_PANEL_COLS;
     int count = 0;
     *width = ncols - col0 < NMT_NM_PANEL_COLS ? ncols - col0 : NMT_NM_PANEL_COLS;
     for (int q = 0; q < *width;) {
-        int column = col0 + q, ox = column % s->wo, rest = column / s->wo;
+        int column = first_column + col0 + q, ox = column % s->wo, rest = column / s->wo;
         int length = s->wo - ox < *width - q ? s->wo - ox : *width - q;
         runs[count++] = (nm_output_run){q, length, rest / s->ho, rest % s->ho, ox};
         q += length;

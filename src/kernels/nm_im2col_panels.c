@@ -40,16 +40,16 @@ static void lower_row(const nmt_conv_shape *s, const float *channel, const nm_ou
     }
 }
 
-void nmt_im2col_panels(const nmt_conv_shape *s, const float *x, float *panels)
+void nmt_im2col_panels_images(const nmt_conv_shape *s, const float *x, int n0, int n1, float *panels)
 {
-    const int k = s->kh * s->kw * s->c, ncols = s->n * s->ho * s->wo;
+    const int k = s->kh * s->kw * s->c, image_cols = s->ho * s->wo, ncols = (n1 - n0) * image_cols;
     const int panel_count = (ncols + NMT_NM_PANEL_COLS - 1) / NMT_NM_PANEL_COLS;
     const size_t plane = (size_t)s->h * s->w;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < panel_count; p++) {
         nm_output_run runs[NMT_NM_PANEL_COLS];
         int width;
-        const int run_count = nm_panel_runs(s, p, runs, &width);
+        const int run_count = nm_panel_runs(s, n0 * image_cols, n1 * image_cols, p, runs, &width);
         float *out = panels + (size_t)p * k * NMT_NM_PANEL_COLS;
         for (int row = 0; row < k; row++, out += NMT_NM_PANEL_COLS) {
             const int ci = row % s->c, j = (row / s->c) % s->kw, i = row / (s->c * s->kw);
@@ -57,4 +57,9 @@ void nmt_im2col_panels(const nmt_conv_shape *s, const float *x, float *panels)
             if (width < NMT_NM_PANEL_COLS) short_zero(out + width, NMT_NM_PANEL_COLS - width);
         }
     }
+}
+
+void nmt_im2col_panels(const nmt_conv_shape *s, const float *x, float *panels)
+{
+    nmt_im2col_panels_images(s, x, 0, s->n, panels);
 }

@@ -43,20 +43,46 @@ static void gemm_operand(nmt_operand a, int trans_dense, int rows, int k, const 
     }
 }
 
+/* Floats of lowered input per chunk of images: a whole batch's K x cols
+ * matrix is the largest buffer of a network (302 MB for a 64-channel 3x3
+ * layer at 32x32, batch 128); 32 MB keeps the GEMMs wide (14 such images
+ * are 14336 columns). */
+#define CONV_CHUNK_FLOATS ((size_t)8 << 20)
+
+int conv_chunk_images(const nmt_conv_shape *s)
+{
+    const size_t per_image = (size_t)s->kh * s->kw * s->c * s->ho * s->wo;
+    const size_t images = per_image ? CONV_CHUNK_FLOATS / per_image : (size_t)s->n;
+    return images < 1 ? 1 : images < (size_t)s->n ? (int)images : s->n;
+}
+
+/* Loops over the batch's images in chunks of `step`: images [n0, n1). */
+#define FOR_EACH_CHUNK(s, step, n0, n1)                                                           \
+    for (int n0 = 0, n1 = (step) < (s)->n ? (step) : (s)->n; n0 < (s)->n;                        \
+         n0 = n1, n1 = n1 + (step) < (s)->n ? n1 + (step) : (s)->n)
+
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
                   const float *x, float *col, float *panels, float *y, conv_timing *timing)
 {
-    const int k = s->kh * s->kw * s->c, cols = s->n * s->ho * s->wo;
-    const int pointwise = conv_is_pointwise(s);
+    const int k = s->kh * s->kw * s->c, image_cols = s->ho * s->wo, cols = s->n * image_cols;
     double mark = timing ? nmt_now() : 0.0;
-    if (w.packed && !pointwise) {
-        nmt_im2col_panels(s, x, col); /* lowered straight into the sparse kernel's layout */
-        lap(timing, timing ? &timing->lower_fw : NULL, &mark);
-        gemm_operand(w, 0, c_out, k, NULL, col, NULL, cols, 0.0f, y);
+    if (conv_is_pointwise(s)) {
+        gemm_operand(w, 0, c_out, k, x, NULL, panels, cols, 0.0f, y);
     } else {
-        if (!pointwise) nmt_im2col(s, x, col);
-        lap(timing, timing ? &timing->lower_fw : NULL, &mark);
-        gemm_operand(w, 0, c_out, k, pointwise ? x : col, NULL, panels, cols, 0.0f, y);
+        FOR_EACH_CHUNK(s, conv_chunk_images(s), n0, n1) {
+            const int part = (n1 - n0) * image_cols;
+            float *y_part = y + (size_t)n0 * image_cols;
+            if (w.packed) {
+                nmt_im2col_panels_images(s, x, n0, n1, col); /* straight into the sparse kernel's layout */
+                lap(timing, timing ? &timing->lower_fw : NULL, &mark);
+                nmt_gemm_nm_panels(w.packed, col, part, 0.0f, y_part, cols);
+            } else {
+                nmt_im2col_images(s, x, n0, n1, col);
+                lap(timing, timing ? &timing->lower_fw : NULL, &mark);
+                nmt_gemm(0, 0, c_out, part, k, 1.0f, w.dense, k, col, part, 0.0f, y_part, cols);
+            }
+            lap(timing, timing ? &timing->gemm_fw : NULL, &mark);
+        }
     }
     if (bias) {
 #pragma omp parallel for schedule(static)
@@ -72,16 +98,23 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
                    const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, float *dcol,
                    conv_timing *timing)
 {
-    const int k = s->kh * s->kw * s->c, cols = s->n * s->ho * s->wo;
-    const int pointwise = conv_is_pointwise(s);
-    const float *lowered = x;
+    const int k = s->kh * s->kw * s->c, image_cols = s->ho * s->wo, cols = s->n * image_cols;
+    const int pointwise = conv_is_pointwise(s), step = conv_chunk_images(s);
     double mark = timing ? nmt_now() : 0.0;
-    if (!pointwise) {
-        nmt_im2col(s, x, col); /* recomputed: the forward's col was reused by later layers */
-        lowered = col;
+    if (pointwise) {
+        nmt_gemm(0, 1, c_out, k, cols, 1.0f, dy, cols, x, cols, 0.0f, dw, k);
+    } else {
+        /* Lowered again, a chunk at a time: the forward's buffer went to later
+         * layers. dW sums the chunks' products. */
+        FOR_EACH_CHUNK(s, step, n0, n1) {
+            const int part = (n1 - n0) * image_cols;
+            nmt_im2col_images(s, x, n0, n1, col);
+            lap(timing, timing ? &timing->lower_bw : NULL, &mark);
+            nmt_gemm(0, 1, c_out, k, part, 1.0f, dy + (size_t)n0 * image_cols, cols, col, part, n0 ? 1.0f : 0.0f,
+                     dw, k);
+            lap(timing, timing ? &timing->weight_grad : NULL, &mark);
+        }
     }
-    lap(timing, timing ? &timing->lower_bw : NULL, &mark);
-    nmt_gemm(0, 1, c_out, k, cols, 1.0f, dy, cols, lowered, cols, 0.0f, dw, k);
     if (dbias) {
 #pragma omp parallel for schedule(static)
         for (int o = 0; o < c_out; o++) {
@@ -96,10 +129,18 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
     if (dy_bw.packed) {
         /* dY is the N:M operand, packed with the pixels as rows: the GEMM
          * runs transposed, with W (dense, c_out x K) in panels as B, and
-         * its pixel-major result is scattered back. */
+         * its pixel-major result is scattered back, a chunk of images (a
+         * range of packed rows) at a time. */
         nmt_nm_pack_panels(w_t.dense, k, c_out, k, panels);
-        nmt_gemm_nm_panels(dy_bw.packed, panels, k, 0.0f, dcol, k);
-        nmt_col2im_transposed(s, dcol, dx);
+        const size_t row_entries = (size_t)(c_out / dy_bw.packed->nm.m) * dy_bw.packed->nm.n;
+        FOR_EACH_CHUNK(s, step, n0, n1) {
+            nmt_packed rows = *dy_bw.packed;
+            rows.rows = (n1 - n0) * image_cols;
+            rows.values += (size_t)n0 * image_cols * row_entries;
+            rows.index += (size_t)n0 * image_cols * row_entries;
+            nmt_gemm_nm_panels(&rows, panels, k, 0.0f, dcol, k);
+            nmt_col2im_transposed_images(s, dcol, n0, n1, dx);
+        }
     } else if (pointwise) {
         gemm_operand(w_t, 1, k, c_out, dy_bw.dense, NULL, panels, cols, 1.0f, dx);
     } else if (w_t.packed) {
@@ -108,8 +149,12 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
          * its small workspace. */
         nmt_gemm_nm_col2im(w_t.packed, dy_bw.dense, s, dcol, dx);
     } else {
-        gemm_operand(w_t, 1, k, c_out, dy_bw.dense, NULL, panels, cols, 0.0f, dcol); /* dcol may be col */
-        nmt_col2im(s, dcol, dx);
+        FOR_EACH_CHUNK(s, step, n0, n1) { /* dcol may be col */
+            const int part = (n1 - n0) * image_cols;
+            nmt_gemm(1, 0, k, part, c_out, 1.0f, w_t.dense, k, dy_bw.dense + (size_t)n0 * image_cols, cols, 0.0f,
+                     dcol, part);
+            nmt_col2im_images(s, dcol, n0, n1, dx);
+        }
     }
     lap(timing, timing ? &timing->backward_data : NULL, &mark);
 }

@@ -24,19 +24,20 @@ typedef struct nmt_operand {
 /* ---- convolution and linear (linear = 1x1 convolution on 1x1 inputs) ----
  * W is c_out x K, K ordered (kh, kw, ci); cols = n * ho * wo.
  * Scratch buffers:
- *   col     the lowered input, K x cols row-major; with a packed forward
- *           operand it holds the lowering in the N:M kernel's panel layout
- *           (nmt_nm_panels_floats(K, cols)). Unused (may be NULL) for a
+ *   col     the lowered input of a chunk of images (conv_chunk_images),
+ *           K x part row-major with part = images*ho*wo; with a packed
+ *           forward operand the chunk in the N:M kernel's panel layout
+ *           (nmt_nm_panels_floats(K, part)). Unused (may be NULL) for a
  *           pointwise (1x1, stride 1, no padding) layer, which reads x.
  *   panels  a row-major B repacked into panels: a pointwise input under a
  *           packed forward operand, or dY under a packed backward one
  *           (pointwise layers only: the fused kernel packs its own).
  *           NULL is fine when both operands are dense.
  *           With a packed dY (SDGP): W packed into panels, c_out x K.
- *   dcol    backward-data's K x cols result before col2im; may alias col.
+ *   dcol    backward-data's K x part result before col2im; may alias col.
  *           With a packed backward operand it is only the fused kernel's
  *           workspace (nmt_gemm_nm_col2im_workspace_floats(s, c_out)). With a packed
- *           dY it holds the cols x K transposed result, also for a
+ *           dY it holds the part x K transposed result, also for a
  *           pointwise layer.
  * Backward: the weight gradient reads dy, backward-data reads dy_bw: dense
  * (.dense), or pruned by the method and packed with the pixels as rows
@@ -51,6 +52,9 @@ typedef struct conv_timing {
     double backward_data;         /* the dX GEMM with its col2im or scatter */
 } conv_timing;
 int conv_is_pointwise(const nmt_conv_shape *s);
+/* Images lowered at a time: col (and dcol, and SDGP's transposed dcol) hold
+ * K x conv_chunk_images(s)*ho*wo floats, not the whole batch's lowering. */
+int conv_chunk_images(const nmt_conv_shape *s);
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
                   const float *x, float *col, float *panels, float *y, conv_timing *timing);
 void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,

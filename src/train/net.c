@@ -176,8 +176,10 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             first_gemm = 0;
             const nmt_conv_shape s = conv_shape(d, net->max_batch);
             const int pointwise = conv_is_pointwise(&s);
-            size_t lowered = pointwise ? 0 : k * cols, repacked = 0;
-            if (node->sparse.fw_sparse && !pointwise) lowered = nmt_nm_panels_floats((int)k, cols);
+            /* Lowering goes a chunk of images at a time (conv_chunk_images). */
+            const int part = conv_chunk_images(&s) * (int)plane_out(d);
+            size_t lowered = pointwise ? 0 : k * part, repacked = 0;
+            if (node->sparse.fw_sparse && !pointwise) lowered = nmt_nm_panels_floats((int)k, part);
             if (node->sparse.fw_sparse && pointwise) repacked = nmt_nm_panels_floats(d->c_in, cols);
             if (node->sparse.bw_sparse && pointwise) {
                 const size_t dy_panels = nmt_nm_panels_floats(d->c_out, cols);
@@ -188,7 +190,7 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             if (node->sparse.dy_pruned) { /* SDGP: W in panels, the transposed dcol */
                 const size_t w_panels = nmt_nm_panels_floats(d->c_out, (int)k);
                 if (w_panels > repacked) repacked = w_panels;
-                if (k * cols > lowered) lowered = k * cols;
+                if (k * part > lowered) lowered = k * part;
                 const size_t bytes = method_bw_dy_scratch_bytes(&net->method, &node->sparse, cols);
                 if (bytes > dy_scratch_bytes) dy_scratch_bytes = bytes;
             }
