@@ -10,25 +10,24 @@
  * stay deterministic. */
 #define LANES 8
 
-/* sum of x, and sum of (x - center)^2 when sq is not NULL. */
-static double lane_sum(const float *x, int n, double center, double *sq)
+/* Sum of (x - center), or of (x - center)^2 with `squares`; a constant at
+ * each call, so each pass does only its own arithmetic. */
+static inline __attribute__((always_inline)) double lane_sum(const float *x, int n, double center,
+                                                             const int squares)
 {
-    double sum[LANES] = {0}, square[LANES] = {0};
+    double sum[LANES] = {0};
     int j = 0;
     for (; j + LANES <= n; j += LANES)
         for (int l = 0; l < LANES; l++) {
-            const double v = x[j + l], d = v - center;
-            sum[l] += v;
-            square[l] += d * d;
+            const double d = (double)x[j + l] - center;
+            sum[l] += squares ? d * d : d;
         }
     for (int l = 0; j < n; j++, l++) {
         const double d = (double)x[j] - center;
-        sum[l] += x[j];
-        square[l] += d * d;
+        sum[l] += squares ? d * d : d;
     }
-    double total = 0.0, total_sq = 0.0;
-    for (int l = 0; l < LANES; l++) total += sum[l], total_sq += square[l];
-    if (sq) *sq = total_sq;
+    double total = 0.0;
+    for (int l = 0; l < LANES; l++) total += sum[l];
     return total;
 }
 
@@ -40,9 +39,8 @@ void batchnorm_forward_train(int channels, int cols, const float *x, const float
     for (int c = 0; c < channels; c++) {
         const float *in = x + (size_t)c * cols;
         float *out = y + (size_t)c * cols;
-        const double mean = lane_sum(in, cols, 0.0, NULL) / cols;
-        double sumsq;
-        lane_sum(in, cols, mean, &sumsq);
+        const double mean = lane_sum(in, cols, 0.0, 0) / cols;
+        const double sumsq = lane_sum(in, cols, mean, 1);
         const double var = sumsq / cols;
         const float invstd = (float)(1.0 / sqrt(var + eps));
         const float scale = gamma[c] * invstd, shift = beta[c] - (float)mean * scale;
