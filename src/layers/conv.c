@@ -8,16 +8,15 @@
 #include "layers/layers.h"
 #include "nmtrain/core.h"
 
-/* Adds the seconds since *mark to *phase and restarts the mark; nothing
+/* Adds the seconds since *mark to the phase and restarts the mark; nothing
  * when not timing. */
-static void lap(const conv_timing *timing, double *phase, double *mark)
+static void lap(conv_timing *timing, enum conv_phase phase, double *mark)
 {
     if (!timing) return;
     const double now = nmt_now();
-    *phase += now - *mark;
+    timing->seconds[phase] += now - *mark;
     *mark = now;
 }
-
 int conv_is_pointwise(const nmt_conv_shape *s)
 {
     return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
@@ -74,14 +73,14 @@ void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float
             float *y_part = y + (size_t)n0 * image_cols;
             if (w.packed) {
                 nmt_im2col_panels_images(s, x, n0, n1, col); /* straight into the sparse kernel's layout */
-                lap(timing, timing ? &timing->lower_fw : NULL, &mark);
+                lap(timing, CONV_LOWER_FW, &mark);
                 nmt_gemm_nm_panels(w.packed, col, part, 0.0f, y_part, cols);
             } else {
                 nmt_im2col_images(s, x, n0, n1, col);
-                lap(timing, timing ? &timing->lower_fw : NULL, &mark);
+                lap(timing, CONV_LOWER_FW, &mark);
                 nmt_gemm(0, 0, c_out, part, k, 1.0f, w.dense, k, col, part, 0.0f, y_part, cols);
             }
-            lap(timing, timing ? &timing->gemm_fw : NULL, &mark);
+            lap(timing, CONV_GEMM_FW, &mark);
         }
     }
     if (bias) {
@@ -91,7 +90,7 @@ void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float
             for (int j = 0; j < cols; j++) row[j] += bias[o];
         }
     }
-    lap(timing, timing ? &timing->gemm_fw : NULL, &mark);
+    lap(timing, CONV_GEMM_FW, &mark);
 }
 
 void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,
@@ -109,10 +108,10 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
         FOR_EACH_CHUNK(s, step, n0, n1) {
             const int part = (n1 - n0) * image_cols;
             nmt_im2col_images(s, x, n0, n1, col);
-            lap(timing, timing ? &timing->lower_bw : NULL, &mark);
+            lap(timing, CONV_LOWER_BW, &mark);
             nmt_gemm(0, 1, c_out, k, part, 1.0f, dy + (size_t)n0 * image_cols, cols, col, part, n0 ? 1.0f : 0.0f,
                      dw, k);
-            lap(timing, timing ? &timing->weight_grad : NULL, &mark);
+            lap(timing, CONV_WEIGHT_GRAD, &mark);
         }
     }
     if (dbias) {
@@ -124,7 +123,7 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
             dbias[o] = sum;
         }
     }
-    lap(timing, timing ? &timing->weight_grad : NULL, &mark);
+    lap(timing, CONV_WEIGHT_GRAD, &mark);
     if (!dx) return;
     if (dy_bw.packed) {
         /* dY is the N:M operand, packed with the pixels as rows: the GEMM
@@ -156,5 +155,5 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
             nmt_col2im_images(s, dcol, n0, n1, dx);
         }
     }
-    lap(timing, timing ? &timing->backward_data : NULL, &mark);
+    lap(timing, CONV_BACKWARD_DATA, &mark);
 }

@@ -46,10 +46,14 @@ typedef struct nmt_operand {
  * layer). */
 /* Seconds per phase of the conv/linear layers, added to when the network
  * profiles (NULL: not timed). */
+enum conv_phase {
+    CONV_LOWER_FW, CONV_GEMM_FW,       /* forward: lowering, GEMM */
+    CONV_LOWER_BW, CONV_WEIGHT_GRAD,   /* backward: lowering again, the dW GEMM */
+    CONV_BACKWARD_DATA,                /* the dX GEMM with its col2im or scatter */
+    CONV_PHASES
+};
 typedef struct conv_timing {
-    double lower_fw, gemm_fw;     /* forward: lowering, GEMM */
-    double lower_bw, weight_grad; /* backward: lowering again, the dW GEMM */
-    double backward_data;         /* the dX GEMM with its col2im or scatter */
+    double seconds[CONV_PHASES];
 } conv_timing;
 int conv_is_pointwise(const nmt_conv_shape *s);
 /* Images lowered at a time: col (and dcol, and SDGP's transposed dcol) hold

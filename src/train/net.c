@@ -515,10 +515,10 @@ void nmt_net_print_profile(const nmt_net *net, FILE *out)
         profile_row(out, nmt_op_name((nmt_op)op), fw, bw, total);
         if (op != NMT_OP_CONV) continue;
         /* conv and linear layers together, by phase */
-        const conv_timing *t = &net->conv_phases;
-        profile_row(out, "  lowering", t->lower_fw, t->lower_bw, total);
-        profile_row(out, "  GEMM FW / dX", t->gemm_fw, t->backward_data, total);
-        profile_row(out, "  GEMM dW", 0.0, t->weight_grad, total);
+        const double *t = net->conv_phases.seconds;
+        profile_row(out, "  lowering", t[CONV_LOWER_FW], t[CONV_LOWER_BW], total);
+        profile_row(out, "  GEMM FW / dX", t[CONV_GEMM_FW], t[CONV_BACKWARD_DATA], total);
+        profile_row(out, "  GEMM dW", 0.0, t[CONV_WEIGHT_GRAD], total);
         if (net->method.kind == NMT_METHOD_SDGP) profile_row(out, "  dY pruning", 0.0, net->prune_seconds, total);
     }
     if (net->method.kind != NMT_METHOD_DENSE) profile_row(out, "sparse operands", net->refresh_seconds, 0.0, total);
