@@ -212,6 +212,66 @@ static void test_im2col_panels(nmt_rng *rng)
     CHECK(differ == 0, "%d conv shapes lowered differently", differ);
 }
 
+/* im2col and col2im against their definition (kernels.h): col row
+ * (i, j, ci), column (n, oy, ox) holds x[ci][n][oy*stride - pad + i]
+ * [ox*stride - pad + j], 0 outside the plane; col2im adds each column entry
+ * back there. "Same" stride-1 shapes take the shifted-plane path, including
+ * taps that never meet a plane smaller than the kernel. */
+static void test_lowering_definition(nmt_rng *rng)
+{
+    const nmt_conv_shape shapes[] = {
+        {.c = 3, .n = 2, .h = 7, .w = 9, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+        {.c = 4, .n = 3, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
+        {.c = 5, .n = 2, .h = 4, .w = 4, .kh = 1, .kw = 1, .stride = 2, .pad = 0},
+        {.c = 2, .n = 5, .h = 1, .w = 1, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+        {.c = 3, .n = 2, .h = 2, .w = 3, .kh = 5, .kw = 5, .stride = 1, .pad = 2},
+        {.c = 8, .n = 4, .h = 12, .w = 10, .kh = 5, .kw = 3, .stride = 1, .pad = 2},
+        {.c = 6, .n = 3, .h = 4, .w = 4, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+        {.c = 3, .n = 2, .h = 11, .w = 13, .kh = 3, .kw = 3, .stride = 3, .pad = 0},
+        {.c = 2, .n = 2, .h = 9, .w = 9, .kh = 3, .kw = 3, .stride = 1, .pad = 0},
+    };
+    int differ = 0;
+    double worst = 0.0;
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        nmt_conv_shape s = shapes[t];
+        s.ho = (s.h + 2 * s.pad - s.kh) / s.stride + 1;
+        s.wo = (s.w + 2 * s.pad - s.kw) / s.stride + 1;
+        const int k = s.kh * s.kw * s.c, cols = s.n * s.ho * s.wo;
+        const size_t x_size = (size_t)s.c * s.n * s.h * s.w;
+        float *x = malloc(sizeof(float) * x_size), *col = malloc(sizeof(float) * k * cols);
+        float *want = malloc(sizeof(float) * k * cols), *dx = malloc(sizeof(float) * x_size);
+        float *dx_want = calloc(x_size, sizeof(float));
+        for (size_t i = 0; i < x_size; i++) x[i] = nmt_rng_normal(rng);
+        for (int i = 0; i < s.kh; i++)
+            for (int j = 0; j < s.kw; j++)
+                for (int ci = 0; ci < s.c; ci++)
+                    for (int n = 0, c = 0; n < s.n; n++)
+                        for (int oy = 0; oy < s.ho; oy++)
+                            for (int ox = 0; ox < s.wo; ox++, c++) {
+                                const int iy = oy * s.stride - s.pad + i, ix = ox * s.stride - s.pad + j;
+                                const int inside = iy >= 0 && iy < s.h && ix >= 0 && ix < s.w;
+                                const size_t at = (((size_t)ci * s.n + n) * s.h + (inside ? iy : 0)) * s.w + (inside ? ix : 0);
+                                const size_t row = (size_t)(i * s.kw + j) * s.c + ci;
+                                want[row * cols + c] = inside ? x[at] : 0.0f;
+                                if (inside) dx_want[at] += want[row * cols + c];
+                            }
+        memset(col, 0xff, sizeof(float) * k * cols); /* NaN: every entry must be written */
+        nmt_im2col(&s, x, col);
+        if (memcmp(col, want, sizeof(float) * k * cols) != 0) {
+            differ++;
+            fprintf(stderr, "  im2col differs from its definition for shape %zu\n", t);
+        }
+        for (size_t i = 0; i < x_size; i++) dx[i] = NAN; /* overwritten */
+        nmt_col2im_images(&s, want, 0, s.n, dx, 0);
+        double err = harness_max_error(dx, dx_want, x_size);
+        if (!(err <= worst)) worst = err;
+        free(x), free(col), free(want), free(dx), free(dx_want);
+    }
+    CHECK(differ == 0, "%d conv shapes lowered differently from the definition", differ);
+    printf("  %-40s max err %.3e (tol 1e-06)\n", "col2im against its definition", worst);
+    CHECK(worst <= 1e-6, "col2im: max error %.3e", worst);
+}
+
 /* nmt_col2im_transposed on the transposed lowering must equal nmt_col2im
  * (up to the order of the additions) over strides, paddings and kernels. */
 static void test_col2im_transposed(nmt_rng *rng)
@@ -318,6 +378,7 @@ int main(void)
     test_paths_agree(&rng);
     test_path_from_environment();
     test_inside_parallel_region(&rng);
+    test_lowering_definition(&rng);
     test_im2col_panels(&rng);
     test_gemm_col2im(&rng);
     test_col2im_transposed(&rng);

@@ -70,8 +70,9 @@ static void conv_case(const char *c, int stride, int pad)
     const float *dy_ref = get(c, "dy", &dyt);
     float *dy = to_cnhw(dy_ref, dyt);
     float *dw = calloc((size_t)co * k, sizeof(float)), *dw_oihw = malloc(sizeof(float) * co * k);
-    float *db = calloc((size_t)co, sizeof(float)), *dx = calloc(fixture_count(xt), sizeof(float));
-    conv_backward(&s, co, op, x, col, NULL, dy, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, dcol, NULL);
+    float *db = calloc((size_t)co, sizeof(float)), *dx = malloc(sizeof(float) * fixture_count(xt));
+    for (size_t i = 0; i < fixture_count(xt); i++) dx[i] = NAN; /* overwritten: the first writer of dx */
+    conv_backward(&s, co, op, x, col, NULL, dy, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, 0, dcol, NULL);
     ohwi_to_oihw(dw, co, ci, kh, kw, dw_oihw);
     snprintf(label, sizeof label, "%s dweight", c);
     CHECK_CLOSE(label, dw_oihw, get(c, "dweight", NULL), (size_t)co * k, TOL);
@@ -80,6 +81,11 @@ static void conv_case(const char *c, int stride, int pad)
         CHECK_CLOSE(label, db, get(c, "dbias", NULL), (size_t)co, TOL);
     }
     snprintf(label, sizeof label, "%s dx", c);
+    compare_cnhw(label, dx, get(c, "dx", NULL), xt);
+    /* a later writer adds: dx doubles */
+    conv_backward(&s, co, op, x, col, NULL, dy, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, 1, dcol, NULL);
+    for (size_t i = 0; i < fixture_count(xt); i++) dx[i] *= 0.5f;
+    snprintf(label, sizeof label, "%s dx accumulated / 2", c);
     compare_cnhw(label, dx, get(c, "dx", NULL), xt);
     free(x), free(w), free(col), free(dcol), free(y), free(dy), free(dw), free(dw_oihw), free(db), free(dx);
 }
@@ -203,7 +209,7 @@ static void conv_in_chunks(void)
     nmt_gemm(1, 0, k, cols, c_out, 1.0f, w, k, dy, cols, 0.0f, full, cols);
     nmt_col2im(&s, full, dx_ref);
     conv_forward(&s, c_out, (nmt_operand){w, NULL}, NULL, x, col, NULL, y, NULL);
-    conv_backward(&s, c_out, (nmt_operand){w, NULL}, x, col, NULL, dy, (nmt_operand){dy, NULL}, dw, NULL, dx, col, NULL);
+    conv_backward(&s, c_out, (nmt_operand){w, NULL}, x, col, NULL, dy, (nmt_operand){dy, NULL}, dw, NULL, dx, 1, col, NULL);
     CHECK_CLOSE("chunked conv y (dense)", y, y_ref, (size_t)c_out * cols, 1e-4);
     CHECK_CLOSE("chunked conv dW (dense)", dw, dw_ref, (size_t)c_out * k, 1e-3);
     CHECK_CLOSE("chunked conv dx (dense)", dx, dx_ref, (size_t)s.c * cols, 1e-4);
@@ -224,9 +230,9 @@ static void conv_in_chunks(void)
     memset(dx_ref, 0, sizeof(float) * s.c * cols);
     nmt_gemm(1, 0, k, cols, c_out, 1.0f, w, k, dy_t, cols, 0.0f, full, cols);
     nmt_col2im(&s, full, dx_ref);
-    memset(dx, 0, sizeof(float) * s.c * cols);
+    for (int i = 0; i < s.c * cols; i++) dx[i] = NAN; /* overwritten */
     conv_backward(&s, c_out, (nmt_operand){w, NULL}, x, col, panels, dy, (nmt_operand){NULL, &dy_packed}, dw, NULL, dx,
-                  col, NULL);
+                  0, col, NULL);
     CHECK_CLOSE("chunked conv dx (packed dY)", dx, dx_ref, (size_t)s.c * cols, 1e-4);
     free(x), free(w), free(dy), free(full), free(col), free(panels), free(y), free(y_ref), free(dw), free(dw_ref);
     free(dx), free(dx_ref), free(dy_pruned), free(dy_t), free(w_packed.values), free(w_packed.index);

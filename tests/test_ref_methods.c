@@ -61,11 +61,11 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
 
     for (int path = NMT_NM_PATH_PORTABLE; path <= NMT_NM_PATH_AVX512; path++) {
         if (nmt_gemm_nm_set_path((nmt_nm_path)path) != 0) continue; /* this CPU does not run it */
-        memset(dx, 0, sizeof(float) * ci * cols);
+        for (int i = 0; i < ci * cols; i++) dx[i] = NAN; /* conv_backward overwrites dx */
         conv_forward(&s, co, method_fw_operand(&l, w), bias, x, col, panels, y, NULL);
         nmt_packed dy_packed;
         const nmt_operand dy_bw = method_bw_dy(&cfg, &l, cols, dy, scratch, &dy_packed);
-        conv_backward(&s, co, method_bw_operand(&l, w), x, col, panels, dy, dy_bw, dw, db, dx, dcol, NULL);
+        conv_backward(&s, co, method_bw_operand(&l, w), x, col, panels, dy, dy_bw, dw, db, dx, 0, dcol, NULL);
         method_correct_wg(&cfg, &l, w, dw);
         char label[96];
 #define COMPARE(field, got, count)                                                                   \

@@ -82,7 +82,8 @@ void nmt_col2im(const nmt_conv_shape *s, const float *col, float *dx);
  * at a time bounds the K x cols buffer. The other lowering functions below
  * have _images forms with the same meaning. */
 void nmt_im2col_images(const nmt_conv_shape *s, const float *x, int n0, int n1, float *col);
-void nmt_col2im_images(const nmt_conv_shape *s, const float *col, int n0, int n1, float *dx);
+/* accumulate 0 overwrites those images' planes of dx instead of adding. */
+void nmt_col2im_images(const nmt_conv_shape *s, const float *col, int n0, int n1, float *dx, int accumulate);
 /* The same scatter from the transposed lowering: dcol_t is (n*ho*wo) x K,
  * one row per output pixel (what a GEMM with the pixels as rows writes, as
  * SDGP's backward-data does). Deterministic; parallel over input channels. */

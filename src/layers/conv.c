@@ -17,6 +17,14 @@ static void lap(conv_timing *timing, enum conv_phase phase, double *mark)
     timing->seconds[phase] += now - *mark;
     *mark = now;
 }
+static void zero_parallel(float *x, size_t count)
+{
+    const size_t block = 16384; /* 64 KB per task */
+#pragma omp parallel for schedule(static)
+    for (size_t start = 0; start < count; start += block)
+        memset(x + start, 0, sizeof(float) * (count - start < block ? count - start : block));
+}
+
 int conv_is_pointwise(const nmt_conv_shape *s)
 {
     return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
@@ -94,8 +102,8 @@ void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float
 }
 
 void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,
-                   const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, float *dcol,
-                   conv_timing *timing)
+                   const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx,
+                   float *dcol, conv_timing *timing)
 {
     const int k = s->kh * s->kw * s->c, image_cols = s->ho * s->wo, cols = s->n * image_cols;
     const int pointwise = conv_is_pointwise(s), step = conv_chunk_images(s);
@@ -125,6 +133,8 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
     }
     lap(timing, CONV_WEIGHT_GRAD, &mark);
     if (!dx) return;
+    const size_t dx_floats = (size_t)s->c * s->n * s->h * s->w;
+    if (!accumulate_dx && (dy_bw.packed || (w_t.packed && !pointwise))) zero_parallel(dx, dx_floats); /* they add */
     if (dy_bw.packed) {
         /* dY is the N:M operand, packed with the pixels as rows: the GEMM
          * runs transposed, with W (dense, c_out x K) in panels as B, and
@@ -141,7 +151,7 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
             nmt_col2im_transposed_images(s, dcol, n0, n1, dx);
         }
     } else if (pointwise) {
-        gemm_operand(w_t, 1, k, c_out, dy_bw.dense, NULL, panels, cols, 1.0f, dx);
+        gemm_operand(w_t, 1, k, c_out, dy_bw.dense, NULL, panels, cols, accumulate_dx ? 1.0f : 0.0f, dx);
     } else if (w_t.packed) {
         /* N:M backward-data fused with col2im: no K x cols intermediate
          * and no full copy of dY in panels. dcol (free once WG is done) is
@@ -152,7 +162,7 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
             const int part = (n1 - n0) * image_cols;
             nmt_gemm(1, 0, k, part, c_out, 1.0f, w_t.dense, k, dy_bw.dense + (size_t)n0 * image_cols, cols, 0.0f,
                      dcol, part);
-            nmt_col2im_images(s, dcol, n0, n1, dx);
+            nmt_col2im_images(s, dcol, n0, n1, dx, accumulate_dx);
         }
     }
     lap(timing, CONV_BACKWARD_DATA, &mark);

@@ -42,8 +42,8 @@ typedef struct nmt_operand {
  * Backward: the weight gradient reads dy, backward-data reads dy_bw: dense
  * (.dense), or pruned by the method and packed with the pixels as rows
  * (.packed, rows = cols, k = c_out; then w_t must be dense). dW and dbias
- * are overwritten; dx is accumulated (NULL = not needed, e.g. the first
- * layer). */
+ * are overwritten; dx is added to, or overwritten when accumulate_dx is 0
+ * (NULL = not needed, e.g. the first layer). */
 /* Seconds per phase of the conv/linear layers, added to when the network
  * profiles (NULL: not timed). */
 enum conv_phase {
@@ -62,8 +62,8 @@ int conv_chunk_images(const nmt_conv_shape *s);
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
                   const float *x, float *col, float *panels, float *y, conv_timing *timing);
 void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,
-                   const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, float *dcol,
-                   conv_timing *timing);
+                   const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx,
+                   float *dcol, conv_timing *timing);
 
 /* ---- batch norm (over the batch and spatial dims of each channel) ---- */
 typedef struct bn_saved {

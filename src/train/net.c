@@ -433,9 +433,13 @@ void nmt_net_backward(nmt_net *net)
         const double start = net->profiling ? nmt_now() : 0.0;
         /* Inputs this node is the last reader of get their gradient buffer
          * now: it is written first here, then accumulated by earlier readers.
-         * Batch norm and ReLU overwrite instead when they are the only reader. */
-        const int overwrite = (d->op == NMT_OP_BATCHNORM || d->op == NMT_OP_RELU) && d->input >= 0 &&
-                              net->nodes[d->input].consumers == 1;
+         * Batch norm and ReLU overwrite instead when they are the only
+         * reader, convolutions whenever they write first. */
+        const int is_conv = d->op == NMT_OP_CONV || d->op == NMT_OP_LINEAR;
+        const int overwrite = d->input >= 0 &&
+                              (is_conv ? net->nodes[d->input].last_consumer == i
+                                       : (d->op == NMT_OP_BATCHNORM || d->op == NMT_OP_RELU) &&
+                                             net->nodes[d->input].consumers == 1);
         for (int which = 0; which < 2 && !overwrite; which++) {
             const int src = which ? d->input2 : d->input;
             if (src >= 0 && net->nodes[src].last_consumer == i && !(which && src == d->input))
@@ -453,7 +457,7 @@ void nmt_net_backward(nmt_net *net)
                    : (nmt_operand){dy, NULL};
             if (net->profiling) net->prune_seconds += nmt_now() - prune_start;
             conv_backward(&s, d->c_out, method_bw_operand(&node->sparse, w->data), in, net->col, net->panels, dy, dy_bw,
-                          w->grad, node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, net->col,
+                          w->grad, node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, !overwrite, net->col,
                           net->profiling ? &net->conv_phases : NULL);
             method_correct_wg(&net->method, &node->sparse, w->data, w->grad);
             break;
