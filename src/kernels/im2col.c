@@ -2,8 +2,6 @@
  * col row (i, j, ci) holds x[ci][n][oy*stride - pad + i][ox*stride - pad + j]
  * for every output column (n, oy, ox). Rows are ordered (kh, kw, ci) so the
  * input-channel groups of an N:M weight meet contiguous rows. */
-#include <string.h>
-
 #include "nmtrain/kernels.h"
 #include "short_copy.h"
 
@@ -91,7 +89,7 @@ void nmt_col2im_images(const nmt_conv_shape *s, const float *col, int n0, int n1
     for (int ci = 0; ci < s->c; ci++) {
         for (int n = n0; n < n1; n++) {
             float *restrict dst = dx + ((size_t)ci * s->n + n) * plane;
-            if (!accumulate) memset(dst, 0, plane * sizeof(float));
+            if (!accumulate) short_zero(dst, (int)plane);
             for (int i = 0; i < s->kh; i++) {
                 for (int j = 0; j < s->kw; j++) {
                     const float *restrict in =

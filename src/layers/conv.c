@@ -3,8 +3,6 @@
  *   BW: dcol[K x cols]   = W^T dY          (then col2im)
  *       or, with dY sparse (SDGP), dcol^T[cols x K] = dY^T W
  *   WG: dW[c_out x K]    = dY col^T        (always dense) */
-#include <string.h>
-
 #include "layers/layers.h"
 #include "nmtrain/core.h"
 
@@ -17,14 +15,6 @@ static void lap(conv_timing *timing, enum conv_phase phase, double *mark)
     timing->seconds[phase] += now - *mark;
     *mark = now;
 }
-static void zero_parallel(float *x, size_t count)
-{
-    const size_t block = 16384; /* 64 KB per task */
-#pragma omp parallel for schedule(static)
-    for (size_t start = 0; start < count; start += block)
-        memset(x + start, 0, sizeof(float) * (count - start < block ? count - start : block));
-}
-
 int conv_is_pointwise(const nmt_conv_shape *s)
 {
     return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
@@ -134,7 +124,7 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
     lap(timing, CONV_WEIGHT_GRAD, &mark);
     if (!dx) return;
     const size_t dx_floats = (size_t)s->c * s->n * s->h * s->w;
-    if (!accumulate_dx && (dy_bw.packed || (w_t.packed && !pointwise))) zero_parallel(dx, dx_floats); /* they add */
+    if (!accumulate_dx && (dy_bw.packed || (w_t.packed && !pointwise))) zero_fill((int64_t)dx_floats, dx); /* they add */
     if (dy_bw.packed) {
         /* dY is the N:M operand, packed with the pixels as rows: the GEMM
          * runs transposed, with W (dense, c_out x K) in panels as B, and

@@ -3,6 +3,14 @@
 
 #include "layers/layers.h"
 
+void zero_fill(int64_t n, float *x)
+{
+    const int64_t block = 16384; /* 64 KB per memset */
+#pragma omp parallel for schedule(static)
+    for (int64_t start = 0; start < n; start += block)
+        memset(x + start, 0, sizeof(float) * (size_t)(n - start < block ? n - start : block));
+}
+
 void relu_forward(int64_t n, const float *x, float *y)
 {
 #pragma omp parallel for simd schedule(static)

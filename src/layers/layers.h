@@ -81,6 +81,8 @@ void batchnorm_backward(int channels, int cols, const float *x, const float *gam
                         const float *dy, float *dgamma, float *dbeta, float *dx, int accumulate);
 
 /* ---- element-wise ---- */
+/* x = 0 on every thread: a gradient buffer is tens of MB, too long for one core. */
+void zero_fill(int64_t n, float *x);
 void relu_forward(int64_t n, const float *x, float *y);
 void relu_backward(int64_t n, const float *y, const float *dy, float *dx, int accumulate);
 void scale_forward(int64_t n, float scale, const float *x, float *y);

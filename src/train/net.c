@@ -443,7 +443,7 @@ void nmt_net_backward(nmt_net *net)
         for (int which = 0; which < 2 && !overwrite; which++) {
             const int src = which ? d->input2 : d->input;
             if (src >= 0 && net->nodes[src].last_consumer == i && !(which && src == d->input))
-                memset(net->nodes[src].grad, 0, sizeof(float) * (size_t)n_in);
+                zero_fill(n_in, net->nodes[src].grad);
         }
         switch (d->op) {
         case NMT_OP_CONV:
