@@ -188,6 +188,8 @@ static void test_im2col_panels(nmt_rng *rng)
         {.c = 2, .n = 5, .h = 1, .w = 1, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
         {.c = 8, .n = 4, .h = 12, .w = 10, .kh = 5, .kw = 3, .stride = 1, .pad = 2},
         {.c = 3, .n = 2, .h = 11, .w = 13, .kh = 3, .kw = 3, .stride = 3, .pad = 0},
+        {.c = 6, .n = 13, .h = 4, .w = 4, .kh = 3, .kw = 3, .stride = 1, .pad = 1}, /* 6 images a panel */
+        {.c = 4, .n = 3, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 1, .pad = 1},  /* panels straddle images */
     };
     int differ = 0;
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {

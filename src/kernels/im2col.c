@@ -16,29 +16,6 @@ static void valid_columns(const nmt_conv_shape *s, int j, int *ox0, int *ox1)
     if (*ox1 < *ox0) *ox1 = *ox0;
 }
 
-/* One tap of a stride-1 convolution whose output is as large as its input
- * ("same" padding): the output block is the input plane shifted by
- * d = di*w + dj, so one contiguous copy, zeros where the shift leaves the
- * plane, and zeros over the columns that wrapped to the other edge. On 4x4
- * and 8x8 planes this beats a short copy per output row 2x. */
-static void shifted_plane(const float *src, int h, int w, int di, int dj, float *dst)
-{
-    const int area = h * w, d = di * w + dj;
-    if (di <= -h || di >= h || dj <= -w || dj >= w) { /* the kernel tap never meets the plane */
-        short_zero(dst, area);
-        return;
-    }
-    int lo = d < 0 ? -d : 0, hi = d > 0 ? area - d : area;
-    short_zero(dst, lo);
-    short_copy(dst + lo, src + lo + d, hi - lo);
-    short_zero(dst + hi, area - hi);
-    if (dj == 0) return;
-    for (int y = 0; y < h; y++) {
-        if (dj < 0) short_zero(dst + (size_t)y * w, -dj);
-        else short_zero(dst + (size_t)y * w + w - dj, dj);
-    }
-}
-
 void nmt_im2col_images(const nmt_conv_shape *s, const float *x, int n0, int n1, float *col)
 {
     const int rows = s->kh * s->kw * s->c, same = s->stride == 1 && s->ho == s->h && s->wo == s->w;
@@ -52,7 +29,7 @@ void nmt_im2col_images(const nmt_conv_shape *s, const float *x, int n0, int n1, 
         for (int n = n0; n < n1; n++) {
             const float *src = x + ((size_t)ci * s->n + n) * plane;
             if (same) {
-                shifted_plane(src, s->h, s->w, i - s->pad, j - s->pad, out + (size_t)(n - n0) * plane);
+                shifted_plane_range(src, s->h, s->w, i - s->pad, j - s->pad, 0, (int)plane, out + (size_t)(n - n0) * plane);
                 continue;
             }
             for (int oy = 0; oy < s->ho; oy++) {
