@@ -49,8 +49,12 @@ static void gemm_operand(nmt_operand a, int trans_dense, int rows, int k, const 
 int conv_chunk_images(const nmt_conv_shape *s)
 {
     const size_t per_image = (size_t)s->kh * s->kw * s->c * s->ho * s->wo;
-    const size_t images = per_image ? CONV_CHUNK_FLOATS / per_image : (size_t)s->n;
-    return images < 1 ? 1 : images < (size_t)s->n ? (int)images : s->n;
+    size_t most = per_image ? CONV_CHUNK_FLOATS / per_image : (size_t)s->n;
+    most = most < 1 ? 1 : most < (size_t)s->n ? most : (size_t)s->n;
+    /* Equal chunks: 113 + 15 images would leave a last GEMM too narrow to
+     * run at full speed (and dW's whole C re-read for it). */
+    const size_t chunks = ((size_t)s->n + most - 1) / most;
+    return (int)(((size_t)s->n + chunks - 1) / chunks);
 }
 
 /* Loops over the batch's images in chunks of `step`: images [n0, n1). */
