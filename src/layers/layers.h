@@ -101,11 +101,13 @@ typedef struct pool_shape {
  * Backward reads the forward's input x and output y, finds each window's
  * winner again and adds dy there: no argmax is stored. */
 void maxpool_forward(const pool_shape *s, const float *x, float *y);
-void maxpool_backward(const pool_shape *s, const float *x, const float *y, const float *dy, float *dx);
+/* accumulate = 0 overwrites dx (zeros where no window's winner is). */
+void maxpool_backward(const pool_shape *s, const float *x, const float *y, const float *dy, float *dx, int accumulate);
 /* Adaptive max pool to ho x wo with PyTorch's window rule
  * start = floor(i*h/ho), end = ceil((i+1)*h/ho). */
 void adaptive_maxpool_forward(const pool_shape *s, const float *x, float *y);
-void adaptive_maxpool_backward(const pool_shape *s, const float *x, const float *y, const float *dy, float *dx);
+void adaptive_maxpool_backward(const pool_shape *s, const float *x, const float *y, const float *dy, float *dx,
+                               int accumulate);
 void avgpool_forward(int c, int n, int plane, const float *x, float *y);
 void avgpool_backward(int c, int n, int plane, const float *dy, float *dx);
 

@@ -83,12 +83,15 @@ static void max_row_2x2_backward(const float *restrict r0, const float *restrict
     }
 }
 
-/* Forward (y written, dy NULL) or backward (y read, dx accumulated). */
-static void maxpool_2x2(const pool_shape *s, const float *x, float *y_out, const float *y, const float *dy, float *dx)
+/* Forward (y written, dy NULL) or backward (y read, dx added to, or
+ * overwritten: each plane zeroed first while it is in L1). */
+static void maxpool_2x2(const pool_shape *s, const float *x, float *y_out, const float *y, const float *dy, float *dx,
+                        int accumulate)
 {
     const int planes = s->c * s->n, in_plane = s->h * s->w, out_plane = s->ho * s->wo;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < planes; p++) {
+        if (dy && !accumulate) memset(dx + (size_t)p * in_plane, 0, sizeof(float) * (size_t)in_plane);
         for (int oy = 0; oy < s->ho; oy++) {
             const size_t in_row = (size_t)p * in_plane + 2 * (size_t)oy * s->w;
             const size_t o = (size_t)p * out_plane + (size_t)oy * s->wo;
@@ -115,20 +118,21 @@ static void window_range(int o, int in, int out, int k, int stride, int pad, int
     }
 }
 
-/* Any window shape: forward (y_out written, dy NULL) or backward (dx
- * accumulated at each window's winner; y is the forward's output), one
- * selection rule for both. */
+/* Any window shape: forward (y_out written, dy NULL) or backward (dy added
+ * at each window's winner, into dx as it is or zeroed first; y is the
+ * forward's output), one selection rule for both. */
 static void pool_planes(const pool_shape *s, const float *x, float *y_out, const float *y, const float *dy, float *dx,
-                        int adaptive)
+                        int adaptive, int accumulate)
 {
     if (!adaptive && s->kh == 2 && s->kw == 2 && s->stride == 2 && s->pad == 0) {
-        maxpool_2x2(s, x, y_out, y, dy, dx);
+        maxpool_2x2(s, x, y_out, y, dy, dx, accumulate);
         return;
     }
     const int planes = s->c * s->n, in_plane = s->h * s->w, out_plane = s->ho * s->wo;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < planes; p++) {
         const float *in = x + (size_t)p * in_plane;
+        if (dy && !accumulate) memset(dx + (size_t)p * in_plane, 0, sizeof(float) * (size_t)in_plane);
         for (int oy = 0; oy < s->ho; oy++) {
             int y0, y1;
             window_range(oy, s->h, s->ho, s->kh, s->stride, s->pad, adaptive, &y0, &y1);
@@ -146,22 +150,23 @@ static void pool_planes(const pool_shape *s, const float *x, float *y_out, const
 
 void maxpool_forward(const pool_shape *s, const float *x, float *y)
 {
-    pool_planes(s, x, y, NULL, NULL, NULL, 0);
+    pool_planes(s, x, y, NULL, NULL, NULL, 0, 1);
 }
 
-void maxpool_backward(const pool_shape *s, const float *x, const float *y, const float *dy, float *dx)
+void maxpool_backward(const pool_shape *s, const float *x, const float *y, const float *dy, float *dx, int accumulate)
 {
-    pool_planes(s, x, NULL, y, dy, dx, 0);
+    pool_planes(s, x, NULL, y, dy, dx, 0, accumulate);
 }
 
 void adaptive_maxpool_forward(const pool_shape *s, const float *x, float *y)
 {
-    pool_planes(s, x, y, NULL, NULL, NULL, 1);
+    pool_planes(s, x, y, NULL, NULL, NULL, 1, 1);
 }
 
-void adaptive_maxpool_backward(const pool_shape *s, const float *x, const float *y, const float *dy, float *dx)
+void adaptive_maxpool_backward(const pool_shape *s, const float *x, const float *y, const float *dy, float *dx,
+                               int accumulate)
 {
-    pool_planes(s, x, NULL, y, dy, dx, 1);
+    pool_planes(s, x, NULL, y, dy, dx, 1, accumulate);
 }
 
 void avgpool_forward(int c, int n, int plane, const float *x, float *y)

@@ -434,12 +434,13 @@ void nmt_net_backward(nmt_net *net)
         /* Inputs this node is the last reader of get their gradient buffer
          * now: it is written first here, then accumulated by earlier readers.
          * Batch norm and ReLU overwrite instead when they are the only
-         * reader, convolutions whenever they write first. */
-        const int is_conv = d->op == NMT_OP_CONV || d->op == NMT_OP_LINEAR;
+         * reader, convolutions and max pooling whenever they write first. */
+        const int writes_first = d->op == NMT_OP_CONV || d->op == NMT_OP_LINEAR || d->op == NMT_OP_MAXPOOL ||
+                                 d->op == NMT_OP_ADAPTIVE_MAXPOOL;
         const int overwrite = d->input >= 0 &&
-                              (is_conv ? net->nodes[d->input].last_consumer == i
-                                       : (d->op == NMT_OP_BATCHNORM || d->op == NMT_OP_RELU) &&
-                                             net->nodes[d->input].consumers == 1);
+                              (writes_first ? net->nodes[d->input].last_consumer == i
+                                            : (d->op == NMT_OP_BATCHNORM || d->op == NMT_OP_RELU) &&
+                                                  net->nodes[d->input].consumers == 1);
         for (int which = 0; which < 2 && !overwrite; which++) {
             const int src = which ? d->input2 : d->input;
             if (src >= 0 && net->nodes[src].last_consumer == i && !(which && src == d->input))
@@ -472,8 +473,8 @@ void nmt_net_backward(nmt_net *net)
         case NMT_OP_MAXPOOL:
         case NMT_OP_ADAPTIVE_MAXPOOL: {
             const pool_shape s = pool_shape_of(d, batch);
-            if (dx && d->op == NMT_OP_MAXPOOL) maxpool_backward(&s, in, node->out, dy, dx);
-            else if (dx) adaptive_maxpool_backward(&s, in, node->out, dy, dx);
+            if (dx && d->op == NMT_OP_MAXPOOL) maxpool_backward(&s, in, node->out, dy, dx, !overwrite);
+            else if (dx) adaptive_maxpool_backward(&s, in, node->out, dy, dx, !overwrite);
             break;
         }
         case NMT_OP_AVGPOOL:
