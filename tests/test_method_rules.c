@@ -132,10 +132,28 @@ static void sdgp_rescale(void)
     free(dy), free(out);
 }
 
+/* MACs on zero padding, counted by hand: 3x3, pad 1 over 4x4 (stride 1)
+ * puts 10 of the 12 taps per axis inside, so 144 - 100 = 44 per channel
+ * pair; over 5x5 at stride 2 (3x3 outputs) 2 + 3 + 2 = 7 per axis, so
+ * 81 - 49 = 32. Other nodes have none. */
+static void padding_macs(void)
+{
+    nmt_node conv = {.op = NMT_OP_CONV, .c_in = 2, .h_in = 4, .w_in = 4, .c_out = 3, .h_out = 4, .w_out = 4,
+                     .kh = 3, .kw = 3, .stride = 1, .pad = 1};
+    CHECK(nmt_node_padding_macs(&conv) == 44 * 6, "3x3/1 on 4x4: %lld padding MACs", (long long)nmt_node_padding_macs(&conv));
+    conv.h_in = conv.w_in = 5, conv.h_out = conv.w_out = 3, conv.stride = 2;
+    CHECK(nmt_node_padding_macs(&conv) == 32 * 6, "3x3/2 on 5x5: %lld padding MACs", (long long)nmt_node_padding_macs(&conv));
+    conv.pad = 0, conv.h_out = conv.w_out = 2;
+    CHECK(nmt_node_padding_macs(&conv) == 0, "no padding: %lld", (long long)nmt_node_padding_macs(&conv));
+    const nmt_node linear = {.op = NMT_OP_LINEAR, .c_in = 8, .h_in = 1, .w_in = 1, .c_out = 4, .h_out = 1, .w_out = 1};
+    CHECK(nmt_node_padding_macs(&linear) == 0, "linear: %lld", (long long)nmt_node_padding_macs(&linear));
+}
+
 int main(void)
 {
     exemptions();
     spec_fractions();
     sdgp_rescale();
+    padding_macs();
     TEST_END("test_method_rules");
 }

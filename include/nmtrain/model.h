@@ -83,6 +83,11 @@ typedef struct nmt_macs {
     int64_t fw, bw, wg;
 } nmt_macs;
 nmt_macs nmt_node_macs(const nmt_node *node);
+/* Of a convolution's forward MACs per sample (nmt_node_macs .fw), those
+ * whose input tap falls in the zero padding: a lowered (im2col) GEMM
+ * multiplies them, in all three GEMMs; a direct convolution can skip them.
+ * 0 for other nodes. */
+int64_t nmt_node_padding_macs(const nmt_node *node);
 int64_t nmt_node_params(const nmt_node *node);
 
 #ifdef __cplusplus

@@ -41,7 +41,7 @@ int nmt_cmd_info(int argc, char **argv)
     printf("\nMACs are per sample; 'exec' is what the method executes.\n\n");
     printf("%-24s %-16s %-14s %10s %12s %12s %12s %12s %12s  %s\n", "layer", "op", "output", "params", "FW dense",
            "FW exec", "BW dense", "BW exec", "WG", "sparsity");
-    int64_t params = 0;
+    int64_t params = 0, padding = 0;
     nmt_macs dense = {0, 0, 0}, exec = {0, 0, 0};
     for (int i = 0; i < desc->n_nodes; i++) {
         const nmt_node *n = &desc->nodes[i];
@@ -49,6 +49,7 @@ int nmt_cmd_info(int argc, char **argv)
         char shape[32];
         snprintf(shape, sizeof shape, "%dx%dx%d", n->c_out, n->h_out, n->w_out);
         params += nmt_node_params(n);
+        padding += nmt_node_padding_macs(n);
         dense.fw += r->dense.fw, dense.bw += r->dense.bw, dense.wg += r->dense.wg;
         exec.fw += r->executed.fw, exec.bw += r->executed.bw, exec.wg += r->executed.wg;
         if (n->op != NMT_OP_CONV && n->op != NMT_OP_LINEAR) {
@@ -68,6 +69,8 @@ int nmt_cmd_info(int argc, char **argv)
     printf("  weight-gradient    %14lld %14lld %8.3f\n", (long long)dense.wg, (long long)exec.wg, ratio(exec.wg, dense.wg));
     printf("  training step      %14lld %14lld %8.3f  (ideal speedup %.2fx)\n", (long long)total_dense,
            (long long)total_exec, ratio(total_exec, total_dense), 1.0 / ratio(total_exec, total_dense));
+    printf("  on zero padding    %14lld %14s %8.3f  of the dense forward: lowered GEMMs multiply them, in all "
+           "three GEMMs\n", (long long)padding, "", ratio(padding, dense.fw));
     if (method->kind != NMT_METHOD_DENSE) {
         const double nm = (double)method->nm.n / method->nm.m;
         const int both = method->kind == NMT_METHOD_BDWP || method->kind == NMT_METHOD_TNM;

@@ -82,6 +82,28 @@ nmt_macs nmt_node_macs(const nmt_node *n)
     return m;
 }
 
+/* Sum over the `out` output positions along one axis of the kernel taps
+ * that land inside the input. */
+static int64_t taps_inside(int out, int in, int k, int stride, int pad)
+{
+    int64_t count = 0;
+    for (int o = 0; o < out; o++)
+        for (int i = 0; i < k; i++) {
+            const int at = o * stride - pad + i;
+            count += at >= 0 && at < in;
+        }
+    return count;
+}
+
+int64_t nmt_node_padding_macs(const nmt_node *n)
+{
+    if (n->op != NMT_OP_CONV) return 0;
+    const int64_t all = (int64_t)n->kh * n->kw * n->h_out * n->w_out;
+    const int64_t inside = taps_inside(n->h_out, n->h_in, n->kh, n->stride, n->pad) *
+                           taps_inside(n->w_out, n->w_in, n->kw, n->stride, n->pad);
+    return (all - inside) * n->c_in * n->c_out;
+}
+
 int64_t nmt_node_params(const nmt_node *n)
 {
     switch (n->op) {
