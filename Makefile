@@ -37,7 +37,7 @@ $(BUILD)/tests/%: tests/%.c tests/harness.h $(BUILD)/libnmtrain.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnmtrain.a $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libnmtrain.a
+$(BUILD)/bench/%: bench/%.c bench/bench_timing.h $(BUILD)/libnmtrain.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnmtrain.a $(LDLIBS)
 

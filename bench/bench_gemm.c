@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_timing.h"
 #include "nmtrain.h"
 
 char *openblas_get_corename(void);
@@ -78,17 +79,6 @@ typedef struct result {
     double dense, sparse[RATIO_COUNT], row_major_2_8;
 } result;
 
-static double median(double *t, int n)
-{
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
-            double x = t[j];
-            t[j] = t[j - 1];
-            t[j - 1] = x;
-        }
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-}
-
 static int parse_list(const char *text, int *out, int most)
 {
     int count = 0;
@@ -124,18 +114,6 @@ static void *must_alloc(size_t bytes)
     }
     return p;
 }
-
-#define TIME_MEDIAN(reps, out, stmt)                       \
-    do {                                                   \
-        double samples_[64];                               \
-        stmt;                                              \
-        for (int rep_ = 0; rep_ < (reps); rep_++) {        \
-            double t0_ = nmt_now();                        \
-            stmt;                                          \
-            samples_[rep_] = nmt_now() - t0_;              \
-        }                                                  \
-        (out) = median(samples_, (reps));                  \
-    } while (0)
 
 /* Measures one GEMM shape at every thread count. The weight W is Cout x K
  * (K = 9*Cin, ordered (kh, kw, ci)); FW packs it along K, BW packs W^T along

@@ -11,30 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_timing.h"
 #include "nmtrain.h"
-
-static double median(double *v, int n)
-{
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && v[j] < v[j - 1]; j--) {
-            const double t = v[j];
-            v[j] = v[j - 1];
-            v[j - 1] = t;
-        }
-    return v[n / 2];
-}
-
-#define TIME_MEDIAN(reps, out, stmt)                       \
-    do {                                                   \
-        double samples_[64];                               \
-        stmt;                                              \
-        for (int rep_ = 0; rep_ < (reps); rep_++) {        \
-            double t0_ = nmt_now();                        \
-            stmt;                                          \
-            samples_[rep_] = nmt_now() - t0_;              \
-        }                                                  \
-        (out) = median(samples_, (reps));                  \
-    } while (0)
 
 int main(int argc, char **argv)
 {

@@ -177,25 +177,43 @@ static void test_inside_parallel_region(nmt_rng *rng)
     free(w), free(dense), free(b), free(want), free(c), free(a.values), free(a.index);
 }
 
+/* Convolution shapes for the lowering tests: strides, paddings, kernel
+ * sizes, ragged panels, planes smaller than the kernel, "same" shapes with
+ * several images a panel or panels that straddle images, channel counts
+ * that fill whole 8 x 8 transpose tiles or not. */
+static const nmt_conv_shape conv_shapes[] = {
+    {.c = 3, .n = 2, .h = 7, .w = 9, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+    {.c = 4, .n = 3, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
+    {.c = 5, .n = 2, .h = 4, .w = 4, .kh = 1, .kw = 1, .stride = 2, .pad = 0},
+    {.c = 2, .n = 5, .h = 1, .w = 1, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+    {.c = 3, .n = 2, .h = 2, .w = 3, .kh = 5, .kw = 5, .stride = 1, .pad = 2},
+    {.c = 8, .n = 4, .h = 12, .w = 10, .kh = 5, .kw = 3, .stride = 1, .pad = 2},
+    {.c = 6, .n = 13, .h = 4, .w = 4, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+    {.c = 17, .n = 2, .h = 11, .w = 13, .kh = 3, .kw = 3, .stride = 3, .pad = 0},
+    {.c = 2, .n = 2, .h = 9, .w = 9, .kh = 3, .kw = 3, .stride = 1, .pad = 0},
+    {.c = 16, .n = 4, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+    {.c = 20, .n = 3, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
+    {.c = 33, .n = 2, .h = 6, .w = 5, .kh = 1, .kw = 1, .stride = 1, .pad = 0},
+    {.c = 40, .n = 2, .h = 19, .w = 21, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+};
+#define CONV_SHAPES (sizeof conv_shapes / sizeof conv_shapes[0])
+
+/* conv_shapes[t] with its output size filled in. */
+static nmt_conv_shape conv_case(size_t t)
+{
+    nmt_conv_shape s = conv_shapes[t];
+    s.ho = (s.h + 2 * s.pad - s.kh) / s.stride + 1;
+    s.wo = (s.w + 2 * s.pad - s.kw) / s.stride + 1;
+    return s;
+}
+
 /* nmt_im2col_panels must equal nmt_im2col followed by nmt_nm_pack_panels,
  * bit for bit, over strides, paddings, kernel sizes and ragged panels. */
 static void test_im2col_panels(nmt_rng *rng)
 {
-    const nmt_conv_shape shapes[] = {
-        {.c = 3, .n = 2, .h = 7, .w = 9, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
-        {.c = 4, .n = 3, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
-        {.c = 5, .n = 2, .h = 4, .w = 4, .kh = 1, .kw = 1, .stride = 2, .pad = 0},
-        {.c = 2, .n = 5, .h = 1, .w = 1, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
-        {.c = 8, .n = 4, .h = 12, .w = 10, .kh = 5, .kw = 3, .stride = 1, .pad = 2},
-        {.c = 3, .n = 2, .h = 11, .w = 13, .kh = 3, .kw = 3, .stride = 3, .pad = 0},
-        {.c = 6, .n = 13, .h = 4, .w = 4, .kh = 3, .kw = 3, .stride = 1, .pad = 1}, /* 6 images a panel */
-        {.c = 4, .n = 3, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 1, .pad = 1},  /* panels straddle images */
-    };
     int differ = 0;
-    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
-        nmt_conv_shape s = shapes[t];
-        s.ho = (s.h + 2 * s.pad - s.kh) / s.stride + 1;
-        s.wo = (s.w + 2 * s.pad - s.kw) / s.stride + 1;
+    for (size_t t = 0; t < CONV_SHAPES; t++) {
+        const nmt_conv_shape s = conv_case(t);
         const int k = s.kh * s.kw * s.c, ncols = s.n * s.ho * s.wo;
         const size_t size = nmt_nm_panels_floats(k, ncols);
         float *x = malloc(sizeof(float) * s.c * s.n * s.h * s.w), *col = malloc(sizeof(float) * k * ncols);
@@ -221,23 +239,10 @@ static void test_im2col_panels(nmt_rng *rng)
  * taps that never meet a plane smaller than the kernel. */
 static void test_lowering_definition(nmt_rng *rng)
 {
-    const nmt_conv_shape shapes[] = {
-        {.c = 3, .n = 2, .h = 7, .w = 9, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
-        {.c = 4, .n = 3, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
-        {.c = 5, .n = 2, .h = 4, .w = 4, .kh = 1, .kw = 1, .stride = 2, .pad = 0},
-        {.c = 2, .n = 5, .h = 1, .w = 1, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
-        {.c = 3, .n = 2, .h = 2, .w = 3, .kh = 5, .kw = 5, .stride = 1, .pad = 2},
-        {.c = 8, .n = 4, .h = 12, .w = 10, .kh = 5, .kw = 3, .stride = 1, .pad = 2},
-        {.c = 6, .n = 3, .h = 4, .w = 4, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
-        {.c = 3, .n = 2, .h = 11, .w = 13, .kh = 3, .kw = 3, .stride = 3, .pad = 0},
-        {.c = 2, .n = 2, .h = 9, .w = 9, .kh = 3, .kw = 3, .stride = 1, .pad = 0},
-    };
     int differ = 0;
     double worst = 0.0;
-    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
-        nmt_conv_shape s = shapes[t];
-        s.ho = (s.h + 2 * s.pad - s.kh) / s.stride + 1;
-        s.wo = (s.w + 2 * s.pad - s.kw) / s.stride + 1;
+    for (size_t t = 0; t < CONV_SHAPES; t++) {
+        const nmt_conv_shape s = conv_case(t);
         const int k = s.kh * s.kw * s.c, cols = s.n * s.ho * s.wo;
         const size_t x_size = (size_t)s.c * s.n * s.h * s.w;
         float *x = malloc(sizeof(float) * x_size), *col = malloc(sizeof(float) * k * cols);
@@ -278,20 +283,9 @@ static void test_lowering_definition(nmt_rng *rng)
  * (up to the order of the additions) over strides, paddings and kernels. */
 static void test_col2im_transposed(nmt_rng *rng)
 {
-    const nmt_conv_shape shapes[] = {
-        {.c = 3, .n = 2, .h = 7, .w = 9, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
-        {.c = 20, .n = 3, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
-        {.c = 5, .n = 2, .h = 4, .w = 4, .kh = 1, .kw = 1, .stride = 2, .pad = 0},
-        {.c = 33, .n = 2, .h = 6, .w = 5, .kh = 1, .kw = 1, .stride = 1, .pad = 0},
-        {.c = 8, .n = 4, .h = 12, .w = 10, .kh = 5, .kw = 3, .stride = 1, .pad = 2},
-        {.c = 17, .n = 2, .h = 11, .w = 13, .kh = 3, .kw = 3, .stride = 3, .pad = 0},
-        {.c = 40, .n = 2, .h = 19, .w = 21, .kh = 3, .kw = 3, .stride = 1, .pad = 1}, /* whole 8 x 8 tiles */
-    };
     double worst = 0.0;
-    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
-        nmt_conv_shape s = shapes[t];
-        s.ho = (s.h + 2 * s.pad - s.kh) / s.stride + 1;
-        s.wo = (s.w + 2 * s.pad - s.kw) / s.stride + 1;
+    for (size_t t = 0; t < CONV_SHAPES; t++) {
+        const nmt_conv_shape s = conv_case(t);
         const int k = s.kh * s.kw * s.c, cols = s.n * s.ho * s.wo;
         const size_t dx_size = (size_t)s.c * s.n * s.h * s.w;
         float *dcol = malloc(sizeof(float) * k * cols), *dcol_t = malloc(sizeof(float) * k * cols);
@@ -314,19 +308,10 @@ static void test_col2im_transposed(nmt_rng *rng)
  * followed by nmt_col2im (up to the order of the additions). */
 static void test_gemm_col2im(nmt_rng *rng)
 {
-    const nmt_conv_shape shapes[] = {
-        {.c = 3, .n = 2, .h = 7, .w = 9, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
-        {.c = 4, .n = 3, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
-        {.c = 5, .n = 2, .h = 12, .w = 10, .kh = 5, .kw = 3, .stride = 1, .pad = 2},
-        {.c = 1, .n = 2, .h = 11, .w = 13, .kh = 3, .kw = 3, .stride = 3, .pad = 0},
-        {.c = 16, .n = 4, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
-    };
     const nmt_nm ratios[] = {{2, 8}, {1, 4}, {3, 16}, {2, 4}};
     double worst = 0.0;
-    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
-        nmt_conv_shape s = shapes[t];
-        s.ho = (s.h + 2 * s.pad - s.kh) / s.stride + 1;
-        s.wo = (s.w + 2 * s.pad - s.kw) / s.stride + 1;
+    for (size_t t = 0; t < CONV_SHAPES; t++) {
+        const nmt_conv_shape s = conv_case(t);
         const nmt_nm nm = ratios[t % 4];
         const int k = s.kh * s.kw * s.c, cout = 2 * nm.m, cols = s.n * s.ho * s.wo;
         const size_t dx_size = (size_t)s.c * s.n * s.h * s.w, count = nmt_packed_value_count(k, cout, nm);
