@@ -68,7 +68,8 @@ const char *nmt_gemm_nm_path(void);
 
 /* Convolution lowering for CNHW activations x[c][n][h][w].
  * col is (kh*kw*c) x (n*ho*wo) with rows ordered (kh, kw, ci).
- * col2im adds the columns back into dx (which the caller zeroes). */
+ * col2im adds the columns back into dx (nmt_col2im: into what dx holds;
+ * nmt_col2im_images: or into zeros, see there). */
 typedef struct nmt_conv_shape {
     int c, n, h, w;         /* input */
     int kh, kw, stride, pad;
@@ -82,7 +83,8 @@ void nmt_col2im(const nmt_conv_shape *s, const float *col, float *dx);
  * at a time bounds the K x cols buffer. The other lowering functions below
  * have _images forms with the same meaning. */
 void nmt_im2col_images(const nmt_conv_shape *s, const float *x, int n0, int n1, float *col);
-/* accumulate 0 overwrites those images' planes of dx instead of adding. */
+/* accumulate 0 overwrites those images' planes of dx (zeroes each plane,
+ * then adds) instead of adding to what they hold. */
 void nmt_col2im_images(const nmt_conv_shape *s, const float *col, int n0, int n1, float *dx, int accumulate);
 /* The same scatter from the transposed lowering: dcol_t is (n*ho*wo) x K,
  * one row per output pixel (what a GEMM with the pixels as rows writes, as
