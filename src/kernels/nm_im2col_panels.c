@@ -49,9 +49,9 @@ void nmt_im2col_panels_images(const nmt_conv_shape *s, const float *x, int n0, i
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < panel_count; p++) {
         nm_output_run runs[NMT_NM_PANEL_COLS];
-        int width = ncols - p * NMT_NM_PANEL_COLS < NMT_NM_PANEL_COLS ? ncols - p * NMT_NM_PANEL_COLS : NMT_NM_PANEL_COLS;
-        const int run_count = same ? 0 : nm_panel_runs(s, n0 * image_cols, n1 * image_cols, p, runs, &width);
         const int first = n0 * image_cols + p * NMT_NM_PANEL_COLS; /* the panel's first column in the batch */
+        int width = n1 * image_cols - first < NMT_NM_PANEL_COLS ? n1 * image_cols - first : NMT_NM_PANEL_COLS;
+        const int run_count = same ? 0 : nm_panel_runs(s, n0 * image_cols, n1 * image_cols, p, runs, &width);
         float *out = panels + (size_t)p * k * NMT_NM_PANEL_COLS;
         for (int row = 0; row < k; row++, out += NMT_NM_PANEL_COLS) {
             const int ci = row % s->c, j = (row / s->c) % s->kw, i = row / (s->c * s->kw);

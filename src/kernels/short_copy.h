@@ -40,7 +40,7 @@ static inline void shifted_plane_range(const float *src, int h, int w, int di, i
     lo = lo < q0 ? q0 : lo > q1 ? q1 : lo;
     hi = hi > q1 ? q1 : hi < lo ? lo : hi;
     short_zero(dst, lo - q0);
-    short_copy(dst + lo - q0, src + lo + d, hi - lo);
+    if (hi > lo) short_copy(dst + lo - q0, src + lo + d, hi - lo);
     short_zero(dst + hi - q0, q1 - hi);
     if (dj == 0) return;
     const int wrap0 = dj < 0 ? 0 : w - dj, wrap1 = dj < 0 ? -dj : w; /* columns read across an edge */

@@ -127,8 +127,9 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
     }
     lap(timing, CONV_WEIGHT_GRAD, &mark);
     if (!dx) return;
-    const size_t dx_floats = (size_t)s->c * s->n * s->h * s->w;
-    if (!accumulate_dx && (dy_bw.packed || (w_t.packed && !pointwise))) zero_fill((int64_t)dx_floats, dx); /* they add */
+    /* The sparse scatters add into dx: they start from zeros when overwriting. */
+    if (!accumulate_dx && (dy_bw.packed || (w_t.packed && !pointwise)))
+        zero_fill((int64_t)s->c * s->n * s->h * s->w, dx);
     if (dy_bw.packed) {
         /* dY is the N:M operand, packed with the pixels as rows: the GEMM
          * runs transposed, with W (dense, c_out x K) in panels as B, and
