@@ -53,6 +53,7 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
     float *panels = malloc(sizeof(float) * nmt_nm_panels_floats(k > co ? k : co, cols));
     float *y = malloc(sizeof(float) * co * cols), *dx = malloc(sizeof(float) * ci * cols);
     float *dw = malloc(sizeof(float) * co * k), *db = malloc(sizeof(float) * co);
+    float *w_scratch = malloc(sizeof(float) * (method_bw_scratch_floats(&l) + 1));
     float *out_nchw = malloc(sizeof(float) * (co > ci ? co : ci) * cols), *dw_torch = malloc(sizeof(float) * co * k);
     nchw_to_cnhw(x_ref, n, ci, plane, x);
     nchw_to_cnhw(dy_ref, n, co, plane, dy);
@@ -65,7 +66,7 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
         conv_forward(&s, co, method_fw_operand(&l, w), bias, x, col, panels, y, NULL);
         nmt_packed dy_packed;
         const nmt_operand dy_bw = method_bw_dy(&cfg, &l, cols, dy, scratch, &dy_packed);
-        conv_backward(&s, co, method_bw_operand(&l, w), x, col, panels, dy, dy_bw, dw, db, dx, 0, dcol, NULL);
+        conv_backward(&s, co, method_bw_operand(&l, w, w_scratch), x, col, panels, dy, dy_bw, dw, db, dx, 0, dcol, NULL);
         method_correct_wg(&cfg, &l, w, dw);
         char label[96];
 #define COMPARE(field, got, count)                                                                   \
@@ -83,7 +84,7 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
         COMPARE("dbias", db, (size_t)co);
     }
     nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
-    free(x), free(w), free(dy), free(scratch), free(col), free(dcol), free(panels), free(y), free(dx), free(dw), free(db);
+    free(x), free(w), free(dy), free(scratch), free(col), free(dcol), free(panels), free(y), free(dx), free(dw), free(db), free(w_scratch);
     free(out_nchw), free(dw_torch);
     nmt_arena_free(&arena);
 }

@@ -88,7 +88,7 @@ void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int f
         /* m_out is only read back between refreshes of the masks; refreshed
          * every step, W^T is selected and packed in one pass instead. */
         if (l->bw_sparse && cfg->mask_interval > 1) l->mask_out = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
-        if (cfg->kind == NMT_METHOD_SRSTE && l->fw_sparse) l->bw_dense = NMT_ARENA_FLOATS(arena, (size_t)l->c_out * l->k);
+        l->bw_masked = cfg->kind == NMT_METHOD_SRSTE && l->fw_sparse;
         break;
     case NMT_METHOD_SDGP:
         l->dy_pruned = out_ok;
@@ -112,11 +112,6 @@ void method_layer_refresh(const nmt_method_config *cfg, method_layer *l, const f
     if (l->mask_in) {
         if (new_masks) nmt_nm_mask(view_in(l, w), cfg->nm, l->mask_in);
         nmt_pack_masked(view_in(l, w), l->mask_in, cfg->nm, &l->fw);
-        if (l->bw_dense) {
-            const size_t n = (size_t)l->c_out * l->k;
-#pragma omp parallel for simd schedule(static)
-            for (size_t i = 0; i < n; i++) l->bw_dense[i] = l->mask_in[i] ? w[i] : 0.0f;
-        }
     }
     if (l->mask_out) {
         if (new_masks) nmt_nm_mask(view_out(l, w), cfg->nm, l->mask_out);
@@ -138,10 +133,20 @@ nmt_operand method_fw_operand(const method_layer *l, const float *w)
     return op;
 }
 
-nmt_operand method_bw_operand(const method_layer *l, const float *w)
+size_t method_bw_scratch_floats(const method_layer *l)
 {
-    nmt_operand op = {l->bw_dense ? l->bw_dense : w, l->bw_sparse ? &l->bw : NULL};
-    return op;
+    return l->bw_masked ? (size_t)l->c_out * l->k : 0;
+}
+
+nmt_operand method_bw_operand(const method_layer *l, const float *w, float *scratch)
+{
+    if (l->bw_masked) {
+        const size_t n = (size_t)l->c_out * l->k;
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) scratch[i] = l->mask_in[i] ? w[i] : 0.0f;
+        return (nmt_operand){scratch, NULL};
+    }
+    return (nmt_operand){w, l->bw_sparse ? &l->bw : NULL};
 }
 
 #define SDGP_BLOCK 64 /* columns per work item: M rows of this many floats stay contiguous */

@@ -23,7 +23,7 @@ typedef struct method_layer {
     uint8_t *mask_in;             /* c_out x k: srste/bdwp forward operand and decay term */
     uint8_t *mask_out;            /* k x c_out (W^T): bdwp backward operand */
     uint8_t *mask_t;              /* tnm: transposable mask, c_out x k */
-    float *bw_dense;              /* srste: W * m_in, read transposed by the dense kernel */
+    int bw_masked;                /* srste: backward-data reads W * m_in (dense, built when needed) */
 } method_layer;
 
 /* Decides the layer's sparse directions and reserves its buffers. `arena`
@@ -35,7 +35,12 @@ void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int f
  * weight values (--mask-interval T > 1 between mask refreshes). */
 void method_layer_refresh(const nmt_method_config *cfg, method_layer *layer, const float *w, int new_masks);
 nmt_operand method_fw_operand(const method_layer *layer, const float *w);
-nmt_operand method_bw_operand(const method_layer *layer, const float *w);
+/* The backward-data operand. SR-STE's is W * m_in, written into `scratch`
+ * (method_bw_scratch_floats of them; one buffer serves every layer, as
+ * backward-data runs layer by layer): holding it for every layer cost as
+ * much memory as the weights. */
+size_t method_bw_scratch_floats(const method_layer *layer);
+nmt_operand method_bw_operand(const method_layer *layer, const float *w, float *scratch);
 /* The output gradient backward-data reads. Other methods: dy itself
  * (.dense). SDGP: dY pruned N:M along channels at each pixel and
  * L1-rescaled, packed with the pixels as rows (*packed: rows = cols,

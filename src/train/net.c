@@ -36,6 +36,7 @@ struct nmt_net {
     float *col;        /* lowered input (row-major, or the N:M panel layout), reused as dcol */
     float *panels;     /* a packed operand's row-major B repacked into panels */
     void *dy_scratch;  /* SDGP's pruned, packed dY */
+    float *w_scratch;  /* SR-STE's masked weights for backward-data */
     nmt_arena arena;
     int64_t bn_batches;
     int profiling;
@@ -133,7 +134,7 @@ static size_t plan_gradients(const nmt_net *net, size_t *offset)
  * first pass). */
 static void plan_memory(nmt_net *net, nmt_arena *arena)
 {
-    size_t workspace = 0, panel_floats = 0, dy_scratch_bytes = 0;
+    size_t workspace = 0, panel_floats = 0, dy_scratch_bytes = 0, w_scratch_floats = 0;
     int first_gemm = 1, consumers[NMT_MAX_NODES] = {0};
     const int n = net->desc.n_nodes;
     net->n_params = 0;
@@ -194,6 +195,8 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
                 const size_t bytes = method_bw_dy_scratch_bytes(&net->method, &node->sparse, cols);
                 if (bytes > dy_scratch_bytes) dy_scratch_bytes = bytes;
             }
+            if (method_bw_scratch_floats(&node->sparse) > w_scratch_floats)
+                w_scratch_floats = method_bw_scratch_floats(&node->sparse);
             if (lowered > workspace) workspace = lowered;
             if (repacked > panel_floats) panel_floats = repacked;
         } else if (d->op == NMT_OP_BATCHNORM) {
@@ -214,6 +217,7 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
     net->col = NMT_ARENA_FLOATS(arena, workspace);
     net->panels = NMT_ARENA_FLOATS(arena, panel_floats);
     net->dy_scratch = dy_scratch_bytes ? nmt_arena_alloc(arena, dy_scratch_bytes) : NULL;
+    net->w_scratch = NMT_ARENA_FLOATS(arena, w_scratch_floats);
 }
 
 static void init_weights(nmt_net *net, uint64_t seed)
@@ -457,7 +461,7 @@ void nmt_net_backward(nmt_net *net)
                 dx ? method_bw_dy(&net->method, &node->sparse, batch * (int)plane_out(d), dy, net->dy_scratch, &dy_packed)
                    : (nmt_operand){dy, NULL};
             if (net->profiling) net->prune_seconds += nmt_now() - prune_start;
-            conv_backward(&s, d->c_out, method_bw_operand(&node->sparse, w->data), in, net->col, net->panels, dy, dy_bw,
+            conv_backward(&s, d->c_out, method_bw_operand(&node->sparse, w->data, net->w_scratch), in, net->col, net->panels, dy, dy_bw,
                           w->grad, node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, !overwrite, net->col,
                           net->profiling ? &net->conv_phases : NULL);
             method_correct_wg(&net->method, &node->sparse, w->data, w->grad);
