@@ -132,6 +132,58 @@ static void sdgp_rescale(void)
     free(dy), free(out);
 }
 
+/* SR-STE's decay and backward operand read the kept positions off the
+ * packed W: refreshed every step they follow W's current top N of each
+ * group (nmt_nm_mask), and with --mask-interval > 1 the masks held since
+ * the last selection even after W changes. Checked against the mask
+ * computed directly, for srste and bdwp. */
+static void decay_follows_the_mask(void)
+{
+    const nmt_node node = {.op = NMT_OP_CONV, .c_in = 16, .h_in = 4, .w_in = 4, .c_out = 8, .h_out = 4, .w_out = 4,
+                           .kh = 3, .kw = 3, .stride = 1, .pad = 1};
+    const nmt_nm nm = {2, 8};
+    const int count = node.c_out * node.c_in * 9;
+    float *w = malloc(sizeof(float) * count), *w_later = malloc(sizeof(float) * count);
+    float *dw = malloc(sizeof(float) * count), *scratch = malloc(sizeof(float) * count);
+    uint8_t *mask = malloc(count);
+    nmt_rng rng;
+    nmt_rng_seed(&rng, 9, 0);
+    for (int i = 0; i < count; i++) w[i] = nmt_rng_normal(&rng), w_later[i] = nmt_rng_normal(&rng);
+    nmt_nm_mask((nmt_view){w, node.c_out, count / node.c_out, count / node.c_out, 1}, nm, mask);
+    const nmt_method_kind kinds[] = {NMT_METHOD_SRSTE, NMT_METHOD_BDWP};
+    for (int interval = 1; interval <= 3; interval += 2)
+        for (size_t t = 0; t < 2; t++) {
+            nmt_method_config cfg;
+            nmt_method_defaults(kinds[t], nm, &cfg);
+            cfg.mask_interval = interval;
+            nmt_arena arena;
+            method_layer l;
+            nmt_arena_init(&arena, 0);
+            method_layer_plan(&cfg, &node, 0, &arena, &l);
+            nmt_arena_init(&arena, arena.peak + 64);
+            method_layer_plan(&cfg, &node, 0, &arena, &l);
+            method_layer_refresh(&cfg, &l, w, 1);
+            /* held masks: the new weights are gathered under W's mask */
+            const float *now = interval > 1 ? w_later : w;
+            if (interval > 1) method_layer_refresh(&cfg, &l, w_later, 0);
+            memset(dw, 0, sizeof(float) * count);
+            method_correct_wg(&cfg, &l, now, dw);
+            int wrong = 0;
+            for (int i = 0; i < count; i++) wrong += dw[i] != (mask[i] ? 0.0f : cfg.decay * now[i]);
+            CHECK(wrong == 0, "%s, mask interval %d: decay wrong at %d of %d weights", nmt_method_name(kinds[t]),
+                  interval, wrong, count);
+            const nmt_operand bw = method_bw_operand(&l, now, scratch);
+            if (kinds[t] == NMT_METHOD_SRSTE) {
+                wrong = 0;
+                for (int i = 0; i < count; i++) wrong += bw.dense[i] != (mask[i] ? now[i] : 0.0f);
+                CHECK(bw.packed == NULL && wrong == 0, "srste, mask interval %d: W*m_in wrong at %d weights",
+                      interval, wrong);
+            }
+            nmt_arena_free(&arena);
+        }
+    free(w), free(w_later), free(dw), free(scratch), free(mask);
+}
+
 /* MACs on zero padding, counted by hand: 3x3, pad 1 over 4x4 (stride 1)
  * puts 10 of the 12 taps per axis inside, so 144 - 100 = 44 per channel
  * pair; over 5x5 at stride 2 (3x3 outputs) 2 + 3 + 2 = 7 per axis, so
@@ -154,6 +206,7 @@ int main(void)
     exemptions();
     spec_fractions();
     sdgp_rescale();
+    decay_follows_the_mask();
     padding_macs();
     TEST_END("test_method_rules");
 }

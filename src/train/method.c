@@ -84,9 +84,12 @@ void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int f
         snprintf(l->why, sizeof l->why, "FW %s, BW %s", in_ok ? "W*m_in" : "dense (Cin % M != 0)",
                  cfg->kind == NMT_METHOD_SRSTE ? (in_ok ? "W*m_in, not N:M along Cout" : "dense")
                                                : (out_ok ? "W*m_out" : "dense (Cout % M != 0)"));
-        if (l->fw_sparse) l->mask_in = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
-        /* m_out is only read back between refreshes of the masks; refreshed
-         * every step, W^T is selected and packed in one pass instead. */
+        /* Masks are only read back between refreshes; refreshed every
+         * step, W and W^T are selected and packed in one pass instead, and
+         * the decay and SR-STE's W*m_in read the kept positions off the
+         * packed W. */
+        l->decays = l->fw_sparse;
+        if (l->fw_sparse && cfg->mask_interval > 1) l->mask_in = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
         if (l->bw_sparse && cfg->mask_interval > 1) l->mask_out = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
         l->bw_masked = cfg->kind == NMT_METHOD_SRSTE && l->fw_sparse;
         break;
@@ -112,6 +115,8 @@ void method_layer_refresh(const nmt_method_config *cfg, method_layer *l, const f
     if (l->mask_in) {
         if (new_masks) nmt_nm_mask(view_in(l, w), cfg->nm, l->mask_in);
         nmt_pack_masked(view_in(l, w), l->mask_in, cfg->nm, &l->fw);
+    } else if (l->fw_sparse && !l->mask_t) {
+        nmt_pack_topn(view_in(l, w), cfg->nm, &l->fw);
     }
     if (l->mask_out) {
         if (new_masks) nmt_nm_mask(view_out(l, w), cfg->nm, l->mask_out);
@@ -138,12 +143,28 @@ size_t method_bw_scratch_floats(const method_layer *l)
     return l->bw_masked ? (size_t)l->c_out * l->k : 0;
 }
 
+/* Bit e set for each position e of group g of row r the packed forward
+ * operand keeps. */
+static inline uint32_t kept_positions(const method_layer *l, int r, int g)
+{
+    const int n = l->fw.nm.n;
+    const uint8_t *index = l->fw.index + ((size_t)r * (l->k / l->fw.nm.m) + g) * n;
+    uint32_t kept = 0;
+    for (int s = 0; s < n; s++) kept |= 1u << index[s];
+    return kept;
+}
+
 nmt_operand method_bw_operand(const method_layer *l, const float *w, float *scratch)
 {
-    if (l->bw_masked) {
-        const size_t n = (size_t)l->c_out * l->k;
-#pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) scratch[i] = l->mask_in[i] ? w[i] : 0.0f;
+    if (l->bw_masked) { /* W * m_in: W where the packed operand keeps it */
+        const int m = l->fw.nm.m, groups = l->k / m;
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < l->c_out; r++)
+            for (int g = 0; g < groups; g++) {
+                const uint32_t kept = kept_positions(l, r, g);
+                const size_t at = (size_t)r * l->k + (size_t)g * m;
+                for (int e = 0; e < m; e++) scratch[at + e] = kept >> e & 1u ? w[at + e] : 0.0f;
+            }
         return (nmt_operand){scratch, NULL};
     }
     return (nmt_operand){w, l->bw_sparse ? &l->bw : NULL};
@@ -218,9 +239,15 @@ nmt_operand method_bw_dy(const nmt_method_config *cfg, const method_layer *l, in
 
 void method_correct_wg(const nmt_method_config *cfg, const method_layer *l, const float *w, float *dw)
 {
-    if (!l->mask_in || cfg->decay == 0.0f) return;
-    const size_t n = (size_t)l->c_out * l->k;
+    if (!l->decays || cfg->decay == 0.0f) return;
+    const int m = l->fw.nm.m, groups = l->k / m;
     const float lambda = cfg->decay;
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) dw[i] += l->mask_in[i] ? 0.0f : lambda * w[i];
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < l->c_out; r++)
+        for (int g = 0; g < groups; g++) {
+            const uint32_t kept = kept_positions(l, r, g);
+            const size_t at = (size_t)r * l->k + (size_t)g * m;
+            for (int e = 0; e < m; e++)
+                if (!(kept >> e & 1u)) dw[at + e] += lambda * w[at + e];
+        }
 }

@@ -20,7 +20,8 @@ typedef struct method_layer {
     int dy_pruned;                /* SDGP prunes dY for backward-data */
     char why[96];                 /* summary: why each direction is sparse or exempt */
     nmt_packed fw, bw;            /* pre-generated operands */
-    uint8_t *mask_in;             /* c_out x k: srste/bdwp forward operand and decay term */
+    int decays;                   /* srste/bdwp: the weight gradient gets the decay of the pruned W */
+    uint8_t *mask_in;             /* c_out x k: srste/bdwp m_in, held between refreshes (--mask-interval > 1) */
     uint8_t *mask_out;            /* k x c_out (W^T): bdwp backward operand */
     uint8_t *mask_t;              /* tnm: transposable mask, c_out x k */
     int bw_masked;                /* srste: backward-data reads W * m_in (dense, built when needed) */
@@ -50,7 +51,8 @@ nmt_operand method_bw_operand(const method_layer *layer, const float *w, float *
 size_t method_bw_dy_scratch_bytes(const nmt_method_config *cfg, const method_layer *layer, int cols);
 nmt_operand method_bw_dy(const nmt_method_config *cfg, const method_layer *layer, int cols, const float *dy,
                          void *scratch, nmt_packed *packed);
-/* SR-STE decay: dW += lambda * (1 - m_in) * W where the layer has m_in. */
+/* SR-STE decay: dW += lambda * (1 - m_in) * W where the layer prunes W
+ * along inputs; m_in is read off the packed forward operand. */
 void method_correct_wg(const nmt_method_config *cfg, const method_layer *layer, const float *w, float *dw);
 
 #endif
