@@ -461,8 +461,10 @@ void nmt_net_backward(nmt_net *net)
                 dx ? method_bw_dy(&net->method, &node->sparse, batch * (int)plane_out(d), dy, net->dy_scratch, &dy_packed)
                    : (nmt_operand){dy, NULL};
             if (net->profiling) net->prune_seconds += nmt_now() - prune_start;
-            conv_backward(&s, d->c_out, method_bw_operand(&node->sparse, w->data, net->w_scratch), in, net->col, net->panels, dy, dy_bw,
-                          w->grad, node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, !overwrite, net->col,
+            const nmt_operand w_bw =
+                dx ? method_bw_operand(&node->sparse, w->data, net->w_scratch) : (nmt_operand){w->data, NULL};
+            conv_backward(&s, d->c_out, w_bw, in, net->col, net->panels, dy, dy_bw, w->grad,
+                          node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, !overwrite, net->col,
                           net->profiling ? &net->conv_phases : NULL);
             method_correct_wg(&net->method, &node->sparse, w->data, w->grad);
             break;
