@@ -41,6 +41,13 @@ def torch_side(model, a):
 
 
 def main():
+    try:
+        import torch
+    except ImportError:  # a python3 ahead of Debian's on PATH: rerun under the one with python3-torch
+        debian = "/usr/bin/python3"
+        if os.path.exists(debian) and os.path.realpath(sys.executable) != os.path.realpath(debian):
+            os.execv(debian, [debian] + sys.argv)
+        raise
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="resnet9,resnet18,vgg19")
     ap.add_argument("--methods", default="dense,bdwp:2:8")
@@ -66,7 +73,6 @@ def main():
             if model not in best_torch or val[0] > best_torch[model][0]:
                 best_torch[model] = val
             print("round %d/%d %s done" % (r + 1, a.rounds, model), file=sys.stderr, flush=True)
-    import torch
     print("machine: %s, %d cores; isa %s on both sides; best of %d alternating rounds" % (cpu, os.cpu_count(), a.isa,
                                                                                            a.rounds))
     print("nmtrain: " + header)
