@@ -12,6 +12,7 @@
  * of the additions into each dx element is fixed. */
 #include <immintrin.h>
 
+#include "lowering.h"
 #include "nm_gemm_internal.h"
 
 #define TILE 8
@@ -91,11 +92,10 @@ void nmt_col2im_transposed_images(const nmt_conv_shape *s, const float *dcol_t, 
                     for (int j = 0; j < s->kw; j++) {
                         for (int ox0 = 0; ox0 < s->wo; ox0 += TILE) {
                             const int columns = s->wo - ox0 < TILE ? s->wo - ox0 : TILE;
-                            /* Column q lands on ix0 + q*stride; keep 0 <= ix < w. */
+                            /* Column q lands on ix0 + q*stride. */
                             const int ix0 = ox0 * s->stride - s->pad + j;
-                            int first = nm_ceil_div(-ix0, s->stride), last = nm_ceil_div(s->w - ix0, s->stride);
-                            if (first < 0) first = 0;
-                            if (last > columns) last = columns;
+                            int first, last;
+                            tap_columns(s, j, ox0, columns, &first, &last);
                             if (first >= last) continue;
                             for (int c0 = c_begin; c0 < c_end; c0 += TILE) {
                                 const tile_job t = {

@@ -3,18 +3,7 @@
  * for every output column (n, oy, ox). Rows are ordered (kh, kw, ci) so the
  * input-channel groups of an N:M weight meet contiguous rows. */
 #include "nmtrain/kernels.h"
-#include "short_copy.h"
-
-/* Output columns [*ox0, *ox1) of kernel column j whose input column
- * ox*stride - pad + j lies inside [0, w). */
-static void valid_columns(const nmt_conv_shape *s, int j, int *ox0, int *ox1)
-{
-    const int first = s->pad - j, last = s->w - 1 + s->pad - j; /* bounds on ox*stride */
-    *ox0 = first > 0 ? (first + s->stride - 1) / s->stride : 0;
-    *ox1 = last < 0 ? 0 : last / s->stride + 1;
-    if (*ox1 > s->wo) *ox1 = s->wo;
-    if (*ox1 < *ox0) *ox1 = *ox0;
-}
+#include "lowering.h"
 
 void nmt_im2col_images(const nmt_conv_shape *s, const float *x, int n0, int n1, float *col)
 {
@@ -24,7 +13,7 @@ void nmt_im2col_images(const nmt_conv_shape *s, const float *x, int n0, int n1, 
     for (int row = 0; row < rows; row++) {
         int ci = row % s->c, j = (row / s->c) % s->kw, i = row / (s->c * s->kw);
         int ox0, ox1;
-        valid_columns(s, j, &ox0, &ox1);
+        tap_columns(s, j, 0, s->wo, &ox0, &ox1);
         float *out = col + (size_t)row * cols;
         for (int n = n0; n < n1; n++) {
             const float *src = x + ((size_t)ci * s->n + n) * plane;
@@ -39,14 +28,7 @@ void nmt_im2col_images(const nmt_conv_shape *s, const float *x, int n0, int n1, 
                     short_zero(dst, s->wo);
                     continue;
                 }
-                const float *line = src + (size_t)iy * s->w + ox0 * s->stride - s->pad + j; /* input of ox0 */
-                short_zero(dst, ox0);
-                if (s->stride == 1) {
-                    short_copy(dst + ox0, line, ox1 - ox0);
-                } else {
-                    for (int t = 0; t < ox1 - ox0; t++) dst[ox0 + t] = line[t * s->stride];
-                }
-                short_zero(dst + ox1, s->wo - ox1);
+                lower_span(dst, s->wo, ox0, ox1, src + (size_t)iy * s->w, ox0 * s->stride - s->pad + j, s->stride);
             }
         }
     }
@@ -72,7 +54,8 @@ void nmt_col2im_images(const nmt_conv_shape *s, const float *col, int n0, int n1
                     const float *restrict in =
                         col + ((size_t)(i * s->kw + j) * s->c + ci) * cols + (size_t)(n - n0) * block;
                     int ox0, ox1;
-                    valid_columns(s, j, &ox0, &ox1);
+                    tap_columns(s, j, 0, s->wo, &ox0, &ox1);
+                    if (ox1 == ox0) continue; /* the tap never meets the plane */
                     for (int oy = 0; oy < s->ho; oy++) {
                         const int iy = oy * s->stride - s->pad + i;
                         if (iy < 0 || iy >= s->h) continue;

@@ -14,6 +14,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "lowering.h"
 #include "nm_gemm_internal.h"
 
 /* dY panels packed per round: few enough that the buffer stays small
@@ -39,12 +40,10 @@ static void scatter_tile(const nmt_conv_shape *s, const nm_output_run *runs, int
         const int iy = run->oy * s->stride - s->pad + i;
         if (iy < 0 || iy >= s->h) continue;
         const size_t line = run->n * plane + (size_t)iy * s->w;
-        /* Output column q of the run lands on ix = ix0 + q*stride; keep the
-         * q with 0 <= ix < w. */
+        /* Output column q of the run lands on ix = ix0 + q*stride. */
         const int ix0 = run->ox * s->stride - s->pad + j;
-        int first = nm_ceil_div(-ix0, s->stride), last = nm_ceil_div(s->w - ix0, s->stride);
-        if (first < 0) first = 0;
-        if (last > run->length) last = run->length;
+        int first, last;
+        tap_columns(s, j, run->ox, run->length, &first, &last);
         for (int ci = c0; ci < c1; ci++) {
             float *dst = dx + ci * channel + line;
             const float *src = tile + (size_t)(ci - c0) * NMT_NM_PANEL_COLS + run->first_column;

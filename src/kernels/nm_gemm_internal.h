@@ -64,12 +64,6 @@ static inline void nm_chunk_prefetch_step(nm_chunk_prefetch *p)
 nm_block_kernel nm_choose_kernel(void);
 int nm_block_groups(nmt_nm nm);
 
-/* Ceiling of a / b for b > 0 and any sign of a. */
-static inline int nm_ceil_div(int a, int b)
-{
-    return a >= 0 ? (a + b - 1) / b : -(-a / b);
-}
-
 /* Output pixels of one column panel of a convolution, as runs of
  * consecutive ox sharing (n, oy): shared by the lowering into panels and the
  * fused backward-data scatter. */

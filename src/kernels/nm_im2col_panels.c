@@ -4,7 +4,7 @@
  * (i, j, ci), column q holds x[ci][n][oy*stride - pad + i][ox*stride - pad + j]
  * for output column p*NMT_NM_PANEL_COLS + q = (n, oy, ox). */
 #include "nm_gemm_internal.h"
-#include "short_copy.h"
+#include "lowering.h"
 
 /* Fills one panel row from one input plane with `runs` describing its
  * columns; `i`, `j` are the kernel offsets of this row. */
@@ -20,23 +20,10 @@ static void lower_row(const nmt_conv_shape *s, const float *channel, const nm_ou
             short_zero(dst, run->length);
             continue;
         }
-        const float *line = channel + run->n * plane + (size_t)iy * s->w;
-        if (s->stride == 1) {
-            /* ix = ox - pad + j runs contiguously: zeros, a copy, zeros. */
-            int ix0 = run->ox - s->pad + j, lead = ix0 < 0 ? -ix0 : 0;
-            if (lead > run->length) lead = run->length;
-            int copy = s->w - (ix0 + lead);
-            if (copy > run->length - lead) copy = run->length - lead;
-            if (copy < 0) copy = 0;
-            short_zero(dst, lead);
-            short_copy(dst + lead, line + ix0 + lead, copy);
-            short_zero(dst + lead + copy, run->length - lead - copy);
-        } else {
-            for (int q = 0; q < run->length; q++) {
-                int ix = (run->ox + q) * s->stride - s->pad + j;
-                dst[q] = (ix >= 0 && ix < s->w) ? line[ix] : 0.0f;
-            }
-        }
+        int first, last;
+        tap_columns(s, j, run->ox, run->length, &first, &last);
+        lower_span(dst, run->length, first, last, channel + run->n * plane + (size_t)iy * s->w,
+                   (run->ox + first) * s->stride - s->pad + j, s->stride);
     }
 }
 
