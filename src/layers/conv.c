@@ -15,6 +15,7 @@ static void lap(conv_timing *timing, enum conv_phase phase, double *mark)
     timing->seconds[phase] += now - *mark;
     *mark = now;
 }
+
 int conv_is_pointwise(const nmt_conv_shape *s)
 {
     return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;

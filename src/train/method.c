@@ -88,7 +88,6 @@ void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int f
          * step, W and W^T are selected and packed in one pass instead, and
          * the decay and SR-STE's W*m_in read the kept positions off the
          * packed W. */
-        l->decays = l->fw_sparse;
         if (l->fw_sparse && cfg->mask_interval > 1) l->mask_in = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
         if (l->bw_sparse && cfg->mask_interval > 1) l->mask_out = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
         l->bw_masked = cfg->kind == NMT_METHOD_SRSTE && l->fw_sparse;
@@ -239,7 +238,8 @@ nmt_operand method_bw_dy(const nmt_method_config *cfg, const method_layer *l, in
 
 void method_correct_wg(const nmt_method_config *cfg, const method_layer *l, const float *w, float *dw)
 {
-    if (!l->decays || cfg->decay == 0.0f) return;
+    const int decays = cfg->kind == NMT_METHOD_SRSTE || cfg->kind == NMT_METHOD_BDWP;
+    if (!decays || !l->fw_sparse || cfg->decay == 0.0f) return;
     const int m = l->fw.nm.m, groups = l->k / m;
     const float lambda = cfg->decay;
 #pragma omp parallel for schedule(static)

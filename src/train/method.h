@@ -20,7 +20,6 @@ typedef struct method_layer {
     int dy_pruned;                /* SDGP prunes dY for backward-data */
     char why[96];                 /* summary: why each direction is sparse or exempt */
     nmt_packed fw, bw;            /* pre-generated operands */
-    int decays;                   /* srste/bdwp: the weight gradient gets the decay of the pruned W */
     uint8_t *mask_in;             /* c_out x k: srste/bdwp m_in, held between refreshes (--mask-interval > 1) */
     uint8_t *mask_out;            /* k x c_out (W^T): bdwp backward operand */
     uint8_t *mask_t;              /* tnm: transposable mask, c_out x k */
