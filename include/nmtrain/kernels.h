@@ -109,6 +109,34 @@ size_t nmt_gemm_nm_col2im_workspace_floats(const nmt_conv_shape *s, int cout);
 void nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy, const nmt_conv_shape *s,
                         float *workspace, float *dx);
 
+/* ---- Winograd F(2x2, 3x3) convolution -------------------------------------
+ * For 3x3, stride 1, pad 1 layers (nmt_winograd_applies): 2.25x fewer
+ * multiplications than the lowered GEMM in each of the three training
+ * GEMMs, which become 16 GEMMs (one per tile position) over transformed
+ * operands. The caller runs those GEMMs; with T = nmt_winograd_tiles(s,
+ * images) tiles of 2x2 output pixels, ordered (image, tile row, tile
+ * column), the operands are 16 row-major blocks each:
+ *   U  weights       16 x c_out x c     nmt_winograd_weights(W)
+ *   V  input         16 x c x T         nmt_winograd_input(x)
+ *   M  output        16 x c_out x T     forward:  M = U V, then nmt_winograd_output
+ *   D  output grad   16 x c_out x T     nmt_winograd_grad_output(dY)
+ *   backward data:   16 x c x T         U^T D, then nmt_winograd_grad_input
+ *   weight gradient: 16 x c_out x c     D V^T (summed over chunks), then
+ *                                       nmt_winograd_grad_weights
+ * W and dW are c_out x 9c with columns ordered (kh, kw, ci), as the lowered
+ * path has them; x, y, dY and dX are CNHW with the whole batch s->n, of
+ * which images [n0, n1) are transformed. Parallel over the OpenMP threads. */
+int nmt_winograd_applies(const nmt_conv_shape *s);
+size_t nmt_winograd_tiles(const nmt_conv_shape *s, int images);
+void nmt_winograd_weights(int c_out, int c, const float *w, float *u);
+void nmt_winograd_input(const nmt_conv_shape *s, const float *x, int n0, int n1, float *v);
+/* Overwrites the images' planes of y. */
+void nmt_winograd_output(const nmt_conv_shape *s, int c_out, const float *m, int n0, int n1, float *y);
+void nmt_winograd_grad_output(const nmt_conv_shape *s, int c_out, const float *dy, int n0, int n1, float *d);
+/* Adds into the images' planes of dx, or overwrites them (accumulate 0). */
+void nmt_winograd_grad_input(const nmt_conv_shape *s, const float *dd, int n0, int n1, float *dx, int accumulate);
+void nmt_winograd_grad_weights(int c_out, int c, const float *m, float *dw);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,270 @@
+/* Winograd F(2x2, 3x3) convolution (Lavin and Gray, "Fast Algorithms for
+ * Convolutional Neural Networks", 2016) for 3x3, stride 1, pad 1 layers.
+ *
+ * A 2x2 output tile is A^T [(G g G^T) . (B^T d B)] A for the 4x4 input patch
+ * d around it: 16 products per input channel where a lowered GEMM spends 36,
+ * so the three GEMMs of a training step shrink 2.25x. Over a batch the
+ * products at each of the 16 tile positions form one GEMM (channels x
+ * tiles), which OpenBLAS runs. The backward passes are the transposes of the
+ * same linear maps:
+ *   dX patch  = B [(G g G^T) . (A dY A^T)] B^T   (added over overlapping patches)
+ *   dg        = G^T [sum over tiles (A dY A^T) . (B^T d B)] G
+ * so dY is transformed once for both. With
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ *   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+ *   A^T = [1 1 1 0; 0 1 -1 -1]
+ * every transform is additions and halvings, so the results stay within a
+ * few fp32 roundings of the direct convolution.
+ *
+ * Rows are handled even/odd split (E[k] = padded column 2k, O[k] = 2k+1):
+ * the 4 columns of tile tx are then E[tx], O[tx], E[tx+1], O[tx+1], and
+ * each transform is a few contiguous vector operations along a tile row. */
+#include "nmtrain/kernels.h"
+
+#include <string.h>
+
+#define TILE_POSITIONS 16
+/* Widest plane (in tiles) a transform holds on the stack: planes up to
+ * 512 pixels wide. */
+#define MAX_TILES_X 256
+
+int nmt_winograd_applies(const nmt_conv_shape *s)
+{
+    return s->kh == 3 && s->kw == 3 && s->stride == 1 && s->pad == 1 && s->ho == s->h && s->wo == s->w &&
+           s->w <= 2 * MAX_TILES_X;
+}
+
+static int tiles_x(const nmt_conv_shape *s) { return (s->w + 1) / 2; }
+static int tiles_y(const nmt_conv_shape *s) { return (s->h + 1) / 2; }
+
+size_t nmt_winograd_tiles(const nmt_conv_shape *s, int images)
+{
+    return (size_t)images * tiles_x(s) * tiles_y(s);
+}
+
+/* Padded row p[j] = row[j - 1] (0 outside [0, w)), split even/odd for
+ * j = 0 .. 2*tw+1. row NULL: a padding row. */
+static void split_padded_row(const float *row, int w, int tw, float *even, float *odd)
+{
+    for (int k = 0; k <= tw; k++) {
+        const int x_even = 2 * k - 1, x_odd = 2 * k;
+        even[k] = row && x_even >= 0 && x_even < w ? row[x_even] : 0.0f;
+        odd[k] = row && x_odd < w ? row[x_odd] : 0.0f;
+    }
+}
+
+void nmt_winograd_weights(int c_out, int c_in, const float *w, float *u)
+{
+    const size_t k = (size_t)9 * c_in, stride = (size_t)c_out * c_in;
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < c_out; o++) {
+        for (int ci = 0; ci < c_in; ci++) {
+            float g[3][3], gg[4][3];
+            for (int t = 0; t < 9; t++) g[t / 3][t % 3] = w[o * k + (size_t)t * c_in + ci];
+            for (int j = 0; j < 3; j++) { /* G g: over kernel rows */
+                gg[0][j] = g[0][j];
+                gg[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
+                gg[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
+                gg[3][j] = g[2][j];
+            }
+            float *dst = u + (size_t)o * c_in + ci;
+            for (int i = 0; i < 4; i++) { /* (G g) G^T: over kernel columns */
+                dst[(4 * i + 0) * stride] = gg[i][0];
+                dst[(4 * i + 1) * stride] = 0.5f * (gg[i][0] + gg[i][1] + gg[i][2]);
+                dst[(4 * i + 2) * stride] = 0.5f * (gg[i][0] - gg[i][1] + gg[i][2]);
+                dst[(4 * i + 3) * stride] = gg[i][2];
+            }
+        }
+    }
+}
+
+void nmt_winograd_input(const nmt_conv_shape *s, const float *x, int n0, int n1, float *v)
+{
+    const int tw = tiles_x(s), th = tiles_y(s), images = n1 - n0, plane = s->h * s->w;
+    const size_t tiles = nmt_winograd_tiles(s, images), stride = (size_t)s->c * tiles;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < s->c * images; p++) {
+        const int c = p / images, n = n0 + p % images;
+        const float *in = x + ((size_t)c * s->n + n) * plane;
+        float *dst = v + (size_t)c * tiles + (size_t)(n - n0) * th * tw;
+        float e[4][MAX_TILES_X + 1], o[4][MAX_TILES_X + 1], te[4][MAX_TILES_X + 1], to[4][MAX_TILES_X + 1];
+        for (int ty = 0; ty < th; ty++, dst += tw) {
+            for (int i = 0; i < 4; i++) {
+                const int y = 2 * ty - 1 + i;
+                split_padded_row(y >= 0 && y < s->h ? in + (size_t)y * s->w : NULL, s->w, tw, e[i], o[i]);
+            }
+            for (int k = 0; k <= tw; k++) { /* B^T d: over patch rows */
+                te[0][k] = e[0][k] - e[2][k], to[0][k] = o[0][k] - o[2][k];
+                te[1][k] = e[1][k] + e[2][k], to[1][k] = o[1][k] + o[2][k];
+                te[2][k] = e[2][k] - e[1][k], to[2][k] = o[2][k] - o[1][k];
+                te[3][k] = e[1][k] - e[3][k], to[3][k] = o[1][k] - o[3][k];
+            }
+            for (int i = 0; i < 4; i++) { /* (B^T d) B: over patch columns */
+                float *v0 = dst + (4 * i) * stride, *v1 = v0 + stride, *v2 = v1 + stride, *v3 = v2 + stride;
+                const float *ei = te[i], *oi = to[i];
+                for (int tx = 0; tx < tw; tx++) {
+                    v0[tx] = ei[tx] - ei[tx + 1];
+                    v1[tx] = oi[tx] + ei[tx + 1];
+                    v2[tx] = ei[tx + 1] - oi[tx];
+                    v3[tx] = oi[tx] - oi[tx + 1];
+                }
+            }
+        }
+    }
+}
+
+/* Writes the even and odd columns of an output row into row[0, w). */
+static void merge_row(const float *even, const float *odd, int w, float *row)
+{
+    for (int x = 0; x + 1 < w; x += 2) {
+        row[x] = even[x / 2];
+        row[x + 1] = odd[x / 2];
+    }
+    if (w % 2) row[w - 1] = even[w / 2];
+}
+
+void nmt_winograd_output(const nmt_conv_shape *s, int c_out, const float *m, int n0, int n1, float *y)
+{
+    const int tw = tiles_x(s), th = tiles_y(s), images = n1 - n0, plane = s->h * s->w;
+    const size_t tiles = nmt_winograd_tiles(s, images), stride = (size_t)c_out * tiles;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < c_out * images; p++) {
+        const int c = p / images, n = n0 + p % images;
+        const float *src = m + (size_t)c * tiles + (size_t)(n - n0) * th * tw;
+        float *out = y + ((size_t)c * s->n + n) * plane;
+        float a[2][4][MAX_TILES_X], ye[MAX_TILES_X], yo[MAX_TILES_X];
+        for (int ty = 0; ty < th; ty++, src += tw) {
+            for (int j = 0; j < 4; j++) { /* A^T m: over tile rows */
+                const float *m0 = src + j * stride, *m1 = m0 + 4 * stride, *m2 = m1 + 4 * stride,
+                            *m3 = m2 + 4 * stride;
+                for (int tx = 0; tx < tw; tx++) {
+                    a[0][j][tx] = m0[tx] + m1[tx] + m2[tx];
+                    a[1][j][tx] = m1[tx] - m2[tx] - m3[tx];
+                }
+            }
+            for (int r = 0; r < 2 && 2 * ty + r < s->h; r++) { /* (A^T m) A: over tile columns */
+                for (int tx = 0; tx < tw; tx++) {
+                    ye[tx] = a[r][0][tx] + a[r][1][tx] + a[r][2][tx];
+                    yo[tx] = a[r][1][tx] - a[r][2][tx] - a[r][3][tx];
+                }
+                merge_row(ye, yo, s->w, out + (size_t)(2 * ty + r) * s->w);
+            }
+        }
+    }
+}
+
+void nmt_winograd_grad_output(const nmt_conv_shape *s, int c_out, const float *dy, int n0, int n1, float *ud)
+{
+    const int tw = tiles_x(s), th = tiles_y(s), images = n1 - n0, plane = s->h * s->w;
+    const size_t tiles = nmt_winograd_tiles(s, images), stride = (size_t)c_out * tiles;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < c_out * images; p++) {
+        const int c = p / images, n = n0 + p % images;
+        const float *in = dy + ((size_t)c * s->n + n) * plane;
+        float *dst = ud + (size_t)c * tiles + (size_t)(n - n0) * th * tw;
+        float q[2][4][MAX_TILES_X];
+        for (int ty = 0; ty < th; ty++, dst += tw) {
+            for (int r = 0; r < 2; r++) { /* dY A^T: each tile row (y0, y1) -> (y0, y0+y1, y0-y1, -y1) */
+                const int yy = 2 * ty + r;
+                const float *row = yy < s->h ? in + (size_t)yy * s->w : NULL;
+                for (int tx = 0; tx < tw; tx++) {
+                    const float y0 = row ? row[2 * tx] : 0.0f, y1 = row && 2 * tx + 1 < s->w ? row[2 * tx + 1] : 0.0f;
+                    q[r][0][tx] = y0;
+                    q[r][1][tx] = y0 + y1;
+                    q[r][2][tx] = y0 - y1;
+                    q[r][3][tx] = -y1;
+                }
+            }
+            for (int j = 0; j < 4; j++) { /* A (dY A^T): over tile rows, the same map */
+                float *v0 = dst + j * stride, *v1 = v0 + 4 * stride, *v2 = v1 + 4 * stride, *v3 = v2 + 4 * stride;
+                const float *r0 = q[0][j], *r1 = q[1][j];
+                for (int tx = 0; tx < tw; tx++) {
+                    v0[tx] = r0[tx];
+                    v1[tx] = r0[tx] + r1[tx];
+                    v2[tx] = r0[tx] - r1[tx];
+                    v3[tx] = -r1[tx];
+                }
+            }
+        }
+    }
+}
+
+void nmt_winograd_grad_input(const nmt_conv_shape *s, const float *d, int n0, int n1, float *dx, int accumulate)
+{
+    const int tw = tiles_x(s), th = tiles_y(s), images = n1 - n0, plane = s->h * s->w;
+    const size_t tiles = nmt_winograd_tiles(s, images), stride = (size_t)s->c * tiles;
+#pragma omp parallel for schedule(static)
+    for (int p = 0; p < s->c * images; p++) {
+        const int c = p / images, n = n0 + p % images;
+        const float *src = d + (size_t)c * tiles + (size_t)(n - n0) * th * tw;
+        float *out = dx + ((size_t)c * s->n + n) * plane;
+        /* Padded rows 2ty .. 2ty+3 under construction, even/odd split; rows
+         * 0 and 1 carry the previous tile row's overlap. */
+        float e[4][MAX_TILES_X + 1], o[4][MAX_TILES_X + 1], b[4][4][MAX_TILES_X];
+        memset(e, 0, sizeof e);
+        memset(o, 0, sizeof o);
+        for (int ty = 0; ty <= th; ty++, src += tw) {
+            if (ty < th) {
+                for (int j = 0; j < 4; j++) { /* B D: over tile rows, (x0, x1-x2+x3, -x0+x1+x2, -x3) */
+                    const float *d0 = src + j * stride, *d1 = d0 + 4 * stride, *d2 = d1 + 4 * stride,
+                                *d3 = d2 + 4 * stride;
+                    for (int tx = 0; tx < tw; tx++) {
+                        b[0][j][tx] = d0[tx];
+                        b[1][j][tx] = d1[tx] - d2[tx] + d3[tx];
+                        b[2][j][tx] = d1[tx] + d2[tx] - d0[tx];
+                        b[3][j][tx] = -d3[tx];
+                    }
+                }
+                for (int i = 0; i < 4; i++) { /* (B D) B^T: over tile columns, added into the patch */
+                    const float *b0 = b[i][0], *b1 = b[i][1], *b2 = b[i][2], *b3 = b[i][3];
+                    for (int tx = 0; tx < tw; tx++) {
+                        e[i][tx] += b0[tx];
+                        o[i][tx] += b1[tx] - b2[tx] + b3[tx];
+                    }
+                    for (int tx = 0; tx < tw; tx++) {
+                        e[i][tx + 1] += b1[tx] + b2[tx] - b0[tx];
+                        o[i][tx + 1] -= b3[tx];
+                    }
+                }
+            }
+            /* Padded rows 2ty and 2ty+1 are complete: input rows 2ty-1, 2ty. */
+            for (int r = 0; r < 2; r++) {
+                const int yy = 2 * ty - 1 + r;
+                if (yy < 0 || yy >= s->h) continue;
+                float *row = out + (size_t)yy * s->w;
+                for (int xx = 0; xx < s->w; xx++) { /* padded column xx+1 */
+                    const float g = (xx + 1) % 2 ? o[r][(xx + 1) / 2] : e[r][(xx + 1) / 2];
+                    row[xx] = accumulate ? row[xx] + g : g;
+                }
+            }
+            memcpy(e[0], e[2], sizeof e[0] * 2);
+            memcpy(o[0], o[2], sizeof o[0] * 2);
+            memset(e[2], 0, sizeof e[0] * 2);
+            memset(o[2], 0, sizeof o[0] * 2);
+        }
+    }
+}
+
+void nmt_winograd_grad_weights(int c_out, int c_in, const float *m, float *dw)
+{
+    const size_t k = (size_t)9 * c_in, stride = (size_t)c_out * c_in;
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < c_out; o++) {
+        for (int ci = 0; ci < c_in; ci++) {
+            const float *src = m + (size_t)o * c_in + ci;
+            float mm[4][4], h[3][4];
+            for (int t = 0; t < TILE_POSITIONS; t++) mm[t / 4][t % 4] = src[t * stride];
+            for (int j = 0; j < 4; j++) { /* G^T M: over tile rows */
+                h[0][j] = mm[0][j] + 0.5f * (mm[1][j] + mm[2][j]);
+                h[1][j] = 0.5f * (mm[1][j] - mm[2][j]);
+                h[2][j] = 0.5f * (mm[1][j] + mm[2][j]) + mm[3][j];
+            }
+            float *dst = dw + o * k + ci;
+            for (int i = 0; i < 3; i++) { /* (G^T M) G: over tile columns */
+                dst[(size_t)(3 * i + 0) * c_in] = h[i][0] + 0.5f * (h[i][1] + h[i][2]);
+                dst[(size_t)(3 * i + 1) * c_in] = 0.5f * (h[i][1] - h[i][2]);
+                dst[(size_t)(3 * i + 2) * c_in] = 0.5f * (h[i][1] + h[i][2]) + h[i][3];
+            }
+        }
+    }
+}
