@@ -58,7 +58,9 @@ static void conv_case(const char *c, int stride, int pad)
     float *x = to_cnhw(x_ref, xt), *w = malloc(sizeof(float) * co * k);
     oihw_to_ohwi(w_ref, co, ci, kh, kw, w);
     const float *bias = has(c, "bias") ? get(c, "bias", NULL) : NULL;
-    float *col = calloc((size_t)k * cols, sizeof(float)), *dcol = calloc((size_t)k * cols, sizeof(float));
+    const size_t col_floats = (size_t)k * cols > conv_winograd_floats(&s, co) ? (size_t)k * cols
+                                                                             : conv_winograd_floats(&s, co);
+    float *col = calloc(col_floats, sizeof(float)), *dcol = calloc((size_t)k * cols, sizeof(float));
     float *y = calloc((size_t)co * cols, sizeof(float));
     nmt_operand op = {w, NULL};
     conv_forward(&s, co, op, bias, x, col, NULL, y, NULL);
@@ -180,21 +182,28 @@ static void cross_entropy_case(void)
     free(logits), free(dlogits), free(dlogits_nc);
 }
 
-/* Convolutions lower a chunk of images at a time (conv_chunk_images); with
- * buffers sized for one chunk they must equal the whole-batch lowering, for
- * a dense operand, a packed forward operand and a packed dY (SDGP). 17
- * images of 64 channels at 32x32 make two chunks, the second one short. */
+/* Convolutions lower (or Winograd-transform) a chunk of images at a time
+ * (conv_chunk_images); with buffers sized for one chunk they must equal the
+ * whole-batch lowering, for a dense operand (Winograd and lowered), a packed
+ * forward operand and a packed dY (SDGP). 17 images of 64 channels at 32x32
+ * make two chunks either way, the second one short. */
 static void conv_in_chunks(void)
 {
     nmt_conv_shape s = {.c = 64, .n = 17, .h = 32, .w = 32, .kh = 3, .kw = 3, .stride = 1, .pad = 1, .ho = 32, .wo = 32};
-    const int c_out = 16, k = 9 * s.c, cols = s.n * 32 * 32, part = conv_chunk_images(&s) * 32 * 32;
+    const int c_out = 64, k = 9 * s.c, cols = s.n * 32 * 32, part = conv_chunk_images(&s) * 32 * 32;
     const nmt_nm nm = {2, 8};
     CHECK(conv_chunk_images(&s) < s.n, "the test needs more than one chunk (chunk %d images)", conv_chunk_images(&s));
+    CHECK(conv_uses_winograd(&s, c_out), "the dense operand should take Winograd");
+    const size_t col_floats = nmt_nm_panels_floats(k, part) > conv_winograd_floats(&s, c_out)
+                                  ? nmt_nm_panels_floats(k, part)
+                                  : conv_winograd_floats(&s, c_out);
+    CHECK(conv_winograd_floats(&s, c_out) < (size_t)16 * (s.c + c_out) * nmt_winograd_tiles(&s, s.n),
+          "Winograd should transform the 17 images in chunks");
     nmt_rng rng;
     nmt_rng_seed(&rng, 11, 0);
     float *x = malloc(sizeof(float) * s.c * cols), *w = malloc(sizeof(float) * c_out * k);
     float *dy = malloc(sizeof(float) * c_out * cols), *full = malloc(sizeof(float) * (size_t)k * cols);
-    float *col = malloc(sizeof(float) * nmt_nm_panels_floats(k, part)), *panels = malloc(sizeof(float) * nmt_nm_panels_floats(c_out, k));
+    float *col = malloc(sizeof(float) * col_floats), *panels = malloc(sizeof(float) * nmt_nm_panels_floats(c_out, k));
     float *y = malloc(sizeof(float) * c_out * cols), *y_ref = malloc(sizeof(float) * c_out * cols);
     float *dw = malloc(sizeof(float) * c_out * k), *dw_ref = malloc(sizeof(float) * c_out * k);
     float *dx = calloc((size_t)s.c * cols, sizeof(float)), *dx_ref = calloc((size_t)s.c * cols, sizeof(float));
@@ -212,11 +221,20 @@ static void conv_in_chunks(void)
     nmt_gemm(0, 1, c_out, k, cols, 1.0f, dy, cols, full, cols, 0.0f, dw_ref, k);
     nmt_gemm(1, 0, k, cols, c_out, 1.0f, w, k, dy, cols, 0.0f, full, cols);
     nmt_col2im(&s, full, dx_ref);
-    conv_forward(&s, c_out, (nmt_operand){w, NULL}, NULL, x, col, NULL, y, NULL);
-    conv_backward(&s, c_out, (nmt_operand){w, NULL}, x, col, NULL, dy, (nmt_operand){dy, NULL}, dw, NULL, dx, 1, col, NULL);
-    CHECK_CLOSE("chunked conv y (dense)", y, y_ref, (size_t)c_out * cols, 1e-4);
-    CHECK_CLOSE("chunked conv dW (dense)", dw, dw_ref, (size_t)c_out * k, 1e-3);
-    CHECK_CLOSE("chunked conv dx (dense)", dx, dx_ref, (size_t)s.c * cols, 1e-4);
+    for (int winograd = 1; winograd >= 0; winograd--) {
+        nmt_conv_set_winograd(winograd);
+        memset(dx, 0, sizeof(float) * s.c * cols);
+        conv_forward(&s, c_out, (nmt_operand){w, NULL}, NULL, x, col, NULL, y, NULL);
+        conv_backward(&s, c_out, (nmt_operand){w, NULL}, x, col, NULL, dy, (nmt_operand){dy, NULL}, dw, NULL, dx, 1,
+                      col, NULL);
+        CHECK_CLOSE(winograd ? "chunked conv y (dense, Winograd)" : "chunked conv y (dense, lowered)", y, y_ref,
+                    (size_t)c_out * cols, 1e-4);
+        CHECK_CLOSE(winograd ? "chunked conv dW (dense, Winograd)" : "chunked conv dW (dense, lowered)", dw, dw_ref,
+                    (size_t)c_out * k, 1e-3);
+        CHECK_CLOSE(winograd ? "chunked conv dx (dense, Winograd)" : "chunked conv dx (dense, lowered)", dx, dx_ref,
+                    (size_t)s.c * cols, 1e-4);
+    }
+    nmt_conv_set_winograd(1);
 
     /* packed forward operand */
     nmt_pack_topn((nmt_view){w, c_out, k, k, 1}, nm, &w_packed);
@@ -284,6 +302,7 @@ int main(void)
         return 2;
     }
     conv_case("conv_k3s1", 1, 1);
+    conv_case("conv_k3s1_wide", 1, 1); /* Winograd */
     conv_case("conv_k3s2", 2, 1);
     conv_case("conv_k1", 1, 0);
     conv_case("conv_k5s2", 2, 2);

@@ -127,6 +127,12 @@ void nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy, const nmt_conv_s
  * path has them; x, y, dY and dX are CNHW with the whole batch s->n, of
  * which images [n0, n1) are transformed. Parallel over the OpenMP threads. */
 int nmt_winograd_applies(const nmt_conv_shape *s);
+/* Whether convolution layers use Winograd where it applies: on unless the
+ * environment variable NMTRAIN_WINOGRAD is "0", or set here (benchmarks
+ * compare both; set it before building a network, which sizes its
+ * workspace by it). */
+int nmt_conv_winograd(void);
+void nmt_conv_set_winograd(int enabled);
 size_t nmt_winograd_tiles(const nmt_conv_shape *s, int images);
 void nmt_winograd_weights(int c_out, int c, const float *w, float *u);
 void nmt_winograd_input(const nmt_conv_shape *s, const float *x, int n0, int n1, float *v);

@@ -21,6 +21,7 @@
  * each transform is a few contiguous vector operations along a tile row. */
 #include "nmtrain/kernels.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define TILE_POSITIONS 16
@@ -32,6 +33,22 @@ int nmt_winograd_applies(const nmt_conv_shape *s)
 {
     return s->kh == 3 && s->kw == 3 && s->stride == 1 && s->pad == 1 && s->ho == s->h && s->wo == s->w &&
            s->w <= 2 * MAX_TILES_X;
+}
+
+static int winograd_enabled = -1; /* -1: not yet read from the environment */
+
+int nmt_conv_winograd(void)
+{
+    if (winograd_enabled < 0) {
+        const char *asked = getenv("NMTRAIN_WINOGRAD");
+        winograd_enabled = !(asked && !strcmp(asked, "0"));
+    }
+    return winograd_enabled;
+}
+
+void nmt_conv_set_winograd(int enabled)
+{
+    winograd_enabled = enabled != 0;
 }
 
 static int tiles_x(const nmt_conv_shape *s) { return (s->w + 1) / 2; }

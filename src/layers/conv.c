@@ -2,7 +2,10 @@
  *   FW: Y[c_out x cols]  = W[c_out x K] col[K x cols]
  *   BW: dcol[K x cols]   = W^T dY          (then col2im)
  *       or, with dY sparse (SDGP), dcol^T[cols x K] = dY^T W
- *   WG: dW[c_out x K]    = dY col^T        (always dense) */
+ *   WG: dW[c_out x K]    = dY col^T        (always dense)
+ * A 3x3 "same" convolution with dense operands runs them as Winograd
+ * F(2x2, 3x3) instead (conv_uses_winograd): 16 GEMMs of a quarter of the
+ * size each, 2.25x fewer multiplications. */
 #include "layers/layers.h"
 #include "nmtrain/core.h"
 
@@ -58,17 +61,72 @@ int conv_chunk_images(const nmt_conv_shape *s)
     return (int)(((size_t)s->n + chunks - 1) / chunks);
 }
 
+/* Winograd where it applies, is switched on, and the channels fill its
+ * 16 GEMMs: with 3 input channels (an RGB stem) each would be a rank-3
+ * update, slower than the one lowered GEMM. */
+int conv_uses_winograd(const nmt_conv_shape *s, int c_out)
+{
+    return nmt_conv_winograd() && nmt_winograd_applies(s) && s->c >= 16 && c_out >= 16;
+}
+
+/* Images transformed at a time: the input and output transforms of a chunk
+ * (16 (c + c_out) floats a tile) within the lowering's budget, equal chunks. */
+static int winograd_chunk_images(const nmt_conv_shape *s, int c_out)
+{
+    const size_t per_image = (size_t)16 * (s->c + c_out) * nmt_winograd_tiles(s, 1);
+    size_t most = CONV_CHUNK_FLOATS / per_image;
+    most = most < 1 ? 1 : most < (size_t)s->n ? most : (size_t)s->n;
+    const size_t chunks = ((size_t)s->n + most - 1) / most;
+    return (int)(((size_t)s->n + chunks - 1) / chunks);
+}
+
+size_t conv_winograd_floats(const nmt_conv_shape *s, int c_out)
+{
+    if (!conv_uses_winograd(s, c_out)) return 0;
+    const size_t weights = (size_t)16 * c_out * s->c; /* U, and the weight gradient's sums */
+    return 2 * weights + (size_t)16 * (s->c + c_out) * nmt_winograd_tiles(s, winograd_chunk_images(s, c_out));
+}
+
 /* Loops over the batch's images in chunks of `step`: images [n0, n1). */
 #define FOR_EACH_CHUNK(s, step, n0, n1)                                                           \
     for (int n0 = 0, n1 = (step) < (s)->n ? (step) : (s)->n; n0 < (s)->n;                        \
          n0 = n1, n1 = n1 + (step) < (s)->n ? n1 + (step) : (s)->n)
+
+/* The 16 GEMMs of one Winograd pass, position p: C_p = op(A_p) B_p. */
+static void winograd_gemms(int trans_a, int trans_b, int m, int n, int k, const float *a, const float *b, float beta,
+                           float *c)
+{
+    for (int p = 0; p < 16; p++)
+        nmt_gemm(trans_a, trans_b, m, n, k, 1.0f, a + (size_t)p * m * k, trans_a ? m : k, b + (size_t)p * k * n,
+                 trans_b ? k : n, beta, c + (size_t)p * m * n, n);
+}
+
+/* Y = conv(x, W) through Winograd; workspace: conv_winograd_floats. */
+static void winograd_forward(const nmt_conv_shape *s, int c_out, const float *w, const float *x, float *workspace,
+                             float *y, conv_timing *timing, double *mark)
+{
+    const int step = winograd_chunk_images(s, c_out);
+    float *u = workspace, *v = u + (size_t)32 * c_out * s->c, *m = v + (size_t)16 * s->c * nmt_winograd_tiles(s, step);
+    nmt_winograd_weights(c_out, s->c, w, u);
+    FOR_EACH_CHUNK(s, step, n0, n1) {
+        const int tiles = (int)nmt_winograd_tiles(s, n1 - n0);
+        nmt_winograd_input(s, x, n0, n1, v);
+        lap(timing, CONV_LOWER_FW, mark);
+        winograd_gemms(0, 0, c_out, tiles, s->c, u, v, 0.0f, m);
+        lap(timing, CONV_GEMM_FW, mark);
+        nmt_winograd_output(s, c_out, m, n0, n1, y);
+        lap(timing, CONV_LOWER_FW, mark);
+    }
+}
 
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
                   const float *x, float *col, float *panels, float *y, conv_timing *timing)
 {
     const int k = s->kh * s->kw * s->c, image_cols = s->ho * s->wo, cols = s->n * image_cols;
     double mark = timing ? nmt_now() : 0.0;
-    if (conv_is_pointwise(s)) {
+    if (!w.packed && conv_uses_winograd(s, c_out)) {
+        winograd_forward(s, c_out, w.dense, x, col, y, timing, &mark);
+    } else if (conv_is_pointwise(s)) {
         gemm_operand(w, 0, c_out, k, x, NULL, panels, cols, 0.0f, y);
     } else {
         FOR_EACH_CHUNK(s, conv_chunk_images(s), n0, n1) {
@@ -96,14 +154,48 @@ void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float
     lap(timing, CONV_GEMM_FW, &mark);
 }
 
+/* dW = dY x^T through Winograd, and with `dx`, dX = W^T dY as well: dY's
+ * transform serves both. workspace: conv_winograd_floats. */
+static void winograd_backward(const nmt_conv_shape *s, int c_out, const float *w_t, const float *x, const float *dy,
+                              const float *dy_bw, float *dw, float *dx, int accumulate_dx, float *workspace,
+                              conv_timing *timing, double *mark)
+{
+    const int step = winograd_chunk_images(s, c_out);
+    const size_t weights = (size_t)16 * c_out * s->c;
+    float *u = workspace, *sums = u + weights, *v = sums + weights;
+    float *d = v + (size_t)16 * s->c * nmt_winograd_tiles(s, step);
+    if (dx) nmt_winograd_weights(c_out, s->c, w_t, u);
+    FOR_EACH_CHUNK(s, step, n0, n1) {
+        const int tiles = (int)nmt_winograd_tiles(s, n1 - n0);
+        nmt_winograd_input(s, x, n0, n1, v);
+        nmt_winograd_grad_output(s, c_out, dy, n0, n1, d);
+        lap(timing, CONV_LOWER_BW, mark);
+        winograd_gemms(0, 1, c_out, s->c, tiles, d, v, n0 ? 1.0f : 0.0f, sums);
+        lap(timing, CONV_WEIGHT_GRAD, mark);
+        if (!dx) continue;
+        if (dy_bw != dy) nmt_winograd_grad_output(s, c_out, dy_bw, n0, n1, d);
+        winograd_gemms(1, 0, s->c, tiles, c_out, u, d, 0.0f, v); /* v is free: dX's transform goes there */
+        nmt_winograd_grad_input(s, v, n0, n1, dx, accumulate_dx);
+        lap(timing, CONV_BACKWARD_DATA, mark);
+    }
+    nmt_winograd_grad_weights(c_out, s->c, sums, dw);
+    lap(timing, CONV_WEIGHT_GRAD, mark);
+}
+
 void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,
                    const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx,
                    float *dcol, conv_timing *timing)
 {
     const int k = s->kh * s->kw * s->c, image_cols = s->ho * s->wo, cols = s->n * image_cols;
     const int pointwise = conv_is_pointwise(s), step = conv_chunk_images(s);
+    const int winograd = conv_uses_winograd(s, c_out);
+    /* Backward-data goes with the weight gradient when both operands are dense. */
+    const int winograd_dx = winograd && dx && !w_t.packed && !dy_bw.packed;
     double mark = timing ? nmt_now() : 0.0;
-    if (pointwise) {
+    if (winograd) {
+        winograd_backward(s, c_out, w_t.dense, x, dy, dy_bw.dense, dw, winograd_dx ? dx : NULL, accumulate_dx, col,
+                          timing, &mark);
+    } else if (pointwise) {
         nmt_gemm(0, 1, c_out, k, cols, 1.0f, dy, cols, x, cols, 0.0f, dw, k);
     } else {
         /* Lowered again, a chunk at a time: the forward's buffer went to later
@@ -127,7 +219,7 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
         }
     }
     lap(timing, CONV_WEIGHT_GRAD, &mark);
-    if (!dx) return;
+    if (!dx || winograd_dx) return;
     /* The sparse scatters add into dx: they start from zeros when overwriting. */
     if (!accumulate_dx && (dy_bw.packed || (w_t.packed && !pointwise)))
         zero_fill((int64_t)s->c * s->n * s->h * s->w, dx);

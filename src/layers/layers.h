@@ -59,6 +59,12 @@ int conv_is_pointwise(const nmt_conv_shape *s);
 /* Images lowered at a time: col (and dcol, and SDGP's transposed dcol) hold
  * K x conv_chunk_images(s)*ho*wo floats, not the whole batch's lowering. */
 int conv_chunk_images(const nmt_conv_shape *s);
+/* Whether the layer runs Winograd F(2x2, 3x3) (for its dense operands: a
+ * packed forward or backward-data operand keeps its N:M kernel; the weight
+ * gradient is always dense), and the floats of `col` it needs then, 0 when
+ * not: col must hold the larger of this and the lowering. */
+int conv_uses_winograd(const nmt_conv_shape *s, int c_out);
+size_t conv_winograd_floats(const nmt_conv_shape *s, int c_out);
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
                   const float *x, float *col, float *panels, float *y, conv_timing *timing);
 void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,

@@ -197,6 +197,7 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             }
             if (method_bw_scratch_floats(&node->sparse) > w_scratch_floats)
                 w_scratch_floats = method_bw_scratch_floats(&node->sparse);
+            if (conv_winograd_floats(&s, d->c_out) > lowered) lowered = conv_winograd_floats(&s, d->c_out);
             if (lowered > workspace) workspace = lowered;
             if (repacked > panel_floats) panel_floats = repacked;
         } else if (d->op == NMT_OP_BATCHNORM) {

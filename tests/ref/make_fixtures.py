@@ -80,6 +80,8 @@ def layers(path):
     out["ce.labels"] = labels.numpy()
     out["ce.loss"] = t(loss.reshape(1))
     out["ce.dlogits"] = t(logits.grad)
+    # wide enough for Winograd F(2x2, 3x3), on a plane with an odd side
+    layer_case(out, "conv_k3s1_wide", nn.Conv2d(16, 20, 3, 1, 1, bias=True), torch.randn(3, 16, 5, 6))
     save(path, out, {"generator": "tests/ref/make_fixtures.py", "torch": torch.__version__})
 
 
