@@ -14,7 +14,12 @@
  * going through all configurations in turn ("spread": how much slower its
  * slowest round was).
  * OpenBLAS runs its AVX2 (Haswell) kernels, as on the Zen 3 target class.
- * --profile prints, before each row, where the timed steps went per op. */
+ * --profile prints, before each row, where the timed steps went per op.
+ * "speedup" is over dense, which runs its 3x3 "same" convolutions as
+ * Winograd F(2x2, 3x3); "vs lowered" is over dense-lowered, the same
+ * engine with every convolution lowered to one GEMM, as the N:M methods
+ * lower their forward and backward-data GEMMs (their weight gradients, dense,
+ * run Winograd too). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +32,13 @@
 typedef struct bench_config {
     nmt_method_kind kind;
     nmt_nm nm;
+    int lowered; /* every convolution lowered, no Winograd ("dense-lowered") */
 } bench_config;
+
+static const char *config_name(bench_config c)
+{
+    return c.lowered ? "dense-lowered" : nmt_method_name(c.kind);
+}
 
 typedef struct bench_result {
     double images_per_s;
@@ -63,6 +74,7 @@ static double run_config(const char *arch, bench_config c, int batch, int reps)
     nmt_method_config method;
     nmt_method_defaults(c.kind, c.nm, &method);
     if (nmt_model_describe(&mc, desc) != 0) return -1;
+    nmt_conv_set_winograd(!c.lowered);
     nmt_net *net = nmt_net_create(desc, batch, &method, 1);
     if (!net) return -1;
     float *x = malloc(sizeof(float) * 3 * 32 * 32 * batch);
@@ -147,14 +159,16 @@ int main(int argc, char **argv)
     nmt_tune_runtime(argv, wide ? "SkylakeX" : "Haswell");
     nmt_set_threads(threads);
     static const bench_config full[] = {
-        {NMT_METHOD_DENSE, {1, 1}}, {NMT_METHOD_BDWP, {2, 4}}, {NMT_METHOD_BDWP, {2, 8}}, {NMT_METHOD_BDWP, {1, 8}},
-        {NMT_METHOD_SRSTE, {2, 4}}, {NMT_METHOD_SRSTE, {2, 8}}, {NMT_METHOD_SRSTE, {1, 8}},
-        {NMT_METHOD_SDGP, {2, 4}}, {NMT_METHOD_SDGP, {2, 8}}, {NMT_METHOD_SDGP, {1, 8}},
-        {NMT_METHOD_TNM, {2, 4}}, {NMT_METHOD_TNM, {2, 8}}, {NMT_METHOD_TNM, {1, 8}},
+        {NMT_METHOD_DENSE, {1, 1}, 0}, {NMT_METHOD_DENSE, {1, 1}, 1},
+        {NMT_METHOD_BDWP, {2, 4}, 0}, {NMT_METHOD_BDWP, {2, 8}, 0}, {NMT_METHOD_BDWP, {1, 8}, 0},
+        {NMT_METHOD_SRSTE, {2, 4}, 0}, {NMT_METHOD_SRSTE, {2, 8}, 0}, {NMT_METHOD_SRSTE, {1, 8}, 0},
+        {NMT_METHOD_SDGP, {2, 4}, 0}, {NMT_METHOD_SDGP, {2, 8}, 0}, {NMT_METHOD_SDGP, {1, 8}, 0},
+        {NMT_METHOD_TNM, {2, 4}, 0}, {NMT_METHOD_TNM, {2, 8}, 0}, {NMT_METHOD_TNM, {1, 8}, 0},
     };
-    static const bench_config short_list[] = {{NMT_METHOD_DENSE, {1, 1}}, {NMT_METHOD_BDWP, {2, 8}}};
+    static const bench_config short_list[] = {
+        {NMT_METHOD_DENSE, {1, 1}, 0}, {NMT_METHOD_DENSE, {1, 1}, 1}, {NMT_METHOD_BDWP, {2, 8}, 0}};
     const bench_config *configs = quick ? short_list : full;
-    int n_configs = quick ? 2 : (int)(sizeof full / sizeof full[0]);
+    int n_configs = quick ? 3 : (int)(sizeof full / sizeof full[0]);
     bench_config chosen[sizeof full / sizeof full[0]];
     if (methods) { /* the listed methods: every ratio of the full list, or one ("bdwp:2:8") */
         int count = 0;
@@ -164,7 +178,7 @@ int main(int argc, char **argv)
             for (char *name = strtok(list, ","); name; name = strtok(NULL, ",")) {
                 snprintf(want, sizeof want, "%s:%d:%d", nmt_method_name(configs[i].kind), configs[i].nm.n,
                          configs[i].nm.m);
-                if (!strcmp(name, nmt_method_name(configs[i].kind)) || !strcmp(name, want)) {
+                if (!strcmp(name, config_name(configs[i])) || !strcmp(name, want)) {
                     chosen[count++] = configs[i];
                     break;
                 }
@@ -177,8 +191,8 @@ int main(int argc, char **argv)
            "OpenBLAS %s, N:M path %s\n",
            batch, threads, reps, rounds, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "native",
            nmt_gemm_nm_path());
-    printf("%-9s %-6s %-5s %10s %9s %7s %9s %8s\n", "model", "method", "N:M", "images/s", "speedup", "ideal", "peak MB",
-           "spread");
+    printf("%-9s %-13s %-5s %10s %9s %10s %7s %9s %8s\n", "model", "method", "N:M", "images/s", "speedup",
+           "vs lowered", "ideal", "peak MB", "spread");
     char list[256];
     snprintf(list, sizeof list, "%s", models);
     for (char *arch = strtok(list, ","); arch; arch = strtok(NULL, ",")) {
@@ -192,7 +206,7 @@ int main(int argc, char **argv)
             for (int i = 0; i < n_configs; i++) {
                 bench_result r;
                 if (measure(arch, configs[i], batch, reps, &r) != 0) {
-                    fprintf(stderr, "bench_train: %s %s failed: %s\n", arch, nmt_method_name(configs[i].kind),
+                    fprintf(stderr, "bench_train: %s %s failed: %s\n", arch, config_name(configs[i]),
                             nmt_errmsg());
                     return 1;
                 }
@@ -200,7 +214,11 @@ int main(int argc, char **argv)
                 if (round == 0 || r.images_per_s < slowest[i]) slowest[i] = r.images_per_s;
             }
         }
-        double dense_ips = 0;
+        double dense_ips = 0, lowered_ips = 0;
+        for (int i = 0; i < n_configs; i++) {
+            if (configs[i].kind == NMT_METHOD_DENSE && !configs[i].lowered) dense_ips = best[i].images_per_s;
+            if (configs[i].lowered) lowered_ips = best[i].images_per_s;
+        }
         for (int i = 0; i < n_configs; i++) {
             nmt_method_config method;
             nmt_method_defaults(configs[i].kind, configs[i].nm, &method);
@@ -213,12 +231,12 @@ int main(int argc, char **argv)
             }
             const double ideal = ideal_speedup(desc, &method);
             free(desc);
-            if (configs[i].kind == NMT_METHOD_DENSE) dense_ips = best[i].images_per_s;
             char nm[16] = "-";
             if (configs[i].kind != NMT_METHOD_DENSE) snprintf(nm, sizeof nm, "%d:%d", configs[i].nm.n, configs[i].nm.m);
-            printf("%-9s %-6s %-5s %10.1f %8.2fx %6.2fx %9.0f %7.0f%%\n", arch, nmt_method_name(configs[i].kind), nm,
-                   best[i].images_per_s, dense_ips > 0 ? best[i].images_per_s / dense_ips : 0.0, ideal,
-                   best[i].peak_mb, 100.0 * (best[i].images_per_s / slowest[i] - 1.0));
+            printf("%-9s %-13s %-5s %10.1f %8.2fx %9.2fx %6.2fx %9.0f %7.0f%%\n", arch, config_name(configs[i]), nm,
+                   best[i].images_per_s, dense_ips > 0 ? best[i].images_per_s / dense_ips : 0.0,
+                   lowered_ips > 0 ? best[i].images_per_s / lowered_ips : 0.0, ideal, best[i].peak_mb,
+                   100.0 * (best[i].images_per_s / slowest[i] - 1.0));
             fflush(stdout);
         }
     }

@@ -58,8 +58,8 @@ static void conv_case(const char *c, int stride, int pad)
     float *x = to_cnhw(x_ref, xt), *w = malloc(sizeof(float) * co * k);
     oihw_to_ohwi(w_ref, co, ci, kh, kw, w);
     const float *bias = has(c, "bias") ? get(c, "bias", NULL) : NULL;
-    const size_t col_floats = (size_t)k * cols > conv_winograd_floats(&s, co) ? (size_t)k * cols
-                                                                             : conv_winograd_floats(&s, co);
+    const size_t col_floats = (size_t)k * cols > conv_winograd_floats(&s, co, 1) ? (size_t)k * cols
+                                                                             : conv_winograd_floats(&s, co, 1);
     float *col = calloc(col_floats, sizeof(float)), *dcol = calloc((size_t)k * cols, sizeof(float));
     float *y = calloc((size_t)co * cols, sizeof(float));
     nmt_operand op = {w, NULL};
@@ -194,10 +194,10 @@ static void conv_in_chunks(void)
     const nmt_nm nm = {2, 8};
     CHECK(conv_chunk_images(&s) < s.n, "the test needs more than one chunk (chunk %d images)", conv_chunk_images(&s));
     CHECK(conv_uses_winograd(&s, c_out), "the dense operand should take Winograd");
-    const size_t col_floats = nmt_nm_panels_floats(k, part) > conv_winograd_floats(&s, c_out)
+    const size_t col_floats = nmt_nm_panels_floats(k, part) > conv_winograd_floats(&s, c_out, 1)
                                   ? nmt_nm_panels_floats(k, part)
-                                  : conv_winograd_floats(&s, c_out);
-    CHECK(conv_winograd_floats(&s, c_out) < (size_t)16 * (s.c + c_out) * nmt_winograd_tiles(&s, s.n),
+                                  : conv_winograd_floats(&s, c_out, 1);
+    CHECK(conv_winograd_floats(&s, c_out, 1) < (size_t)16 * (s.c + c_out) * nmt_winograd_tiles(&s, s.n),
           "Winograd should transform the 17 images in chunks");
     nmt_rng rng;
     nmt_rng_seed(&rng, 11, 0);

@@ -49,9 +49,9 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
     float *x = malloc(sizeof(float) * ci * cols), *w = malloc(sizeof(float) * co * k);
     float *dy = malloc(sizeof(float) * co * cols), *scratch = malloc(sizeof(float) * co * cols);
     /* col also holds the lowered input in panel layout (padded to whole panels) */
-    const size_t col_floats = nmt_nm_panels_floats(k, cols) > conv_winograd_floats(&s, co)
+    const size_t col_floats = nmt_nm_panels_floats(k, cols) > conv_winograd_floats(&s, co, 1)
                                   ? nmt_nm_panels_floats(k, cols)
-                                  : conv_winograd_floats(&s, co);
+                                  : conv_winograd_floats(&s, co, 1);
     float *col = malloc(sizeof(float) * col_floats), *dcol = malloc(sizeof(float) * k * cols);
     float *panels = malloc(sizeof(float) * nmt_nm_panels_floats(k > co ? k : co, cols));
     float *y = malloc(sizeof(float) * co * cols), *dx = malloc(sizeof(float) * ci * cols);

@@ -69,22 +69,29 @@ int conv_uses_winograd(const nmt_conv_shape *s, int c_out)
     return nmt_conv_winograd() && nmt_winograd_applies(s) && s->c >= 16 && c_out >= 16;
 }
 
-/* Images transformed at a time: the input and output transforms of a chunk
- * (16 (c + c_out) floats a tile) within the lowering's budget, equal chunks. */
+/* Images transformed at a time, in equal chunks: the input and output
+ * transforms of a chunk (16 (c + c_out) floats a tile) and the two
+ * transformed weight blocks within the lowering's budget, so Winograd adds
+ * no memory; a quarter of the budget at least (wide layers on small planes
+ * would otherwise get chunks too narrow for the GEMMs). */
 static int winograd_chunk_images(const nmt_conv_shape *s, int c_out)
 {
     const size_t per_image = (size_t)16 * (s->c + c_out) * nmt_winograd_tiles(s, 1);
-    size_t most = CONV_CHUNK_FLOATS / per_image;
+    const size_t weights = (size_t)32 * c_out * s->c;
+    const size_t budget = weights + CONV_CHUNK_FLOATS / 4 < CONV_CHUNK_FLOATS ? CONV_CHUNK_FLOATS - weights
+                                                                              : CONV_CHUNK_FLOATS / 4;
+    size_t most = budget / per_image;
     most = most < 1 ? 1 : most < (size_t)s->n ? most : (size_t)s->n;
     const size_t chunks = ((size_t)s->n + most - 1) / most;
     return (int)(((size_t)s->n + chunks - 1) / chunks);
 }
 
-size_t conv_winograd_floats(const nmt_conv_shape *s, int c_out)
+size_t conv_winograd_floats(const nmt_conv_shape *s, int c_out, int dense_operand)
 {
     if (!conv_uses_winograd(s, c_out)) return 0;
-    const size_t weights = (size_t)16 * c_out * s->c; /* U, and the weight gradient's sums */
-    return 2 * weights + (size_t)16 * (s->c + c_out) * nmt_winograd_tiles(s, winograd_chunk_images(s, c_out));
+    const size_t weights = (size_t)16 * c_out * s->c;
+    return (size_t)16 * (s->c + c_out) * nmt_winograd_tiles(s, winograd_chunk_images(s, c_out)) +
+           (dense_operand ? 2 : 1) * weights;
 }
 
 /* Loops over the batch's images in chunks of `step`: images [n0, n1). */
@@ -101,12 +108,31 @@ static void winograd_gemms(int trans_a, int trans_b, int m, int n, int k, const 
                  trans_b ? k : n, beta, c + (size_t)p * m * n, n);
 }
 
+/* The workspace of a Winograd layer: the input's transform, the output's
+ * (or dY's), the weight gradient's sums, the weights' transform U (needed
+ * by a dense forward or backward-data operand only: it goes last). */
+typedef struct winograd_workspace {
+    float *v, *m, *sums, *u;
+} winograd_workspace;
+
+static winograd_workspace winograd_carve(const nmt_conv_shape *s, int c_out, float *workspace)
+{
+    const size_t tiles = nmt_winograd_tiles(s, winograd_chunk_images(s, c_out));
+    winograd_workspace w;
+    w.v = workspace;
+    w.m = w.v + (size_t)16 * s->c * tiles;
+    w.sums = w.m + (size_t)16 * c_out * tiles;
+    w.u = w.sums + (size_t)16 * c_out * s->c;
+    return w;
+}
+
 /* Y = conv(x, W) through Winograd; workspace: conv_winograd_floats. */
 static void winograd_forward(const nmt_conv_shape *s, int c_out, const float *w, const float *x, float *workspace,
                              float *y, conv_timing *timing, double *mark)
 {
     const int step = winograd_chunk_images(s, c_out);
-    float *u = workspace, *v = u + (size_t)32 * c_out * s->c, *m = v + (size_t)16 * s->c * nmt_winograd_tiles(s, step);
+    const winograd_workspace ws = winograd_carve(s, c_out, workspace);
+    float *u = ws.u, *v = ws.v, *m = ws.m;
     nmt_winograd_weights(c_out, s->c, w, u);
     FOR_EACH_CHUNK(s, step, n0, n1) {
         const int tiles = (int)nmt_winograd_tiles(s, n1 - n0);
@@ -161,9 +187,8 @@ static void winograd_backward(const nmt_conv_shape *s, int c_out, const float *w
                               conv_timing *timing, double *mark)
 {
     const int step = winograd_chunk_images(s, c_out);
-    const size_t weights = (size_t)16 * c_out * s->c;
-    float *u = workspace, *sums = u + weights, *v = sums + weights;
-    float *d = v + (size_t)16 * s->c * nmt_winograd_tiles(s, step);
+    const winograd_workspace ws = winograd_carve(s, c_out, workspace);
+    float *u = ws.u, *sums = ws.sums, *v = ws.v, *d = ws.m;
     if (dx) nmt_winograd_weights(c_out, s->c, w_t, u);
     FOR_EACH_CHUNK(s, step, n0, n1) {
         const int tiles = (int)nmt_winograd_tiles(s, n1 - n0);

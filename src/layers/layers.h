@@ -62,9 +62,11 @@ int conv_chunk_images(const nmt_conv_shape *s);
 /* Whether the layer runs Winograd F(2x2, 3x3) (for its dense operands: a
  * packed forward or backward-data operand keeps its N:M kernel; the weight
  * gradient is always dense), and the floats of `col` it needs then, 0 when
- * not: col must hold the larger of this and the lowering. */
+ * not: col must hold the larger of this and the lowering. dense_operand:
+ * whether the forward or the backward-data GEMM has a dense operand (0:
+ * only the weight gradient runs Winograd, which needs less). */
 int conv_uses_winograd(const nmt_conv_shape *s, int c_out);
-size_t conv_winograd_floats(const nmt_conv_shape *s, int c_out);
+size_t conv_winograd_floats(const nmt_conv_shape *s, int c_out, int dense_operand);
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
                   const float *x, float *col, float *panels, float *y, conv_timing *timing);
 void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,

@@ -197,7 +197,10 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             }
             if (method_bw_scratch_floats(&node->sparse) > w_scratch_floats)
                 w_scratch_floats = method_bw_scratch_floats(&node->sparse);
-            if (conv_winograd_floats(&s, d->c_out) > lowered) lowered = conv_winograd_floats(&s, d->c_out);
+            const int dense_operand =
+                !node->sparse.fw_sparse || (!node->sparse.bw_sparse && !node->sparse.dy_pruned);
+            if (conv_winograd_floats(&s, d->c_out, dense_operand) > lowered)
+                lowered = conv_winograd_floats(&s, d->c_out, dense_operand);
             if (lowered > workspace) workspace = lowered;
             if (repacked > panel_floats) panel_floats = repacked;
         } else if (d->op == NMT_OP_BATCHNORM) {
