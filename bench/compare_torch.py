@@ -2,7 +2,7 @@
 """nmtrain beside PyTorch 1.13 (Debian's python3-torch) on the same models,
 batch, optimiser, thread count and instruction set, in one invocation.
 
-    python3 bench/compare_torch.py [--models resnet9,resnet18,vgg19] [--methods dense,bdwp:2:8]
+    python3 bench/compare_torch.py [--models resnet9,resnet18,vgg19] [--methods dense,dense-lowered,bdwp:2:8]
                                    [--batch 128] [--threads 2] [--isa avx2|avx512] [--rounds 3]
 
 --isa caps both sides: nmtrain's OpenBLAS core and N:M path (bench_train
@@ -27,8 +27,8 @@ def ours(model, methods, a):
     rows = {}
     for line in out.splitlines():
         f = line.split()
-        if len(f) == 8 and f[0] == model:
-            rows[(f[1], f[2])] = (float(f[3]), float(f[6]))
+        if len(f) == 9 and f[0] == model:
+            rows[(f[1], f[2])] = (float(f[3]), float(f[7]))
     return out.splitlines()[0], rows
 
 
@@ -50,7 +50,7 @@ def main():
         raise
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="resnet9,resnet18,vgg19")
-    ap.add_argument("--methods", default="dense,bdwp:2:8")
+    ap.add_argument("--methods", default="dense,dense-lowered,bdwp:2:8")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
