@@ -60,36 +60,50 @@ size_t nmt_winograd_tiles(const nmt_conv_shape *s, int images)
 }
 
 /* Padded row p[j] = row[j - 1] (0 outside [0, w)), split even/odd for
- * j = 0 .. 2*tw+1. row NULL: a padding row. */
+ * j = 0 .. 2*tw+1: even[k] = row[2k-1], odd[k] = row[2k]. row NULL: a
+ * padding row. The loop in the middle has no bounds to test. */
 static void split_padded_row(const float *row, int w, int tw, float *even, float *odd)
 {
-    for (int k = 0; k <= tw; k++) {
-        const int x_even = 2 * k - 1, x_odd = 2 * k;
-        even[k] = row && x_even >= 0 && x_even < w ? row[x_even] : 0.0f;
-        odd[k] = row && x_odd < w ? row[x_odd] : 0.0f;
+    if (!row) {
+        memset(even, 0, sizeof(float) * (size_t)(tw + 1));
+        memset(odd, 0, sizeof(float) * (size_t)(tw + 1));
+        return;
+    }
+    const int inner = (w - 1) / 2; /* k in [1, inner]: both 2k-1 and 2k inside */
+    even[0] = 0.0f;
+    odd[0] = row[0];
+    for (int k = 1; k <= inner; k++) {
+        even[k] = row[2 * k - 1];
+        odd[k] = row[2 * k];
+    }
+    for (int k = inner + 1; k <= tw; k++) {
+        even[k] = 2 * k - 1 < w ? row[2 * k - 1] : 0.0f;
+        odd[k] = 2 * k < w ? row[2 * k] : 0.0f;
     }
 }
 
 void nmt_winograd_weights(int c_out, int c_in, const float *w, float *u)
 {
     const size_t k = (size_t)9 * c_in, stride = (size_t)c_out * c_in;
+    /* Along input channels, contiguous in W (taps c_in apart) and in each
+     * block of U: every step below is one vector operation over ci. */
 #pragma omp parallel for schedule(static)
     for (int o = 0; o < c_out; o++) {
-        for (int ci = 0; ci < c_in; ci++) {
-            float g[3][3], gg[4][3];
-            for (int t = 0; t < 9; t++) g[t / 3][t % 3] = w[o * k + (size_t)t * c_in + ci];
-            for (int j = 0; j < 3; j++) { /* G g: over kernel rows */
-                gg[0][j] = g[0][j];
-                gg[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
-                gg[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
-                gg[3][j] = g[2][j];
-            }
-            float *dst = u + (size_t)o * c_in + ci;
-            for (int i = 0; i < 4; i++) { /* (G g) G^T: over kernel columns */
-                dst[(4 * i + 0) * stride] = gg[i][0];
-                dst[(4 * i + 1) * stride] = 0.5f * (gg[i][0] + gg[i][1] + gg[i][2]);
-                dst[(4 * i + 2) * stride] = 0.5f * (gg[i][0] - gg[i][1] + gg[i][2]);
-                dst[(4 * i + 3) * stride] = gg[i][2];
+        const float *g = w + o * k;
+        float *dst = u + (size_t)o * c_in;
+        for (int i = 0; i < 4; i++) { /* row i of G g: kernel rows combined */
+            const float *r0 = g, *r1 = g + 3 * (size_t)c_in, *r2 = g + 6 * (size_t)c_in;
+            float *u0 = dst + (size_t)(4 * i) * stride, *u1 = u0 + stride, *u2 = u1 + stride, *u3 = u2 + stride;
+            for (int ci = 0; ci < c_in; ci++) {
+                float gg[3]; /* (G g)[i][j] for kernel column j */
+                for (int j = 0; j < 3; j++) {
+                    const float a = r0[j * c_in + ci], b = r1[j * c_in + ci], c = r2[j * c_in + ci];
+                    gg[j] = i == 0 ? a : i == 1 ? 0.5f * (a + b + c) : i == 2 ? 0.5f * (a - b + c) : c;
+                }
+                u0[ci] = gg[0]; /* (G g) G^T: kernel columns combined */
+                u1[ci] = 0.5f * (gg[0] + gg[1] + gg[2]);
+                u2[ci] = 0.5f * (gg[0] - gg[1] + gg[2]);
+                u3[ci] = gg[2];
             }
         }
     }
@@ -183,14 +197,21 @@ void nmt_winograd_grad_output(const nmt_conv_shape *s, int c_out, const float *d
         for (int ty = 0; ty < th; ty++, dst += tw) {
             for (int r = 0; r < 2; r++) { /* dY A^T: each tile row (y0, y1) -> (y0, y0+y1, y0-y1, -y1) */
                 const int yy = 2 * ty + r;
-                const float *row = yy < s->h ? in + (size_t)yy * s->w : NULL;
-                for (int tx = 0; tx < tw; tx++) {
-                    const float y0 = row ? row[2 * tx] : 0.0f, y1 = row && 2 * tx + 1 < s->w ? row[2 * tx + 1] : 0.0f;
+                if (yy >= s->h) {
+                    memset(q[r], 0, sizeof q[r]);
+                    continue;
+                }
+                const float *row = in + (size_t)yy * s->w;
+                const int pairs = s->w / 2;
+                for (int tx = 0; tx < pairs; tx++) {
+                    const float y0 = row[2 * tx], y1 = row[2 * tx + 1];
                     q[r][0][tx] = y0;
                     q[r][1][tx] = y0 + y1;
                     q[r][2][tx] = y0 - y1;
                     q[r][3][tx] = -y1;
                 }
+                if (s->w % 2) /* the last tile's second column is outside */
+                    q[r][0][pairs] = q[r][1][pairs] = q[r][2][pairs] = row[s->w - 1], q[r][3][pairs] = 0.0f;
             }
             for (int j = 0; j < 4; j++) { /* A (dY A^T): over tile rows, the same map */
                 float *v0 = dst + j * stride, *v1 = v0 + 4 * stride, *v2 = v1 + 4 * stride, *v3 = v2 + 4 * stride;
@@ -244,14 +265,26 @@ void nmt_winograd_grad_input(const nmt_conv_shape *s, const float *d, int n0, in
                     }
                 }
             }
-            /* Padded rows 2ty and 2ty+1 are complete: input rows 2ty-1, 2ty. */
+            /* Padded rows 2ty and 2ty+1 are complete: input rows 2ty-1, 2ty.
+             * Input column x is padded column x+1: o[x/2] for even x,
+             * e[(x+1)/2] for odd. */
             for (int r = 0; r < 2; r++) {
                 const int yy = 2 * ty - 1 + r;
                 if (yy < 0 || yy >= s->h) continue;
                 float *row = out + (size_t)yy * s->w;
-                for (int xx = 0; xx < s->w; xx++) { /* padded column xx+1 */
-                    const float g = (xx + 1) % 2 ? o[r][(xx + 1) / 2] : e[r][(xx + 1) / 2];
-                    row[xx] = accumulate ? row[xx] + g : g;
+                const int pairs = s->w / 2;
+                if (accumulate) {
+                    for (int j = 0; j < pairs; j++) {
+                        row[2 * j] += o[r][j];
+                        row[2 * j + 1] += e[r][j + 1];
+                    }
+                    if (s->w % 2) row[s->w - 1] += o[r][pairs];
+                } else {
+                    for (int j = 0; j < pairs; j++) {
+                        row[2 * j] = o[r][j];
+                        row[2 * j + 1] = e[r][j + 1];
+                    }
+                    if (s->w % 2) row[s->w - 1] = o[r][pairs];
                 }
             }
             memcpy(e[0], e[2], sizeof e[0] * 2);
