@@ -38,7 +38,10 @@ static void one_case(const conv_case *t)
 {
     const nmt_conv_shape s = {.c = t->c, .n = t->n, .h = t->h, .w = t->w, .kh = 3, .kw = 3, .stride = 1, .pad = 1,
                               .ho = t->h, .wo = t->w};
-    CHECK(nmt_winograd_applies(&s), "%dx%d 3x3 same conv should take Winograd", t->h, t->w);
+    nmt_conv_shape wide = s; /* the kernels take any channels; the rule wants 16 */
+    wide.c = 16;
+    CHECK(nmt_winograd_applies(&wide, 16) && !nmt_winograd_applies(&wide, 15),
+          "%dx%d 3x3 same conv of 16 channels should take Winograd, of 15 output channels not", t->h, t->w);
     const int k = 9 * t->c, cols = t->n * t->h * t->w;
     const size_t x_size = (size_t)t->c * cols, y_size = (size_t)t->c_out * cols, w_size = (size_t)t->c_out * k;
     float *x = alloc(x_size), *w = alloc(w_size), *dy = alloc(y_size), *col = alloc((size_t)k * cols);
@@ -104,11 +107,11 @@ static void one_case(const conv_case *t)
 int main(void)
 {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) one_case(&cases[i]);
-    const nmt_conv_shape strided = {.c = 4, .n = 1, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 2, .pad = 1,
+    const nmt_conv_shape strided = {.c = 16, .n = 1, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 2, .pad = 1,
                                     .ho = 4, .wo = 4};
-    const nmt_conv_shape five = {.c = 4, .n = 1, .h = 8, .w = 8, .kh = 5, .kw = 5, .stride = 1, .pad = 2,
+    const nmt_conv_shape five = {.c = 16, .n = 1, .h = 8, .w = 8, .kh = 5, .kw = 5, .stride = 1, .pad = 2,
                                  .ho = 8, .wo = 8};
-    CHECK(!nmt_winograd_applies(&strided) && !nmt_winograd_applies(&five),
+    CHECK(!nmt_winograd_applies(&strided, 16) && !nmt_winograd_applies(&five, 16),
           "only 3x3 stride-1 'same' convolutions take Winograd");
     TEST_END("test_winograd");
 }

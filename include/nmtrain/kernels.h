@@ -110,7 +110,8 @@ void nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy, const nmt_conv_s
                         float *workspace, float *dx);
 
 /* ---- Winograd F(2x2, 3x3) convolution -------------------------------------
- * For 3x3, stride 1, pad 1 layers (nmt_winograd_applies): 2.25x fewer
+ * For 3x3, stride 1, pad 1 layers of 16 channels or more in and out
+ * (nmt_winograd_applies; up to 512 pixels wide): 2.25x fewer
  * multiplications than the lowered GEMM in each of the three training
  * GEMMs, which become 16 GEMMs (one per tile position) over transformed
  * operands. The caller runs those GEMMs; with T = nmt_winograd_tiles(s,
@@ -126,7 +127,7 @@ void nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy, const nmt_conv_s
  * W and dW are c_out x 9c with columns ordered (kh, kw, ci), as the lowered
  * path has them; x, y, dY and dX are CNHW with the whole batch s->n, of
  * which images [n0, n1) are transformed. Parallel over the OpenMP threads. */
-int nmt_winograd_applies(const nmt_conv_shape *s);
+int nmt_winograd_applies(const nmt_conv_shape *s, int c_out);
 /* Whether convolution layers use Winograd where it applies: on unless the
  * environment variable NMTRAIN_WINOGRAD is "0", or set here (benchmarks
  * compare both; set it before building a network, which sizes its

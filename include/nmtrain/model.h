@@ -88,6 +88,9 @@ nmt_macs nmt_node_macs(const nmt_node *node);
  * multiplies them, in all three GEMMs; a direct convolution can skip them.
  * 0 for other nodes. */
 int64_t nmt_node_padding_macs(const nmt_node *node);
+/* 1 if the node is a convolution the CPU engine runs as Winograd F(2x2, 3x3)
+ * (its dense GEMMs, when nmt_conv_winograd() is on): 4/9 of its MACs. */
+int nmt_node_winograd(const nmt_node *node);
 int64_t nmt_node_params(const nmt_node *node);
 
 #ifdef __cplusplus

@@ -41,7 +41,7 @@ int nmt_cmd_info(int argc, char **argv)
     printf("\nMACs are per sample; 'exec' is what the method executes.\n\n");
     printf("%-24s %-16s %-14s %10s %12s %12s %12s %12s %12s  %s\n", "layer", "op", "output", "params", "FW dense",
            "FW exec", "BW dense", "BW exec", "WG", "sparsity");
-    int64_t params = 0, padding = 0;
+    int64_t params = 0, padding = 0, winograd = 0;
     nmt_macs dense = {0, 0, 0}, exec = {0, 0, 0};
     for (int i = 0; i < desc->n_nodes; i++) {
         const nmt_node *n = &desc->nodes[i];
@@ -50,6 +50,7 @@ int nmt_cmd_info(int argc, char **argv)
         snprintf(shape, sizeof shape, "%dx%dx%d", n->c_out, n->h_out, n->w_out);
         params += nmt_node_params(n);
         padding += nmt_node_padding_macs(n);
+        if (nmt_node_winograd(n)) winograd += r->dense.fw;
         dense.fw += r->dense.fw, dense.bw += r->dense.bw, dense.wg += r->dense.wg;
         exec.fw += r->executed.fw, exec.bw += r->executed.bw, exec.wg += r->executed.wg;
         if (n->op != NMT_OP_CONV && n->op != NMT_OP_LINEAR) {
@@ -71,6 +72,9 @@ int nmt_cmd_info(int argc, char **argv)
            (long long)total_exec, ratio(total_exec, total_dense), 1.0 / ratio(total_exec, total_dense));
     printf("  on zero padding    %14lld %14s %8.3f  of the dense forward: lowered GEMMs multiply them, in all "
            "three GEMMs\n", (long long)padding, "", ratio(padding, dense.fw));
+    printf("  Winograd layers    %14lld %14s %8.3f  of the dense forward: 3x3 'same' convolutions whose dense GEMMs "
+           "(every weight gradient) run Winograd F(2x2,3x3), 4/9 of these MACs%s\n",
+           (long long)winograd, "", ratio(winograd, dense.fw), nmt_conv_winograd() ? "" : " (off: NMTRAIN_WINOGRAD=0)");
     if (method->kind != NMT_METHOD_DENSE) {
         const double nm = (double)method->nm.n / method->nm.m;
         const int both = method->kind == NMT_METHOD_BDWP || method->kind == NMT_METHOD_TNM;

@@ -29,10 +29,12 @@
  * 512 pixels wide. */
 #define MAX_TILES_X 256
 
-int nmt_winograd_applies(const nmt_conv_shape *s)
+/* The channels must fill the 16 GEMMs: with 3 input channels (an RGB stem)
+ * each would be a rank-3 update, slower than the one lowered GEMM. */
+int nmt_winograd_applies(const nmt_conv_shape *s, int c_out)
 {
     return s->kh == 3 && s->kw == 3 && s->stride == 1 && s->pad == 1 && s->ho == s->h && s->wo == s->w &&
-           s->w <= 2 * MAX_TILES_X;
+           s->w <= 2 * MAX_TILES_X && s->c >= 16 && c_out >= 16;
 }
 
 static int winograd_enabled = -1; /* -1: not yet read from the environment */

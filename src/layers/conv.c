@@ -61,12 +61,9 @@ int conv_chunk_images(const nmt_conv_shape *s)
     return (int)(((size_t)s->n + chunks - 1) / chunks);
 }
 
-/* Winograd where it applies, is switched on, and the channels fill its
- * 16 GEMMs: with 3 input channels (an RGB stem) each would be a rank-3
- * update, slower than the one lowered GEMM. */
 int conv_uses_winograd(const nmt_conv_shape *s, int c_out)
 {
-    return nmt_conv_winograd() && nmt_winograd_applies(s) && s->c >= 16 && c_out >= 16;
+    return nmt_conv_winograd() && nmt_winograd_applies(s, c_out);
 }
 
 /* Images transformed at a time, in equal chunks: the input and output

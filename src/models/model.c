@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "nmtrain/core.h"
+#include "nmtrain/kernels.h"
 #include "models/models.h"
 #include "models/vit.h"
 
@@ -102,6 +103,13 @@ int64_t nmt_node_padding_macs(const nmt_node *n)
     const int64_t inside = taps_inside(n->h_out, n->h_in, n->kh, n->stride, n->pad) *
                            taps_inside(n->w_out, n->w_in, n->kw, n->stride, n->pad);
     return (all - inside) * n->c_in * n->c_out;
+}
+
+int nmt_node_winograd(const nmt_node *n)
+{
+    const nmt_conv_shape s = {.c = n->c_in, .n = 1, .h = n->h_in, .w = n->w_in, .kh = n->kh, .kw = n->kw,
+                              .stride = n->stride, .pad = n->pad, .ho = n->h_out, .wo = n->w_out};
+    return n->op == NMT_OP_CONV && nmt_winograd_applies(&s, n->c_out);
 }
 
 int64_t nmt_node_params(const nmt_node *n)
