@@ -233,9 +233,11 @@ int main(int argc, char **argv)
             free(desc);
             char nm[16] = "-";
             if (configs[i].kind != NMT_METHOD_DENSE) snprintf(nm, sizeof nm, "%d:%d", configs[i].nm.n, configs[i].nm.m);
-            printf("%-9s %-13s %-5s %10.1f %8.2fx %9.2fx %6.2fx %9.0f %7.0f%%\n", arch, config_name(configs[i]), nm,
-                   best[i].images_per_s, dense_ips > 0 ? best[i].images_per_s / dense_ips : 0.0,
-                   lowered_ips > 0 ? best[i].images_per_s / lowered_ips : 0.0, ideal, best[i].peak_mb,
+            char speedup[16] = "-", vs_lowered[16] = "-"; /* "-": that baseline was not run */
+            if (dense_ips > 0) snprintf(speedup, sizeof speedup, "%.2fx", best[i].images_per_s / dense_ips);
+            if (lowered_ips > 0) snprintf(vs_lowered, sizeof vs_lowered, "%.2fx", best[i].images_per_s / lowered_ips);
+            printf("%-9s %-13s %-5s %10.1f %9s %10s %6.2fx %9.0f %7.0f%%\n", arch, config_name(configs[i]), nm,
+                   best[i].images_per_s, speedup, vs_lowered, ideal, best[i].peak_mb,
                    100.0 * (best[i].images_per_s / slowest[i] - 1.0));
             fflush(stdout);
         }
