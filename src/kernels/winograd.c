@@ -61,6 +61,17 @@ size_t nmt_winograd_tiles(const nmt_conv_shape *s, int images)
     return (size_t)images * tiles_x(s) * tiles_y(s);
 }
 
+/* Where plane p (channel p / images, image n0 + p % images) of a chunk
+ * lies: its first pixel in the CNHW tensor, its first tile in a block of
+ * a transform holding `tiles` tiles a channel. */
+static void plane_offsets(const nmt_conv_shape *s, int n0, int images, int p, size_t tiles, size_t *pixel,
+                          size_t *tile)
+{
+    const int c = p / images, n = n0 + p % images;
+    *pixel = ((size_t)c * s->n + n) * s->h * s->w;
+    *tile = (size_t)c * tiles + (size_t)(n - n0) * tiles_y(s) * tiles_x(s);
+}
+
 /* Padded row p[j] = row[j - 1] (0 outside [0, w)), split even/odd for
  * j = 0 .. 2*tw+1: even[k] = row[2k-1], odd[k] = row[2k]. row NULL: a
  * padding row. The loop in the middle has no bounds to test. */
@@ -113,13 +124,14 @@ void nmt_winograd_weights(int c_out, int c_in, const float *w, float *u)
 
 void nmt_winograd_input(const nmt_conv_shape *s, const float *x, int n0, int n1, float *v)
 {
-    const int tw = tiles_x(s), th = tiles_y(s), images = n1 - n0, plane = s->h * s->w;
+    const int tw = tiles_x(s), th = tiles_y(s), images = n1 - n0;
     const size_t tiles = nmt_winograd_tiles(s, images), stride = (size_t)s->c * tiles;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < s->c * images; p++) {
-        const int c = p / images, n = n0 + p % images;
-        const float *in = x + ((size_t)c * s->n + n) * plane;
-        float *dst = v + (size_t)c * tiles + (size_t)(n - n0) * th * tw;
+        size_t pixel, tile;
+        plane_offsets(s, n0, images, p, tiles, &pixel, &tile);
+        const float *in = x + pixel;
+        float *dst = v + tile;
         float e[4][MAX_TILES_X + 1], o[4][MAX_TILES_X + 1], te[4][MAX_TILES_X + 1], to[4][MAX_TILES_X + 1];
         for (int ty = 0; ty < th; ty++, dst += tw) {
             for (int i = 0; i < 4; i++) {
@@ -158,13 +170,14 @@ static void merge_row(const float *even, const float *odd, int w, float *row)
 
 void nmt_winograd_output(const nmt_conv_shape *s, int c_out, const float *m, int n0, int n1, float *y)
 {
-    const int tw = tiles_x(s), th = tiles_y(s), images = n1 - n0, plane = s->h * s->w;
+    const int tw = tiles_x(s), th = tiles_y(s), images = n1 - n0;
     const size_t tiles = nmt_winograd_tiles(s, images), stride = (size_t)c_out * tiles;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < c_out * images; p++) {
-        const int c = p / images, n = n0 + p % images;
-        const float *src = m + (size_t)c * tiles + (size_t)(n - n0) * th * tw;
-        float *out = y + ((size_t)c * s->n + n) * plane;
+        size_t pixel, tile;
+        plane_offsets(s, n0, images, p, tiles, &pixel, &tile);
+        const float *src = m + tile;
+        float *out = y + pixel;
         float a[2][4][MAX_TILES_X], ye[MAX_TILES_X], yo[MAX_TILES_X];
         for (int ty = 0; ty < th; ty++, src += tw) {
             for (int j = 0; j < 4; j++) { /* A^T m: over tile rows */
@@ -188,13 +201,14 @@ void nmt_winograd_output(const nmt_conv_shape *s, int c_out, const float *m, int
 
 void nmt_winograd_grad_output(const nmt_conv_shape *s, int c_out, const float *dy, int n0, int n1, float *ud)
 {
-    const int tw = tiles_x(s), th = tiles_y(s), images = n1 - n0, plane = s->h * s->w;
+    const int tw = tiles_x(s), th = tiles_y(s), images = n1 - n0;
     const size_t tiles = nmt_winograd_tiles(s, images), stride = (size_t)c_out * tiles;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < c_out * images; p++) {
-        const int c = p / images, n = n0 + p % images;
-        const float *in = dy + ((size_t)c * s->n + n) * plane;
-        float *dst = ud + (size_t)c * tiles + (size_t)(n - n0) * th * tw;
+        size_t pixel, tile;
+        plane_offsets(s, n0, images, p, tiles, &pixel, &tile);
+        const float *in = dy + pixel;
+        float *dst = ud + tile;
         float q[2][4][MAX_TILES_X];
         for (int ty = 0; ty < th; ty++, dst += tw) {
             for (int r = 0; r < 2; r++) { /* dY A^T: each tile row (y0, y1) -> (y0, y0+y1, y0-y1, -y1) */
@@ -231,13 +245,14 @@ void nmt_winograd_grad_output(const nmt_conv_shape *s, int c_out, const float *d
 
 void nmt_winograd_grad_input(const nmt_conv_shape *s, const float *d, int n0, int n1, float *dx, int accumulate)
 {
-    const int tw = tiles_x(s), th = tiles_y(s), images = n1 - n0, plane = s->h * s->w;
+    const int tw = tiles_x(s), th = tiles_y(s), images = n1 - n0;
     const size_t tiles = nmt_winograd_tiles(s, images), stride = (size_t)s->c * tiles;
 #pragma omp parallel for schedule(static)
     for (int p = 0; p < s->c * images; p++) {
-        const int c = p / images, n = n0 + p % images;
-        const float *src = d + (size_t)c * tiles + (size_t)(n - n0) * th * tw;
-        float *out = dx + ((size_t)c * s->n + n) * plane;
+        size_t pixel, tile;
+        plane_offsets(s, n0, images, p, tiles, &pixel, &tile);
+        const float *src = d + tile;
+        float *out = dx + pixel;
         /* Padded rows 2ty .. 2ty+3 under construction, even/odd split; rows
          * 0 and 1 carry the previous tile row's overlap. */
         float e[4][MAX_TILES_X + 1], o[4][MAX_TILES_X + 1], b[4][4][MAX_TILES_X];
