@@ -232,6 +232,46 @@ static void test_im2col_panels(nmt_rng *rng)
     CHECK(differ == 0, "%d conv shapes lowered differently", differ);
 }
 
+/* The fused sparse forward (nmt_gemm_nm_conv) must equal the lowering into
+ * panels followed by nmt_gemm_nm_panels, bit for bit (same sums, same
+ * order), on every conv shape and N:M, with a workspace for one panel (one
+ * thread) and for two, on every path this CPU runs. */
+static void test_gemm_nm_conv(nmt_rng *rng)
+{
+    static const nmt_nm ratios[] = {{2, 4}, {1, 8}, {3, 16}};
+    int differ = 0, cases = 0;
+    for (int path = NMT_NM_PATH_PORTABLE; path <= NMT_NM_PATH_AVX512; path++) {
+        if (nmt_gemm_nm_set_path((nmt_nm_path)path) != 0) continue;
+        for (size_t t = 0; t < CONV_SHAPES; t++) {
+            const nmt_conv_shape s = conv_case(t);
+            const int k = s.kh * s.kw * s.c, ncols = s.n * s.ho * s.wo, rows = 7;
+            for (size_t r = 0; r < sizeof ratios / sizeof ratios[0]; r++) {
+                if (k % ratios[r].m) continue;
+                const size_t count = nmt_packed_value_count(rows, k, ratios[r]);
+                float *x = malloc(sizeof(float) * s.c * s.n * s.h * s.w), *w = malloc(sizeof(float) * rows * k);
+                float *panels = malloc(sizeof(float) * nmt_nm_panels_floats(k, ncols));
+                float *want = malloc(sizeof(float) * rows * ncols), *got = malloc(sizeof(float) * rows * ncols);
+                nmt_packed a = {.values = malloc(sizeof(float) * count), .index = malloc(count)};
+                for (int i = 0; i < s.c * s.n * s.h * s.w; i++) x[i] = nmt_rng_normal(rng);
+                for (int i = 0; i < rows * k; i++) w[i] = nmt_rng_normal(rng);
+                nmt_pack_topn((nmt_view){w, rows, k, k, 1}, ratios[r], &a);
+                nmt_im2col_panels(&s, x, panels);
+                nmt_gemm_nm_panels(&a, panels, ncols, 0.0f, want, ncols);
+                for (size_t room = 1; room <= 2; room++) { /* panels' worth of workspace */
+                    for (int i = 0; i < rows * ncols; i++) got[i] = NAN;
+                    nmt_gemm_nm_conv(&a, &s, x, panels, room * k * NMT_NM_PANEL_COLS, got);
+                    differ += memcmp(got, want, sizeof(float) * rows * ncols) != 0;
+                    cases++;
+                }
+                free(x), free(w), free(panels), free(want), free(got), free(a.values), free(a.index);
+            }
+        }
+    }
+    nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
+    printf("  fused sparse forward: %d cases, %d differ from lowering + GEMM\n", cases, differ);
+    CHECK(differ == 0 && cases > 0, "%d of %d fused sparse forwards differ", differ, cases);
+}
+
 /* im2col and col2im against their definition (kernels.h): col row
  * (i, j, ci), column (n, oy, ox) holds x[ci][n][oy*stride - pad + i]
  * [ox*stride - pad + j], 0 outside the plane; col2im adds each column entry
@@ -367,6 +407,7 @@ int main(void)
     test_inside_parallel_region(&rng);
     test_lowering_definition(&rng);
     test_im2col_panels(&rng);
+    test_gemm_nm_conv(&rng);
     test_gemm_col2im(&rng);
     test_col2im_transposed(&rng);
     TEST_END("test_nm_gemm");

@@ -219,6 +219,36 @@ static void nm_gemm_run(const nmt_packed *a, const float *b, ptrdiff_t ldb, ptrd
     }
 }
 
+void nm_gemm_panel(const nmt_packed *a, const float *panel, int width, float beta, float *c, int ldc)
+{
+    const int rows = a->rows, total_groups = a->k / a->nm.m, step = chunk_rows();
+    const nm_block_kernel kernel = nm_choose_kernel();
+    const int block_groups = nm_block_groups(a->nm);
+    for (int row_begin = 0; row_begin < rows; row_begin += step) {
+        nm_block blk = {
+            .a = a,
+            .row_begin = row_begin,
+            .row_end = rows - row_begin < step ? rows : row_begin + step,
+            .ldb = NMT_NM_PANEL_COLS,
+            .c = c + (ptrdiff_t)row_begin * ldc,
+            .ldc = ldc,
+            .width = width,
+        };
+        for (int g0 = 0; g0 < total_groups; g0 += block_groups) {
+            blk.first_group = g0;
+            blk.groups = total_groups - g0 < block_groups ? total_groups - g0 : block_groups;
+            blk.b = panel + (ptrdiff_t)g0 * a->nm.m * NMT_NM_PANEL_COLS;
+            blk.read_c = g0 > 0 || beta != 0.0f;
+            blk.c_scale = g0 > 0 ? 1.0f : beta;
+            /* Next: this panel's next block, or its first for the next rows. */
+            const int next_g0 = g0 + block_groups < total_groups ? g0 + block_groups : 0;
+            blk.next_b = panel + (ptrdiff_t)next_g0 * a->nm.m * NMT_NM_PANEL_COLS;
+            blk.next_rows = (total_groups - next_g0 < block_groups ? total_groups - next_g0 : block_groups) * a->nm.m;
+            kernel(&blk);
+        }
+    }
+}
+
 void nmt_gemm_nm(const nmt_packed *a, const float *b, int ldb, int ncols, float beta, float *c,
                  int ldc)
 {

@@ -149,21 +149,20 @@ void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float
     double mark = timing ? nmt_now() : 0.0;
     if (!w.packed && conv_uses_winograd(s, c_out)) {
         winograd_forward(s, c_out, w.dense, x, col, y, timing, &mark);
+    } else if (w.packed && !conv_is_pointwise(s)) {
+        /* Lowered a panel at a time inside the GEMM: col, sized for a
+         * chunk's panels, holds a panel per thread. */
+        nmt_gemm_nm_conv(w.packed, s, x, col, nmt_nm_panels_floats(k, conv_chunk_images(s) * image_cols), y);
+        lap(timing, CONV_GEMM_FW, &mark);
     } else if (conv_is_pointwise(s)) {
         gemm_operand(w, 0, c_out, k, x, NULL, panels, cols, 0.0f, y);
     } else {
         FOR_EACH_CHUNK(s, conv_chunk_images(s), n0, n1) {
             const int part = (n1 - n0) * image_cols;
             float *y_part = y + (size_t)n0 * image_cols;
-            if (w.packed) {
-                nmt_im2col_panels_images(s, x, n0, n1, col); /* straight into the sparse kernel's layout */
-                lap(timing, CONV_LOWER_FW, &mark);
-                nmt_gemm_nm_panels(w.packed, col, part, 0.0f, y_part, cols);
-            } else {
-                nmt_im2col_images(s, x, n0, n1, col);
-                lap(timing, CONV_LOWER_FW, &mark);
-                nmt_gemm(0, 0, c_out, part, k, 1.0f, w.dense, k, col, part, 0.0f, y_part, cols);
-            }
+            nmt_im2col_images(s, x, n0, n1, col);
+            lap(timing, CONV_LOWER_FW, &mark);
+            nmt_gemm(0, 0, c_out, part, k, 1.0f, w.dense, k, col, part, 0.0f, y_part, cols);
             lap(timing, CONV_GEMM_FW, &mark);
         }
     }

@@ -1,0 +1,28 @@
+/* The sparse forward convolution fused with its lowering (an implicit
+ * GEMM): y = W_in * im2col(x), with W_in packed N:M along K = (kh, kw, ci).
+ *
+ * Lowered first, the K x cols matrix (9x the input for a 3x3 layer) goes out
+ * to memory and comes back for the GEMM. Here each thread lowers one column
+ * panel (K x NMT_NM_PANEL_COLS) into its own buffer and runs every row of W
+ * over it while it is still in L2, panel after panel: the lowered matrix
+ * never exists whole, and the whole batch goes in one pass. */
+#include <omp.h>
+
+#include "nm_gemm_internal.h"
+
+void nmt_gemm_nm_conv(const nmt_packed *w, const nmt_conv_shape *s, const float *x, float *workspace,
+                      size_t workspace_floats, float *y)
+{
+    const int ncols = s->n * s->ho * s->wo, panels = (ncols + NMT_NM_PANEL_COLS - 1) / NMT_NM_PANEL_COLS;
+    const size_t per_thread = (size_t)w->k * NMT_NM_PANEL_COLS;
+    int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if ((size_t)threads > workspace_floats / per_thread) threads = (int)(workspace_floats / per_thread);
+    if (threads > panels) threads = panels;
+    if (threads < 1) return; /* no panels, or no room for one (the caller sizes the workspace) */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int p = 0; p < panels; p++) {
+        float *panel = workspace + (size_t)omp_get_thread_num() * per_thread;
+        const int width = nm_lower_panel(s, x, 0, s->n, p, panel);
+        nm_gemm_panel(w, panel, width, 0.0f, y + (size_t)p * NMT_NM_PANEL_COLS, ncols);
+    }
+}
