@@ -64,7 +64,10 @@ int main(int argc, char **argv)
                 nmt_gemm_nm_panels(&a, col, (n1 - n0) * image_cols, 0.0f, y + (size_t)n0 * image_cols, cols);
             }
             const double middle = nmt_now();
-            nmt_gemm_nm_conv(&a, &s, x, col, room, y);
+            if (nmt_gemm_nm_conv(&a, &s, x, col, room, y) != 0) {
+                fprintf(stderr, "bench_sparse_forward: %s\n", nmt_errmsg());
+                return 1;
+            }
             if (r) lowered[r - 1] = middle - start, fused[r - 1] = nmt_now() - middle;
         }
         const double l = median(lowered, reps), f = median(fused, reps);

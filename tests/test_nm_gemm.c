@@ -259,10 +259,13 @@ static void test_gemm_nm_conv(nmt_rng *rng)
                 nmt_gemm_nm_panels(&a, panels, ncols, 0.0f, want, ncols);
                 for (size_t room = 1; room <= 2; room++) { /* panels' worth of workspace */
                     for (int i = 0; i < rows * ncols; i++) got[i] = NAN;
-                    nmt_gemm_nm_conv(&a, &s, x, panels, room * k * NMT_NM_PANEL_COLS, got);
-                    differ += memcmp(got, want, sizeof(float) * rows * ncols) != 0;
+                    differ += nmt_gemm_nm_conv(&a, &s, x, panels, room * k * NMT_NM_PANEL_COLS, got) != 0 ||
+                              memcmp(got, want, sizeof(float) * rows * ncols) != 0;
                     cases++;
                 }
+                if (cases == 2) /* once */
+                    CHECK(nmt_gemm_nm_conv(&a, &s, x, panels, (size_t)k * NMT_NM_PANEL_COLS - 1, got) == -1,
+                          "a workspace without room for one panel must be refused");
                 free(x), free(w), free(panels), free(want), free(got), free(a.values), free(a.index);
             }
         }

@@ -110,11 +110,12 @@ size_t nmt_gemm_nm_col2im_workspace_floats(const nmt_conv_shape *s, int cout);
  * batch, w packed N:M along K = (kh, kw, ci) (rows c_out), y c_out x
  * n*ho*wo row-major. Each thread lowers a column panel (K x
  * NMT_NM_PANEL_COLS floats of the workspace) and multiplies it while it is
- * in L2; as many threads run as the workspace holds panels (one at least:
- * workspace_floats >= K * NMT_NM_PANEL_COLS). Same sums, in the same order,
- * as nmt_im2col_panels followed by nmt_gemm_nm_panels. */
-void nmt_gemm_nm_conv(const nmt_packed *w, const nmt_conv_shape *s, const float *x, float *workspace,
-                      size_t workspace_floats, float *y);
+ * in L2; as many threads run as the workspace holds panels. Same sums, in
+ * the same order, as nmt_im2col_panels followed by nmt_gemm_nm_panels.
+ * Returns 0, or -1 (nmt_errmsg says why) when the workspace has no room for
+ * one panel: workspace_floats < K * NMT_NM_PANEL_COLS. */
+int nmt_gemm_nm_conv(const nmt_packed *w, const nmt_conv_shape *s, const float *x, float *workspace,
+                     size_t workspace_floats, float *y);
 void nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy, const nmt_conv_shape *s,
                         float *workspace, float *dx);
 

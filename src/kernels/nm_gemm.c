@@ -219,7 +219,7 @@ static void nm_gemm_run(const nmt_packed *a, const float *b, ptrdiff_t ldb, ptrd
     }
 }
 
-void nm_gemm_panel(const nmt_packed *a, const float *panel, int width, float beta, float *c, int ldc)
+void nm_gemm_panel(const nmt_packed *a, const float *panel, int width, float *c, int ldc)
 {
     const int rows = a->rows, total_groups = a->k / a->nm.m, step = chunk_rows();
     const nm_block_kernel kernel = nm_choose_kernel();
@@ -238,8 +238,8 @@ void nm_gemm_panel(const nmt_packed *a, const float *panel, int width, float bet
             blk.first_group = g0;
             blk.groups = total_groups - g0 < block_groups ? total_groups - g0 : block_groups;
             blk.b = panel + (ptrdiff_t)g0 * a->nm.m * NMT_NM_PANEL_COLS;
-            blk.read_c = g0 > 0 || beta != 0.0f;
-            blk.c_scale = g0 > 0 ? 1.0f : beta;
+            blk.read_c = g0 > 0;
+            blk.c_scale = 1.0f;
             /* Next: this panel's next block, or its first for the next rows. */
             const int next_g0 = g0 + block_groups < total_groups ? g0 + block_groups : 0;
             blk.next_b = panel + (ptrdiff_t)next_g0 * a->nm.m * NMT_NM_PANEL_COLS;

@@ -10,19 +10,26 @@
 
 #include "nm_gemm_internal.h"
 
-void nmt_gemm_nm_conv(const nmt_packed *w, const nmt_conv_shape *s, const float *x, float *workspace,
-                      size_t workspace_floats, float *y)
+#include "nmtrain/core.h"
+
+int nmt_gemm_nm_conv(const nmt_packed *w, const nmt_conv_shape *s, const float *x, float *workspace,
+                     size_t workspace_floats, float *y)
 {
     const int ncols = s->n * s->ho * s->wo, panels = (ncols + NMT_NM_PANEL_COLS - 1) / NMT_NM_PANEL_COLS;
     const size_t per_thread = (size_t)w->k * NMT_NM_PANEL_COLS;
+    if (workspace_floats < per_thread) {
+        nmt_error("sparse convolution: a workspace of %zu floats has no room for one panel (%zu)", workspace_floats,
+                  per_thread);
+        return -1;
+    }
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     if ((size_t)threads > workspace_floats / per_thread) threads = (int)(workspace_floats / per_thread);
     if (threads > panels) threads = panels;
-    if (threads < 1) return; /* no panels, or no room for one (the caller sizes the workspace) */
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 0 ? threads : 1)
     for (int p = 0; p < panels; p++) {
         float *panel = workspace + (size_t)omp_get_thread_num() * per_thread;
         const int width = nm_lower_panel(s, x, 0, s->n, p, panel);
-        nm_gemm_panel(w, panel, width, 0.0f, y + (size_t)p * NMT_NM_PANEL_COLS, ncols);
+        nm_gemm_panel(w, panel, width, y + (size_t)p * NMT_NM_PANEL_COLS, ncols);
     }
+    return 0;
 }

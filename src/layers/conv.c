@@ -152,7 +152,8 @@ void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float
         winograd_forward(s, c_out, w.dense, x, col, y, timing, &mark);
     } else if (w.packed && !conv_is_pointwise(s)) {
         /* Lowered a panel at a time inside the GEMM: col, sized for a
-         * chunk's panels, holds a panel per thread. */
+         * chunk's panels (one at least), holds a panel per thread, so this
+         * cannot fail. */
         nmt_gemm_nm_conv(w.packed, s, x, col, nmt_nm_panels_floats(k, conv_chunk_images(s) * image_cols), y);
         lap(timing, CONV_GEMM_FW, &mark);
     } else if (conv_is_pointwise(s)) {
