@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "train/method.h"
+#include "method_plan.h"
 
 /* Exemptions follow the rule exactly: first layer and classifier unless
  * asked, and each direction by its own divisibility. */
@@ -158,10 +158,10 @@ static void decay_follows_the_mask(void)
             cfg.mask_interval = interval;
             nmt_arena arena;
             method_layer l;
-            nmt_arena_init(&arena, 0);
-            method_layer_plan(&cfg, &node, 0, &arena, &l);
-            nmt_arena_init(&arena, arena.peak + 64);
-            method_layer_plan(&cfg, &node, 0, &arena, &l);
+            if (plan_layer_alone(&cfg, &node, &arena, &l) != 0) {
+                CHECK(0, "out of memory planning the layer");
+                continue;
+            }
             method_layer_refresh(&cfg, &l, w, 1);
             /* held masks: the new weights are gathered under W's mask */
             const float *now = interval > 1 ? w_later : w;
