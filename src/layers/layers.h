@@ -26,9 +26,11 @@ typedef struct nmt_operand {
  * Scratch buffers:
  *   col     the lowered input of a chunk of images (conv_chunk_images),
  *           K x part row-major with part = images*ho*wo; with a packed
- *           forward operand the chunk in the N:M kernel's panel layout
- *           (nmt_nm_panels_floats(K, part)). Unused (may be NULL) for a
- *           pointwise (1x1, stride 1, no padding) layer, which reads x.
+ *           forward operand nmt_nm_panels_floats(K, part) floats, of which
+ *           the fused sparse forward uses a panel per thread; for a
+ *           Winograd layer at least conv_winograd_floats. Unused (may be
+ *           NULL) for a pointwise (1x1, stride 1, no padding) layer, which
+ *           reads x.
  *   panels  a row-major B repacked into panels: a pointwise input under a
  *           packed forward operand, or dY under a packed backward one
  *           (pointwise layers only: the fused kernel packs its own).
