@@ -264,8 +264,10 @@ static void fused_table(const bench_config *cfg, nmt_rng *rng)
         }
 }
 
-/* One nmt_gemm_nm_panels call on random operands, for instruction profiles. */
-static int run_one(int rows, int k, int cols, nmt_nm nm)
+/* One GEMM shape on random operands: the median of `reps` nmt_gemm_nm_panels
+ * calls after a warm-up, against OpenBLAS on the same shape (--reps 1 for
+ * instruction profiles). */
+static int run_one(int rows, int k, int cols, nmt_nm nm, int reps)
 {
     if (rows <= 0 || cols <= 0 || nm.n < 1 || nm.n >= nm.m || nm.m > NMT_NM_MAX_M || k <= 0 || k % nm.m) {
         fprintf(stderr, "bench_gemm --one: need ROWS K COLS N M with K a multiple of M and 1 <= N < M <= 32\n");
@@ -281,11 +283,14 @@ static int run_one(int rows, int k, int cols, nmt_nm nm)
     fill(&rng, b, (size_t)k * cols);
     nmt_pack_topn((nmt_view){w, rows, k, k, 1}, nm, &a);
     nmt_nm_pack_panels(b, cols, k, cols, panels);
-    double t0 = nmt_now();
-    nmt_gemm_nm_panels(&a, panels, cols, 0.0f, c, cols);
-    double seconds = nmt_now() - t0;
-    printf("%d x %d x %d at %d:%d (%s): %.3f ms, %zu kept values x %d panels\n", rows, k, cols, nm.n, nm.m,
-           nmt_gemm_nm_path(), seconds * 1e3, count, (cols + NMT_NM_PANEL_COLS - 1) / NMT_NM_PANEL_COLS);
+    double sparse, dense;
+    TIME_MEDIAN(reps, sparse, nmt_gemm_nm_panels(&a, panels, cols, 0.0f, c, cols));
+    TIME_MEDIAN(reps, dense, nmt_gemm(0, 0, rows, cols, k, 1.0f, w, k, b, cols, 0.0f, c, cols));
+    const double gflop = 2e-9 * (double)count * cols;
+    printf("%d x %d x %d at %d:%d (%s, %d threads): %.3f ms (%.1f GF), OpenBLAS %.3f ms, ratio %.2fx; "
+           "%zu kept values x %d panels\n", rows, k, cols, nm.n, nm.m, nmt_gemm_nm_path(), nmt_threads(),
+           sparse * 1e3, gflop / sparse, dense * 1e3, dense / sparse, count,
+           (cols + NMT_NM_PANEL_COLS - 1) / NMT_NM_PANEL_COLS);
     free(w), free(b), free(c), free(panels), free(a.values), free(a.index);
     return 0;
 }
@@ -318,7 +323,7 @@ static void print_machine(void)
 int main(int argc, char **argv)
 {
     bench_config cfg = {.reps = 5, .threads = {1, 2}, .thread_count = 2, .batches = {32, 128}, .batch_count = 2};
-    int blas_native = 0, fused = 0;
+    int blas_native = 0, fused = 0, one[5] = {0};
     const char *isa = "avx2";
     const char *quick_env = getenv("NMT_BENCH_QUICK");
     cfg.quick = quick_env && *quick_env && strcmp(quick_env, "0") != 0;
@@ -331,16 +336,15 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) cfg.thread_count = parse_list(argv[++i], cfg.threads, MAX_SETTINGS);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) cfg.batch_count = parse_list(argv[++i], cfg.batches, MAX_SETTINGS);
         else if (!strcmp(argv[i], "--one") && i + 5 < argc)
-            return run_one(atoi(argv[i + 1]), atoi(argv[i + 2]), atoi(argv[i + 3]),
-                           (nmt_nm){atoi(argv[i + 4]), atoi(argv[i + 5])});
+            for (int j = 0; j < 5; j++) one[j] = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--quick] [--fused] [--reps R] [--threads 1,2] [--batch 32,128] [--isa avx2|avx512] [--blas-native]\n"
                             "       %s --one ROWS K COLS N M\n", argv[0], argv[0]);
             return 2;
         }
     }
-    if (cfg.reps < 5 || cfg.reps > 64 || cfg.thread_count <= 0 || cfg.batch_count <= 0) {
-        fprintf(stderr, "bench_gemm: --reps must be 5..64; --threads and --batch are lists like 1,2\n");
+    if (cfg.reps < (one[0] ? 1 : 5) || cfg.reps > 64 || cfg.thread_count <= 0 || cfg.batch_count <= 0) {
+        fprintf(stderr, "bench_gemm: --reps must be 5..64 (1..64 with --one); --threads and --batch are lists like 1,2\n");
         return 2;
     }
     if (strcmp(isa, "avx2") && strcmp(isa, "avx512")) {
@@ -357,6 +361,10 @@ int main(int argc, char **argv)
         setenv("OMP_WAIT_POLICY", "passive", 0);
         execv("/proc/self/exe", argv);
         perror("bench_gemm: re-exec with OPENBLAS_CORETYPE set failed; continuing");
+    }
+    if (one[0]) {
+        nmt_set_threads(cfg.threads[cfg.thread_count - 1]);
+        return run_one(one[0], one[1], one[2], (nmt_nm){one[3], one[4]}, cfg.reps);
     }
     if (cfg.quick) {
         cfg.batch_count = 1;

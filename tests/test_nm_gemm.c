@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "kernels/nm_gemm_internal.h"
 #include "nmtrain.h"
 
 /* want = A_dense B + beta C0, accumulated in double. beta == 0 ignores C0. */
@@ -389,6 +390,40 @@ static void test_gemm_col2im(nmt_rng *rng)
     CHECK(worst <= 1e-5, "fused backward-data: max error %.3e", worst);
 }
 
+/* A C too large for the caches, written once (one reduction block, beta 0,
+ * aligned rows): the kernels stream it. Its last panel is ragged, so full
+ * panels are streamed and the last one is stored masked, in the same rows. */
+static void test_streamed_output(nmt_rng *rng, const char *path)
+{
+    const nmt_nm nm = {2, 8};
+    const int rows = 256, k = 64, ldc = (int)(nm_stream_bytes() / sizeof(float) / rows / 16 + 2) * 16;
+    const int ncols = ldc - 5;
+    size_t count = nmt_packed_value_count(rows, k, nm);
+    float *w = malloc(sizeof(float) * rows * k), *dense = malloc(sizeof(float) * rows * k);
+    float *b = malloc(sizeof(float) * k * ncols), *want = malloc(sizeof(float) * rows * ncols);
+    float *c = aligned_alloc(64, sizeof(float) * rows * ldc), *got = malloc(sizeof(float) * rows * ncols);
+    nmt_packed a = {.rows = rows, .k = k, .nm = nm, .values = malloc(sizeof(float) * count), .index = malloc(count)};
+    for (int i = 0; i < rows * k; i++) w[i] = nmt_rng_normal(rng);
+    for (size_t i = 0; i < (size_t)k * ncols; i++) b[i] = nmt_rng_normal(rng);
+    nmt_pack_topn((nmt_view){w, rows, k, k, 1}, nm, &a);
+    nmt_unpack(&a, dense);
+    reference_gemm(dense, rows, k, b, ncols, ncols, 0.0f, NULL, ldc, want);
+    for (size_t i = 0; i < (size_t)rows * ldc; i++) c[i] = NAN;
+    CHECK(nm_gemm_streams_c(&a, ncols, 0.0f, c, ldc), "a %d x %d C should be streamed", rows, ncols);
+    nmt_gemm_nm(&a, b, ncols, ncols, 0.0f, c, ldc);
+    int padding_kept = 1;
+    for (int r = 0; r < rows; r++) {
+        memcpy(got + (size_t)r * ncols, c + (size_t)r * ldc, sizeof(float) * ncols);
+        for (int j = ncols; j < ldc; j++) padding_kept &= isnan(c[(size_t)r * ldc + j]);
+    }
+    double err = harness_max_error(got, want, (size_t)rows * ncols);
+    printf("  streamed C (%s): %d x %d (%.1f MB), max error %.2e\n", path, rows, ncols,
+           rows * (double)ldc * sizeof(float) / 1e6, err);
+    CHECK(err < 1e-4, "streamed C (%s): max error %g", path, err);
+    CHECK(padding_kept, "streamed C (%s): wrote past ncols", path);
+    free(w), free(dense), free(b), free(want), free(c), free(got), free(a.values), free(a.index);
+}
+
 int main(void)
 {
     nmt_rng rng;
@@ -403,6 +438,7 @@ int main(void)
         test_random_shapes(&rng, path, 1);
         test_random_shapes(&rng, path, 2);
         test_random_shapes(&rng, path, 3);
+        test_streamed_output(&rng, path);
     }
     nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
     test_paths_agree(&rng);

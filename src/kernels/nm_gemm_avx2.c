@@ -39,7 +39,7 @@
 INLINE_AVX2 void row_tile(const float *values, const uint8_t *index, int groups, int n, int m,
                           const float *b, ptrdiff_t ldb, float *c, int read_c, float c_scale,
                           const int vectors, const int masked, int width, const int fixed_n,
-                          const int panel_ld)
+                          const int panel_ld, const int stream_c)
 {
     if (fixed_n) n = fixed_n;
     if (panel_ld) ldb = NMT_NM_PANEL_COLS;
@@ -76,6 +76,7 @@ INLINE_AVX2 void row_tile(const float *values, const uint8_t *index, int groups,
 #pragma GCC unroll 12
     for (int v = 0; v < vectors; v++) {
         if (masked) _mm256_maskstore_ps(c + 8 * v, lanes[v], acc[v]);
+        else if (stream_c) _mm256_stream_ps(c + 8 * v, acc[v]);
         else _mm256_storeu_ps(c + 8 * v, acc[v]);
     }
 }
@@ -96,13 +97,16 @@ INLINE_AVX2 void tile_rows(const nm_block *blk, const int vectors, const int mas
     for (int r = blk->row_begin; r < blk->row_end; r++, values += row_entries, index += row_entries, c += ldc) {
         nm_chunk_prefetch_step(&next_chunk);
         /* The next row's C tile comes from L2; ask for it one row ahead
-         * (past the last row this touches nothing: prefetches never fault). */
+         * (past the last row this touches nothing: prefetches never fault).
+         * Not when streaming: a line in cache would have to be evicted. */
+        if (!blk->stream_c)
 #pragma GCC unroll 6
-        for (int line = 0; line < NMT_NM_PANEL_COLS; line += 16)
-            _mm_prefetch((const char *)(c + ldc + line), _MM_HINT_T0);
+            for (int line = 0; line < NMT_NM_PANEL_COLS; line += 16)
+                _mm_prefetch((const char *)(c + ldc + line), _MM_HINT_T0);
         row_tile(values, index, blk->groups, n, m, blk->b, blk->ldb, c, blk->read_c, blk->c_scale,
-                 vectors, masked, blk->width, fixed_n, panel_ld);
+                 vectors, masked, blk->width, fixed_n, panel_ld, blk->stream_c);
     }
+    if (blk->stream_c) _mm_sfence(); /* before the team's barrier publishes C */
 }
 
 AVX2 void nm_block_avx2(const nm_block *blk)

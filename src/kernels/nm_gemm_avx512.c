@@ -38,7 +38,7 @@
 INLINE_AVX512 void rows_tile(const float *values, const uint8_t *index, ptrdiff_t row_entries, int groups, int n,
                              int m, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, int read_c,
                              float c_scale, const int rows, const int vectors, const int masked, __mmask16 tail,
-                             const int fixed_n, const int panel_ld)
+                             const int fixed_n, const int panel_ld, const int stream_c)
 {
     if (fixed_n) n = fixed_n;
     if (panel_ld) ldb = NMT_NM_PANEL_COLS;
@@ -74,6 +74,14 @@ INLINE_AVX512 void rows_tile(const float *values, const uint8_t *index, ptrdiff_
             ACCUMULATE_ROW(acc0, values + j + s, b + index[j + s] * ldb);
             if (rows == 2) ACCUMULATE_ROW(acc1, values1 + j + s, b + index1[j + s] * ldb);
         }
+    if (stream_c && !masked) {
+#pragma GCC unroll 6
+        for (int v = 0; v < vectors; v++) {
+            _mm512_stream_ps(c + 16 * v, acc0[v]);
+            if (rows == 2) _mm512_stream_ps(c + ldc + 16 * v, acc1[v]);
+        }
+        return;
+    }
 #pragma GCC unroll 6
     for (int v = 0; v < vectors; v++) {
         const __mmask16 lanes = masked && v == vectors - 1 ? tail : (__mmask16)0xffff;
@@ -98,18 +106,20 @@ INLINE_AVX512 void tile_rows(const nm_block *blk, const int vectors, const int m
     for (int r = blk->row_begin; r < blk->row_end;
          r += 2, values += 2 * row_entries, index += 2 * row_entries, c += 2 * ldc) {
         nm_chunk_prefetch_step(&next_chunk);
+        if (!blk->stream_c) /* a streamed line must not be in cache */
 #pragma GCC unroll 6
-        for (int line = 0; line < NMT_NM_PANEL_COLS; line += 16) {
-            _mm_prefetch((const char *)(c + 2 * ldc + line), _MM_HINT_T0);
-            _mm_prefetch((const char *)(c + 3 * ldc + line), _MM_HINT_T0);
-        }
+            for (int line = 0; line < NMT_NM_PANEL_COLS; line += 16) {
+                _mm_prefetch((const char *)(c + 2 * ldc + line), _MM_HINT_T0);
+                _mm_prefetch((const char *)(c + 3 * ldc + line), _MM_HINT_T0);
+            }
         if (r + 1 < blk->row_end)
             rows_tile(values, index, row_entries, blk->groups, n, m, blk->b, blk->ldb, c, ldc, blk->read_c,
-                      blk->c_scale, 2, vectors, masked, tail, fixed_n, panel_ld);
+                      blk->c_scale, 2, vectors, masked, tail, fixed_n, panel_ld, blk->stream_c);
         else
             rows_tile(values, index, row_entries, blk->groups, n, m, blk->b, blk->ldb, c, ldc, blk->read_c,
-                      blk->c_scale, 1, vectors, masked, tail, fixed_n, panel_ld);
+                      blk->c_scale, 1, vectors, masked, tail, fixed_n, panel_ld, blk->stream_c);
     }
+    if (blk->stream_c) _mm_sfence(); /* before the team's barrier publishes C */
 }
 
 AVX512 void nm_block_avx512(const nm_block *blk)

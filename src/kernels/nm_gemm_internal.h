@@ -25,6 +25,12 @@ typedef struct nm_block {
     int width;
     int read_c;
     float c_scale;
+    /* C is written once, not read (read_c == 0 and one block covers the
+     * whole reduction), too large to stay in cache for whoever reads it
+     * next, and its panel rows are whole aligned cache lines: kernels may
+     * write it with non-temporal stores (then fence), skipping the read for
+     * ownership that doubles the memory traffic of a plain store. */
+    int stream_c;
     /* The B chunk the thread will most likely use next (same layout as b,
      * next_rows rows), or NULL: kernels may prefetch it while they work. */
     const float *next_b;
@@ -58,6 +64,11 @@ static inline void nm_chunk_prefetch_step(nm_chunk_prefetch *p)
     for (int i = 0; i < p->per_step && p->left > 0; i++, p->left--, p->row += p->ldb)
         for (int line = 0; line < NMT_NM_PANEL_COLS; line += 16) __builtin_prefetch(p->row + line, 0, 2);
 }
+
+/* Whether nmt_gemm_nm / nmt_gemm_nm_panels write this C with streaming
+ * stores (see nm_block.stream_c), and the size of C above which they may. */
+int nm_gemm_streams_c(const nmt_packed *a, int ncols, float beta, const float *c, int ldc);
+size_t nm_stream_bytes(void);
 
 /* The block kernel of the current path, and the N:M groups of the
  * reduction per block (sized to L1d). */
