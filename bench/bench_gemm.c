@@ -6,7 +6,7 @@
  *                          [--isa avx2|avx512] [--blas-native]
  *   NMT_BENCH_QUICK=1 is the same as --quick (a few shapes, batch 32).
  *   build/bench/bench_gemm --fused [--quick ...] times the backward-data at 2:8
- *   through col2im instead: dY into panels, GEMM into dcol and nmt_col2im
+ *   through col2im instead: GEMM from row-major dY into dcol and nmt_col2im
  *   against the fused nmt_gemm_nm_col2im (which packs dY a few panels at a
  *   time itself).
  *   build/bench/bench_gemm --one ROWS K COLS N M runs one sparse GEMM in the
@@ -15,10 +15,12 @@
  * FW: C[Cout x cols] = W_in (packed along K = 9*Cin) x col[K x cols], B in the
  *     panel layout written by nmt_im2col_panels (lowering cost excluded on
  *     both sides, as the dense path lowers too).
- * BW: C[K x cols] = W_out^T (packed along Cout) x dY[Cout x cols]; the sparse
- *     time includes packing dY into panels (nmt_nm_pack_panels), which the
- *     dense path does not need.
- * "2:8 rm" is the plain row-major API (ldb = cols) for comparison.
+ * BW: C[K x cols] = W_out^T (packed along Cout) x dY[Cout x cols], dY
+ *     row-major as the layer above writes it, through the row-major API
+ *     (nmt_gemm_nm, which copies each block's chunk of dY into panel layout as
+ *     it goes, as OpenBLAS packs its B).
+ * "2:8 rm" is the row-major API at 2:8 in both directions (for FW on the
+ * row-major im2col matrix, for BW the same call as the 2:8 column).
  * Times are medians over R repetitions after one warm-up. ratio = dense /
  * sparse; GF = executed GFLOP/s (2 * kept MACs / s).
  *
@@ -147,8 +149,7 @@ static void measure(const bench_config *cfg, nmt_rng *rng, int layer, int backwa
             TIME_MEDIAN(cfg->reps, res->dense, nmt_gemm(0, 0, rows, cols, k, 1.0f, w, kdim, b, cols, 0.0f, c, cols));
         for (int r = 0; r < RATIO_COUNT; r++) {
             if (backward)
-                TIME_MEDIAN(cfg->reps, res->sparse[r], (nmt_nm_pack_panels(b, cols, k, cols, panels),
-                                                        nmt_gemm_nm_panels(&packed[r], panels, cols, 0.0f, c, cols)));
+                TIME_MEDIAN(cfg->reps, res->sparse[r], nmt_gemm_nm(&packed[r], b, cols, cols, 0.0f, c, cols));
             else
                 TIME_MEDIAN(cfg->reps, res->sparse[r], nmt_gemm_nm_panels(&packed[r], panels, cols, 0.0f, c, cols));
         }
@@ -221,8 +222,8 @@ static void print_summary(const result *results, int count, const bench_config *
     printf("\ntargets: 2:4 >= 1.70x, 2:8 >= 3.00x, 1:8 >= 5.00x (ideal M/N)\n");
 }
 
-/* Backward-data at 2:8 of every layer through col2im: unfused (dY into
- * panels, GEMM into dcol, then nmt_col2im) against nmt_gemm_nm_col2im. */
+/* Backward-data at 2:8 of every layer through col2im: unfused (GEMM from
+ * row-major dY into dcol, then nmt_col2im) against nmt_gemm_nm_col2im. */
 static void fused_table(const bench_config *cfg, nmt_rng *rng)
 {
     const nmt_nm nm = {2, 8};
@@ -240,7 +241,6 @@ static void fused_table(const bench_config *cfg, nmt_rng *rng)
             const int k = l->ksize * l->ksize * l->cin, cols = s.n * s.ho * s.wo;
             const size_t dx_floats = (size_t)l->cin * s.n * in_hw * in_hw, count = nmt_packed_value_count(k, l->cout, nm);
             float *w = must_alloc(sizeof(float) * l->cout * k), *dy = must_alloc(sizeof(float) * l->cout * cols);
-            float *panels = must_alloc(sizeof(float) * nmt_nm_panels_floats(l->cout, cols));
             float *dcol = must_alloc(sizeof(float) * k * cols), *dx = must_alloc(sizeof(float) * dx_floats);
             float *workspace = must_alloc(sizeof(float) * nmt_gemm_nm_col2im_workspace_floats(&s, l->cout));
             nmt_packed w_t = {.values = must_alloc(sizeof(float) * count), .index = must_alloc(count)};
@@ -251,8 +251,7 @@ static void fused_table(const bench_config *cfg, nmt_rng *rng)
             for (int t = 0; t < cfg->thread_count; t++) {
                 double gemm, col2im, fused;
                 nmt_set_threads(cfg->threads[t]);
-                TIME_MEDIAN(cfg->reps, gemm, (nmt_nm_pack_panels(dy, cols, l->cout, cols, panels),
-                                              nmt_gemm_nm_panels(&w_t, panels, cols, 0.0f, dcol, cols)));
+                TIME_MEDIAN(cfg->reps, gemm, nmt_gemm_nm(&w_t, dy, cols, cols, 0.0f, dcol, cols));
                 TIME_MEDIAN(cfg->reps, col2im, (memset(dx, 0, sizeof(float) * dx_floats), nmt_col2im(&s, dcol, dx)));
                 TIME_MEDIAN(cfg->reps, fused, (memset(dx, 0, sizeof(float) * dx_floats),
                                                nmt_gemm_nm_col2im(&w_t, dy, &s, workspace, dx)));
@@ -260,7 +259,7 @@ static void fused_table(const bench_config *cfg, nmt_rng *rng)
                        cfg->threads[t], gemm * 1e3, col2im * 1e3, (gemm + col2im) * 1e3, fused * 1e3,
                        (gemm + col2im) / fused);
             }
-            free(w), free(dy), free(panels), free(dcol), free(dx), free(workspace), free(w_t.values), free(w_t.index);
+            free(w), free(dy), free(dcol), free(dx), free(workspace), free(w_t.values), free(w_t.index);
         }
 }
 

@@ -63,7 +63,7 @@ static void conv_case(const char *c, int stride, int pad)
     float *col = calloc(col_floats, sizeof(float)), *dcol = calloc((size_t)k * cols, sizeof(float));
     float *y = calloc((size_t)co * cols, sizeof(float));
     nmt_operand op = {w, NULL};
-    conv_forward(&s, co, op, bias, x, col, NULL, y, NULL);
+    conv_forward(&s, co, op, bias, x, col, y, NULL);
     char label[96];
     snprintf(label, sizeof label, "%s forward", c);
     compare_cnhw(label, y, y_ref, yt);
@@ -74,7 +74,7 @@ static void conv_case(const char *c, int stride, int pad)
     float *dw = calloc((size_t)co * k, sizeof(float)), *dw_oihw = malloc(sizeof(float) * co * k);
     float *db = calloc((size_t)co, sizeof(float)), *dx = malloc(sizeof(float) * fixture_count(xt));
     for (size_t i = 0; i < fixture_count(xt); i++) dx[i] = NAN; /* overwritten: the first writer of dx */
-    conv_backward(&s, co, op, x, col, NULL, dy, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, 0, dcol, NULL);
+    conv_backward(&s, co, op, x, col, dy, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, 0, dcol, NULL);
     ohwi_to_oihw(dw, co, ci, kh, kw, dw_oihw);
     snprintf(label, sizeof label, "%s dweight", c);
     CHECK_CLOSE(label, dw_oihw, get(c, "dweight", NULL), (size_t)co * k, TOL);
@@ -85,7 +85,7 @@ static void conv_case(const char *c, int stride, int pad)
     snprintf(label, sizeof label, "%s dx", c);
     compare_cnhw(label, dx, get(c, "dx", NULL), xt);
     /* a later writer adds: dx doubles */
-    conv_backward(&s, co, op, x, col, NULL, dy, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, 1, dcol, NULL);
+    conv_backward(&s, co, op, x, col, dy, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, 1, dcol, NULL);
     for (size_t i = 0; i < fixture_count(xt); i++) dx[i] *= 0.5f;
     snprintf(label, sizeof label, "%s dx accumulated / 2", c);
     compare_cnhw(label, dx, get(c, "dx", NULL), xt);
@@ -203,7 +203,7 @@ static void conv_in_chunks(void)
     nmt_rng_seed(&rng, 11, 0);
     float *x = malloc(sizeof(float) * s.c * cols), *w = malloc(sizeof(float) * c_out * k);
     float *dy = malloc(sizeof(float) * c_out * cols), *full = malloc(sizeof(float) * (size_t)k * cols);
-    float *col = malloc(sizeof(float) * col_floats), *panels = malloc(sizeof(float) * nmt_nm_panels_floats(c_out, k));
+    float *col = malloc(sizeof(float) * col_floats);
     float *y = malloc(sizeof(float) * c_out * cols), *y_ref = malloc(sizeof(float) * c_out * cols);
     float *dw = malloc(sizeof(float) * c_out * k), *dw_ref = malloc(sizeof(float) * c_out * k);
     float *dx = calloc((size_t)s.c * cols, sizeof(float)), *dx_ref = calloc((size_t)s.c * cols, sizeof(float));
@@ -224,8 +224,8 @@ static void conv_in_chunks(void)
     for (int winograd = 1; winograd >= 0; winograd--) {
         nmt_conv_set_winograd(winograd);
         memset(dx, 0, sizeof(float) * s.c * cols);
-        conv_forward(&s, c_out, (nmt_operand){w, NULL}, NULL, x, col, NULL, y, NULL);
-        conv_backward(&s, c_out, (nmt_operand){w, NULL}, x, col, NULL, dy, (nmt_operand){dy, NULL}, dw, NULL, dx, 1,
+        conv_forward(&s, c_out, (nmt_operand){w, NULL}, NULL, x, col, y, NULL);
+        conv_backward(&s, c_out, (nmt_operand){w, NULL}, x, col, dy, (nmt_operand){dy, NULL}, dw, NULL, dx, 1,
                       col, NULL);
         CHECK_CLOSE(winograd ? "chunked conv y (dense, Winograd)" : "chunked conv y (dense, lowered)", y, y_ref,
                     (size_t)c_out * cols, 1e-4);
@@ -240,7 +240,7 @@ static void conv_in_chunks(void)
     nmt_pack_topn((nmt_view){w, c_out, k, k, 1}, nm, &w_packed);
     nmt_im2col(&s, x, full);
     nmt_gemm_nm(&w_packed, full, cols, cols, 0.0f, y_ref, cols);
-    conv_forward(&s, c_out, (nmt_operand){w, &w_packed}, NULL, x, col, NULL, y, NULL);
+    conv_forward(&s, c_out, (nmt_operand){w, &w_packed}, NULL, x, col, y, NULL);
     CHECK_CLOSE("chunked conv y (packed W)", y, y_ref, (size_t)c_out * cols, 1e-4);
 
     /* packed dY (pixels as rows, N:M along Cout), against the dense path on
@@ -253,10 +253,10 @@ static void conv_in_chunks(void)
     nmt_gemm(1, 0, k, cols, c_out, 1.0f, w, k, dy_t, cols, 0.0f, full, cols);
     nmt_col2im(&s, full, dx_ref);
     for (int i = 0; i < s.c * cols; i++) dx[i] = NAN; /* overwritten */
-    conv_backward(&s, c_out, (nmt_operand){w, NULL}, x, col, panels, dy, (nmt_operand){NULL, &dy_packed}, dw, NULL, dx,
+    conv_backward(&s, c_out, (nmt_operand){w, NULL}, x, col, dy, (nmt_operand){NULL, &dy_packed}, dw, NULL, dx,
                   0, col, NULL);
     CHECK_CLOSE("chunked conv dx (packed dY)", dx, dx_ref, (size_t)s.c * cols, 1e-4);
-    free(x), free(w), free(dy), free(full), free(col), free(panels), free(y), free(y_ref), free(dw), free(dw_ref);
+    free(x), free(w), free(dy), free(full), free(col), free(y), free(y_ref), free(dw), free(dw_ref);
     free(dx), free(dx_ref), free(dy_pruned), free(dy_t), free(w_packed.values), free(w_packed.index);
     free(dy_packed.values), free(dy_packed.index);
 }

@@ -23,13 +23,17 @@ const char *nmt_gemm_dense_core(void);
  * along k, see nm.h) and B is dense k x ncols. beta == 0 does not read C.
  * Any 1 <= N < M <= 32 and any rows, ncols, k (k a multiple of M).
  * Parallel over the OpenMP threads (one thread when called inside a parallel
- * region); allocates nothing. */
+ * region); allocates nothing.
+ * A C larger than four L2 caches that a call writes once (beta == 0 and k
+ * within one reduction block: k <= 128 at 2:8 with a 48 KiB L1, 80 with
+ * Zen 3's 32 KiB) is written with streaming stores, past the caches, when
+ * c and ldc keep its rows 64-byte aligned. */
 
-/* B row-major with leading dimension ldb. A large B reads fastest when ldb
- * is an odd number of 64-byte lines (ldb/16 odd: rows then spread over the
- * cache sets; ldb = 1024*j floats, common for n*h*w, maps every row of a
- * block onto the same sets and runs 25-35% slower). The panel layout
- * below is faster still. */
+/* B row-major with leading dimension ldb. Each thread copies the chunk of
+ * B it is about to use (one reduction block by one panel of columns, at
+ * most 96 KiB, on its stack) into the panel layout below, as a dense GEMM
+ * packs B, so any ldb runs about as fast as the panel layout; the panel
+ * layout only saves that copy when B is produced in it (nmt_im2col_panels). */
 void nmt_gemm_nm(const nmt_packed *a, const float *b, int ldb, int ncols,
                  float beta, float *c, int ldc);
 

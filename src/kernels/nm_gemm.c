@@ -24,15 +24,20 @@ static long cache_bytes(int name, long fallback)
     return bytes > 0 ? bytes : fallback;
 }
 
+/* Most rows of B in one reduction block (96 KiB): bounds the copy of a
+ * row-major B's chunk, which lives on the stack. A block is at most
+ * max(l1_block_rows, M <= 32) rows. */
+#define MAX_BLOCK_ROWS 256
+
 /* Rows of B per reduction block: L1d / (panel row bytes), a multiple of 16,
- * at least 32. Zen 3 (32 KiB): 80; Sapphire Rapids (48 KiB): 128. */
+ * at least 32, at most MAX_BLOCK_ROWS. Zen 3 (32 KiB): 80; Sapphire Rapids (48 KiB): 128. */
 static int l1_block_rows(void)
 {
     static _Atomic int cached; /* callers may run on several threads at once */
     if (!cached) {
         int rows = (int)(cache_bytes(_SC_LEVEL1_DCACHE_SIZE, 32 * 1024) /
                          (NMT_NM_PANEL_COLS * (long)sizeof(float))) / 16 * 16;
-        cached = rows < 32 ? 32 : rows;
+        cached = rows < 32 ? 32 : rows > MAX_BLOCK_ROWS ? MAX_BLOCK_ROWS : rows;
     }
     return cached;
 }
@@ -202,8 +207,13 @@ static void nm_gemm_run(const nmt_packed *a, const float *b, ptrdiff_t ldb, ptrd
     const int items = panels * row_chunks;
     const int block_groups = nm_block_groups(a->nm);
     const int stream_c = nm_gemm_streams_c(a, ncols, beta, c, ldc);
+    const int row_major = panel_stride == NMT_NM_PANEL_COLS;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads < items ? threads : items)
     for (int item = 0; item < items; item++) {
+        /* A row-major B's chunk is copied into panel layout first, as a dense
+         * GEMM packs B: its rows are ldb apart, which in L1 means set
+         * conflicts and a page per row. */
+        float chunk_copy[MAX_BLOCK_ROWS * NMT_NM_PANEL_COLS] __attribute__((aligned(64)));
         const int panel = item / row_chunks, chunk = item % row_chunks;
         const int col0 = panel * NMT_NM_PANEL_COLS;
         const int row_begin = (int)((long)rows * chunk / row_chunks);
@@ -211,7 +221,8 @@ static void nm_gemm_run(const nmt_packed *a, const float *b, ptrdiff_t ldb, ptrd
             .a = a,
             .row_begin = row_begin,
             .row_end = (int)((long)rows * (chunk + 1) / row_chunks),
-            .ldb = ldb,
+            .ldb = row_major ? NMT_NM_PANEL_COLS : ldb,
+            .next_ldb = ldb,
             .c = c + (ptrdiff_t)row_begin * ldc + col0,
             .ldc = ldc,
             .width = ncols - col0 < NMT_NM_PANEL_COLS ? ncols - col0 : NMT_NM_PANEL_COLS,
@@ -220,12 +231,19 @@ static void nm_gemm_run(const nmt_packed *a, const float *b, ptrdiff_t ldb, ptrd
         for (int g0 = 0; g0 < total_groups; g0 += block_groups) {
             blk.first_group = g0;
             blk.groups = total_groups - g0 < block_groups ? total_groups - g0 : block_groups;
-            blk.b = b + panel * panel_stride + (ptrdiff_t)g0 * a->nm.m * ldb;
+            const float *chunk_b = b + panel * panel_stride + (ptrdiff_t)g0 * a->nm.m * ldb;
+            if (row_major) {
+                for (int r = 0; r < blk.groups * a->nm.m; r++)
+                    memcpy(chunk_copy + r * NMT_NM_PANEL_COLS, chunk_b + r * ldb, sizeof(float) * blk.width);
+                blk.b = chunk_copy;
+            } else {
+                blk.b = chunk_b;
+            }
             blk.read_c = g0 > 0 || beta != 0.0f;
             blk.c_scale = g0 > 0 ? 1.0f : beta;
             const int next_g0 = g0 + block_groups;
             if (next_g0 < total_groups) {
-                blk.next_b = blk.b + (ptrdiff_t)block_groups * a->nm.m * ldb;
+                blk.next_b = chunk_b + (ptrdiff_t)block_groups * a->nm.m * ldb;
                 blk.next_rows = (total_groups - next_g0 < block_groups ? total_groups - next_g0 : block_groups) * a->nm.m;
             } else {
                 /* Likely next: this panel's next row chunk, else the next panel. */
@@ -249,6 +267,7 @@ void nm_gemm_panel(const nmt_packed *a, const float *panel, int width, float *c,
             .row_begin = row_begin,
             .row_end = rows - row_begin < step ? rows : row_begin + step,
             .ldb = NMT_NM_PANEL_COLS,
+            .next_ldb = NMT_NM_PANEL_COLS,
             .c = c + (ptrdiff_t)row_begin * ldc,
             .ldc = ldc,
             .width = width,

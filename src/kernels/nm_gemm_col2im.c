@@ -97,6 +97,7 @@ void nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy, const nmt_conv_s
                             .row_begin = row0 + c0,
                             .row_end = row0 + c1,
                             .ldb = NMT_NM_PANEL_COLS,
+                            .next_ldb = NMT_NM_PANEL_COLS,
                             .c = tile,
                             .ldc = NMT_NM_PANEL_COLS,
                             .width = width,

@@ -31,10 +31,12 @@ typedef struct nm_block {
      * write it with non-temporal stores (then fence), skipping the read for
      * ownership that doubles the memory traffic of a plain store. */
     int stream_c;
-    /* The B chunk the thread will most likely use next (same layout as b,
-     * next_rows rows), or NULL: kernels may prefetch it while they work. */
+    /* The B chunk the thread will most likely use next (next_rows rows,
+     * next_ldb floats apart), or NULL: kernels may prefetch it while they
+     * work. */
     const float *next_b;
     int next_rows;
+    ptrdiff_t next_ldb;
 } nm_block;
 
 typedef void (*nm_block_kernel)(const nm_block *blk);
@@ -56,7 +58,7 @@ typedef struct nm_chunk_prefetch {
 static inline nm_chunk_prefetch nm_chunk_prefetch_start(const nm_block *blk, int steps)
 {
     const int left = blk->next_b ? blk->next_rows : 0;
-    return (nm_chunk_prefetch){blk->next_b, left, steps > 0 ? (left + steps - 1) / steps : left, blk->ldb};
+    return (nm_chunk_prefetch){blk->next_b, left, steps > 0 ? (left + steps - 1) / steps : left, blk->next_ldb};
 }
 
 static inline void nm_chunk_prefetch_step(nm_chunk_prefetch *p)

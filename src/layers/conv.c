@@ -24,19 +24,13 @@ int conv_is_pointwise(const nmt_conv_shape *s)
     return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
 }
 
-/* C = op(A) B + beta C with A the method's operand. A packed operand reads B
- * in the N:M kernel's panel layout: `b_panels` when the caller already
- * lowered into it, otherwise B (row-major, rows x cols) is packed into
- * `panels` here. */
-static void gemm_operand(nmt_operand a, int trans_dense, int rows, int k, const float *b, const float *b_panels,
-                         float *panels, int cols, float beta, float *c)
+/* C = op(A) B + beta C with A the method's operand and B row-major
+ * (k x cols). */
+static void gemm_operand(nmt_operand a, int trans_dense, int rows, int k, const float *b, int cols, float beta,
+                         float *c)
 {
     if (a.packed) {
-        if (!b_panels) {
-            nmt_nm_pack_panels(b, cols, k, cols, panels);
-            b_panels = panels;
-        }
-        nmt_gemm_nm_panels(a.packed, b_panels, cols, beta, c, cols);
+        nmt_gemm_nm(a.packed, b, cols, cols, beta, c, cols);
     } else if (trans_dense) {
         nmt_gemm(1, 0, rows, cols, k, 1.0f, a.dense, rows, b, cols, beta, c, cols);
     } else {
@@ -144,7 +138,7 @@ static void winograd_forward(const nmt_conv_shape *s, int c_out, const float *w,
 }
 
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
-                  const float *x, float *col, float *panels, float *y, conv_timing *timing)
+                  const float *x, float *col, float *y, conv_timing *timing)
 {
     const int k = s->kh * s->kw * s->c, image_cols = s->ho * s->wo, cols = s->n * image_cols;
     double mark = timing ? nmt_now() : 0.0;
@@ -157,7 +151,7 @@ void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float
         nmt_gemm_nm_conv(w.packed, s, x, col, nmt_nm_panels_floats(k, conv_chunk_images(s) * image_cols), y);
         lap(timing, CONV_GEMM_FW, &mark);
     } else if (conv_is_pointwise(s)) {
-        gemm_operand(w, 0, c_out, k, x, NULL, panels, cols, 0.0f, y);
+        gemm_operand(w, 0, c_out, k, x, cols, 0.0f, y);
     } else {
         FOR_EACH_CHUNK(s, conv_chunk_images(s), n0, n1) {
             const int part = (n1 - n0) * image_cols;
@@ -205,7 +199,7 @@ static void winograd_backward(const nmt_conv_shape *s, int c_out, const float *w
     lap(timing, CONV_WEIGHT_GRAD, mark);
 }
 
-void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,
+void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col,
                    const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx,
                    float *dcol, conv_timing *timing)
 {
@@ -248,21 +242,20 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
         zero_fill((int64_t)s->c * s->n * s->h * s->w, dx);
     if (dy_bw.packed) {
         /* dY is the N:M operand, packed with the pixels as rows: the GEMM
-         * runs transposed, with W (dense, c_out x K) in panels as B, and
+         * runs transposed, with W (dense, c_out x K) as B, and
          * its pixel-major result is scattered back, a chunk of images (a
          * range of packed rows) at a time. */
-        nmt_nm_pack_panels(w_t.dense, k, c_out, k, panels);
         const size_t row_entries = (size_t)(c_out / dy_bw.packed->nm.m) * dy_bw.packed->nm.n;
         FOR_EACH_CHUNK(s, step, n0, n1) {
             nmt_packed rows = *dy_bw.packed;
             rows.rows = (n1 - n0) * image_cols;
             rows.values += (size_t)n0 * image_cols * row_entries;
             rows.index += (size_t)n0 * image_cols * row_entries;
-            nmt_gemm_nm_panels(&rows, panels, k, 0.0f, dcol, k);
+            nmt_gemm_nm(&rows, w_t.dense, k, k, 0.0f, dcol, k);
             nmt_col2im_transposed_images(s, dcol, n0, n1, dx);
         }
     } else if (pointwise) {
-        gemm_operand(w_t, 1, k, c_out, dy_bw.dense, NULL, panels, cols, accumulate_dx ? 1.0f : 0.0f, dx);
+        gemm_operand(w_t, 1, k, c_out, dy_bw.dense, cols, accumulate_dx ? 1.0f : 0.0f, dx);
     } else if (w_t.packed) {
         /* N:M backward-data fused with col2im: no K x cols intermediate
          * and no full copy of dY in panels. dcol (free once WG is done) is

@@ -31,11 +31,6 @@ typedef struct nmt_operand {
  *           Winograd layer at least conv_winograd_floats. Unused (may be
  *           NULL) for a pointwise (1x1, stride 1, no padding) layer, which
  *           reads x.
- *   panels  a row-major B repacked into panels: a pointwise input under a
- *           packed forward operand, or dY under a packed backward one
- *           (pointwise layers only: the fused kernel packs its own).
- *           NULL is fine when both operands are dense.
- *           With a packed dY (SDGP): W packed into panels, c_out x K.
  *   dcol    backward-data's K x part result before col2im; may alias col.
  *           With a packed backward operand it is only the fused kernel's
  *           workspace (nmt_gemm_nm_col2im_workspace_floats(s, c_out)). With a packed
@@ -70,8 +65,8 @@ int conv_chunk_images(const nmt_conv_shape *s);
 int conv_uses_winograd(const nmt_conv_shape *s, int c_out);
 size_t conv_winograd_floats(const nmt_conv_shape *s, int c_out, int dense_operand);
 void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
-                  const float *x, float *col, float *panels, float *y, conv_timing *timing);
-void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col, float *panels,
+                  const float *x, float *col, float *y, conv_timing *timing);
+void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col,
                    const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx,
                    float *dcol, conv_timing *timing);
 

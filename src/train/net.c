@@ -34,7 +34,6 @@ struct nmt_net {
     nmt_param params[MAX_PARAMS];
     int n_params;
     float *col;        /* lowered input (row-major, or the N:M panel layout), reused as dcol */
-    float *panels;     /* a packed operand's row-major B repacked into panels */
     void *dy_scratch;  /* SDGP's pruned, packed dY */
     float *w_scratch;  /* SR-STE's masked weights for backward-data */
     nmt_arena arena;
@@ -134,7 +133,7 @@ static size_t plan_gradients(const nmt_net *net, size_t *offset)
  * first pass). */
 static void plan_memory(nmt_net *net, nmt_arena *arena)
 {
-    size_t workspace = 0, panel_floats = 0, dy_scratch_bytes = 0, w_scratch_floats = 0;
+    size_t workspace = 0, dy_scratch_bytes = 0, w_scratch_floats = 0;
     int first_gemm = 1, consumers[NMT_MAX_NODES] = {0};
     const int n = net->desc.n_nodes;
     net->n_params = 0;
@@ -179,18 +178,11 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             const int pointwise = conv_is_pointwise(&s);
             /* Lowering goes a chunk of images at a time (conv_chunk_images). */
             const int part = conv_chunk_images(&s) * (int)plane_out(d);
-            size_t lowered = pointwise ? 0 : k * part, repacked = 0;
+            size_t lowered = pointwise ? 0 : k * part;
             if (node->sparse.fw_sparse && !pointwise) lowered = nmt_nm_panels_floats((int)k, part);
-            if (node->sparse.fw_sparse && pointwise) repacked = nmt_nm_panels_floats(d->c_in, cols);
-            if (node->sparse.bw_sparse && pointwise) {
-                const size_t dy_panels = nmt_nm_panels_floats(d->c_out, cols);
-                if (dy_panels > repacked) repacked = dy_panels;
-            }
             if (node->sparse.bw_sparse && !pointwise && nmt_gemm_nm_col2im_workspace_floats(&s, d->c_out) > lowered)
                 lowered = nmt_gemm_nm_col2im_workspace_floats(&s, d->c_out);
-            if (node->sparse.dy_pruned) { /* SDGP: W in panels, the transposed dcol */
-                const size_t w_panels = nmt_nm_panels_floats(d->c_out, (int)k);
-                if (w_panels > repacked) repacked = w_panels;
+            if (node->sparse.dy_pruned) { /* SDGP: the transposed dcol */
                 if (k * part > lowered) lowered = k * part;
                 const size_t bytes = method_bw_dy_scratch_bytes(&net->method, &node->sparse, cols);
                 if (bytes > dy_scratch_bytes) dy_scratch_bytes = bytes;
@@ -202,7 +194,6 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             if (conv_winograd_floats(&s, d->c_out, dense_operand) > lowered)
                 lowered = conv_winograd_floats(&s, d->c_out, dense_operand);
             if (lowered > workspace) workspace = lowered;
-            if (repacked > panel_floats) panel_floats = repacked;
         } else if (d->op == NMT_OP_BATCHNORM) {
             const int64_t shape[1] = {d->c_in};
             add_param(net, arena, d->name, "weight", 1, shape, 0, 1, 0);
@@ -219,7 +210,6 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
     float *pool = NMT_ARENA_FLOATS(arena, plan_gradients(net, offset));
     for (int i = 0; i < n; i++) net->nodes[i].grad = pool ? pool + offset[i] : NULL;
     net->col = NMT_ARENA_FLOATS(arena, workspace);
-    net->panels = NMT_ARENA_FLOATS(arena, panel_floats);
     net->dy_scratch = dy_scratch_bytes ? nmt_arena_alloc(arena, dy_scratch_bytes) : NULL;
     net->w_scratch = NMT_ARENA_FLOATS(arena, w_scratch_floats);
 }
@@ -369,7 +359,7 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
             const nmt_conv_shape s = conv_shape(d, batch);
             const float *w = net->params[node->weight].data;
             conv_forward(&s, d->c_out, method_fw_operand(&node->sparse, w),
-                         node->bias >= 0 ? net->params[node->bias].data : NULL, in, net->col, net->panels, node->out,
+                         node->bias >= 0 ? net->params[node->bias].data : NULL, in, net->col, node->out,
                          net->profiling ? &net->conv_phases : NULL);
             break;
         }
@@ -467,7 +457,7 @@ void nmt_net_backward(nmt_net *net)
             if (net->profiling) net->prune_seconds += nmt_now() - prune_start;
             const nmt_operand w_bw =
                 dx ? method_bw_operand(&node->sparse, w->data, net->w_scratch) : (nmt_operand){w->data, NULL};
-            conv_backward(&s, d->c_out, w_bw, in, net->col, net->panels, dy, dy_bw, w->grad,
+            conv_backward(&s, d->c_out, w_bw, in, net->col, dy, dy_bw, w->grad,
                           node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, !overwrite, net->col,
                           net->profiling ? &net->conv_phases : NULL);
             method_correct_wg(&net->method, &node->sparse, w->data, w->grad);
