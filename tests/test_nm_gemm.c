@@ -392,16 +392,21 @@ static void test_gemm_col2im(nmt_rng *rng)
 
 /* A C too large for the caches, written once (one reduction block, beta 0,
  * aligned rows): the kernels stream it. Its last panel is ragged, so full
- * panels are streamed and the last one is stored masked, in the same rows. */
+ * panels are streamed and the last one is stored masked, in the same rows.
+ * k is one group, which keeps the reference cheap at this size. */
 static void test_streamed_output(nmt_rng *rng, const char *path)
 {
     const nmt_nm nm = {2, 8};
-    const int rows = 256, k = 64, ldc = (int)(nm_stream_bytes() / sizeof(float) / rows / 16 + 2) * 16;
-    const int ncols = ldc - 5;
+    const int rows = 512, k = 8;
+    if (nm_stream_bytes() > ((size_t)1 << 30)) {
+        printf("  streamed C (%s): skipped, this CPU streams only above %zu MB\n", path, nm_stream_bytes() >> 20);
+        return;
+    }
+    const int ldc = (int)(nm_stream_bytes() / sizeof(float) / rows / 16 + 2) * 16, ncols = ldc - 5;
     size_t count = nmt_packed_value_count(rows, k, nm);
     float *w = malloc(sizeof(float) * rows * k), *dense = malloc(sizeof(float) * rows * k);
     float *b = malloc(sizeof(float) * k * ncols), *want = malloc(sizeof(float) * rows * ncols);
-    float *c = aligned_alloc(64, sizeof(float) * rows * ldc), *got = malloc(sizeof(float) * rows * ncols);
+    float *c = aligned_alloc(64, sizeof(float) * rows * ldc);
     nmt_packed a = {.rows = rows, .k = k, .nm = nm, .values = malloc(sizeof(float) * count), .index = malloc(count)};
     for (int i = 0; i < rows * k; i++) w[i] = nmt_rng_normal(rng);
     for (size_t i = 0; i < (size_t)k * ncols; i++) b[i] = nmt_rng_normal(rng);
@@ -411,17 +416,18 @@ static void test_streamed_output(nmt_rng *rng, const char *path)
     for (size_t i = 0; i < (size_t)rows * ldc; i++) c[i] = NAN;
     CHECK(nm_gemm_streams_c(&a, ncols, 0.0f, c, ldc), "a %d x %d C should be streamed", rows, ncols);
     nmt_gemm_nm(&a, b, ncols, ncols, 0.0f, c, ldc);
+    double err = 0.0;
     int padding_kept = 1;
     for (int r = 0; r < rows; r++) {
-        memcpy(got + (size_t)r * ncols, c + (size_t)r * ldc, sizeof(float) * ncols);
+        const double row_err = harness_max_error(c + (size_t)r * ldc, want + (size_t)r * ncols, ncols);
+        if (!(row_err <= err)) err = row_err;
         for (int j = ncols; j < ldc; j++) padding_kept &= isnan(c[(size_t)r * ldc + j]);
     }
-    double err = harness_max_error(got, want, (size_t)rows * ncols);
-    printf("  streamed C (%s): %d x %d (%.1f MB), max error %.2e\n", path, rows, ncols,
+    printf("  streamed C (%s): %d x %d (%.0f MB), max error %.2e\n", path, rows, ncols,
            rows * (double)ldc * sizeof(float) / 1e6, err);
-    CHECK(err < 1e-4, "streamed C (%s): max error %g", path, err);
+    CHECK(err < 1e-5, "streamed C (%s): max error %g", path, err);
     CHECK(padding_kept, "streamed C (%s): wrote past ncols", path);
-    free(w), free(dense), free(b), free(want), free(c), free(got), free(a.values), free(a.index);
+    free(w), free(dense), free(b), free(want), free(c), free(a.values), free(a.index);
 }
 
 int main(void)

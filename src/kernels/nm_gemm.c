@@ -68,14 +68,21 @@ static int chunk_rows(void)
 }
 
 /* Bytes of C above which a GEMM that writes C once streams it past the
- * caches: four times one core's L2. A C that large mostly leaves the cache
- * before anyone reads it again, so a plain store's read for ownership only
- * doubles the memory traffic. Measured on the backward shapes (k <= 128, one
- * reduction block), one thread: 1.1-1.4x faster from 19 to 302 MB of C, level
- * from 2 to 8 MB. Zen 3 (512 KiB): 2 MiB. */
+ * caches: three quarters of this core's share of the last-level cache, the
+ * threshold glibc's memset and memcpy use for non-temporal stores. A C that
+ * large leaves the caches before its reader comes, so a plain store's read
+ * for ownership only adds memory traffic; a smaller one is better left in L3
+ * for the reader (SDGP's transposed dcol, read back by its scatter at once,
+ * ran 1-4% slower streamed at 33 MB). Zen 3 VM with 2 cores of a 32 MiB L3:
+ * 12 MiB; this VM (a 260 MiB L3 shown to 2 cores): 97 MiB. */
 size_t nm_stream_bytes(void)
 {
-    return 4 * (size_t)cache_bytes(_SC_LEVEL2_CACHE_SIZE, 512 * 1024);
+    static _Atomic size_t cached;
+    if (!cached) {
+        const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        cached = (size_t)cache_bytes(_SC_LEVEL3_CACHE_SIZE, 32L << 20) / (size_t)(cores > 0 ? cores : 1) / 4 * 3;
+    }
+    return cached;
 }
 
 int nm_gemm_streams_c(const nmt_packed *a, int ncols, float beta, const float *c, int ldc)
