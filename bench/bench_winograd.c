@@ -75,8 +75,8 @@ int main(int argc, char **argv)
         double fw[2], bw[2];
         for (int winograd = 0; winograd < 2; winograd++) {
             nmt_conv_set_winograd(winograd);
-            TIME_MEDIAN(reps, fw[winograd], conv_forward(&s, co, op, NULL, x, col, NULL, y, NULL));
-            TIME_MEDIAN(reps, bw[winograd], conv_backward(&s, co, op, x, col, NULL, dy, dy_op, dw, NULL, dx, 0, col, NULL));
+            TIME_MEDIAN(reps, fw[winograd], conv_forward(&s, co, op, NULL, x, col, y, NULL));
+            TIME_MEDIAN(reps, bw[winograd], conv_backward(&s, co, op, x, col, dy, dy_op, dw, NULL, dx, 0, col, NULL));
         }
         printf("| %s | %d -> %d | %dx%d | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx |\n", l->model, l->c, co, l->hw,
                l->hw, 1e3 * fw[0], 1e3 * fw[1], fw[0] / fw[1], 1e3 * bw[0], 1e3 * bw[1], bw[0] / bw[1]);
