@@ -1,5 +1,6 @@
 # nmtrain build. `make` builds the library and command, `make test` runs the
-# suite optimised, `make test-asan` runs it under AddressSanitizer + UBSan.
+# suite optimised, `make test-asan` runs it under AddressSanitizer + UBSan,
+# `make check` does both and builds the benchmarks.
 # Sources are picked up by folder, so a new file needs no Makefile edit.
 PREFIX   ?= /usr/local
 BUILD    ?= build
@@ -60,6 +61,7 @@ run: deps
 
 check: deps
 	$(MAKE) test
+	$(MAKE) bench
 	$(MAKE) test-asan
 
 test-asan:
