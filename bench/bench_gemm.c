@@ -9,8 +9,9 @@
  *   through col2im instead: GEMM from row-major dY into dcol and nmt_col2im
  *   against the fused nmt_gemm_nm_col2im (which packs dY a few panels at a
  *   time itself).
- *   build/bench/bench_gemm --one ROWS K COLS N M runs one sparse GEMM in the
- *   panel layout and exits: the thing to profile under valgrind --tool=callgrind.
+ *   build/bench/bench_gemm --one ROWS K COLS N M [--threads T] [--reps R] times
+ *   one sparse GEMM in the panel layout against OpenBLAS and exits; with
+ *   --reps 1 it is the thing to profile under valgrind --tool=callgrind.
  *
  * FW: C[Cout x cols] = W_in (packed along K = 9*Cin) x col[K x cols], B in the
  *     panel layout written by nmt_im2col_panels (lowering cost excluded on
@@ -338,7 +339,7 @@ int main(int argc, char **argv)
             for (int j = 0; j < 5; j++) one[j] = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--quick] [--fused] [--reps R] [--threads 1,2] [--batch 32,128] [--isa avx2|avx512] [--blas-native]\n"
-                            "       %s --one ROWS K COLS N M\n", argv[0], argv[0]);
+                            "       %s --one ROWS K COLS N M [--threads T] [--reps R]\n", argv[0], argv[0]);
             return 2;
         }
     }
