@@ -87,7 +87,7 @@ size_t nm_stream_bytes(void)
 
 int nm_gemm_streams_c(const nmt_packed *a, int ncols, float beta, const float *c, int ldc)
 {
-    return beta == 0.0f && a->k / a->nm.m <= nm_block_groups(a->nm) && (uintptr_t)c % 64 == 0 && ldc % 16 == 0 &&
+    return beta == 0.0f && a->k <= l1_block_rows() && (uintptr_t)c % 64 == 0 && ldc % 16 == 0 &&
            (size_t)a->rows * ncols * sizeof(float) > nm_stream_bytes();
 }
 
@@ -212,8 +212,11 @@ static void nm_gemm_run(const nmt_packed *a, const float *b, ptrdiff_t ldb, ptrd
         if (row_chunks > most) row_chunks = most;
     }
     const int items = panels * row_chunks;
-    const int block_groups = nm_block_groups(a->nm);
+    /* A streamed C is written in one pass: its reduction is one block, as
+     * large as L1 if need be (2:4 with k = 128: 1.1x faster than two
+     * blocks of 96 and 32 rows, written twice and not streamed). */
     const int stream_c = nm_gemm_streams_c(a, ncols, beta, c, ldc);
+    const int block_groups = stream_c ? total_groups : nm_block_groups(a->nm);
     const int row_major = panel_stride == NMT_NM_PANEL_COLS;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads < items ? threads : items)
     for (int item = 0; item < items; item++) {

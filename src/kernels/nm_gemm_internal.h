@@ -25,9 +25,10 @@ typedef struct nm_block {
     int width;
     int read_c;
     float c_scale;
-    /* C is written once, not read (read_c == 0 and one block covers the
-     * whole reduction), too large to stay in cache for whoever reads it
-     * next, and its panel rows are whole aligned cache lines: kernels may
+    /* C is written once, not read (read_c == 0 and one block, at most
+     * L1-sized, covers the whole reduction), too large to stay in cache for
+     * whoever reads it next, and its panel rows are whole aligned cache
+     * lines: kernels may
      * write it with non-temporal stores (then fence), skipping the read for
      * ownership that doubles the memory traffic of a plain store. */
     int stream_c;
