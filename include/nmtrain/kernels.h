@@ -24,11 +24,11 @@ const char *nmt_gemm_dense_core(void);
  * Any 1 <= N < M <= 32 and any rows, ncols, k (k a multiple of M).
  * Parallel over the OpenMP threads (one thread when called inside a parallel
  * region); allocates nothing.
- * A C that a call writes once (beta == 0 and k within one reduction block:
- * k <= 128 at 2:8 with a 48 KiB L1, 80 with Zen 3's 32 KiB) and that is
- * larger than 3/4 of this core's share of the last-level cache is written
- * with streaming stores, past the caches, when c and ldc keep its rows
- * 64-byte aligned. */
+ * A C that a call writes once (beta == 0 and k no more than one L1-sized
+ * block of B rows: 128 with a 48 KiB L1, 80 with Zen 3's 32 KiB) and that
+ * is larger than 3/4 of this core's share of the last-level cache is
+ * written with streaming stores, past the caches, when c and ldc keep its
+ * rows 64-byte aligned. */
 
 /* B row-major with leading dimension ldb. Each thread copies the chunk of
  * B it is about to use (one reduction block by one panel of columns, at
