@@ -183,8 +183,9 @@ nm_block_kernel nm_choose_kernel(void)
 
 /* ---- driver ---------------------------------------------------------------
  * Panel p of B starts at b + p*panel_stride with rows ldb apart: panel_stride
- * is NMT_NM_PANEL_COLS for a row-major B and k*NMT_NM_PANEL_COLS for the
- * panel layout. Work items are (panel, row chunk) pairs, each running its
+ * is NMT_NM_PANEL_COLS for a row-major B (whose block chunks each item
+ * copies into panel layout before the kernel reads them) and
+ * k*NMT_NM_PANEL_COLS for the panel layout. Work items are (panel, row chunk) pairs, each running its
  * rows through every reduction block; rows are chunked to keep the C slice
  * in L2 and, when there are few panels (small batch x spatial products), to
  * keep every thread busy. */
