@@ -3,7 +3,9 @@
  * at batch 32 and 128, 1 and 2 threads, in one run so ratios are side by side.
  *
  *   build/bench/bench_gemm [--quick] [--reps R] [--threads 1,2] [--batch 32,128]
- *                          [--isa avx2|avx512] [--blas-native]
+ *                          [--isa avx2|avx512] [--blas-native] [--csv FILE]
+ *   --csv also writes every timed GEMM as a row of FILE (one row per N:M
+ *   ratio; scripts/plot_bench.py draws it).
  *   NMT_BENCH_QUICK=1 is the same as --quick (a few shapes, batch 32).
  *   build/bench/bench_gemm --fused [--quick ...] times the backward-data at 2:8
  *   through col2im instead: GEMM from row-major dY into dcol and nmt_col2im
@@ -39,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_csv.h"
 #include "bench_timing.h"
 #include "nmtrain.h"
 
@@ -72,6 +75,7 @@ static const conv_layer layers[] = {
 #define LAYER_COUNT (int)(sizeof layers / sizeof layers[0])
 
 static const nmt_nm ratios[] = {{2, 4}, {2, 8}, {1, 8}};
+static const double targets[] = {1.7, 3.0, 5.0}; /* TARGETS.md, per ratio */
 #define RATIO_COUNT 3
 #define MAX_SETTINGS 4
 
@@ -220,7 +224,26 @@ static void print_summary(const result *results, int count, const bench_config *
                 for (int r = 0; r < RATIO_COUNT; r++) printf(" %.2fx (%.2fx) |", dense / sparse[r], worst[r]);
                 printf("\n");
             }
-    printf("\ntargets: 2:4 >= 1.70x, 2:8 >= 3.00x, 1:8 >= 5.00x (ideal M/N)\n");
+    printf("\ntargets:");
+    for (int r = 0; r < RATIO_COUNT; r++)
+        printf("%s %d:%d >= %.2fx", r ? "," : "", ratios[r].n, ratios[r].m, targets[r]);
+    printf(" (ideal M/N)\n");
+}
+
+/* Every timed GEMM, one row per N:M ratio ("layers": how many layers of the
+ * model have the shape, the weight of its row in a whole-model sum). */
+static void write_csv(const result *results, int count, const char *isa, bench_csv *csv)
+{
+    for (int i = 0; i < count; i++) {
+        const result *res = &results[i];
+        const conv_layer *l = &layers[res->layer];
+        for (int r = 0; r < RATIO_COUNT; r++)
+            bench_csv_row(csv, "%s,%s,%d,%s,%d,%d,%s,%d,%d,%d,%.4f,%d:%d,%.4f,%.4f,%.2f,%.2f,%.2f", l->model, l->name,
+                          l->count, res->backward ? "BW" : "FW", res->batch, res->threads, isa, res->rows, res->k,
+                          res->cols, res->dense * 1e3, ratios[r].n, ratios[r].m, res->sparse[r] * 1e3,
+                          res->dense / res->sparse[r], executed_gflops(res, ratios[r], res->sparse[r]),
+                          (double)ratios[r].m / ratios[r].n, targets[r]);
+    }
 }
 
 /* Backward-data at 2:8 of every layer through col2im: unfused (GEMM from
@@ -324,7 +347,7 @@ int main(int argc, char **argv)
 {
     bench_config cfg = {.reps = 5, .threads = {1, 2}, .thread_count = 2, .batches = {32, 128}, .batch_count = 2};
     int blas_native = 0, fused = 0, one[5] = {0};
-    const char *isa = "avx2";
+    const char *isa = "avx2", *csv_path = NULL;
     const char *quick_env = getenv("NMT_BENCH_QUICK");
     cfg.quick = quick_env && *quick_env && strcmp(quick_env, "0") != 0;
     for (int i = 1; i < argc; i++) {
@@ -332,6 +355,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--blas-native")) blas_native = 1;
         else if (!strcmp(argv[i], "--fused")) fused = 1;
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa = argv[++i];
+        else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) cfg.reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) cfg.thread_count = parse_list(argv[++i], cfg.threads, MAX_SETTINGS);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) cfg.batch_count = parse_list(argv[++i], cfg.batches, MAX_SETTINGS);
@@ -339,6 +363,7 @@ int main(int argc, char **argv)
             for (int j = 0; j < 5; j++) one[j] = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--quick] [--fused] [--reps R] [--threads 1,2] [--batch 32,128] [--isa avx2|avx512] [--blas-native]\n"
+                            "       [--csv FILE]\n"
                             "       %s --one ROWS K COLS N M [--threads T] [--reps R]\n", argv[0], argv[0]);
             return 2;
         }
@@ -349,6 +374,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(isa, "avx2") && strcmp(isa, "avx512")) {
         fprintf(stderr, "bench_gemm: --isa must be avx2 or avx512\n");
+        return 2;
+    }
+    if (csv_path && (fused || one[0])) {
+        fprintf(stderr, "bench_gemm: --csv writes the per-layer tables; not with --fused or --one\n");
         return 2;
     }
     /* Both sides on one instruction set: OpenBLAS's Haswell or SkylakeX
@@ -370,6 +399,11 @@ int main(int argc, char **argv)
         cfg.batch_count = 1;
         cfg.batches[0] = 32;
     }
+    bench_csv csv = {0};
+    if (csv_path && bench_csv_open(&csv, "bench_gemm", csv_path,
+                                   "model,layer,layers,direction,batch,threads,isa,rows,k,cols,dense_ms,nm,sparse_ms,"
+                                   "ratio,sparse_gflops,ideal,target") != 0)
+        return 2;
     print_machine();
     printf("reps %d (median after 1 warm-up)%s\n", cfg.reps, cfg.quick ? ", --quick subset" : "");
     nmt_rng rng;
@@ -394,6 +428,7 @@ int main(int argc, char **argv)
     for (int t = 0; t < cfg.thread_count; t++)
         for (int bi = 0; bi < cfg.batch_count; bi++) print_table(results, count, cfg.threads[t], cfg.batches[bi]);
     print_summary(results, count, &cfg);
+    write_csv(results, count, isa, &csv);
     free(results);
-    return 0;
+    return bench_csv_close(&csv, "bench_gemm") ? 1 : 0;
 }

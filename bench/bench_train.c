@@ -5,7 +5,7 @@
  *
  *   build/bench/bench_train [--quick] [--models resnet9,resnet18,vgg19]
  *                           [--batch 128] [--reps 5] [--threads 2] [--isa avx2|avx512]
- *                           [--methods dense,sdgp,bdwp:2:8] [--rounds 2] [--profile]
+ *                           [--methods dense,sdgp,bdwp:2:8] [--rounds 2] [--profile] [--csv FILE]
  *
  * Inputs are 3x32x32 random images with 10 classes (speed does not depend on
  * the values). A step is forward + backward + SGD + the method's operand
@@ -15,6 +15,7 @@
  * slowest round was).
  * OpenBLAS runs its AVX2 (Haswell) kernels, as on the Zen 3 target class.
  * --profile prints, before each row, where the timed steps went per op.
+ * --csv writes the rows to FILE as well (scripts/plot_bench.py draws it).
  * "speedup" is over dense, which runs its 3x3 "same" convolutions as
  * Winograd F(2x2, 3x3); "vs lowered" is over dense-lowered, the same
  * engine with every convolution lowered to one GEMM, as the N:M methods
@@ -29,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_csv.h"
 #include "nmtrain.h"
 
 typedef struct bench_config {
@@ -134,7 +136,7 @@ static int measure(const char *arch, bench_config c, int batch, int reps, bench_
 
 int main(int argc, char **argv)
 {
-    const char *models = "resnet9,resnet18,vgg19", *isa = "avx2", *methods = NULL;
+    const char *models = "resnet9,resnet18,vgg19", *isa = "avx2", *methods = NULL, *csv_path = NULL;
     int batch = 128, reps = 5, threads = 2, quick = 0, rounds = 2;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
@@ -143,12 +145,13 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--models") && i + 1 < argc) models = argv[++i];
         else if (!strcmp(argv[i], "--methods") && i + 1 < argc) methods = argv[++i];
+        else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--quick] [--models a,b] [--batch B] [--reps R] [--threads T] [--isa avx2|avx512]\n"
-                            "       [--methods dense,bdwp,...] [--rounds 2] [--profile]\n", argv[0]);
+                            "       [--methods dense,bdwp,...] [--rounds 2] [--profile] [--csv FILE]\n", argv[0]);
             return 2;
         }
     }
@@ -192,6 +195,11 @@ int main(int argc, char **argv)
         configs = chosen;
         n_configs = count;
     }
+    bench_csv csv = {0};
+    if (csv_path && bench_csv_open(&csv, "bench_train", csv_path,
+                                   "model,method,nm,batch,threads,isa,images_per_s,speedup,vs_lowered,ideal,peak_mb,"
+                                   "spread_pct") != 0)
+        return 2;
     printf("training step, 3x32x32 inputs, batch %d, %d threads, median of %d steps, best of %d rounds; "
            "OpenBLAS %s, N:M path %s\n",
            batch, threads, reps, rounds, getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "native",
@@ -239,16 +247,26 @@ int main(int argc, char **argv)
             free(desc);
             char nm[16] = "-";
             if (configs[i].kind != NMT_METHOD_DENSE) snprintf(nm, sizeof nm, "%d:%d", configs[i].nm.n, configs[i].nm.m);
-            char speedup[16] = "-", vs_lowered[16] = "-"; /* "-": that baseline was not run */
-            if (dense_ips > 0) snprintf(speedup, sizeof speedup, "%.2fx", best[i].images_per_s / dense_ips);
-            if (lowered_ips > 0) snprintf(vs_lowered, sizeof vs_lowered, "%.2fx", best[i].images_per_s / lowered_ips);
+            /* "-" (empty in the CSV): that baseline was not run */
+            char speedup[16] = "-", vs_lowered[16] = "-", speedup_csv[16] = "", vs_lowered_csv[16] = "";
+            if (dense_ips > 0) {
+                snprintf(speedup, sizeof speedup, "%.2fx", best[i].images_per_s / dense_ips);
+                snprintf(speedup_csv, sizeof speedup_csv, "%.4f", best[i].images_per_s / dense_ips);
+            }
+            if (lowered_ips > 0) {
+                snprintf(vs_lowered, sizeof vs_lowered, "%.2fx", best[i].images_per_s / lowered_ips);
+                snprintf(vs_lowered_csv, sizeof vs_lowered_csv, "%.4f", best[i].images_per_s / lowered_ips);
+            }
             char name[32];
+            const double spread = 100.0 * (best[i].images_per_s / slowest[i] - 1.0);
             printf("%-9s %-13s %-5s %10.1f %9s %10s %6.2fx %9.0f %7.0f%%\n", arch,
-                   config_name(configs[i], name, sizeof name), nm,
-                   best[i].images_per_s, speedup, vs_lowered, ideal, best[i].peak_mb,
-                   100.0 * (best[i].images_per_s / slowest[i] - 1.0));
+                   config_name(configs[i], name, sizeof name), nm, best[i].images_per_s, speedup, vs_lowered, ideal,
+                   best[i].peak_mb, spread);
+            bench_csv_row(&csv, "%s,%s,%s,%d,%d,%s,%.2f,%s,%s,%.4f,%.0f,%.1f", arch, name,
+                          configs[i].kind == NMT_METHOD_DENSE ? "" : nm, batch, threads, isa, best[i].images_per_s,
+                          speedup_csv, vs_lowered_csv, ideal, best[i].peak_mb, spread);
             fflush(stdout);
         }
     }
-    return 0;
+    return bench_csv_close(&csv, "bench_train") ? 1 : 0;
 }

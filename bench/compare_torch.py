@@ -3,14 +3,17 @@
 batch, optimiser, thread count and instruction set, in one invocation.
 
     python3 bench/compare_torch.py [--models resnet9,resnet18,vgg19] [--methods dense,dense-lowered,bdwp:2:8]
-                                   [--batch 128] [--threads 2] [--isa avx2|avx512] [--rounds 3]
+                                   [--batch 128] [--threads 2] [--isa avx2|avx512] [--rounds 3] [--csv FILE]
 
 --isa caps both sides: nmtrain's OpenBLAS core and N:M path (bench_train
 --isa), and oneDNN inside PyTorch (ONEDNN_MAX_CPU_ISA). avx2 is the class
 TARGETS.md was written for (Zen 3). Rounds alternate the two programs, model
 by model, and each row keeps its fastest round: on a shared VM noise only ever
-slows a run down, and alternating spreads a slow spell over both sides."""
+slows a run down, and alternating spreads a slow spell over both sides.
+--csv FILE writes the table's rows to FILE too (scripts/plot_bench.py draws
+it)."""
 import argparse
+import csv
 import os
 import subprocess
 import sys
@@ -56,6 +59,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--isa", choices=sorted(ONEDNN_ISA), default="avx2")
+    ap.add_argument("--csv", help="also write the rows to this CSV file")
     a = ap.parse_args()
     os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
     subprocess.run(["make", "-s", "-C", ROOT, "build/bench/bench_train"], check=True)
@@ -79,10 +83,29 @@ def main():
     print("PyTorch %s, oneDNN capped at %s (ONEDNN_MAX_CPU_ISA)" % (torch.__version__, ONEDNN_ISA[a.isa]))
     print("| model | method | N:M | nmtrain images/s | PyTorch images/s | vs PyTorch | nmtrain peak MB | PyTorch peak MB |")
     print("|---|---|---|--:|--:|--:|--:|--:|")
+    rows = []
     for (model, method, nm), (ips, mb) in best_ours.items():
         t_ips, t_mb = best_torch[model]
         print("| %s | %s | %s | %.1f | %.1f | %.2fx | %.0f | %.0f |" % (model, method, nm, ips, t_ips, ips / t_ips, mb,
                                                                          t_mb))
+        rows.append([model, method, "" if nm == "-" else nm, a.batch, a.threads, a.isa, "%.2f" % ips, "%.2f" % t_ips,
+                     "%.4f" % (ips / t_ips), "%.0f" % mb, "%.0f" % t_mb])
+    if a.csv:
+        write_csv(a.csv, rows)
+
+
+def write_csv(path, rows):
+    """Writes FILE.tmp, then renames it: a reader never sees half a table."""
+    temp = path + ".tmp"
+    try:
+        with open(temp, "w", newline="") as f:
+            out = csv.writer(f)
+            out.writerow(["model", "method", "nm", "batch", "threads", "isa", "nmtrain_images_per_s",
+                          "pytorch_images_per_s", "vs_pytorch", "nmtrain_peak_mb", "pytorch_peak_mb"])
+            out.writerows(rows)
+        os.replace(temp, path)
+    except OSError as e:
+        sys.exit("compare_torch.py: --csv %s: %s" % (path, e.strerror))
 
 
 if __name__ == "__main__":
