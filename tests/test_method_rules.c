@@ -136,7 +136,9 @@ static void sdgp_rescale(void)
  * packed W: refreshed every step they follow W's current top N of each
  * group (nmt_nm_mask), and with --mask-interval > 1 the masks held since
  * the last selection even after W changes. Checked against the mask
- * computed directly, for srste and bdwp. */
+ * computed directly, for srste and bdwp; and BDWP's backward operand, packed
+ * when backward-data asks for it, against W^T under m_out selected the same
+ * way. */
 static void decay_follows_the_mask(void)
 {
     const nmt_node node = {.op = NMT_OP_CONV, .c_in = 16, .h_in = 4, .w_in = 4, .c_out = 8, .h_out = 4, .w_out = 4,
@@ -144,12 +146,14 @@ static void decay_follows_the_mask(void)
     const nmt_nm nm = {2, 8};
     const int count = node.c_out * node.c_in * 9;
     float *w = malloc(sizeof(float) * count), *w_later = malloc(sizeof(float) * count);
-    float *dw = malloc(sizeof(float) * count), *scratch = malloc(sizeof(float) * count);
-    uint8_t *mask = malloc(count);
+    float *dw = malloc(sizeof(float) * count), *w_t = malloc(sizeof(float) * count);
+    uint8_t *mask = malloc(count), *mask_out = malloc(count);
     nmt_rng rng;
     nmt_rng_seed(&rng, 9, 0);
     for (int i = 0; i < count; i++) w[i] = nmt_rng_normal(&rng), w_later[i] = nmt_rng_normal(&rng);
-    nmt_nm_mask((nmt_view){w, node.c_out, count / node.c_out, count / node.c_out, 1}, nm, mask);
+    const int k = count / node.c_out;
+    nmt_nm_mask((nmt_view){w, node.c_out, k, k, 1}, nm, mask);
+    nmt_nm_mask((nmt_view){w, k, node.c_out, 1, k}, nm, mask_out); /* W^T: rows k, groups along c_out */
     const nmt_method_kind kinds[] = {NMT_METHOD_SRSTE, NMT_METHOD_BDWP};
     for (int interval = 1; interval <= 3; interval += 2)
         for (size_t t = 0; t < 2; t++) {
@@ -172,16 +176,27 @@ static void decay_follows_the_mask(void)
             for (int i = 0; i < count; i++) wrong += dw[i] != (mask[i] ? 0.0f : cfg.decay * now[i]);
             CHECK(wrong == 0, "%s, mask interval %d: decay wrong at %d of %d weights", nmt_method_name(kinds[t]),
                   interval, wrong, count);
-            const nmt_operand bw = method_bw_operand(&l, now, scratch);
+            float *scratch = malloc(sizeof(float) * method_bw_scratch_floats(&l));
+            const nmt_operand bw = method_bw_operand(&cfg, &l, now, scratch);
+            wrong = 0;
             if (kinds[t] == NMT_METHOD_SRSTE) {
-                wrong = 0;
                 for (int i = 0; i < count; i++) wrong += bw.dense[i] != (mask[i] ? now[i] : 0.0f);
                 CHECK(bw.packed == NULL && wrong == 0, "srste, mask interval %d: W*m_in wrong at %d weights",
                       interval, wrong);
+            } else {
+                nmt_unpack(bw.packed, w_t); /* row r of W^T: input position r, one group of c_out */
+                for (int r = 0; r < k; r++)
+                    for (int o = 0; o < node.c_out; o++) {
+                        const size_t at = (size_t)r * node.c_out + o;
+                        wrong += w_t[at] != (mask_out[at] ? now[(size_t)o * k + r] : 0.0f);
+                    }
+                CHECK(bw.packed && bw.packed->rows == k && wrong == 0,
+                      "bdwp, mask interval %d: packed W^T*m_out wrong at %d weights", interval, wrong);
             }
+            free(scratch);
             nmt_arena_free(&arena);
         }
-    free(w), free(w_later), free(dw), free(scratch), free(mask);
+    free(w), free(w_later), free(dw), free(w_t), free(mask), free(mask_out);
 }
 
 /* MACs on zero padding, counted by hand: 3x3, pad 1 over 4x4 (stride 1)

@@ -68,7 +68,7 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
         conv_forward(&s, co, method_fw_operand(&l, w), bias, x, col, y, NULL);
         nmt_packed dy_packed;
         const nmt_operand dy_bw = method_bw_dy(&cfg, &l, cols, dy, scratch, &dy_packed);
-        conv_backward(&s, co, method_bw_operand(&l, w, w_scratch), x, col, dy, dy_bw, dw, db, dx, 0, dcol, NULL);
+        conv_backward(&s, co, method_bw_operand(&cfg, &l, w, w_scratch), x, col, dy, dy_bw, dw, db, dx, 0, dcol, NULL);
         method_correct_wg(&cfg, &l, w, dw);
         char label[96];
 #define COMPARE(field, got, count)                                                                   \

@@ -106,7 +106,10 @@ void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int f
         break;
     }
     if (l->fw_sparse) reserve_packed(arena, &l->fw, l->c_out, l->k, cfg->nm);
-    if (l->bw_sparse) reserve_packed(arena, &l->bw, l->k, l->c_out, cfg->nm);
+    /* W^T is packed when backward-data needs it, into the network's one
+     * scratch (method_bw_operand): held for every layer, it cost as much
+     * memory as half the weights at 2:4. */
+    if (l->bw_sparse) l->bw = (nmt_packed){.rows = l->k, .k = l->c_out, .nm = cfg->nm};
 }
 
 void method_layer_refresh(const nmt_method_config *cfg, method_layer *l, const float *w, int new_masks)
@@ -117,17 +120,10 @@ void method_layer_refresh(const nmt_method_config *cfg, method_layer *l, const f
     } else if (l->fw_sparse && !l->mask_t) {
         nmt_pack_topn(view_in(l, w), cfg->nm, &l->fw);
     }
-    if (l->mask_out) {
-        if (new_masks) nmt_nm_mask(view_out(l, w), cfg->nm, l->mask_out);
-        nmt_pack_masked(view_out(l, w), l->mask_out, cfg->nm, &l->bw);
-    } else if (l->bw_sparse && !l->mask_t) {
-        nmt_pack_topn(view_out(l, w), cfg->nm, &l->bw);
-    }
+    if (l->mask_out && new_masks) nmt_nm_mask(view_out(l, w), cfg->nm, l->mask_out);
     if (l->mask_t) {
         if (new_masks) nmt_nm_mask_transposable(view_in(l, w), cfg->nm, l->mask_t);
-        /* W^T packed under W's own mask, read transposed: no copy of the mask. */
         nmt_pack_masked(view_in(l, w), l->mask_t, cfg->nm, &l->fw);
-        nmt_pack_masked_strided(view_out(l, w), l->mask_t, 1, l->k, cfg->nm, &l->bw);
     }
 }
 
@@ -137,9 +133,17 @@ nmt_operand method_fw_operand(const method_layer *l, const float *w)
     return op;
 }
 
+/* A packed W^T in the scratch: its values, then its index bytes. */
+static size_t packed_bw_floats(const method_layer *l)
+{
+    const size_t count = nmt_packed_value_count(l->bw.rows, l->bw.k, l->bw.nm);
+    return count + (count + sizeof(float) - 1) / sizeof(float);
+}
+
 size_t method_bw_scratch_floats(const method_layer *l)
 {
-    return l->bw_masked ? (size_t)l->c_out * l->k : 0;
+    if (l->bw_masked) return (size_t)l->c_out * l->k;
+    return l->bw_sparse ? packed_bw_floats(l) : 0;
 }
 
 /* Bit e set for each position e of group g of row r the packed forward
@@ -153,7 +157,7 @@ static inline uint32_t kept_positions(const method_layer *l, int r, int g)
     return kept;
 }
 
-nmt_operand method_bw_operand(const method_layer *l, const float *w, float *scratch)
+nmt_operand method_bw_operand(const nmt_method_config *cfg, method_layer *l, const float *w, float *scratch)
 {
     if (l->bw_masked) { /* W * m_in: W where the packed operand keeps it */
         const int m = l->fw.nm.m, groups = l->k / m;
@@ -166,7 +170,16 @@ nmt_operand method_bw_operand(const method_layer *l, const float *w, float *scra
             }
         return (nmt_operand){scratch, NULL};
     }
-    return (nmt_operand){w, l->bw_sparse ? &l->bw : NULL};
+    if (!l->bw_sparse) return (nmt_operand){w, NULL};
+    l->bw.values = scratch;
+    l->bw.index = (uint8_t *)(scratch + nmt_packed_value_count(l->bw.rows, l->bw.k, l->bw.nm));
+    if (l->mask_out) /* held between mask refreshes (--mask-interval > 1) */
+        nmt_pack_masked(view_out(l, w), l->mask_out, cfg->nm, &l->bw);
+    else if (l->mask_t) /* W^T under W's own mask, read transposed: no copy of the mask */
+        nmt_pack_masked_strided(view_out(l, w), l->mask_t, 1, l->k, cfg->nm, &l->bw);
+    else
+        nmt_pack_topn(view_out(l, w), cfg->nm, &l->bw);
+    return (nmt_operand){w, &l->bw};
 }
 
 #define SDGP_BLOCK 64 /* columns per work item: M rows of this many floats stay contiguous */

@@ -19,7 +19,8 @@ typedef struct method_layer {
     int fw_sparse, bw_sparse;     /* which GEMMs read a packed N:M operand */
     int dy_pruned;                /* SDGP prunes dY for backward-data */
     char why[96];                 /* summary: why each direction is sparse or exempt */
-    nmt_packed fw, bw;            /* pre-generated operands */
+    nmt_packed fw;                /* pre-generated forward operand */
+    nmt_packed bw;                /* backward-data operand, packed into the scratch when needed */
     uint8_t *mask_in;             /* c_out x k: srste/bdwp m_in, held between refreshes (--mask-interval > 1) */
     uint8_t *mask_out;            /* k x c_out (W^T): bdwp backward operand */
     uint8_t *mask_t;              /* tnm: transposable mask, c_out x k */
@@ -35,12 +36,14 @@ void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int f
  * weight values (--mask-interval T > 1 between mask refreshes). */
 void method_layer_refresh(const nmt_method_config *cfg, method_layer *layer, const float *w, int new_masks);
 nmt_operand method_fw_operand(const method_layer *layer, const float *w);
-/* The backward-data operand. SR-STE's is W * m_in, written into `scratch`
- * (method_bw_scratch_floats of them; one buffer serves every layer, as
- * backward-data runs layer by layer): holding it for every layer cost as
- * much memory as the weights. */
+/* The backward-data operand, built into `scratch` (method_bw_scratch_floats
+ * of them; one buffer serves every layer, as backward-data runs layer by
+ * layer): SR-STE's W * m_in, or BDWP's and TNM's packed W^T, from the same
+ * weights and masks the forward operand came from (the optimiser has not
+ * run in between). Held for every layer, they cost as much memory as the
+ * weights (SR-STE) or half of them (a packed 2:4 W^T). */
 size_t method_bw_scratch_floats(const method_layer *layer);
-nmt_operand method_bw_operand(const method_layer *layer, const float *w, float *scratch);
+nmt_operand method_bw_operand(const nmt_method_config *cfg, method_layer *layer, const float *w, float *scratch);
 /* The output gradient backward-data reads. Other methods: dy itself
  * (.dense). SDGP: dY pruned N:M along channels at each pixel and
  * L1-rescaled, packed with the pixels as rows (*packed: rows = cols,

@@ -35,14 +35,15 @@ struct nmt_net {
     int n_params;
     float *col;        /* lowered input (row-major, or the N:M panel layout), reused as dcol */
     void *dy_scratch;  /* SDGP's pruned, packed dY */
-    float *w_scratch;  /* SR-STE's masked weights for backward-data */
+    float *w_scratch;  /* the backward-data operand of the layer at hand (method_bw_operand) */
     nmt_arena arena;
     int64_t bn_batches;
     int profiling;
     double seconds[NMT_OP_COUNT][2];  /* [op][0 = forward, 1 = backward] */
     conv_timing conv_phases;          /* the conv/linear seconds, by phase */
     double prune_seconds;             /* SDGP's dY pruning, inside conv backward */
-    double refresh_seconds;           /* regenerating the sparse operands */
+    double refresh_seconds;           /* regenerating the sparse operands after the step */
+    double operand_seconds;           /* building backward-data operands (method_bw_operand) */
     /* last forward */
     const float *input;
     const int *labels;
@@ -428,7 +429,7 @@ void nmt_net_backward(nmt_net *net)
         float *dx = grad_of(net, d, 0);
         const int64_t n_in = (int64_t)d->c_in * batch * plane_in(d);
         const int cols = (int)(batch * plane_in(d));
-        const double start = net->profiling ? nmt_now() : 0.0;
+        double start = net->profiling ? nmt_now() : 0.0;
         /* Inputs this node is the last reader of get their gradient buffer
          * now: it is written first here, then accumulated by earlier readers.
          * Batch norm and ReLU overwrite instead when they are the only
@@ -455,8 +456,14 @@ void nmt_net_backward(nmt_net *net)
                 dx ? method_bw_dy(&net->method, &node->sparse, batch * (int)plane_out(d), dy, net->dy_scratch, &dy_packed)
                    : (nmt_operand){dy, NULL};
             if (net->profiling) net->prune_seconds += nmt_now() - prune_start;
-            const nmt_operand w_bw =
-                dx ? method_bw_operand(&node->sparse, w->data, net->w_scratch) : (nmt_operand){w->data, NULL};
+            const double operand_start = net->profiling ? nmt_now() : 0.0;
+            const nmt_operand w_bw = dx ? method_bw_operand(&net->method, &node->sparse, w->data, net->w_scratch)
+                                        : (nmt_operand){w->data, NULL};
+            if (net->profiling) { /* counted under "sparse operands", not the convolution */
+                const double spent = nmt_now() - operand_start;
+                net->operand_seconds += spent;
+                start += spent;
+            }
             conv_backward(&s, d->c_out, w_bw, in, net->col, dy, dy_bw, w->grad,
                           node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, !overwrite, net->col,
                           net->profiling ? &net->conv_phases : NULL);
@@ -501,7 +508,7 @@ void nmt_net_set_profiling(nmt_net *net, int on)
     net->profiling = on;
     memset(net->seconds, 0, sizeof net->seconds);
     memset(&net->conv_phases, 0, sizeof net->conv_phases);
-    net->prune_seconds = net->refresh_seconds = 0.0;
+    net->prune_seconds = net->refresh_seconds = net->operand_seconds = 0.0;
 }
 
 static void profile_row(FILE *out, const char *name, double fw, double bw, double total)
@@ -511,7 +518,7 @@ static void profile_row(FILE *out, const char *name, double fw, double bw, doubl
 
 void nmt_net_print_profile(const nmt_net *net, FILE *out)
 {
-    double total = net->refresh_seconds;
+    double total = net->refresh_seconds + net->operand_seconds;
     for (int op = 0; op < NMT_OP_COUNT; op++) total += net->seconds[op][0] + net->seconds[op][1];
     fprintf(out, "%-22s %10s %10s %7s\n", "op", "fw ms", "bw ms", "share");
     for (int op = 0; op < NMT_OP_COUNT; op++) {
@@ -526,5 +533,5 @@ void nmt_net_print_profile(const nmt_net *net, FILE *out)
         profile_row(out, "  GEMM dW", 0.0, t[CONV_WEIGHT_GRAD], total);
         if (net->method.kind == NMT_METHOD_SDGP) profile_row(out, "  dY pruning", 0.0, net->prune_seconds, total);
     }
-    if (net->method.kind != NMT_METHOD_DENSE) profile_row(out, "sparse operands", net->refresh_seconds, 0.0, total);
+    if (net->method.kind != NMT_METHOD_DENSE) profile_row(out, "sparse operands", net->refresh_seconds, net->operand_seconds, total);
 }
