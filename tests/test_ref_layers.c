@@ -295,6 +295,20 @@ static void maxpool_ties_and_nan(void)
           dxg[10], stray);
 }
 
+/* The residual add's backward: an input's first writer copies dy (its
+ * buffer holds stale values from the last step), a later one adds it, and
+ * a + a receives dy twice. */
+static void add_gradient_writers(void)
+{
+    const float dy[3] = {1, 2, 3};
+    float a[3] = {NAN, NAN, NAN}, b[3] = {10, 20, 30}, same[3] = {NAN, NAN, NAN};
+    add_backward(3, dy, a, 1, b, 0);
+    add_backward(3, dy, same, 1, same, 0);
+    int bad = 0;
+    for (int i = 0; i < 3; i++) bad += a[i] != dy[i] || b[i] != 10 * (i + 1) + dy[i] || same[i] != 2 * dy[i];
+    CHECK(bad == 0, "add backward: %d of 9 gradients not dy, earlier + dy, or 2 dy", bad);
+}
+
 int main(void)
 {
     if (nmt_st_read(FIXTURE, &st) != 0) {
@@ -320,6 +334,7 @@ int main(void)
     cross_entropy_case();
     nmt_st_free(&st);
     maxpool_ties_and_nan();
+    add_gradient_writers();
     conv_in_chunks();
     TEST_END("test_ref_layers");
 }

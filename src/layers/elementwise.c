@@ -58,8 +58,19 @@ void add_forward(int64_t n, const float *a, const float *b, float *y)
     for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
-void add_backward(int64_t n, const float *dy, float *da, float *db)
+/* da = dy, or da += dy when another reader already wrote its share. */
+static void pass_gradient(int64_t n, const float *dy, float *da, int overwrite)
 {
-    if (da) scale_backward(n, 1.0f, dy, da);
-    if (db) scale_backward(n, 1.0f, dy, db);
+    if (overwrite) {
+#pragma omp parallel for simd schedule(static)
+        for (int64_t i = 0; i < n; i++) da[i] = dy[i];
+    } else {
+        scale_backward(n, 1.0f, dy, da);
+    }
+}
+
+void add_backward(int64_t n, const float *dy, float *da, int overwrite_a, float *db, int overwrite_b)
+{
+    if (da) pass_gradient(n, dy, da, overwrite_a);
+    if (db) pass_gradient(n, dy, db, overwrite_b);
 }

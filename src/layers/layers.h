@@ -93,8 +93,10 @@ void relu_backward(int64_t n, const float *y, const float *dy, float *dx, int ac
 void scale_forward(int64_t n, float scale, const float *x, float *y);
 void scale_backward(int64_t n, float scale, const float *dy, float *dx);
 void add_forward(int64_t n, const float *a, const float *b, float *y);
-/* da or db may be NULL (that input needs no gradient). */
-void add_backward(int64_t n, const float *dy, float *da, float *db);
+/* da and db (either may be NULL: that input needs no gradient) receive dy:
+ * overwritten when flagged (the first writer of that gradient), added to
+ * otherwise. a + a (da == db) passes overwrite_b = 0. */
+void add_backward(int64_t n, const float *dy, float *da, int overwrite_a, float *db, int overwrite_b);
 
 /* ---- pooling ---- */
 typedef struct pool_shape {

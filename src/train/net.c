@@ -440,11 +440,15 @@ void nmt_net_backward(nmt_net *net)
                               (writes_first ? net->nodes[d->input].last_consumer == i
                                             : (d->op == NMT_OP_BATCHNORM || d->op == NMT_OP_RELU) &&
                                                   net->nodes[d->input].consumers == 1);
-        for (int which = 0; which < 2 && !overwrite; which++) {
+        /* The residual add writes each input's gradient it is first to write
+         * (a copy), and adds to the others. */
+        int first_writer[2] = {0, 0};
+        for (int which = 0; which < 2; which++) {
             const int src = which ? d->input2 : d->input;
-            if (src >= 0 && net->nodes[src].last_consumer == i && !(which && src == d->input))
-                zero_fill(n_in, net->nodes[src].grad);
+            first_writer[which] = src >= 0 && net->nodes[src].last_consumer == i && !(which && src == d->input);
         }
+        for (int which = 0; which < 2 && !overwrite && d->op != NMT_OP_ADD; which++)
+            if (first_writer[which]) zero_fill(n_in, net->nodes[(which ? d->input2 : d->input)].grad);
         switch (d->op) {
         case NMT_OP_CONV:
         case NMT_OP_LINEAR: {
@@ -488,7 +492,7 @@ void nmt_net_backward(nmt_net *net)
             if (dx) avgpool_backward(d->c_in, batch, (int)plane_in(d), dy, dx);
             break;
         case NMT_OP_ADD:
-            add_backward(n_in, dy, dx, grad_of(net, d, 1));
+            add_backward(n_in, dy, dx, first_writer[0], grad_of(net, d, 1), first_writer[1]);
             break;
         case NMT_OP_FLATTEN:
             if (dx) flatten_backward(d->c_in, batch, (int)plane_in(d), dy, dx);
