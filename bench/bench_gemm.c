@@ -9,8 +9,8 @@
  *   NMT_BENCH_QUICK=1 is the same as --quick (a few shapes, batch 32).
  *   build/bench/bench_gemm --fused [--quick ...] times the backward-data at 2:8
  *   through col2im instead: GEMM from row-major dY into dcol and nmt_col2im
- *   against the fused nmt_gemm_nm_col2im (which packs dY a few panels at a
- *   time itself).
+ *   against the fused nmt_gemm_nm_col2im (which packs dY a panel at a time
+ *   itself).
  *   build/bench/bench_gemm --one ROWS K COLS N M [--threads T] [--reps R] times
  *   one sparse GEMM in the panel layout against OpenBLAS and exits; with
  *   --reps 1 it is the thing to profile under valgrind --tool=callgrind.
@@ -266,7 +266,8 @@ static void fused_table(const bench_config *cfg, nmt_rng *rng)
             const size_t dx_floats = (size_t)l->cin * s.n * in_hw * in_hw, count = nmt_packed_value_count(k, l->cout, nm);
             float *w = must_alloc(sizeof(float) * l->cout * k), *dy = must_alloc(sizeof(float) * l->cout * cols);
             float *dcol = must_alloc(sizeof(float) * k * cols), *dx = must_alloc(sizeof(float) * dx_floats);
-            float *workspace = must_alloc(sizeof(float) * nmt_gemm_nm_col2im_workspace_floats(&s, l->cout));
+            const size_t workspace_floats = nmt_gemm_nm_col2im_workspace_floats(&s, l->cout);
+            float *workspace = must_alloc(sizeof(float) * workspace_floats);
             nmt_packed w_t = {.values = must_alloc(sizeof(float) * count), .index = must_alloc(count)};
             fill(rng, w, (size_t)l->cout * k);
             fill(rng, dy, (size_t)l->cout * cols);
@@ -278,7 +279,7 @@ static void fused_table(const bench_config *cfg, nmt_rng *rng)
                 TIME_MEDIAN(cfg->reps, gemm, nmt_gemm_nm(&w_t, dy, cols, cols, 0.0f, dcol, cols));
                 TIME_MEDIAN(cfg->reps, col2im, (memset(dx, 0, sizeof(float) * dx_floats), nmt_col2im(&s, dcol, dx)));
                 TIME_MEDIAN(cfg->reps, fused, (memset(dx, 0, sizeof(float) * dx_floats),
-                                               nmt_gemm_nm_col2im(&w_t, dy, &s, workspace, dx)));
+                                               nmt_gemm_nm_col2im(&w_t, dy, &s, workspace, workspace_floats, dx)));
                 printf("| %s | %s | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2fx |\n", l->model, l->name, s.n,
                        cfg->threads[t], gemm * 1e3, col2im * 1e3, (gemm + col2im) * 1e3, fused * 1e3,
                        (gemm + col2im) / fused);

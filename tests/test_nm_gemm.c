@@ -181,7 +181,7 @@ static void test_inside_parallel_region(nmt_rng *rng)
 /* Convolution shapes for the lowering tests: strides, paddings, kernel
  * sizes, ragged panels, planes smaller than the kernel, "same" shapes with
  * several images a panel or panels that straddle images, channel counts
- * that fill whole 8 x 8 transpose tiles or not. */
+ * that fill whole 8 x 8 transpose tiles or not, batches split into blocks. */
 static const nmt_conv_shape conv_shapes[] = {
     {.c = 3, .n = 2, .h = 7, .w = 9, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
     {.c = 4, .n = 3, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
@@ -196,6 +196,11 @@ static const nmt_conv_shape conv_shapes[] = {
     {.c = 20, .n = 3, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 2, .pad = 1},
     {.c = 33, .n = 2, .h = 6, .w = 5, .kh = 1, .kw = 1, .stride = 1, .pad = 0},
     {.c = 40, .n = 2, .h = 19, .w = 21, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+    /* batches the fused backward-data splits into blocks of whole panels
+     * (8x8: 3 images) or of images with ragged panels (7x7), the last
+     * block short */
+    {.c = 8, .n = 50, .h = 8, .w = 8, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
+    {.c = 8, .n = 41, .h = 7, .w = 7, .kh = 3, .kw = 3, .stride = 1, .pad = 1},
 };
 #define CONV_SHAPES (sizeof conv_shapes / sizeof conv_shapes[0])
 
@@ -363,7 +368,8 @@ static void test_gemm_col2im(nmt_rng *rng)
         float *panels = malloc(sizeof(float) * nmt_nm_panels_floats(cout, cols));
         float *dcol = malloc(sizeof(float) * k * cols), *want = malloc(sizeof(float) * dx_size);
         float *got = malloc(sizeof(float) * dx_size);
-        float *workspace = malloc(sizeof(float) * nmt_gemm_nm_col2im_workspace_floats(&s, cout));
+        const size_t workspace_floats = nmt_gemm_nm_col2im_workspace_floats(&s, cout);
+        float *workspace = malloc(sizeof(float) * workspace_floats);
         nmt_packed w_t = {.values = malloc(sizeof(float) * count), .index = malloc(count)};
         for (int i = 0; i < cout * k; i++) w[i] = nmt_rng_normal(rng);
         for (int i = 0; i < cout * cols; i++) dy[i] = nmt_rng_normal(rng);
@@ -377,7 +383,8 @@ static void test_gemm_col2im(nmt_rng *rng)
                 memset(want, 0, sizeof(float) * dx_size);
                 nmt_col2im(&s, dcol, want);
                 memset(got, 0, sizeof(float) * dx_size);
-                nmt_gemm_nm_col2im(&w_t, dy, &s, workspace, got);
+                CHECK(nmt_gemm_nm_col2im(&w_t, dy, &s, workspace, workspace_floats, got) == 0,
+                      "fused backward-data refused its own workspace size");
                 double err = harness_max_error(got, want, dx_size);
                 if (!(err <= worst)) worst = err;
             }

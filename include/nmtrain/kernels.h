@@ -102,15 +102,6 @@ void nmt_col2im_transposed_images(const nmt_conv_shape *s, const float *dcol_t, 
  * nmt_nm_panels_floats(k, ncols) floats. */
 void nmt_im2col_panels(const nmt_conv_shape *s, const float *x, float *panels);
 void nmt_im2col_panels_images(const nmt_conv_shape *s, const float *x, int n0, int n1, float *panels);
-/* Sparse backward-data fused with col2im: dx += col2im(W_out^T dY), where
- * w_t is W_out^T packed along Cout (rows kh*kw*c ordered (kh, kw, ci),
- * k = Cout) and dy is dY (Cout x n*ho*wo, row-major). Neither the GEMM
- * result nor dY in panels ever exists in full: dY is packed into panels a
- * few at a time and tiles of c x NMT_NM_PANEL_COLS go through `workspace`
- * (64-byte aligned, nmt_gemm_nm_col2im_workspace_floats(s, cout) floats)
- * into dx, which the caller zeroes first, as for nmt_col2im. Parallel over
- * input channels. */
-size_t nmt_gemm_nm_col2im_workspace_floats(const nmt_conv_shape *s, int cout);
 /* Sparse forward fused with the lowering: y = W_in im2col(x) for the whole
  * batch, w packed N:M along K = (kh, kw, ci) (rows c_out), y c_out x
  * n*ho*wo row-major. Each thread lowers a column panel (K x
@@ -121,8 +112,19 @@ size_t nmt_gemm_nm_col2im_workspace_floats(const nmt_conv_shape *s, int cout);
  * one panel: workspace_floats < K * NMT_NM_PANEL_COLS. */
 int nmt_gemm_nm_conv(const nmt_packed *w, const nmt_conv_shape *s, const float *x, float *workspace,
                      size_t workspace_floats, float *y);
-void nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy, const nmt_conv_shape *s,
-                        float *workspace, float *dx);
+/* Sparse backward-data fused with col2im: dx += col2im(W_out^T dY), where
+ * w_t is W_out^T packed along Cout (rows kh*kw*c ordered (kh, kw, ci),
+ * k = Cout) and dy is dY (Cout x n*ho*wo, row-major). Neither the GEMM
+ * result nor dY in panels ever exists in full: each thread packs one dY
+ * panel at a time and passes tiles of c x NMT_NM_PANEL_COLS through its part
+ * of `workspace` (64-byte aligned) into dx, which the caller zeroes first,
+ * as for nmt_col2im. Parallel over blocks of images; as many threads run as
+ * the workspace has room for (nmt_gemm_nm_col2im_workspace_floats: enough
+ * for every thread). Returns 0, or -1 (nmt_errmsg says why) when it has no
+ * room for one: workspace_floats < (c + Cout) * NMT_NM_PANEL_COLS. */
+size_t nmt_gemm_nm_col2im_workspace_floats(const nmt_conv_shape *s, int cout);
+int nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy, const nmt_conv_shape *s, float *workspace,
+                       size_t workspace_floats, float *dx);
 
 /* ---- Winograd F(2x2, 3x3) convolution -------------------------------------
  * For 3x3, stride 1, pad 1 layers of 16 channels or more in and out

@@ -260,7 +260,7 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
         /* N:M backward-data fused with col2im: no K x cols intermediate
          * and no full copy of dY in panels. dcol (free once WG is done) is
          * its small workspace. */
-        nmt_gemm_nm_col2im(w_t.packed, dy_bw.dense, s, dcol, dx);
+        nmt_gemm_nm_col2im(w_t.packed, dy_bw.dense, s, dcol, nmt_gemm_nm_col2im_workspace_floats(s, c_out), dx);
     } else {
         FOR_EACH_CHUNK(s, step, n0, n1) { /* dcol may be col */
             const int part = (n1 - n0) * image_cols;
