@@ -9,7 +9,8 @@ the whole-model GEMM ratios computed from the per-layer rows.
         FW+BW time ratio of every (model, threads, batch) setting against
         OpenBLAS, one panel per N:M, beside the target and the ideal M/N.
 --train (build/bench/bench_train --csv): OUT_DIR/train.png, each method's
-        training-step speedup over dense beside its ideal.
+        training-step speedup over dense (and over dense-lowered) beside its
+        ideal.
 --torch (bench/compare_torch.py --csv): OUT_DIR/torch.png, images/s and
         peak memory of nmtrain's rows beside PyTorch's.
 
@@ -94,7 +95,7 @@ def plot_gemm(path, out_dir):
         ax.axhline(target, color="tab:red", linestyle="--", label="target %.1fx" % target)
         ax.axhline(ideal, color="gray", linestyle=":", label="ideal %.0fx" % ideal)
         ax.set_xticks(range(len(labels)))
-        ax.set_xticklabels(labels, fontsize=7)
+        ax.set_xticklabels(labels, fontsize=7, rotation=45)
         ax.set(title="N:M %s against OpenBLAS" % nm, ylabel="whole-model GEMM time ratio", ylim=(0, ideal * 1.1))
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
@@ -114,14 +115,19 @@ def plot_train(path, out_dir):
         speedups = [number(r, "speedup", path) for r in mine]
         ideals = [number(r, "ideal", path) for r in mine]
         x = range(len(mine))
-        ax.bar(x, speedups, color="tab:blue", label="measured")
-        ax.scatter(x, ideals, marker="_", s=300, color="black", zorder=3, label="ideal (executed MACs)")
+        ax.bar(x, speedups, color="tab:blue", label="over dense")
+        lowered = [(i, number(r, "vs_lowered", path)) for i, r in enumerate(mine) if r.get("vs_lowered")]
+        if lowered:
+            ax.scatter([i for i, _ in lowered], [v for _, v in lowered], marker="o", facecolors="none",
+                       edgecolors="tab:orange", zorder=3, label="over dense-lowered")
+        ax.scatter(x, ideals, marker="_", s=300, color="black", zorder=3,
+                   label="ideal (executed MACs; a ceiling over dense-lowered)")
         ax.axhline(1.0, color="gray", linewidth=0.8)
         ax.set_xticks(list(x))
         ax.set_xticklabels(labels, fontsize=7, rotation=90)
-        ax.set(title="%s: training step against dense" % model, ylabel="speedup over dense")
+        ax.set(title="%s: training step against dense" % model, ylabel="speedup", ylim=(0, max(ideals) * 1.35))
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return save(fig, out_dir, "train.png")
 
