@@ -537,5 +537,6 @@ void nmt_net_print_profile(const nmt_net *net, FILE *out)
         profile_row(out, "  GEMM dW", 0.0, t[CONV_WEIGHT_GRAD], total);
         if (net->method.kind == NMT_METHOD_SDGP) profile_row(out, "  dY pruning", 0.0, net->prune_seconds, total);
     }
-    if (net->method.kind != NMT_METHOD_DENSE) profile_row(out, "sparse operands", net->refresh_seconds, net->operand_seconds, total);
+    if (net->method.kind != NMT_METHOD_DENSE)
+        profile_row(out, "sparse operands", net->refresh_seconds, net->operand_seconds, total);
 }
