@@ -43,6 +43,15 @@ static inline __attribute__((format(printf, 2, 3))) void bench_csv_row(bench_csv
     fputc('\n', csv->file);
 }
 
+/* A failed run: FILE.tmp goes, FILE stays as it was. */
+static inline void bench_csv_discard(bench_csv *csv)
+{
+    if (!csv->file) return;
+    fclose(csv->file);
+    csv->file = NULL;
+    remove(csv->temp);
+}
+
 /* Flushes, closes and renames FILE.tmp to FILE; 0 without --csv. */
 static inline int bench_csv_close(bench_csv *csv, const char *program)
 {

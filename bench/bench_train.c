@@ -70,16 +70,28 @@ static double ideal_speedup(const nmt_model_desc *desc, const nmt_method_config 
     return executed > 0 ? dense / executed : 1.0;
 }
 
+/* The full-width model on 3x32x32 inputs, 10 classes; NULL (nmt_errmsg
+ * says why) for a name the library does not know. Free it. */
+static nmt_model_desc *describe(const char *arch)
+{
+    const nmt_model_config mc = {.arch = arch, .width = 1.0f, .in_c = 3, .in_h = 32, .in_w = 32, .classes = 10};
+    nmt_model_desc *desc = malloc(sizeof *desc);
+    if (desc && nmt_model_describe(&mc, desc) != 0) {
+        free(desc);
+        return NULL;
+    }
+    return desc;
+}
+
 /* Runs one configuration in this (child) process; returns images/s. */
 static int profile, profile_asked;
 
 static double run_config(const char *arch, bench_config c, int batch, int reps)
 {
-    nmt_model_config mc = {.arch = arch, .width = 1.0f, .in_c = 3, .in_h = 32, .in_w = 32, .classes = 10};
-    nmt_model_desc *desc = malloc(sizeof *desc);
+    nmt_model_desc *desc = describe(arch);
     nmt_method_config method;
     nmt_method_defaults(c.kind, c.nm, &method);
-    if (nmt_model_describe(&mc, desc) != 0) return -1;
+    if (!desc) return -1;
     nmt_conv_set_winograd(!c.lowered);
     nmt_net *net = nmt_net_create(desc, batch, &method, 1);
     if (!net) return -1;
@@ -117,6 +129,7 @@ static int measure(const char *arch, bench_config c, int batch, int reps, bench_
     if (pid == 0) {
         close(fds[0]);
         double ips = run_config(arch, c, batch, reps);
+        if (ips <= 0) fprintf(stderr, "bench_train: %s: %s\n", arch, nmt_errmsg()); /* the parent cannot see it */
         fflush(stdout);
         if (write(fds[1], &ips, sizeof ips) != sizeof ips) _exit(1);
         _exit(0);
@@ -209,6 +222,14 @@ int main(int argc, char **argv)
     char list[256];
     snprintf(list, sizeof list, "%s", models);
     for (char *arch = strtok(list, ","); arch; arch = strtok(NULL, ",")) {
+        /* A name the library does not know fails here, with its reason, not
+         * inside the forked child whose error message the parent cannot see. */
+        nmt_model_desc *desc = describe(arch);
+        if (!desc) {
+            fprintf(stderr, "bench_train: --models %s: %s\n", arch, nmt_errmsg());
+            bench_csv_discard(&csv);
+            return 2;
+        }
         /* Rounds go through every configuration in turn, so a slow spell of
          * the machine hits one round of each rather than all of one; a
          * configuration keeps its fastest round (noise only slows down). */
@@ -220,8 +241,8 @@ int main(int argc, char **argv)
                 bench_result r;
                 if (measure(arch, configs[i], batch, reps, &r) != 0) {
                     char name[32];
-                    fprintf(stderr, "bench_train: %s %s failed: %s\n", arch,
-                            config_name(configs[i], name, sizeof name), nmt_errmsg());
+                    fprintf(stderr, "bench_train: %s %s failed\n", arch, config_name(configs[i], name, sizeof name));
+                    bench_csv_discard(&csv);
                     return 1;
                 }
                 if (round == 0 || r.images_per_s > best[i].images_per_s) best[i] = r;
@@ -236,15 +257,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n_configs; i++) {
             nmt_method_config method;
             nmt_method_defaults(configs[i].kind, configs[i].nm, &method);
-            nmt_model_config mc = {.arch = arch, .width = 1.0f, .in_c = 3, .in_h = 32, .in_w = 32, .classes = 10};
-            nmt_model_desc *desc = malloc(sizeof *desc);
-            if (nmt_model_describe(&mc, desc) != 0) {
-                fprintf(stderr, "bench_train: %s: %s\n", arch, nmt_errmsg());
-                free(desc);
-                return 1;
-            }
             const double ideal = ideal_speedup(desc, &method);
-            free(desc);
             char nm[16] = "-";
             if (configs[i].kind != NMT_METHOD_DENSE) snprintf(nm, sizeof nm, "%d:%d", configs[i].nm.n, configs[i].nm.m);
             /* "-" (empty in the CSV): that baseline was not run */
@@ -267,6 +280,7 @@ int main(int argc, char **argv)
                           speedup_csv, vs_lowered_csv, ideal, best[i].peak_mb, spread);
             fflush(stdout);
         }
+        free(desc);
     }
     return bench_csv_close(&csv, "bench_train") ? 1 : 0;
 }
