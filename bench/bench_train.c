@@ -208,6 +208,19 @@ int main(int argc, char **argv)
         configs = chosen;
         n_configs = count;
     }
+    /* Every model name is checked before anything runs: a name the library
+     * does not know fails here with its reason, not inside a forked child
+     * whose error message the parent cannot see. */
+    char list[256];
+    snprintf(list, sizeof list, "%s", models);
+    for (char *arch = strtok(list, ","); arch; arch = strtok(NULL, ",")) {
+        nmt_model_desc *desc = describe(arch);
+        if (!desc) {
+            fprintf(stderr, "bench_train: --models %s: %s\n", arch, nmt_errmsg());
+            return 2;
+        }
+        free(desc);
+    }
     bench_csv csv = {0};
     if (csv_path && bench_csv_open(&csv, "bench_train", csv_path,
                                    "model,method,nm,batch,threads,isa,images_per_s,speedup,vs_lowered,ideal,peak_mb,"
@@ -219,16 +232,13 @@ int main(int argc, char **argv)
            nmt_gemm_nm_path());
     printf("%-9s %-13s %-5s %10s %9s %10s %7s %9s %8s\n", "model", "method", "N:M", "images/s", "speedup",
            "vs lowered", "ideal", "peak MB", "spread");
-    char list[256];
     snprintf(list, sizeof list, "%s", models);
     for (char *arch = strtok(list, ","); arch; arch = strtok(NULL, ",")) {
-        /* A name the library does not know fails here, with its reason, not
-         * inside the forked child whose error message the parent cannot see. */
-        nmt_model_desc *desc = describe(arch);
+        nmt_model_desc *desc = describe(arch); /* known: checked above */
         if (!desc) {
-            fprintf(stderr, "bench_train: --models %s: %s\n", arch, nmt_errmsg());
+            fprintf(stderr, "bench_train: out of memory\n");
             bench_csv_discard(&csv);
-            return 2;
+            return 1;
         }
         /* Rounds go through every configuration in turn, so a slow spell of
          * the machine hits one round of each rather than all of one; a
