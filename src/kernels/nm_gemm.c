@@ -267,19 +267,20 @@ static void nm_gemm_run(const nmt_packed *a, const float *b, ptrdiff_t ldb, ptrd
     }
 }
 
-void nm_gemm_panel(const nmt_packed *a, const float *panel, int width, float *c, int ldc)
+void nm_gemm_panel(const nmt_packed *a, int row_begin, int row_end, const float *panel, int width, float *c,
+                   int ldc)
 {
-    const int rows = a->rows, total_groups = a->k / a->nm.m, step = chunk_rows();
+    const int total_groups = a->k / a->nm.m, step = chunk_rows();
     const nm_block_kernel kernel = nm_choose_kernel();
     const int block_groups = nm_block_groups(a->nm);
-    for (int row_begin = 0; row_begin < rows; row_begin += step) {
+    for (int r0 = row_begin; r0 < row_end; r0 += step) {
         nm_block blk = {
             .a = a,
-            .row_begin = row_begin,
-            .row_end = rows - row_begin < step ? rows : row_begin + step,
+            .row_begin = r0,
+            .row_end = row_end - r0 < step ? row_end : r0 + step,
             .ldb = NMT_NM_PANEL_COLS,
             .next_ldb = NMT_NM_PANEL_COLS,
-            .c = c + (ptrdiff_t)row_begin * ldc,
+            .c = c + (ptrdiff_t)(r0 - row_begin) * ldc,
             .ldc = ldc,
             .width = width,
         };

@@ -67,12 +67,11 @@ static void scatter_tile(const nmt_conv_shape *s, const nm_output_run *runs, int
 
 /* Images [n0, n1) of the batch, in the calling thread. */
 static void col2im_images(const nmt_packed *w_t, const float *dy, const nmt_conv_shape *s, int n0, int n1,
-                          nm_block_kernel kernel, float *tile, float *panel, float *dx)
+                          float *tile, float *panel, float *dx)
 {
     const int image_cols = s->ho * s->wo, ncols = s->n * image_cols;
     const int first = n0 * image_cols, panels = ((n1 - n0) * image_cols + NMT_NM_PANEL_COLS - 1) / NMT_NM_PANEL_COLS;
-    const int total_groups = w_t->k / w_t->nm.m, m = w_t->nm.m, cout = w_t->k;
-    const int block_groups = nm_block_groups(w_t->nm);
+    const int cout = w_t->k;
     for (int p = 0; p < panels; p++) {
         nm_output_run runs[NMT_NM_PANEL_COLS];
         int width;
@@ -85,31 +84,7 @@ static void col2im_images(const nmt_packed *w_t, const float *dy, const nmt_conv
         for (int i = 0; i < s->kh; i++) {
             for (int j = 0; j < s->kw; j++) {
                 const int row0 = (i * s->kw + j) * s->c; /* row (i, j, 0) of W_out^T */
-                nm_block blk = {
-                    .a = w_t,
-                    .row_begin = row0,
-                    .row_end = row0 + s->c,
-                    .ldb = NMT_NM_PANEL_COLS,
-                    .next_ldb = NMT_NM_PANEL_COLS,
-                    .c = tile,
-                    .ldc = NMT_NM_PANEL_COLS,
-                    .width = width,
-                    .c_scale = 1.0f,
-                };
-                for (int g0 = 0; g0 < total_groups; g0 += block_groups) {
-                    blk.first_group = g0;
-                    blk.groups = total_groups - g0 < block_groups ? total_groups - g0 : block_groups;
-                    blk.b = panel + (ptrdiff_t)g0 * m * NMT_NM_PANEL_COLS;
-                    blk.read_c = g0 > 0;
-                    const int next_g0 = g0 + block_groups;
-                    /* Prefetch the next block, or after the last one this
-                     * panel's first block, which the next offset reads. */
-                    const int next_first = next_g0 < total_groups ? next_g0 : 0;
-                    blk.next_b = panel + (ptrdiff_t)next_first * m * NMT_NM_PANEL_COLS;
-                    blk.next_rows =
-                        (total_groups - next_first < block_groups ? total_groups - next_first : block_groups) * m;
-                    kernel(&blk);
-                }
+                nm_gemm_panel(w_t, row0, row0 + s->c, panel, width, tile, NMT_NM_PANEL_COLS);
                 scatter_tile(s, runs, run_count, i, j, tile, dx);
             }
         }
@@ -151,12 +126,11 @@ int nmt_gemm_nm_col2im(const nmt_packed *w_t, const float *dy, const nmt_conv_sh
     if (block > s->n) block = s->n;
     const int blocks = (s->n + block - 1) / block;
     if (threads > blocks) threads = blocks;
-    const nm_block_kernel kernel = nm_choose_kernel();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int b = 0; b < blocks; b++) {
         float *tile = workspace + (size_t)omp_get_thread_num() * per_thread;
         const int n0 = b * block, n1 = n0 + block < s->n ? n0 + block : s->n;
-        col2im_images(w_t, dy, s, n0, n1, kernel, tile, tile + (size_t)s->c * NMT_NM_PANEL_COLS, dx);
+        col2im_images(w_t, dy, s, n0, n1, tile, tile + (size_t)s->c * NMT_NM_PANEL_COLS, dx);
     }
     return 0;
 }

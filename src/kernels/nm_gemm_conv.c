@@ -29,7 +29,7 @@ int nmt_gemm_nm_conv(const nmt_packed *w, const nmt_conv_shape *s, const float *
     for (int p = 0; p < panels; p++) {
         float *panel = workspace + (size_t)omp_get_thread_num() * per_thread;
         const int width = nm_lower_panel(s, x, 0, s->n, p, panel);
-        nm_gemm_panel(w, panel, width, y + (size_t)p * NMT_NM_PANEL_COLS, ncols);
+        nm_gemm_panel(w, 0, w->rows, panel, width, y + (size_t)p * NMT_NM_PANEL_COLS, ncols);
     }
     return 0;
 }

@@ -78,11 +78,12 @@ size_t nm_stream_bytes(void);
 nm_block_kernel nm_choose_kernel(void);
 int nm_block_groups(nmt_nm nm);
 
-/* C[rows x width] = A * panel for one panel of B in the panel layout
- * (a->k x NMT_NM_PANEL_COLS, contiguous), every row of A, in the calling
- * thread: rows in chunks whose C slice stays in L2, as the parallel driver
- * runs them. */
-void nm_gemm_panel(const nmt_packed *a, const float *panel, int width, float *c, int ldc);
+/* C = rows [row_begin, row_end) of A times one panel of B in the panel
+ * layout (a->k x NMT_NM_PANEL_COLS, contiguous), c pointing at row
+ * row_begin's C, in the calling thread: rows in chunks whose C slice stays
+ * in L2, as the parallel driver runs them. */
+void nm_gemm_panel(const nmt_packed *a, int row_begin, int row_end, const float *panel, int width, float *c,
+                   int ldc);
 
 /* Lowers panel p of the output columns of images [n0, n1) of a convolution
  * (see nmt_im2col_panels) into out (k x NMT_NM_PANEL_COLS); returns the
