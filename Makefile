@@ -59,10 +59,17 @@ run: deps
 	$(MAKE) all
 	$(BUILD)/nmtrain train
 
+# Each part of the project that needs its own rules (hardware, fuzzing, the
+# install test) keeps them in mk/NAME.mk and adds its check target to
+# CHECK_EXTRA, which `make check` runs after the suites.
+CHECK_EXTRA :=
+-include mk/*.mk
+
 check: deps
 	$(MAKE) test
 	$(MAKE) bench
 	$(MAKE) test-asan
+	$(if $(strip $(CHECK_EXTRA)),$(MAKE) $(CHECK_EXTRA))
 
 test-asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
