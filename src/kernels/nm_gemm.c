@@ -1,6 +1,6 @@
 /* N:M sparse GEMM driver: C = A_packed B + beta C.
  *
- * Blocking (see docs/performance.md): the columns of B and C are cut into
+ * Blocking (measured in docs/history/performance-2026-11.md): the columns of B and C are cut into
  * panels of NMT_NM_PANEL_COLS; the reduction into blocks of whole N:M groups
  * whose panel chunk (block rows x 96 floats) is about the size of L1d. Every
  * row of A then streams its kept values past the chunk; a row reads only N/M
