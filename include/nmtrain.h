@@ -10,6 +10,8 @@
  *   nmtrain/kernels.h  dense (OpenBLAS) and N:M sparse GEMM, im2col/col2im
  *   nmtrain/model.h    model descriptions (the graph the engine and the
  *                      simulator both read) and the built-in architectures
+ *   nmtrain/sparsity.h the training methods and their rule: which GEMMs of
+ *                      a layer are N:M (the engine and the simulator both ask)
  *   nmtrain/data.h     IDX / CIFAR data sets, augmentation, batching
  *   nmtrain/io.h       safetensors files (checkpoints, fixtures, exports)
  *   nmtrain/train.h    the network, methods, optimiser, schedules, trainer
@@ -31,6 +33,7 @@
 #include "nmtrain/nm.h"
 #include "nmtrain/kernels.h"
 #include "nmtrain/model.h"
+#include "nmtrain/sparsity.h"
 #include "nmtrain/data.h"
 #include "nmtrain/io.h"
 #include "nmtrain/train.h"

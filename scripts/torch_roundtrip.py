@@ -48,8 +48,7 @@ def method_model(config, tensors):
              if not k.startswith("optimizer.") and not k.endswith((".nm_values", ".nm_index"))}
     model.load_state_dict(state, strict=True)
     n, m = (int(v) for v in config["nm"].split(":"))
-    layers = methods.convert(model, config["method"], n, m, config["decay"],
-                             bool(config["sparse_first"]), bool(config["sparse_classifier"]))
+    layers = methods.convert(model, config["method"], n, m, config["decay"], bool(config["sparse_classifier"]))
     return model, layers
 
 

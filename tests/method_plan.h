@@ -10,9 +10,9 @@ static inline int plan_layer_alone(const nmt_method_config *cfg, const nmt_node 
                                    method_layer *l)
 {
     nmt_arena_init(arena, 0);
-    method_layer_plan(cfg, node, 0, arena, l);
+    method_layer_plan(cfg, node, arena, l);
     if (nmt_arena_init(arena, arena->peak + 64) != 0) return -1;
-    method_layer_plan(cfg, node, 0, arena, l);
+    method_layer_plan(cfg, node, arena, l);
     return 0;
 }
 

@@ -35,7 +35,7 @@ static void write_file(const char *path, const char *text)
 static int contains(const char *hay, const char *needle) { return strstr(hay, needle) != NULL; }
 
 /* A small model workload from the zoo at a small batch (fast under ASan). */
-static nmt_sim_workload zoo_workload(const char *name, int batch, nmt_sim_method method, int n, int m)
+static nmt_sim_workload zoo_workload(const char *name, int batch, nmt_method_kind method, int n, int m)
 {
     nmt_model_desc *d = malloc(sizeof *d);
     nmt_sim_workload wl;
@@ -46,8 +46,7 @@ static nmt_sim_workload zoo_workload(const char *name, int batch, nmt_sim_method
     }
     nmt_sim_options o;
     nmt_sim_options_default(&o);
-    o.method = method;
-    o.nm.n = n, o.nm.m = m;
+    nmt_method_defaults(method, (nmt_nm){n, m}, &o.method);
     if (nmt_sim_workload_from_model(d, batch, &o, &wl)) {
         fprintf(stderr, "workload %s: %s\n", name, nmt_errmsg());
         exit(1);
@@ -400,7 +399,7 @@ static void test_workloads(void)
     const double pes = cfg.rows * cfg.cols;
     static const char *const models[] = {"resnet9", "vit"};
     for (int mi = 0; mi < 2; mi++) {
-        nmt_sim_workload wl = zoo_workload(models[mi], 16, NMT_SIM_BDWP, 2, 8);
+        nmt_sim_workload wl = zoo_workload(models[mi], 16, NMT_METHOD_BDWP, 2, 8);
         nmt_sim_result r;
         CHECK(nmt_sim_run(&cfg, &wl, &r) == 0, "%s: %s", models[mi], nmt_errmsg());
         /* MACs agree with the model description */
@@ -454,8 +453,8 @@ static void test_workloads(void)
 
         /* N:M with N = M is dense, cycle for cycle */
         nmt_sim_workload d = wl, e = wl;
-        d.opts.method = NMT_SIM_DENSE;
-        e.opts.nm.n = e.opts.nm.m = 8;
+        d.opts.method.kind = NMT_METHOD_DENSE;
+        e.opts.method.nm.n = e.opts.method.nm.m = 8;
         double cd = run_cycles(&cfg, &d), ce = run_cycles(&cfg, &e);
         CHECK(cd == ce && cd > r.total.cycles, "%s: 8:8 %g == dense %g > bdwp %g", models[mi], ce, cd,
               r.total.cycles);
@@ -548,7 +547,7 @@ static void test_workloads(void)
     /* a starved generator: pre-generation exposes part of its work, and is
      * still never slower than generating on the critical path */
     {
-        nmt_sim_workload gw = zoo_workload("vgg19", 2, NMT_SIM_BDWP, 2, 8);
+        nmt_sim_workload gw = zoo_workload("vgg19", 2, NMT_METHOD_BDWP, 2, 8);
         nmt_sim_config g1 = cfg, g0;
         g1.gen_lanes = 1;
         g0 = g1;
@@ -571,25 +570,25 @@ static void test_workloads(void)
     }
 
     /* methods: fractions of dense MACs as BDWP.md states */
-    nmt_sim_workload wl = zoo_workload("resnet9", 8, NMT_SIM_SRSTE, 2, 8);
+    nmt_sim_workload wl = zoo_workload("resnet9", 8, NMT_METHOD_SRSTE, 2, 8);
     nmt_sim_result r;
     CHECK(nmt_sim_run(&cfg, &wl, &r) == 0, "srste");
     CHECK(r.phase[NMT_SIM_BW].macs == r.phase[NMT_SIM_BW].macs_dense && r.phase[NMT_SIM_FW].macs < r.phase[NMT_SIM_FW].macs_dense,
           "srste: BW dense");
     nmt_sim_result_free(&r);
-    wl.opts.method = NMT_SIM_SDGP;
+    nmt_method_defaults(NMT_METHOD_SDGP, wl.opts.method.nm, &wl.opts.method);
     CHECK(nmt_sim_run(&cfg, &wl, &r) == 0, "sdgp: %s", nmt_errmsg());
     CHECK(r.phase[NMT_SIM_FW].macs == r.phase[NMT_SIM_FW].macs_dense && r.phase[NMT_SIM_BW].macs < r.phase[NMT_SIM_BW].macs_dense &&
               r.phase[NMT_SIM_GEN].cycles > 0,
           "sdgp: sparse BW, run-time pruning on the critical path");
     nmt_sim_result_free(&r);
-    wl.opts.method = NMT_SIM_TNM;
+    nmt_method_defaults(NMT_METHOD_TNM, wl.opts.method.nm, &wl.opts.method);
     CHECK(nmt_sim_run(&cfg, &wl, &r) == 0, "tnm: %s", nmt_errmsg());
     CHECK(r.phase[NMT_SIM_FW].macs < r.phase[NMT_SIM_FW].macs_dense && r.phase[NMT_SIM_BW].macs < r.phase[NMT_SIM_BW].macs_dense,
           "tnm: FW and BW sparse");
     nmt_sim_result_free(&r);
     /* pre-generation off puts generation on the critical path */
-    wl.opts.method = NMT_SIM_BDWP;
+    nmt_method_defaults(NMT_METHOD_BDWP, wl.opts.method.nm, &wl.opts.method);
     nmt_sim_config np = cfg;
     np.opt_pregen = 0;
     CHECK(nmt_sim_run(&np, &wl, &r) == 0 && r.phase[NMT_SIM_GEN].cycles > 0 && r.phase[NMT_SIM_GEN].hidden == 0,
@@ -690,11 +689,11 @@ static void test_reports(void)
 {
     nmt_sim_config cfg;
     nmt_sim_config_default(&cfg);
-    nmt_sim_workload wl = zoo_workload("resnet9", 8, NMT_SIM_BDWP, 2, 8);
+    nmt_sim_workload wl = zoo_workload("resnet9", 8, NMT_METHOD_BDWP, 2, 8);
     nmt_sim_result r, b;
     CHECK(nmt_sim_run(&cfg, &wl, &r) == 0, "run");
     nmt_sim_workload d = wl;
-    d.opts.method = NMT_SIM_DENSE;
+    d.opts.method.kind = NMT_METHOD_DENSE;
     CHECK(nmt_sim_run(&cfg, &d, &b) == 0, "dense");
     const char *csv = tmp_path("r.csv"), *cr = tmp_path("COMPUTE_REPORT.csv"), *js = tmp_path("r.json");
     CHECK(nmt_sim_report_csv(csv, &wl, &r) == 0 && nmt_sim_report_compute(cr, &cfg, &wl, &r) == 0 &&

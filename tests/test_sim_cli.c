@@ -103,7 +103,7 @@ int main(void)
     CHECK(sim("--model", NULL) == 2 && strstr(err_text, "--model needs a value"), "missing value");
     CHECK(sim(NULL) == 2 && strstr(err_text, "exactly one of --model or --topology"), "no workload");
     CHECK(sim("--model", "resnet9", "--batch", "0", NULL) == 2 && strstr(err_text, "--batch '0'"), "batch");
-    CHECK(sim("--model", "resnet9", "--method", "magic", NULL) == 2 && strstr(err_text, "--method 'magic'"),
+    CHECK(sim("--model", "resnet9", "--method", "magic", NULL) == 2 && strstr(err_text, "unknown training method 'magic'"),
           "method");
     CHECK(sim("--model", "resnet9", "--nm", "5:4", NULL) == 2 && strstr(err_text, "--nm"), "nm: %s", err_text);
     CHECK(sim("--model", "nosuchnet", NULL) == 1 && strstr(err_text, "unknown model 'nosuchnet'"), "model: %s",

@@ -40,6 +40,7 @@
 
 #include "nmtrain/model.h"
 #include "nmtrain/nm.h"
+#include "nmtrain/sparsity.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -140,18 +141,6 @@ double nmt_sim_dram_bytes_per_cycle(const nmt_sim_config *cfg);
 
 /* ---- workloads ------------------------------------------------------------ */
 
-typedef enum nmt_sim_method {
-    NMT_SIM_DENSE = 0, /* dense FW, BW, WG */
-    NMT_SIM_SRSTE,     /* N:M FW (m_in); BW dense */
-    NMT_SIM_BDWP,      /* N:M FW (m_in) and BW (m_out) */
-    NMT_SIM_TNM,       /* transposable N:M in FW and BW, mask refreshed every mask_interval steps */
-    NMT_SIM_SDGP,      /* dense FW; BW with dY pruned N:M along channels at run time */
-    NMT_SIM_NMETHODS
-} nmt_sim_method;
-
-const char *nmt_sim_method_name(nmt_sim_method m);
-int nmt_sim_method_parse(const char *text, nmt_sim_method *out);
-
 typedef enum nmt_sim_phase {
     NMT_SIM_FW = 0,
     NMT_SIM_BW,
@@ -189,22 +178,19 @@ typedef struct nmt_sim_layer {
     int64_t params;              /* parameters updated by the optimiser */
     int64_t weights;             /* GEMM weight elements (generator input) */
     nmt_nm nm;                   /* the layer's N:M (dense when not sparse) */
-    int sparse_fw, sparse_bw;    /* FW / BW weight operand is N:M */
+    int sparse_fw, sparse_bw;    /* the FW / BW GEMM has an N:M operand (sdgp's BW: dY) */
     double gen_elems_per_dir;    /* elements the generator reads per direction */
     int gen_dirs;                /* 0, 1 (srste, tnm) or 2 (bdwp) directions */
     double gen_runtime_elems;    /* sdgp: dY elements pruned every step, on the critical path before BW */
     double gen_factor;           /* cycles per element relative to top-N (tnm: gen_tnm_factor) */
     double gen_interval;         /* refresh every this many steps (tnm: 40) */
     int needs_fp16_copy;         /* the update writes a dense FP16 weight copy */
-    char note[64];               /* why a layer stays dense, etc. */
+    char note[96];               /* the method rule's reason (nmt_layer_sparsity.why) */
 } nmt_sim_layer;
 
 typedef struct nmt_sim_options {
-    nmt_sim_method method;       /* bdwp */
-    nmt_nm nm;                   /* 2:8 */
+    nmt_method_config method;    /* bdwp 2:8 with the spec's defaults; its rule is nmtrain/sparsity.h's */
     int training;                /* 1; 0 = forward only (inference, like SCALE-Sim) */
-    int sparse_classifier;       /* 0: the classifier stays dense, as SR-STE does */
-    int mask_interval;           /* 0 = method default (1, tnm 40) */
 } nmt_sim_options;
 
 void nmt_sim_options_default(nmt_sim_options *opts);
@@ -213,7 +199,7 @@ void nmt_sim_options_default(nmt_sim_options *opts);
  * SCALE-Sim topology) plus batch and method. The per-layer GEMMs and vector
  * work (nmt_sim_layer) are derived from it by nmt_sim_run under the
  * configuration, so a sweep over any key needs no rebuild and the dense
- * baseline is the same workload with opts.method = NMT_SIM_DENSE. */
+ * baseline is the same workload with opts.method.kind = NMT_METHOD_DENSE. */
 typedef struct nmt_sim_workload {
     char name[64];
     int batch;
@@ -221,7 +207,7 @@ typedef struct nmt_sim_workload {
     int classes;                 /* > 0 appends a softmax cross-entropy loss */
     int n_nodes;
     nmt_node *nodes;
-    nmt_nm *node_nm;             /* per node N:M override ({0,0}: opts.nm; n == m: dense) */
+    nmt_nm *node_nm;             /* per node N:M override ({0,0}: opts.method.nm; n == m: dense) */
 } nmt_sim_workload;
 
 /* From a model description (nmt_model_describe), at a batch size. */

@@ -9,40 +9,18 @@
 #include "nmtrain/data.h"
 #include "nmtrain/model.h"
 #include "nmtrain/nm.h"
+#include "nmtrain/sparsity.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* ---- training methods (see docs/methods.md and the BDWP spec) ---- */
-typedef enum nmt_method_kind {
-    NMT_METHOD_DENSE,
-    NMT_METHOD_SRSTE,
-    NMT_METHOD_BDWP,
-    NMT_METHOD_SDGP,
-    NMT_METHOD_TNM,
-} nmt_method_kind;
-
-typedef struct nmt_method_config {
-    nmt_method_kind kind;
-    nmt_nm nm;
-    float decay;            /* SR-STE decay lambda (srste, bdwp); default 2e-4 */
-    int mask_interval;      /* refresh sparse operands every T steps; 0 = method default */
-    int sparse_first;       /* make the first conv sparse when divisible */
-    int sparse_classifier;  /* make the classifier sparse when divisible */
-} nmt_method_config;
-
-/* Parses "dense", "srste", "bdwp", "sdgp", "tnm". */
-int nmt_method_parse(const char *name, nmt_method_kind *out);
-const char *nmt_method_name(nmt_method_kind kind);
-/* Fills the spec's defaults for `kind` (decay 2e-4, interval 1, or 40 for tnm). */
-void nmt_method_defaults(nmt_method_kind kind, nmt_nm nm, nmt_method_config *out);
+/* ---- training methods: nmtrain/sparsity.h (see docs/methods.md and the BDWP spec) ---- */
 
 /* What a method does to each node of a model: which GEMMs read N:M sparse
  * operands (or why not), and the MACs per sample executed against dense. */
 typedef struct nmt_layer_report {
-    int fw_sparse, bw_sparse, dy_pruned;
-    char why[96];
+    nmt_layer_sparsity sparsity;
     nmt_macs dense, executed;
 } nmt_layer_report;
 /* Fills one report per node of `desc` (out has desc->n_nodes entries). */

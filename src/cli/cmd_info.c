@@ -8,7 +8,7 @@
 
 static const char usage[] =
     "usage: nmtrain info [--model M] [--width W] [--in CxHxW] [--classes K] [--imagenet-stem]\n"
-    "                    [--method dense|srste|bdwp|sdgp|tnm] [--nm N:M] [--sparse-first] [--sparse-classifier]\n"
+    "                    [--method dense|srste|bdwp|sdgp|tnm] [--nm N:M] [--sparse-classifier]\n"
     "Prints per-layer output shapes, parameters and MACs per sample of forward (FW), backward-data (BW)\n"
     "and weight-gradient (WG), dense and as executed by the method. Without --in, the shape of the\n"
     "default data (Fashion-MNIST, 1x28x28, 10 classes) is used.\n";
@@ -53,14 +53,13 @@ int nmt_cmd_info(int argc, char **argv)
         if (nmt_node_winograd(n)) winograd += r->dense.fw;
         dense.fw += r->dense.fw, dense.bw += r->dense.bw, dense.wg += r->dense.wg;
         exec.fw += r->executed.fw, exec.bw += r->executed.bw, exec.wg += r->executed.wg;
-        if (n->op != NMT_OP_CONV && n->op != NMT_OP_LINEAR) {
+        if (!r->sparsity.is_gemm) {
             printf("%-24s %-16s %-14s %10lld\n", n->name, nmt_op_name(n->op), shape, (long long)nmt_node_params(n));
             continue;
         }
-        printf("%-24s %-16s %-14s %10lld %12lld %12lld %12lld %12lld %12lld  %s%s\n", n->name, nmt_op_name(n->op),
+        printf("%-24s %-16s %-14s %10lld %12lld %12lld %12lld %12lld %12lld  %s\n", n->name, nmt_op_name(n->op),
                shape, (long long)nmt_node_params(n), (long long)r->dense.fw, (long long)r->executed.fw,
-               (long long)r->dense.bw, (long long)r->executed.bw, (long long)r->dense.wg, r->why,
-               n->input < 0 ? "; no BW (model input)" : "");
+               (long long)r->dense.bw, (long long)r->executed.bw, (long long)r->dense.wg, r->sparsity.why);
     }
     const int64_t total_dense = dense.fw + dense.bw + dense.wg, total_exec = exec.fw + exec.bw + exec.wg;
     printf("\ntotal: %lld parameters\n", (long long)params);

@@ -59,7 +59,7 @@ typedef struct sim_args {
     int n_sweeps;
     int batch, detail, schedule, quiet, ablation, zoo, check, list_keys, threads;
     int no_interleave, no_pregen, no_schedule;
-    int in_c, in_h, in_w, classes, imagenet_stem;
+    int in_c, in_h, in_w, classes, imagenet_stem, mask_interval;
     float width;
     nmt_sim_options opts;
 } sim_args;
@@ -134,7 +134,7 @@ static int parse_args(int argc, char **argv, sim_args *a)
             if (!v || parse_int(f, v, 2, 1 << 20, &a->classes)) return -1;
         } else if (!strcmp(f, "--mask-interval")) {
             const char *v = VALUE();
-            if (!v || parse_int(f, v, 1, 1 << 30, &a->opts.mask_interval)) return -1;
+            if (!v || parse_int(f, v, 1, 1 << 30, &a->mask_interval)) return -1;
         } else if (!strcmp(f, "--width")) {
             const char *v = VALUE();
             char *end;
@@ -151,13 +151,13 @@ static int parse_args(int argc, char **argv, sim_args *a)
         } else if (!strcmp(f, "--method")) {
             const char *v = VALUE();
             if (!v) return -1;
-            if (nmt_sim_method_parse(v, &a->opts.method)) return fprintf(stderr, "nmtrain sim: %s\n", nmt_errmsg()), -1;
+            if (nmt_method_parse(v, &a->opts.method.kind)) return fprintf(stderr, "nmtrain sim: %s\n", nmt_errmsg()), -1;
         } else if (!strcmp(f, "--nm")) {
             const char *v = VALUE();
             if (!v) return -1;
-            if (nmt_nm_parse(v, 1, "--nm", &a->opts.nm)) return fprintf(stderr, "nmtrain sim: %s\n", nmt_errmsg()), -1;
+            if (nmt_nm_parse(v, 1, "--nm", &a->opts.method.nm)) return fprintf(stderr, "nmtrain sim: %s\n", nmt_errmsg()), -1;
         } else if (!strcmp(f, "--sparse-classifier")) {
-            a->opts.sparse_classifier = 1;
+            a->opts.method.sparse_classifier = 1;
         } else if (!strcmp(f, "--inference")) {
             a->opts.training = 0;
         } else if (!strcmp(f, "--imagenet-stem")) {
@@ -188,6 +188,12 @@ static int parse_args(int argc, char **argv, sim_args *a)
         }
 #undef VALUE
     }
+    /* The chosen method's defaults, under what the options set. */
+    nmt_method_config *method = &a->opts.method;
+    const int classifier = method->sparse_classifier;
+    nmt_method_defaults(method->kind, method->nm, method);
+    method->sparse_classifier = classifier;
+    if (a->mask_interval) method->mask_interval = a->mask_interval;
     return 0;
 }
 
@@ -228,7 +234,7 @@ static int run_zoo_ablation(const sim_args *a, const nmt_sim_config *cfg)
     const int batch = a->batch ? a->batch : 128;
     printf("SAT ablation: batch %d, %s %d:%d; iteration time relative to all optimisations on "
            "(speedup over dense under the same switches in brackets)\n\n",
-           batch, nmt_sim_method_name(a->opts.method), a->opts.nm.n, a->opts.nm.m);
+           batch, nmt_method_name(a->opts.method.kind), a->opts.method.nm.n, a->opts.method.nm.m);
     printf("| model | all on | interleave off | pre-generation off | offline scheduling off | all off |\n"
            "|---|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < nmt_sim_zoo_count(); i++) {
@@ -259,11 +265,11 @@ static int run_zoo(const sim_args *a, const nmt_sim_config *cfg)
     static const char *const datasets[] = {"CIFAR-10", "CIFAR-10", "CIFAR-100", "Tiny ImageNet", "ImageNet"};
     const int batch = a->batch ? a->batch : 128;
     printf("SAT zoo: batch %d, %s %d:%d vs dense, array %dx%d @ %g MHz\n\n", batch,
-           nmt_sim_method_name(a->opts.method), a->opts.nm.n, a->opts.nm.m, cfg->rows, cfg->cols, cfg->clock_mhz);
+           nmt_method_name(a->opts.method.kind), a->opts.method.nm.n, a->opts.method.nm.m, cfg->rows, cfg->cols, cfg->clock_mhz);
     printf("| model | data set | dense cycles | dense ms/iter | %s cycles | %s ms/iter | speedup | dense-eq GOPS | "
            "energy dense J | energy %s J |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-           nmt_sim_method_name(a->opts.method), nmt_sim_method_name(a->opts.method),
-           nmt_sim_method_name(a->opts.method));
+           nmt_method_name(a->opts.method.kind), nmt_method_name(a->opts.method.kind),
+           nmt_method_name(a->opts.method.kind));
     double sum = 0;
     int n = nmt_sim_zoo_count();
     for (int i = 0; i < n; i++) {
@@ -278,7 +284,7 @@ static int run_zoo(const sim_args *a, const nmt_sim_config *cfg)
         int rc = nmt_sim_workload_from_model(desc, batch, &a->opts, &wl);
         free(desc);
         if (rc || nmt_sim_run(cfg, &wl, &r)) return fail(nmt_errmsg());
-        wl.opts.method = NMT_SIM_DENSE;
+        wl.opts.method.kind = NMT_METHOD_DENSE;
         if (nmt_sim_run(cfg, &wl, &b)) return fail(nmt_errmsg());
         double sp = b.total.cycles / r.total.cycles;
         sum += sp;
@@ -434,7 +440,7 @@ int nmt_cmd_sim(int argc, char **argv)
             return fail(nmt_errmsg());
         }
         printf("ablation: %s, batch %d, %s %d:%d (speedup vs dense under the same switches)\n\n", wl.name,
-               wl.batch, nmt_sim_method_name(wl.opts.method), wl.opts.nm.n, wl.opts.nm.m);
+               wl.batch, nmt_method_name(wl.opts.method.kind), wl.opts.method.nm.n, wl.opts.method.nm.m);
         printf("| configuration | cycles | ms/iter | slowdown vs all on | dense cycles | speedup vs dense | energy J |\n"
                "|---|---:|---:|---:|---:|---:|---:|\n");
         for (int i = 0; i < NMT_SIM_ABLATIONS; i++)
@@ -450,10 +456,10 @@ int nmt_cmd_sim(int argc, char **argv)
         nmt_sim_workload_free(&wl);
         return fail(nmt_errmsg());
     }
-    int have_base = wl.opts.method != NMT_SIM_DENSE;
+    int have_base = wl.opts.method.kind != NMT_METHOD_DENSE;
     if (have_base) {
         nmt_sim_workload dense = wl;
-        dense.opts.method = NMT_SIM_DENSE;
+        dense.opts.method.kind = NMT_METHOD_DENSE;
         if (nmt_sim_run(&cfg, &dense, &base)) rc = fail(nmt_errmsg());
     }
     if (!rc) {

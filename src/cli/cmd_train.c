@@ -13,7 +13,7 @@ static const char usage[] =
     "data:     --data fashion-mnist|mnist|cifar10|cifar100  --data-dir DIR\n"
     "          --crop-pad P  --hflip 0|1  --no-augment\n"
     "method:   --method dense|srste|bdwp|sdgp|tnm  --nm N:M  --decay L  --mask-interval T\n"
-    "          --sparse-first  --sparse-classifier\n"
+    "          --sparse-classifier\n"
     "training: --epochs E  --batch B  --lr LR  --schedule onecycle|cosine|constant  --warmup EPOCHS\n"
     "          --momentum M  --nesterov|--no-nesterov  --wd WD  --wd-all (also decay BN and biases)\n"
     "          --label-smoothing S  --seed S  --threads T\n"

@@ -9,7 +9,7 @@
 enum {
     OPT_MODEL = 256, OPT_WIDTH, OPT_DATA, OPT_DATA_DIR, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_NO_NESTEROV,
     OPT_WD, OPT_WD_ALL, OPT_SCHEDULE, OPT_WARMUP, OPT_SMOOTHING, OPT_CROP, OPT_FLIP, OPT_NO_AUG, OPT_SEED,
-    OPT_THREADS, OPT_METHOD, OPT_NM, OPT_DECAY, OPT_INTERVAL, OPT_SPARSE_FIRST, OPT_SPARSE_CLASSIFIER, OPT_OUT,
+    OPT_THREADS, OPT_METHOD, OPT_NM, OPT_DECAY, OPT_INTERVAL, OPT_SPARSE_CLASSIFIER, OPT_OUT,
     OPT_RESUME, OPT_CKPT_EVERY, OPT_MAX_STEPS, OPT_QUIET, OPT_STEM, OPT_CHECKPOINT, OPT_IN, OPT_CLASSES,
     OPT_EXPORT, OPT_DUMP, OPT_HELP,
 };
@@ -26,7 +26,7 @@ static const struct option long_options[] = {
     {"no-augment", no_argument, 0, OPT_NO_AUG}, {"seed", required_argument, 0, OPT_SEED},
     {"threads", required_argument, 0, OPT_THREADS}, {"method", required_argument, 0, OPT_METHOD},
     {"nm", required_argument, 0, OPT_NM}, {"decay", required_argument, 0, OPT_DECAY},
-    {"mask-interval", required_argument, 0, OPT_INTERVAL}, {"sparse-first", no_argument, 0, OPT_SPARSE_FIRST},
+    {"mask-interval", required_argument, 0, OPT_INTERVAL},
     {"sparse-classifier", no_argument, 0, OPT_SPARSE_CLASSIFIER}, {"out", required_argument, 0, OPT_OUT},
     {"resume", required_argument, 0, OPT_RESUME}, {"checkpoint-every", required_argument, 0, OPT_CKPT_EVERY},
     {"max-steps", required_argument, 0, OPT_MAX_STEPS}, {"quiet", no_argument, 0, OPT_QUIET},
@@ -127,7 +127,6 @@ int cli_parse(int argc, char **argv, cli_options *o, const char *usage)
         case OPT_NM: nm_text = optarg; break;
         case OPT_DECAY: rc = parse_float(optarg, "decay", 0, 1, &decay); break;
         case OPT_INTERVAL: rc = parse_int(optarg, "mask-interval", 1, 1000000, &interval); break;
-        case OPT_SPARSE_FIRST: t->method.sparse_first = 1; break;
         case OPT_SPARSE_CLASSIFIER: t->method.sparse_classifier = 1; break;
         case OPT_OUT: t->out_dir = optarg; break;
         case OPT_RESUME: t->resume = optarg; break;
@@ -166,9 +165,8 @@ int cli_parse(int argc, char **argv, cli_options *o, const char *usage)
         fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
         return -1;
     }
-    const int first = t->method.sparse_first, classifier = t->method.sparse_classifier;
+    const int classifier = t->method.sparse_classifier;
     nmt_method_defaults(kind, nm, &t->method);
-    t->method.sparse_first = first;
     t->method.sparse_classifier = classifier;
     if (decay >= 0.0f) t->method.decay = decay;
     if (interval > 0) t->method.mask_interval = interval;

@@ -11,8 +11,8 @@ static double pct(double a, double b) { return b > 0 ? 100.0 * a / b : 0.0; }
 
 static void header_line(FILE *out, const nmt_sim_config *cfg, const nmt_sim_workload *wl)
 {
-    fprintf(out, "SAT simulation: %s, batch %d, %s", wl->name, wl->batch, nmt_sim_method_name(wl->opts.method));
-    if (wl->opts.method != NMT_SIM_DENSE) fprintf(out, " %d:%d", wl->opts.nm.n, wl->opts.nm.m);
+    fprintf(out, "SAT simulation: %s, batch %d, %s", wl->name, wl->batch, nmt_method_name(wl->opts.method.kind));
+    if (wl->opts.method.kind != NMT_METHOD_DENSE) fprintf(out, " %d:%d", wl->opts.method.nm.n, wl->opts.method.nm.m);
     fprintf(out, ", %s\n", wl->opts.training ? "one training iteration" : "forward only");
     fprintf(out,
             "array %dx%d @ %g MHz, adder latency %d, buffers in/w/out %g/%g/%g KiB, DRAM %.1f B/cycle; "
@@ -198,7 +198,7 @@ int nmt_sim_report_json(const char *path, const nmt_sim_config *cfg, const nmt_s
     fprintf(f, "{\n  \"model\": ");
     json_string(f, wl->name);
     fprintf(f, ",\n  \"batch\": %d,\n  \"method\": \"%s\",\n  \"nm\": \"%d:%d\",\n  \"training\": %s,\n", wl->batch,
-            nmt_sim_method_name(wl->opts.method), wl->opts.nm.n, wl->opts.nm.m, wl->opts.training ? "true" : "false");
+            nmt_method_name(wl->opts.method.kind), wl->opts.method.nm.n, wl->opts.method.nm.m, wl->opts.training ? "true" : "false");
     fprintf(f, "  \"config\": {");
     for (int i = 0; i < nmt_sim_config_nkeys(); i++) {
         const char *k = nmt_sim_config_key(i, NULL, NULL);

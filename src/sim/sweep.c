@@ -13,7 +13,7 @@ static int run_pair(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_s
 {
     if (nmt_sim_run(cfg, wl, res)) return -1;
     nmt_sim_workload dense = *wl; /* shallow: only opts differ, nodes are shared read-only */
-    dense.opts.method = NMT_SIM_DENSE;
+    dense.opts.method.kind = NMT_METHOD_DENSE;
     if (nmt_sim_run(cfg, &dense, base)) {
         nmt_sim_result_free(res);
         return -1;
@@ -73,8 +73,8 @@ static int set_workload_key(nmt_sim_workload *wl, const char *key, double v)
         nmt_error("--sweep: %s = %g must be a positive integer", key, v);
         return -1;
     }
-    if (sim_strieq(key, "nm_n")) wl->opts.nm.n = (int)v;
-    else if (sim_strieq(key, "nm_m")) wl->opts.nm.m = (int)v;
+    if (sim_strieq(key, "nm_n")) wl->opts.method.nm.n = (int)v;
+    else if (sim_strieq(key, "nm_m")) wl->opts.method.nm.m = (int)v;
     else wl->batch = (int)v;
     return 0;
 }
@@ -212,8 +212,8 @@ int nmt_sim_sweep_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, con
             if (is_workload_key(axes[a].key)) bad = set_workload_key(&w, axes[a].key, v) != 0;
             else if (nmt_sim_config_set(&c, axes[a].key, val, "--sweep")) bad = 1;
         }
-        if (!bad && (w.opts.nm.n < 1 || w.opts.nm.n > w.opts.nm.m || w.opts.nm.m > NMT_NM_MAX_M)) {
-            nmt_error("--sweep: N:M %d:%d needs 1 <= N <= M <= %d", w.opts.nm.n, w.opts.nm.m, NMT_NM_MAX_M);
+        if (!bad && (w.opts.method.nm.n < 1 || w.opts.method.nm.n > w.opts.method.nm.m || w.opts.method.nm.m > NMT_NM_MAX_M)) {
+            nmt_error("--sweep: N:M %d:%d needs 1 <= N <= M <= %d", w.opts.method.nm.n, w.opts.method.nm.m, NMT_NM_MAX_M);
             bad = 1;
         }
         nmt_sim_result r, b;

@@ -11,28 +11,8 @@
 void nmt_sim_options_default(nmt_sim_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->method = NMT_SIM_BDWP;
-    o->nm.n = 2;
-    o->nm.m = 8;
+    nmt_method_defaults(NMT_METHOD_BDWP, (nmt_nm){2, 8}, &o->method);
     o->training = 1;
-}
-
-static const char *const method_names[NMT_SIM_NMETHODS] = {"dense", "srste", "bdwp", "tnm", "sdgp"};
-
-const char *nmt_sim_method_name(nmt_sim_method m)
-{
-    return (m >= 0 && m < NMT_SIM_NMETHODS) ? method_names[m] : "?";
-}
-
-int nmt_sim_method_parse(const char *text, nmt_sim_method *out)
-{
-    for (int i = 0; i < NMT_SIM_NMETHODS; i++)
-        if (sim_strieq(text, method_names[i])) {
-            *out = (nmt_sim_method)i;
-            return 0;
-        }
-    nmt_error("--method '%s' is not one of dense, srste, bdwp, tnm, sdgp", text);
-    return -1;
 }
 
 const char *nmt_sim_phase_name(nmt_sim_phase p)
@@ -158,43 +138,23 @@ static int is_gemm_op(nmt_op op)
     return op == NMT_OP_CONV || op == NMT_OP_PATCH_EMBED || op == NMT_OP_LINEAR;
 }
 
-/* Which directions of a weight layer are N:M under the method. */
+/* Which GEMMs of a weight layer are N:M: the method rule's answer for the
+ * layer's N:M (a topology row may carry its own). */
 static void layer_sparsity(const nmt_sim_workload *wl, const nmt_node *n, nmt_nm nm, nmt_sim_layer *L,
-                           int64_t cin_group_dim, int64_t cout_group_dim)
+                           nmt_layer_sparsity *rule)
 {
-    const nmt_sim_options *o = &wl->opts;
-    L->nm = nm;
-    if (!sim_nm_sparse(nm) || o->method == NMT_SIM_DENSE) {
-        if (o->method != NMT_SIM_DENSE) snprintf(L->note, sizeof L->note, "dense (N:M %d:%d)", nm.n, nm.m);
-        return;
-    }
-    if (n->is_classifier && !o->sparse_classifier) {
-        snprintf(L->note, sizeof L->note, "classifier kept dense");
-        return;
-    }
-    int in_ok = cin_group_dim % nm.m == 0, out_ok = cout_group_dim % nm.m == 0;
-    switch (o->method) {
-    case NMT_SIM_SRSTE:
-        L->sparse_fw = in_ok;
-        break;
-    case NMT_SIM_BDWP:
-        L->sparse_fw = in_ok;
-        L->sparse_bw = out_ok && n->input >= 0;
-        break;
-    case NMT_SIM_TNM:
-        L->sparse_fw = in_ok && out_ok;
-        L->sparse_bw = in_ok && out_ok && n->input >= 0;
-        break;
-    case NMT_SIM_SDGP:
-        L->sparse_bw = out_ok && n->input >= 0; /* dY pruned along output channels */
-        break;
-    default:
-        break;
-    }
-    if (!in_ok && (o->method == NMT_SIM_SRSTE || o->method == NMT_SIM_BDWP || o->method == NMT_SIM_TNM))
-        snprintf(L->note, sizeof L->note, "FW dense: %lld input channels %% %d", (long long)cin_group_dim, nm.m);
-    else if (!out_ok && o->method != NMT_SIM_SRSTE)
-        snprintf(L->note, sizeof L->note, "BW dense: %lld output channels %% %d", (long long)cout_group_dim, nm.m);
+    nmt_method_config method = wl->opts.method;
+    method.nm = nm;
+    nmt_layer_sparsity_of(n, &method, rule);
+    L->nm = rule->nm;
+    L->sparse_fw = nmt_gemm_is_nm(rule, NMT_GEMM_FW);
+    L->sparse_bw = nmt_gemm_is_nm(rule, NMT_GEMM_BW);
+    snprintf(L->note, sizeof L->note, "%s", rule->why);
+}
+
+static int is_weight_operand(nmt_nm_operand op)
+{
+    return op == NMT_NM_W_IN || op == NMT_NM_W_OUT || op == NMT_NM_W_T;
 }
 
 static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, int idx, nmt_sim_layer *L)
@@ -208,7 +168,7 @@ static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, 
     L->node = idx;
     L->gen_factor = 1.0;
     L->gen_interval = 1.0;
-    nmt_nm nm = (wl->node_nm && wl->node_nm[idx].m > 0) ? wl->node_nm[idx] : o->nm;
+    nmt_nm nm = (wl->node_nm && wl->node_nm[idx].m > 0) ? wl->node_nm[idx] : o->method.nm;
     L->nm.n = L->nm.m = 1;
     if (sim_nm_sparse(nm) && nm.m > cfg->max_m) {
         nmt_error("layer %s: N:M %d:%d needs groups of %d but the PE multiplexer supports max_m = %d", n->name,
@@ -216,6 +176,7 @@ static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, 
         return -1;
     }
     const int need_bw = n->input >= 0;
+    nmt_layer_sparsity rule = {0};
     {
         /* keep every count well inside int64 (and the report's doubles exact) */
         double macs = (double)n->c_in * n->kh * n->kw * n->c_out * n->h_out * n->w_out * (double)B;
@@ -241,7 +202,7 @@ static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, 
             pix_in = (int64_t)n->h_in * n->w_in;
         }
         const int64_t K = cin * kh * kw, P = B * pix_out;
-        layer_sparsity(wl, n, nm, L, cin, cout);
+        layer_sparsity(wl, n, nm, L, &rule);
         double lowered_ratio = (double)pix_in / ((double)kh * kw * pix_out);
         if (lowered_ratio > 1.0) lowered_ratio = 1.0;
         /* FW: Y[cout x P] = W[cout x K] X[K x P] */
@@ -279,7 +240,7 @@ static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, 
                 g->b_dram_ratio = 1.0 / (double)taps[j];
                 if (L->sparse_bw) {
                     g->nm = nm;
-                    if (o->method == NMT_SIM_SDGP) g->sparse_b = 1;
+                    g->sparse_b = rule.gemm[NMT_GEMM_BW] == NMT_NM_DY_CHANNELS;
                 }
             }
         }
@@ -300,22 +261,15 @@ static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, 
         L->params = nmt_node_params(n);
         if (n->op == NMT_OP_PATCH_EMBED) L->params += (int64_t)n->c_out * n->h_out * n->w_out;
         L->gen_elems_per_dir = (double)L->weights;
-        switch (o->method) {
-        case NMT_SIM_SRSTE: L->gen_dirs = L->sparse_fw; break;
-        case NMT_SIM_BDWP: L->gen_dirs = L->sparse_fw + L->sparse_bw; break;
-        case NMT_SIM_TNM:
-            L->gen_dirs = L->sparse_fw ? 1 : 0; /* one transposable mask serves both directions */
-            L->gen_factor = cfg->gen_tnm_factor;
-            L->gen_interval = o->mask_interval > 0 ? o->mask_interval : 40;
-            break;
-        case NMT_SIM_SDGP:
-            if (L->sparse_bw && o->training) L->gen_runtime_elems = (double)e_out;
-            break;
-        default: break;
-        }
-        if ((o->method == NMT_SIM_SRSTE || o->method == NMT_SIM_BDWP) && o->mask_interval > 0)
-            L->gen_interval = o->mask_interval;
-        L->needs_fp16_copy = !L->sparse_fw || (need_bw && !L->sparse_bw) || o->method == NMT_SIM_SDGP;
+        /* The generator makes each distinct N:M weight operand (one
+         * transposable mask serves both directions) and, every step before
+         * BW, sdgp's pruned dY. */
+        const nmt_nm_operand fw_op = rule.gemm[NMT_GEMM_FW], bw_op = rule.gemm[NMT_GEMM_BW];
+        L->gen_dirs = is_weight_operand(fw_op) + (is_weight_operand(bw_op) && bw_op != fw_op);
+        if (fw_op == NMT_NM_W_T) L->gen_factor = cfg->gen_tnm_factor;
+        L->gen_interval = nmt_method_mask_interval(&o->method);
+        if (bw_op == NMT_NM_DY_CHANNELS && o->training) L->gen_runtime_elems = (double)e_out;
+        L->needs_fp16_copy = !is_weight_operand(fw_op) || (need_bw && !is_weight_operand(bw_op));
         if (!o->training) L->gen_dirs = 0; /* inference: weights packed offline */
     } else if (n->op == NMT_OP_ATTENTION) {
         const int64_t T = n->h_in, H = n->heads > 0 ? n->heads : 1, dh = n->c_in / H;
@@ -364,8 +318,7 @@ static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, 
     }
     if (o->training && L->params > 0) {
         double ops = cfg->upd_ops * (double)L->params;
-        if ((o->method == NMT_SIM_SRSTE || o->method == NMT_SIM_BDWP) && L->sparse_fw)
-            ops += cfg->upd_decay_ops * (double)L->weights;
+        if (rule.decays) ops += cfg->upd_decay_ops * (double)L->weights;
         L->vec_ops[NMT_SIM_UPDATE] = ops;
         /* read W, dW, momentum; write W, momentum (+ the dense FP16 copy) */
         L->vec_bytes[NMT_SIM_UPDATE] = (double)L->params * (4.0 * cfg->master_bytes + cfg->psum_bytes) +
@@ -393,9 +346,10 @@ static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, 
 
 int nmt_sim_layers(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_layer **layers, int *n_layers)
 {
-    if (wl->opts.method != NMT_SIM_DENSE && sim_nm_sparse(wl->opts.nm) && wl->opts.nm.m > cfg->max_m) {
-        nmt_error("N:M %d:%d: M = %d exceeds the PE multiplexer's max_m = %d (raise max_m in the config)",
-                  wl->opts.nm.n, wl->opts.nm.m, wl->opts.nm.m, cfg->max_m);
+    const nmt_nm nm = wl->opts.method.nm;
+    if (wl->opts.method.kind != NMT_METHOD_DENSE && sim_nm_sparse(nm) && nm.m > cfg->max_m) {
+        nmt_error("N:M %d:%d: M = %d exceeds the PE multiplexer's max_m = %d (raise max_m in the config)", nm.n,
+                  nm.m, nm.m, cfg->max_m);
         return -1;
     }
     if (wl->batch < 1 || wl->n_nodes < 1) {

@@ -7,33 +7,6 @@
 
 #include "train/method.h"
 
-static const char *const method_names[] = {"dense", "srste", "bdwp", "sdgp", "tnm"};
-
-int nmt_method_parse(const char *name, nmt_method_kind *out)
-{
-    for (int i = 0; i < (int)(sizeof method_names / sizeof method_names[0]); i++)
-        if (name && !strcmp(name, method_names[i])) {
-            *out = (nmt_method_kind)i;
-            return 0;
-        }
-    nmt_error("--method: unknown method '%s' (choose dense, srste, bdwp, sdgp or tnm)", name ? name : "");
-    return -1;
-}
-
-const char *nmt_method_name(nmt_method_kind kind)
-{
-    return (kind >= NMT_METHOD_DENSE && kind <= NMT_METHOD_TNM) ? method_names[kind] : "?";
-}
-
-void nmt_method_defaults(nmt_method_kind kind, nmt_nm nm, nmt_method_config *out)
-{
-    memset(out, 0, sizeof *out);
-    out->kind = kind;
-    out->nm = nm;
-    out->decay = (kind == NMT_METHOD_SRSTE || kind == NMT_METHOD_BDWP) ? 2e-4f : 0.0f;
-    out->mask_interval = kind == NMT_METHOD_TNM ? 40 : 1;
-}
-
 /* Weight views: groups along input channels (rows = c_out) and along output
  * channels (rows = K, i.e. W^T). */
 static nmt_view view_in(const method_layer *l, const float *w)
@@ -58,53 +31,26 @@ static void reserve_packed(nmt_arena *arena, nmt_packed *p, int rows, int k, nmt
     p->index = nmt_arena_alloc(arena, count);
 }
 
-void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int first_gemm,
-                       nmt_arena *arena, method_layer *l)
+void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, nmt_arena *arena, method_layer *l)
 {
     memset(l, 0, sizeof *l);
     l->c_out = node->c_out;
     l->c_in = node->c_in;
     l->taps = node->op == NMT_OP_CONV ? node->kh * node->kw : 1;
     l->k = l->c_in * l->taps;
-    const int m = cfg->nm.m;
-    const int in_ok = l->c_in % m == 0, out_ok = l->c_out % m == 0;
-    const char *exempt = NULL;
-    if (cfg->kind == NMT_METHOD_DENSE) exempt = "dense method";
-    else if (first_gemm && !cfg->sparse_first) exempt = "first layer (--sparse-first to include)";
-    else if (node->is_classifier && !cfg->sparse_classifier) exempt = "classifier (--sparse-classifier to include)";
-    if (exempt) {
-        snprintf(l->why, sizeof l->why, "%s", exempt);
-        return;
-    }
-    switch (cfg->kind) {
-    case NMT_METHOD_SRSTE:
-    case NMT_METHOD_BDWP:
-        l->fw_sparse = in_ok;
-        l->bw_sparse = cfg->kind == NMT_METHOD_BDWP && out_ok;
-        snprintf(l->why, sizeof l->why, "FW %s, BW %s", in_ok ? "W*m_in" : "dense (Cin % M != 0)",
-                 cfg->kind == NMT_METHOD_SRSTE ? (in_ok ? "W*m_in, not N:M along Cout" : "dense")
-                                               : (out_ok ? "W*m_out" : "dense (Cout % M != 0)"));
-        /* Masks are only read back between refreshes; refreshed every
-         * step, W and W^T are selected and packed in one pass instead, and
-         * the decay and SR-STE's W*m_in read the kept positions off the
-         * packed W. */
-        if (l->fw_sparse && cfg->mask_interval > 1) l->mask_in = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
-        if (l->bw_sparse && cfg->mask_interval > 1) l->mask_out = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
-        l->bw_masked = cfg->kind == NMT_METHOD_SRSTE && l->fw_sparse;
-        break;
-    case NMT_METHOD_SDGP:
-        l->dy_pruned = out_ok;
-        snprintf(l->why, sizeof l->why, "FW dense, BW %s", out_ok ? "dY pruned N:M along Cout" : "dense (Cout % M != 0)");
-        break;
-    case NMT_METHOD_TNM:
-        l->fw_sparse = l->bw_sparse = in_ok && out_ok;
-        snprintf(l->why, sizeof l->why, "%s", in_ok && out_ok ? "FW and BW W*m_t (transposable)"
-                                                              : "dense (Cin or Cout % M != 0)");
-        if (l->fw_sparse) l->mask_t = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
-        break;
-    default:
-        break;
-    }
+    nmt_layer_sparsity_of(node, cfg, &l->rule);
+    const nmt_nm_operand fw = l->rule.gemm[NMT_GEMM_FW], bw = l->rule.gemm[NMT_GEMM_BW];
+    l->fw_sparse = fw != NMT_NM_NONE;
+    l->bw_sparse = bw == NMT_NM_W_OUT || bw == NMT_NM_W_T;
+    l->dy_pruned = bw == NMT_NM_DY_CHANNELS;
+    l->bw_masked = l->rule.bw_masked;
+    /* Masks are only read back between refreshes; refreshed every step, W
+     * and W^T are selected and packed in one pass instead, and the decay
+     * and SR-STE's W*m_in read the kept positions off the packed W. */
+    const int held = nmt_method_mask_interval(cfg) > 1;
+    if (fw == NMT_NM_W_IN && held) l->mask_in = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
+    if (bw == NMT_NM_W_OUT && held) l->mask_out = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
+    if (fw == NMT_NM_W_T) l->mask_t = nmt_arena_alloc(arena, (size_t)l->c_out * l->k);
     if (l->fw_sparse) reserve_packed(arena, &l->fw, l->c_out, l->k, cfg->nm);
     /* W^T is packed when backward-data needs it, into the network's one
      * scratch (method_bw_operand): held for every layer, it cost as much
@@ -251,8 +197,7 @@ nmt_operand method_bw_dy(const nmt_method_config *cfg, const method_layer *l, in
 
 void method_correct_wg(const nmt_method_config *cfg, const method_layer *l, const float *w, float *dw)
 {
-    const int decays = cfg->kind == NMT_METHOD_SRSTE || cfg->kind == NMT_METHOD_BDWP;
-    if (!decays || !l->fw_sparse || cfg->decay == 0.0f) return;
+    if (!l->rule.decays) return;
     const int m = l->fw.nm.m, groups = l->k / m;
     const float lambda = cfg->decay;
 #pragma omp parallel for schedule(static)

@@ -16,9 +16,9 @@
 typedef struct method_layer {
     int c_out, k;                 /* W is c_out x k, k ordered (kh, kw, ci) */
     int c_in, taps;               /* taps = kh * kw */
-    int fw_sparse, bw_sparse;     /* which GEMMs read a packed N:M operand */
+    nmt_layer_sparsity rule;      /* the method's rule for this layer (nmtrain/sparsity.h) */
+    int fw_sparse, bw_sparse;     /* which GEMMs read a packed N:M weight operand */
     int dy_pruned;                /* SDGP prunes dY for backward-data */
-    char why[96];                 /* summary: why each direction is sparse or exempt */
     nmt_packed fw;                /* pre-generated forward operand */
     nmt_packed bw;                /* backward-data operand, packed into the scratch when needed */
     uint8_t *mask_in;             /* c_out x k: srste/bdwp m_in, held between refreshes (--mask-interval > 1) */
@@ -27,10 +27,9 @@ typedef struct method_layer {
     int bw_masked;                /* srste: backward-data reads W * m_in (dense, built when needed) */
 } method_layer;
 
-/* Decides the layer's sparse directions and reserves its buffers. `arena`
- * may be a measuring arena (then pointers stay NULL). */
-void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, int first_gemm,
-                       nmt_arena *arena, method_layer *layer);
+/* Takes the layer's sparse directions from the method's rule and reserves
+ * its buffers. `arena` may be a measuring arena (then pointers stay NULL). */
+void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, nmt_arena *arena, method_layer *layer);
 /* Regenerates the operands from the current dense weights: with new_masks,
  * the masks are recomputed first; otherwise the held masks gather the new
  * weight values (--mask-interval T > 1 between mask refreshes). */

@@ -135,7 +135,7 @@ static size_t plan_gradients(const nmt_net *net, size_t *offset)
 static void plan_memory(nmt_net *net, nmt_arena *arena)
 {
     size_t workspace = 0, dy_scratch_bytes = 0, w_scratch_floats = 0;
-    int first_gemm = 1, consumers[NMT_MAX_NODES] = {0};
+    int consumers[NMT_MAX_NODES] = {0};
     const int n = net->desc.n_nodes;
     net->n_params = 0;
     for (int i = 0; i < n; i++) {
@@ -173,8 +173,7 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
                 const int64_t shape[1] = {d->c_out};
                 node->bias = add_param(net, arena, d->name, "bias", 1, shape, 0, 1, 0);
             }
-            method_layer_plan(&net->method, d, first_gemm, arena, &node->sparse);
-            first_gemm = 0;
+            method_layer_plan(&net->method, d, arena, &node->sparse);
             const nmt_conv_shape s = conv_shape(d, net->max_batch);
             const int pointwise = conv_is_pointwise(&s);
             /* Lowering goes a chunk of images at a time (conv_chunk_images). */

@@ -70,7 +70,7 @@ int nmt_checkpoint_model(const char *path, nmt_model_config *model, char *arch_b
 {
     char *json = nmt_checkpoint_config(path);
     if (!json) return -1;
-    double width, in_c, in_h, in_w, classes, stem, decay, interval, first, classifier;
+    double width, in_c, in_h, in_w, classes, stem, decay, interval, classifier;
     char method_name[32], nm_text[32];
     int rc = json_string(json, path, "arch", arch_buf, arch_size) || json_number(json, path, "width", &width) ||
              json_number(json, path, "in_c", &in_c) || json_number(json, path, "in_h", &in_h) ||
@@ -79,7 +79,6 @@ int nmt_checkpoint_model(const char *path, nmt_model_config *model, char *arch_b
              json_string(json, path, "method", method_name, sizeof method_name) ||
              json_string(json, path, "nm", nm_text, sizeof nm_text) || json_number(json, path, "decay", &decay) ||
              json_number(json, path, "mask_interval", &interval) ||
-             json_number(json, path, "sparse_first", &first) ||
              json_number(json, path, "sparse_classifier", &classifier);
     if (!rc && (in_c < 1 || in_c > NMT_DATA_MAX_CHANNELS)) {
         nmt_error("%s: run configuration has %g input channels", path, in_c);
@@ -100,7 +99,6 @@ int nmt_checkpoint_model(const char *path, nmt_model_config *model, char *arch_b
     nmt_method_defaults(kind, nm, method);
     method->decay = (float)decay;
     method->mask_interval = (int)interval;
-    method->sparse_first = (int)first;
     method->sparse_classifier = (int)classifier;
     return 0;
 }

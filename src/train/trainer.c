@@ -58,11 +58,11 @@ static void config_json(const nmt_train_config *cfg, const float *mean, const fl
         out, size,
         "{\"arch\": \"%s\", \"width\": %.9g, \"in_c\": %d, \"in_h\": %d, \"in_w\": %d, \"classes\": %d, "
         "\"imagenet_stem\": %d, \"method\": \"%s\", \"nm\": \"%d:%d\", \"decay\": %.9g, \"mask_interval\": %d, "
-        "\"sparse_first\": %d, \"sparse_classifier\": %d, \"data\": \"%s\", \"epochs\": %d, \"batch\": %d, "
+        "\"sparse_classifier\": %d, \"data\": \"%s\", \"epochs\": %d, \"batch\": %d, "
         "\"lr\": %.9g, \"seed\": %llu",
         cfg->model.arch, (double)cfg->model.width, cfg->model.in_c, cfg->model.in_h, cfg->model.in_w,
         cfg->model.classes, cfg->model.imagenet_stem, nmt_method_name(cfg->method.kind), cfg->method.nm.n,
-        cfg->method.nm.m, (double)cfg->method.decay, cfg->method.mask_interval, cfg->method.sparse_first,
+        cfg->method.nm.m, (double)cfg->method.decay, cfg->method.mask_interval,
         cfg->method.sparse_classifier, cfg->data_name ? cfg->data_name : "", cfg->epochs, cfg->batch,
         (double)cfg->lr, (unsigned long long)cfg->seed);
     for (int pass = 0; pass < 2 && used < size; pass++) {
@@ -198,7 +198,7 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
     const int per_epoch = nmt_loader_batches(&ld);
     nmt_schedule sched = {cfg->schedule, cfg->lr, (int64_t)(cfg->warmup_epochs * per_epoch),
                           (int64_t)cfg->epochs * per_epoch, cfg->final_lr_fraction};
-    const int interval = cfg->method.mask_interval > 0 ? cfg->method.mask_interval : 1;
+    const int interval = nmt_method_mask_interval(&cfg->method);
     float *x = malloc(sizeof(float) * (size_t)train->c * train->h * train->w * cfg->batch);
     int *labels = malloc(sizeof(int) * cfg->batch);
     if (!x || !labels) {

@@ -150,13 +150,14 @@ class MethodLinear(MethodLayer, nn.Linear):
         return MethodGemm.apply(x, self.weight, self.bias, self.plan, 1, 0)
 
 
-def convert(model, method, n, m, decay, sparse_first=False, sparse_classifier=False):
+def convert(model, method, n, m, decay, sparse_classifier=False):
     """Swaps every Conv2d/Linear of `model` for its method version, in place:
-    the first GEMM layer and the final classifier stay dense (the spec's
-    default exemptions) unless sparse_first / sparse_classifier say otherwise."""
+    the final classifier stays dense unless sparse_classifier (the spec's
+    default exemption; Plan keeps a direction that fails divisibility dense,
+    which is what keeps a 3-channel first layer dense)."""
     gemms = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
     for i, (name, mod) in enumerate(gemms):
-        sparse = (i > 0 or sparse_first) and (i < len(gemms) - 1 or sparse_classifier)
+        sparse = i < len(gemms) - 1 or sparse_classifier
         mod.__class__ = MethodConv2d if isinstance(mod, nn.Conv2d) else MethodLinear
         mod.setup(method, n, m, decay, sparse)
     return [mod for _, mod in gemms]
