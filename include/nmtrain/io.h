@@ -21,10 +21,10 @@ extern "C" {
 #endif
 
 /* NMT_BOOL is stored as one byte per element, 0 or 1 ("BOOL"). */
-typedef enum nmt_dtype { NMT_F32, NMT_I64, NMT_U8, NMT_F16, NMT_BOOL } nmt_dtype;
+typedef enum nmt_dtype { NMT_F32, NMT_I64, NMT_U8, NMT_F16, NMT_BOOL, NMT_I16 } nmt_dtype;
 
 size_t nmt_dtype_size(nmt_dtype dtype);      /* bytes per element */
-const char *nmt_dtype_name(nmt_dtype dtype); /* "F32", "I64", "U8", "F16", "BOOL" */
+const char *nmt_dtype_name(nmt_dtype dtype); /* "F32", "I64", "U8", "F16", "BOOL", "I16" */
 
 #define NMT_ST_MAX_DIMS 8
 
@@ -72,6 +72,41 @@ int nmt_st_add(nmt_safetensors *st, const char *name, nmt_dtype dtype, int ndim,
 int nmt_st_set_meta(nmt_safetensors *st, const char *key, const char *value);
 int nmt_st_write(const nmt_safetensors *st, const char *path);
 void nmt_st_free(nmt_safetensors *st);
+
+/* Writes the concatenation of `parts` to `path` atomically: to "<path>.tmp",
+ * synced, then renamed over <path>; on any error <path> is untouched and the
+ * error names the file. Every writer of the library goes through it. */
+int nmt_write_atomic(const char *path, int n_parts, const void *const *parts, const size_t *sizes);
+
+/* ---- ONNX models ----
+ * A writer of the protobuf wire format for the part of onnx.proto a
+ * feed-forward model needs: float32 initializers, nodes with int, float and
+ * ints attributes, float32 inputs and outputs (a dimension < 0 is the
+ * symbolic batch "N"), string metadata. Names are copied. Errors (out of
+ * memory, bad arguments) are sticky: nmt_onnx_write reports the first. */
+typedef struct nmt_onnx nmt_onnx;
+
+typedef struct nmt_onnx_attr {
+    const char *name;
+    enum { NMT_ONNX_INT, NMT_ONNX_FLOAT, NMT_ONNX_INTS } type;
+    int64_t i;             /* NMT_ONNX_INT */
+    float f;               /* NMT_ONNX_FLOAT */
+    int n_ints;            /* NMT_ONNX_INTS */
+    const int64_t *ints;
+} nmt_onnx_attr;
+
+/* A model of one graph named `graph_name`, importing the default domain at `opset`. */
+nmt_onnx *nmt_onnx_create(const char *graph_name, int opset);
+void nmt_onnx_free(nmt_onnx *m);
+void nmt_onnx_input(nmt_onnx *m, const char *name, int ndim, const int64_t *dims);
+void nmt_onnx_output(nmt_onnx *m, const char *name, int ndim, const int64_t *dims);
+void nmt_onnx_initializer(nmt_onnx *m, const char *name, int ndim, const int64_t *dims, const float *data);
+void nmt_onnx_node(nmt_onnx *m, const char *op_type, const char *name, int n_inputs, const char *const *inputs,
+                   const char *output, int n_attrs, const nmt_onnx_attr *attrs);
+void nmt_onnx_metadata(nmt_onnx *m, const char *key, const char *value);
+void nmt_onnx_doc(nmt_onnx *m, const char *doc);
+/* Writes the ModelProto atomically (nmt_write_atomic). */
+int nmt_onnx_write(const nmt_onnx *m, const char *path);
 
 #ifdef __cplusplus
 }

@@ -1,8 +1,6 @@
 /* safetensors reader and writer (the format of the Python `safetensors`
  * package): u64 little-endian header length N, N bytes of JSON, data. */
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,7 +26,7 @@ static const struct {
     size_t size;
 } dtype_info[] = {
     [NMT_F32] = {"F32", 4}, [NMT_I64] = {"I64", 8}, [NMT_U8] = {"U8", 1},
-    [NMT_F16] = {"F16", 2}, [NMT_BOOL] = {"BOOL", 1},
+    [NMT_F16] = {"F16", 2}, [NMT_BOOL] = {"BOOL", 1}, [NMT_I16] = {"I16", 2},
 };
 #define N_DTYPES ((int)(sizeof dtype_info / sizeof dtype_info[0]))
 
@@ -515,7 +513,7 @@ static int parse_dtype(json_parser *ps, nmt_st_tensor *t)
         }
     }
     ps->at = at;
-    parse_error(ps, "tensor '%s': unsupported dtype '%s' (nmtrain reads F32, F16, I64, U8, BOOL)", t->name, text);
+    parse_error(ps, "tensor '%s': unsupported dtype '%s' (nmtrain reads F32, F16, I64, I16, U8, BOOL)", t->name, text);
     free(text);
     return -1;
 }
@@ -915,79 +913,29 @@ static int build_header(const nmt_safetensors *st, const int *order, text_buffer
     return b->failed ? -1 : 0;
 }
 
-static int write_all(int fd, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Makes the rename itself durable; a failure here cannot lose the data
- * already synced, so it is not reported. */
-static void sync_directory(const char *path)
-{
-    char copy[PATH_MAX];
-    snprintf(copy, sizeof copy, "%s", path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 int nmt_st_write(const nmt_safetensors *st, const char *path)
 {
     text_buffer header = {0};
     int *order = layout_order(st);
-    char tmp[PATH_MAX];
-    int fd = -1, created = 0, status = -1;
-    if (!order || build_header(st, order, &header) != 0) {
+    const void **parts = calloc((size_t)st->n_tensors + 2, sizeof *parts);
+    size_t *sizes = calloc((size_t)st->n_tensors + 2, sizeof *sizes);
+    int status = -1;
+    if (!order || !parts || !sizes || build_header(st, order, &header) != 0) {
         nmt_error("%s: out of memory building the header", path);
-        goto done;
+    } else {
+        unsigned char length_bytes[8];
+        for (int i = 0; i < 8; i++) length_bytes[i] = (unsigned char)((uint64_t)header.len >> (8 * i));
+        parts[0] = length_bytes, sizes[0] = 8;
+        parts[1] = header.data, sizes[1] = header.len;
+        for (int k = 0; k < st->n_tensors; k++) {
+            parts[k + 2] = st->tensors[order[k]].data;
+            sizes[k + 2] = st->tensors[order[k]].nbytes;
+        }
+        status = nmt_write_atomic(path, st->n_tensors + 2, parts, sizes);
     }
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        nmt_error("%s: path too long", path);
-        goto done;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        nmt_error("%s: cannot create: %s", tmp, strerror(errno));
-        goto done;
-    }
-    created = 1;
-    unsigned char length_bytes[8];
-    for (int i = 0; i < 8; i++) length_bytes[i] = (unsigned char)((uint64_t)header.len >> (8 * i));
-    int failed = write_all(fd, length_bytes, 8) || write_all(fd, header.data, header.len);
-    for (int k = 0; k < st->n_tensors && !failed; k++)
-        failed = write_all(fd, st->tensors[order[k]].data, st->tensors[order[k]].nbytes);
-    if (failed || fsync(fd) != 0) {
-        nmt_error("%s: write failed: %s", tmp, strerror(errno));
-        goto done;
-    }
-    int closed = close(fd);
-    fd = -1;
-    if (closed != 0) {
-        nmt_error("%s: write failed: %s", tmp, strerror(errno));
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        nmt_error("%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
-        goto done;
-    }
-    sync_directory(path);
-    status = 0;
-done:
-    if (fd >= 0) close(fd);
-    if (status != 0 && created) unlink(tmp);
     free(header.data);
     free(order);
+    free(parts);
+    free(sizes);
     return status;
 }
