@@ -79,6 +79,22 @@ int nmt_pack_masked_strided(nmt_view w, const uint8_t *mask, ptrdiff_t mask_row_
 /* Writes the dense rows x k matrix (zeros where not kept), row-major. */
 void nmt_unpack(const nmt_packed *p, float *dense);
 
+/* ---- PyTorch's 2:4 semi-structured layout ----------------------------------
+ * The float16 form torch.sparse.SparseSemiStructuredTensorCUTLASS holds
+ * (to_sparse_semi_structured of a float16 CUDA matrix): docs/export.md. */
+/* 1 if a rows x k weight pruned N:M along k fits it: at most 2 kept in every
+ * aligned group of 4 (M % 4 == 0 and N <= 2, or 1:2), rows a positive
+ * multiple of 32 and k of 64 (PyTorch's float16 shape constraints). */
+int nmt_semi_structured_fits(int rows, int k, nmt_nm nm);
+/* Compresses a row-major rows x k matrix holding at most 2 non-zeros per
+ * aligned group of 4 (judged on its float16 values): `values` receives
+ * rows x k/2 float16 bit patterns (the packed tensor), `meta` rows x k/16
+ * int16 in CUTLASS's reordered layout (the meta tensor), both exactly as
+ * PyTorch's sparse_semi_structured_from_dense_cutlass makes them. */
+void nmt_semi_structured_compress(const float *dense, int rows, int k, uint16_t *values, int16_t *meta);
+/* IEEE binary16 bits of v, rounded to nearest even (overflow to infinity). */
+uint16_t nmt_f32_to_f16(float v);
+
 #ifdef __cplusplus
 }
 #endif
