@@ -85,6 +85,9 @@ void nmt_net_print_profile(const nmt_net *net, FILE *out);
 int64_t nmt_net_bn_batches(const nmt_net *net);
 void nmt_net_set_bn_batches(nmt_net *net, int64_t batches);
 
+/* Batch norm's epsilon (PyTorch's default), in training, evaluation and exports. */
+#define NMT_BN_EPS 1e-5f
+
 /* ---- optimiser ---- */
 typedef struct nmt_sgd_config {
     float momentum;
@@ -124,6 +127,25 @@ int nmt_checkpoint_load(nmt_net *net, const char *path, nmt_run_state *state);
  * ("<name>.weight.nm_values" F32 and "<name>.weight.nm_index" U8, shaped
  * [rows, groups, N]); the file loads like a checkpoint. */
 int nmt_export_inference(nmt_net *net, const char *path, const char *meta_json);
+/* A parameter as the trained model runs it for inference, in PyTorch's
+ * layout: the forward weight W*m_in (srste, bdwp) or W*m_t (tnm) of a layer
+ * whose forward GEMM is N:M, otherwise the stored values. dst holds
+ * p->count floats. -1 with an error when out of memory. Every export uses it. */
+int nmt_param_inference_copy(nmt_net *net, const nmt_param *p, float *dst);
+/* Writes the trained model for inference as ONNX (opset 13, docs/export.md):
+ * input "input" [N, C, H, W] normalised as the run normalised its data (mean
+ * and std: one float per input channel, also stored in the model's
+ * metadata_props with `meta_json`), output "logits" [N, classes]; Conv,
+ * BatchNormalization, Relu, MaxPool, GlobalMaxPool, GlobalAveragePool, Add,
+ * Flatten, Gemm and Mul nodes named after the model's layers, initializers
+ * under the PyTorch parameter names holding nmt_param_inference_copy. */
+int nmt_export_onnx(nmt_net *net, const char *path, const char *meta_json, const float *mean, const float *std);
+/* Writes every N:M forward weight that fits PyTorch's 2:4 semi-structured
+ * layout (nmt_semi_structured_fits) in that layout to the safetensors file
+ * `path`: "<weight>.packed" (F16, rows x K/2) and "<weight>.meta" (I16,
+ * rows x K/16), where a convolution's matrix is (co) x (kh, kw, ci). Returns
+ * the number of weights written (0: no file is written), -1 on error. */
+int nmt_export_semi_structured(nmt_net *net, const char *path, const char *meta_json);
 /* Reads the "config" metadata string of a checkpoint (caller frees). */
 char *nmt_checkpoint_config(const char *path);
 

@@ -11,7 +11,7 @@ enum {
     OPT_WD, OPT_WD_ALL, OPT_SCHEDULE, OPT_WARMUP, OPT_SMOOTHING, OPT_CROP, OPT_FLIP, OPT_NO_AUG, OPT_SEED,
     OPT_THREADS, OPT_METHOD, OPT_NM, OPT_DECAY, OPT_INTERVAL, OPT_SPARSE_CLASSIFIER, OPT_OUT,
     OPT_RESUME, OPT_CKPT_EVERY, OPT_MAX_STEPS, OPT_QUIET, OPT_STEM, OPT_CHECKPOINT, OPT_IN, OPT_CLASSES,
-    OPT_EXPORT, OPT_DUMP, OPT_HELP,
+    OPT_EXPORT, OPT_DUMP, OPT_FORMAT, OPT_HELP,
 };
 
 static const struct option long_options[] = {
@@ -33,6 +33,7 @@ static const struct option long_options[] = {
     {"imagenet-stem", no_argument, 0, OPT_STEM}, {"checkpoint", required_argument, 0, OPT_CHECKPOINT},
     {"in", required_argument, 0, OPT_IN}, {"classes", required_argument, 0, OPT_CLASSES},
     {"export", required_argument, 0, OPT_EXPORT}, {"dump-logits", required_argument, 0, OPT_DUMP},
+    {"format", required_argument, 0, OPT_FORMAT},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0},
 };
@@ -144,6 +145,7 @@ int cli_parse(int argc, char **argv, cli_options *o, const char *usage)
         case OPT_CLASSES: rc = parse_int(optarg, "classes", 2, 1 << 20, &t->model.classes); break;
         case OPT_EXPORT: o->export_path = optarg; break;
         case OPT_DUMP: o->dump_logits = optarg; break;
+        case OPT_FORMAT: o->export_format = optarg; break;
         case OPT_HELP: o->help = 1; break;
         default:
             fprintf(stderr, "nmtrain: unknown or incomplete option '%s' (see --help)\n", name);

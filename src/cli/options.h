@@ -12,6 +12,7 @@ typedef struct cli_options {
     const char *data, *data_dir;
     const char *checkpoint;     /* eval, export */
     const char *export_path;
+    const char *export_format;  /* export: "safetensors" (default) or "onnx" */
     const char *dump_logits;    /* eval: first test batch's input and logits */
     const char *in_shape;       /* "CxHxW" for info/sim without data */
     int threads;

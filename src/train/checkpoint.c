@@ -44,6 +44,24 @@ static int batches_tracked_name(const nmt_param *p, char *out, size_t size)
     return 1;
 }
 
+int nmt_param_inference_copy(nmt_net *net, const nmt_param *p, float *dst)
+{
+    const nmt_packed *packed = nmt_net_forward_operand(net, p->name);
+    if (!packed) {
+        convert_layout(p, p->data, dst, 1);
+        return 0;
+    }
+    float *masked = malloc(sizeof(float) * (size_t)p->count);
+    if (!masked) {
+        nmt_error("out of memory unpacking '%s'", p->name);
+        return -1;
+    }
+    nmt_unpack(packed, masked);
+    convert_layout(p, masked, dst, 1);
+    free(masked);
+    return 0;
+}
+
 static int out_of_memory(const char *path)
 {
     nmt_error("%s: out of memory preparing the file", path);
@@ -71,12 +89,8 @@ static int write_net(nmt_net *net, const char *path, const nmt_run_state *state,
         const nmt_packed *packed = export ? nmt_net_forward_operand(net, p->name) : NULL;
         copies[2 * i] = malloc(sizeof(float) * (size_t)p->count);
         if (!copies[2 * i]) { rc = out_of_memory(path); break; }
-        if (packed) {
-            float *masked = malloc(sizeof(float) * (size_t)p->count);
-            if (!masked) { rc = out_of_memory(path); break; }
-            nmt_unpack(packed, masked);
-            convert_layout(p, masked, copies[2 * i], 1);
-            free(masked);
+        if (export) {
+            if (nmt_param_inference_copy(net, p, copies[2 * i]) != 0) { rc = out_of_memory(path); break; }
         } else {
             convert_layout(p, p->data, copies[2 * i], 1);
         }

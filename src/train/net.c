@@ -12,7 +12,6 @@
 #include "train/method.h"
 
 #define BN_MOMENTUM 0.1f
-#define BN_EPS 1e-5f
 #define MAX_PARAMS (4 * NMT_MAX_NODES)
 
 typedef struct net_node {
@@ -367,12 +366,12 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
             if (training)
                 batchnorm_forward_train(d->c_in, cols, in, net->params[node->weight].data,
                                         net->params[node->bias].data, net->params[node->running_mean].data,
-                                        net->params[node->running_var].data, BN_MOMENTUM, BN_EPS,
+                                        net->params[node->running_var].data, BN_MOMENTUM, NMT_BN_EPS,
                                         node->saved, node->out);
             else
                 batchnorm_forward_eval(d->c_in, cols, in, net->params[node->weight].data,
                                        net->params[node->bias].data, net->params[node->running_mean].data,
-                                       net->params[node->running_var].data, BN_EPS, node->out);
+                                       net->params[node->running_var].data, NMT_BN_EPS, node->out);
             break;
         case NMT_OP_RELU:
             relu_forward(n_in, in, node->out);

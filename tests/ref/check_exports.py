@@ -7,6 +7,15 @@ both the checkpoint and the export go through scripts/torch_roundtrip.py. For
 the sparse methods the test also requires that the dense weights alone give
 different logits, so it would catch PyTorch running the unmasked network.
 
+ONNX: the same checkpoints, and ResNet18, ResNet50 (ImageNet stem) and VGG19
+trained with bdwp 2:8 on generated CIFAR-10-format files, are exported with
+`--format onnx`; Debian's onnx checker (full check, with shape inference)
+must accept each model, its initializers must equal the safetensors export's
+weights, and tests/ref/onnx_run.py must reproduce `nmtrain eval`'s logits of
+the first test images within 1e-4. The 2:4 semi-structured side file is
+decoded and compared with the float16 masked weights, and re-encoded by an
+independent numpy version of PyTorch's CUTLASS conversion.
+
     python3 tests/ref/check_exports.py build/nmtrain
 """
 import gzip
@@ -22,7 +31,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import onnx  # noqa: E402
+import onnx_run  # noqa: E402
 import reference  # noqa: E402
+import semi_structured  # noqa: E402
 import torch_roundtrip  # noqa: E402
 from safetensors_io import load  # noqa: E402
 
@@ -55,6 +67,84 @@ def fashion_slice(out_dir):
             data[4:8] = count.to_bytes(4, "big")
             with gzip.open(os.path.join(out_dir, name), "wb") as f:
                 f.write(bytes(data))
+
+
+def cifar_like(out_dir):
+    """CIFAR-10-format files (3x32x32) for the zoo models: class-dependent
+    stripes plus noise, so a few steps of training move the weights."""
+    rng = np.random.default_rng(0)
+    for name, count in [("data_batch_%d.bin" % i, 32) for i in range(1, 6)] + [("test_batch.bin", TEST_IMAGES)]:
+        labels = rng.integers(0, 10, count, dtype=np.uint8)
+        images = rng.integers(0, 96, (count, 3, 32, 32), dtype=np.uint8)
+        for i, label in enumerate(labels):
+            images[i, label % 3, 3 * label:3 * label + 3, :] += 150
+        records = np.concatenate([labels[:, None], images.reshape(count, -1)], axis=1)
+        records.astype(np.uint8).tofile(os.path.join(out_dir, name))
+
+
+def check_onnx(nmtrain, checkpoint, data_args, what):
+    """Exports `checkpoint` as ONNX and checks it against nmtrain eval and the safetensors export."""
+    out = os.path.dirname(checkpoint)
+    path = os.path.join(out, "model.onnx")
+    run(nmtrain, "export", "--checkpoint", checkpoint, "--export", path, "--format", "onnx")
+    model = onnx.load(path)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+        checked = "passes onnx.checker"
+    except onnx.checker.ValidationError as e:
+        checked = "onnx.checker: %s" % str(e).splitlines()[0]
+    check(checked == "passes onnx.checker", "%s: %s (%d nodes: %s)" % (what, checked, len(model.graph.node),
+          " ".join(sorted({n.op_type for n in model.graph.node}))))
+    export = os.path.join(out, "inference.safetensors")
+    run(nmtrain, "export", "--checkpoint", checkpoint, "--export", export)
+    weights, _ = load(export)
+    initializers = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+    differ = [k for k, v in weights.items() if v.dtype == np.float32 and not k.endswith(".nm_values")
+              and not np.array_equal(initializers.get(k), v)]
+    check(not differ, "%s: ONNX initializers equal the inference export's weights%s"
+          % (what, " (not: %s)" % differ[:3] if differ else ""))
+    dump = os.path.join(out, "onnx_logits.safetensors")
+    run(nmtrain, "eval", "--checkpoint", checkpoint, "--batch", str(TEST_IMAGES), "--dump-logits", dump, *data_args)
+    tensors, _ = load(dump)
+    logits = onnx_run.run(model, {"input": tensors["x"]})["logits"]
+    err = float(np.abs(logits - tensors["logits"]).max())
+    check(err <= 1e-4, "%s: reference ONNX runtime vs nmtrain eval: max |logit difference| %.2e over %s (logits up "
+          "to %.2f)" % (what, err, logits.shape, float(np.abs(tensors["logits"]).max())))
+    side = os.path.join(out, "model.semi_structured.safetensors")
+    if os.path.exists(side):
+        for problem, layers in [semi_structured.check_file(side, initializers)]:
+            check(not problem, "%s: %d weights in the 2:4 semi-structured layout decode to the float16 masked "
+                  "weights and match an independent encoding%s" % (what, layers, ": " + problem if problem else ""))
+    return os.path.exists(side)
+
+
+def onnx_exports(nmtrain, tmp, fashion, cifar):
+    sides = 0
+    for method in METHODS:
+        checkpoint = os.path.join(tmp, method, "checkpoint.safetensors")
+        sides += check_onnx(nmtrain, checkpoint, ["--data-dir", fashion], "resnet9 %s 2:4" % method)
+    for arch, width, extra in (("resnet18", "0.125", []), ("resnet50", "0.0625", ["--imagenet-stem"]),
+                               ("vgg19", "0.125", [])):
+        out = os.path.join(tmp, arch)
+        run(nmtrain, "train", "--model", arch, "--width", width, *extra, "--method", "bdwp", "--nm", "2:8",
+            "--data", "cifar10", "--data-dir", cifar, "--epochs", "1", "--batch", "32", "--lr", "0.01", "--quiet",
+            "--out", out)
+        sides += check_onnx(nmtrain, os.path.join(out, "checkpoint.safetensors"),
+                            ["--data", "cifar10", "--data-dir", cifar], "%s bdwp 2:8" % arch)
+    check(sides >= 5, "%d exports carried a 2:4 semi-structured side file" % sides)
+
+
+def cli_errors(nmtrain, tmp):
+    checkpoint = os.path.join(tmp, "bdwp", "checkpoint.safetensors")
+    result = subprocess.run([nmtrain, "export", "--checkpoint", checkpoint, "--export", "x", "--format", "tflite"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    check(result.returncode == 2 and "tflite" in result.stderr and len(result.stderr.splitlines()) == 1,
+          "export --format tflite: exit %d, %s" % (result.returncode, result.stderr.strip()))
+    bad = os.path.join(tmp, "missing", "model.onnx")
+    result = subprocess.run([nmtrain, "export", "--checkpoint", checkpoint, "--export", bad, "--format", "onnx"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    check(result.returncode == 1 and bad in result.stderr and len(result.stderr.splitlines()) == 1,
+          "export to a missing folder: exit %d, %s" % (result.returncode, result.stderr.strip()))
 
 
 def dense_logits(path, x):
@@ -104,6 +194,11 @@ def main():
         os.mkdir(data)
         fashion_slice(data)
         torch_roundtrips(nmtrain, tmp, data)
+        cifar = os.path.join(tmp, "cifar")
+        os.mkdir(cifar)
+        cifar_like(cifar)
+        onnx_exports(nmtrain, tmp, data, cifar)
+        cli_errors(nmtrain, tmp)
     if failures:
         print("%d check(s) failed" % len(failures))
         return 1
