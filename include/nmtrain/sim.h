@@ -259,6 +259,11 @@ int nmt_sim_gemm_eval(const nmt_sim_config *cfg, const nmt_sim_gemm *g, const nm
 int nmt_sim_gemm_schedule(const nmt_sim_config *cfg, const nmt_sim_gemm *g, nmt_sim_schedule *s,
                           nmt_sim_cost *out);
 int nmt_sim_fixed_schedule(const nmt_sim_config *cfg, const nmt_sim_gemm *g, nmt_sim_schedule *s);
+/* An OS tile of tm x tn outputs with the schedule's interleave I: each PE
+ * holds ir x ic neighbouring outputs (ic = min(I, ceil(tn/cols)) first, then
+ * ir = min(ceil(I/ic), ceil(tm/rows))). */
+void nmt_sim_os_interleave(const nmt_sim_config *cfg, const nmt_sim_schedule *s, int64_t tm, int64_t tn, int64_t *ir,
+                           int64_t *ic);
 /* "ws 256x4096x576 m-outer db I=1" */
 void nmt_sim_schedule_str(const nmt_sim_schedule *s, char *buf, size_t size);
 
@@ -383,6 +388,12 @@ typedef struct nmt_sim_check {
  * tile not a multiple of M, IS with N:M). */
 int nmt_sim_functional_check(const nmt_sim_config *cfg, int m, int n, int k, nmt_nm nm,
                              const nmt_sim_schedule *s, uint64_t seed, nmt_sim_check *out);
+
+/* The same walk on given operands: a16 (m x k, dense mode) or the packed
+ * pv16/pidx (N:M mode, rows m, groups along k), all FP16-valued, times b16
+ * (k x n); out is m x n. The reference the RTL (hw/) must equal bit for bit. */
+int nmt_sim_functional_gemm(const nmt_sim_config *cfg, int m, int n, int k, nmt_nm nm, const nmt_sim_schedule *s,
+                            const float *a16, const float *pv16, const uint8_t *pidx, const float *b16, float *out);
 
 /* FP16 round trip (round to nearest even), as the PE's operand registers do. */
 float nmt_sim_fp16_round(float x);

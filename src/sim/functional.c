@@ -108,9 +108,9 @@ static void run_tile(walk *w, int m0, int tm, int n0, int tn, int k0, int tk, in
     if (s->dataflow == NMT_SIM_OS) {
         /* folds of R*Ir x C*Ic outputs; each PE cycles through its Ir*Ic
          * interleaved outputs, one product per cycle */
-        int I = s->interleave > 0 ? s->interleave : 1;
-        int Ic = (int)sim_min64(I, sim_cdiv(tn, C));
-        int Ir = (int)sim_min64(sim_cdiv(I, Ic), sim_cdiv(tm, R));
+        int64_t ir64, ic64;
+        nmt_sim_os_interleave(w->cfg, s, tm, tn, &ir64, &ic64);
+        const int Ir = (int)ir64, Ic = (int)ic64;
         for (int fr = 0; fr < tm; fr += R * Ir)
             for (int fc = 0; fc < tn; fc += C * Ic)
                 for (int pr = 0; pr < R; pr++)
@@ -120,7 +120,10 @@ static void run_tile(walk *w, int m0, int tm, int n0, int tn, int k0, int tk, in
                         int oi[64], oj[64], no = 0;
                         for (int a = 0; a < Ir; a++)
                             for (int b = 0; b < Ic; b++) {
-                                int i = fr + a * R + pr, j = fc + b * C + pc;
+                                /* blocked: a PE's outputs are neighbours, so a
+                                 * fold occupies ceil(rows / Ir) array rows, as
+                                 * the timing model counts */
+                                int i = fr + pr * Ir + a, j = fc + pc * Ic + b;
                                 if (i >= tm || j >= tn || no == 64) continue;
                                 oi[no] = m0 + i, oj[no] = n0 + j;
                                 acc[no] = k_first ? 0.0f : w->psum[(size_t)oi[no] * w->n + oj[no]];
@@ -143,8 +146,9 @@ static void run_tile(walk *w, int m0, int tm, int n0, int tn, int k0, int tk, in
         return;
     }
     /* WS: an R x C block of A (reduction x output rows) is stationary; IS:
-     * an R x C block of B (reduction x output columns). Partial sums run down
-     * a column through R adders and are added into the psum buffer. */
+     * an R x C block of B (reduction x output columns). The partial sum from
+     * the psum buffer enters the top of a column and runs down through its
+     * adders, one product each, back into the buffer (hw/rtl/sat_tile.sv). */
     const int ws = s->dataflow == NMT_SIM_WS;
     const int stat = ws ? tm : tn, stream = ws ? tn : tm;
     for (int f0 = 0; f0 < kk; f0 += R)
@@ -152,14 +156,13 @@ static void run_tile(walk *w, int m0, int tm, int n0, int tn, int k0, int tk, in
             for (int x = 0; x < stream; x++)
                 for (int pc = 0; pc < C && c0 + pc < stat; pc++) {
                     int i = ws ? m0 + c0 + pc : m0 + x, j = ws ? n0 + x : n0 + c0 + pc;
-                    float chain = 0.0f;
+                    size_t o = (size_t)i * w->n + j;
+                    float chain = (k_first && f0 == 0) ? 0.0f : w->psum[o];
                     for (int pr = 0; pr < R && f0 + pr < kk; pr++) {
                         chain += product(w, i, j, k0, f0 + pr);
                         w->macs++;
                     }
-                    size_t o = (size_t)i * w->n + j;
-                    float prev = (k_first && f0 == 0) ? 0.0f : w->psum[o];
-                    w->psum[o] = prev + chain;
+                    w->psum[o] = chain;
                 }
     if (k_last)
         for (int i = m0; i < m0 + tm; i++)
@@ -170,26 +173,73 @@ static void run_tile(walk *w, int m0, int tm, int n0, int tn, int k0, int tk, in
             }
 }
 
-int nmt_sim_functional_check(const nmt_sim_config *cfg, int m, int n, int k, nmt_nm nm,
-                             const nmt_sim_schedule *s, uint64_t seed, nmt_sim_check *out)
+/* The tile loops in the schedule's order, the reduction innermost. */
+static void walk_tiles(walk *w)
 {
-    memset(out, 0, sizeof *out);
+    const nmt_sim_schedule *s = w->s;
+    const int m = w->m, n = w->n, k = w->k;
+    const int tm = (int)s->tm, tn = (int)s->tn, tk = (int)s->tk;
+    const int nmt = (m + tm - 1) / tm, nnt = (n + tn - 1) / tn, nkt = (k + tk - 1) / tk;
+    for (int outer = 0; outer < (s->order ? nnt : nmt); outer++)
+        for (int inner = 0; inner < (s->order ? nmt : nnt); inner++) {
+            int mi = s->order ? inner : outer, ni = s->order ? outer : inner;
+            int m0 = mi * tm, n0 = ni * tn;
+            int cm = m - m0 < tm ? m - m0 : tm, cn = n - n0 < tn ? n - n0 : tn;
+            for (int ki = 0; ki < nkt; ki++) {
+                int k0 = ki * tk, ck = k - k0 < tk ? k - k0 : tk;
+                run_tile(w, m0, cm, n0, cn, k0, ck, ki == 0, ki == nkt - 1);
+            }
+        }
+}
+
+/* Whether a schedule suits the shape; errors name `who`. */
+static int schedule_suits(const nmt_sim_config *cfg, int m, int n, int k, nmt_nm nm, const nmt_sim_schedule *s,
+                          const char *who)
+{
     const int sparse = sim_nm_sparse(nm);
     if (m < 1 || n < 1 || k < 1 || m > 4096 || n > 4096 || k > 4096) {
-        nmt_error("functional check: shape %dx%dx%d must be within 1..4096", m, n, k);
+        nmt_error("%s: shape %dx%dx%d must be within 1..4096", who, m, n, k);
         return -1;
     }
     if (sparse && (k % nm.m || nm.m > cfg->max_m)) {
-        nmt_error("functional check: k = %d must be a multiple of M = %d (and M <= max_m = %d)", k, nm.m, cfg->max_m);
+        nmt_error("%s: k = %d must be a multiple of M = %d (and M <= max_m = %d)", who, k, nm.m, cfg->max_m);
         return -1;
     }
     if (s->tm < 1 || s->tn < 1 || s->tk < 1 || s->tm > m || s->tn > n || s->tk > k ||
         (sparse && s->tk % nm.m) || (s->dataflow == NMT_SIM_IS && sparse) || s->dataflow == NMT_SIM_AUTO || s->interleave > 64) {
         char buf[96];
         nmt_sim_schedule_str(s, buf, sizeof buf);
-        nmt_error("functional check: schedule '%s' does not suit GEMM %dx%dx%d %d:%d", buf, m, n, k, nm.n, nm.m);
+        nmt_error("%s: schedule '%s' does not suit GEMM %dx%dx%d %d:%d", who, buf, m, n, k, nm.n, nm.m);
         return -1;
     }
+    return 0;
+}
+
+int nmt_sim_functional_gemm(const nmt_sim_config *cfg, int m, int n, int k, nmt_nm nm, const nmt_sim_schedule *s,
+                            const float *a16, const float *pv16, const uint8_t *pidx, const float *b16, float *out)
+{
+    if (schedule_suits(cfg, m, n, k, nm, s, "functional GEMM")) return -1;
+    const size_t nc = (size_t)m * n;
+    float *psum = calloc(nc, sizeof *psum);
+    int64_t *writes = calloc(nc, sizeof *writes);
+    if (!psum || !writes) {
+        free(psum), free(writes);
+        nmt_error("functional GEMM: out of memory");
+        return -1;
+    }
+    walk w = {.cfg = cfg, .s = s, .m = m, .n = n, .k = k, .nm = nm, .sparse = sim_nm_sparse(nm), .a16 = a16,
+              .pv16 = pv16, .pidx = pidx, .b16 = b16, .psum = psum, .out = out, .writes = writes};
+    walk_tiles(&w);
+    free(psum), free(writes);
+    return 0;
+}
+
+int nmt_sim_functional_check(const nmt_sim_config *cfg, int m, int n, int k, nmt_nm nm,
+                             const nmt_sim_schedule *s, uint64_t seed, nmt_sim_check *out)
+{
+    memset(out, 0, sizeof *out);
+    const int sparse = sim_nm_sparse(nm);
+    if (schedule_suits(cfg, m, n, k, nm, s, "functional check")) return -1;
     const size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n;
     const size_t npk = sparse ? nmt_packed_value_count(m, k, nm) : 1;
     float *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *b16 = malloc(nb * sizeof *b16);
@@ -233,19 +283,7 @@ int nmt_sim_functional_check(const nmt_sim_config *cfg, int m, int n, int k, nmt
     }
     walk w = {.cfg = cfg, .s = s, .m = m, .n = n, .k = k, .nm = nm, .sparse = sparse, .a16 = adense16,
               .pv16 = pv16, .pidx = pidx, .b16 = b16, .psum = psum, .out = o, .writes = writes};
-    /* the tile loops in the schedule's order; the reduction innermost */
-    const int tm = (int)s->tm, tn = (int)s->tn, tk = (int)s->tk;
-    const int nmt = (m + tm - 1) / tm, nnt = (n + tn - 1) / tn, nkt = (k + tk - 1) / tk;
-    for (int outer = 0; outer < (s->order ? nnt : nmt); outer++)
-        for (int inner = 0; inner < (s->order ? nmt : nnt); inner++) {
-            int mi = s->order ? inner : outer, ni = s->order ? outer : inner;
-            int m0 = mi * tm, n0 = ni * tn;
-            int cm = m - m0 < tm ? m - m0 : tm, cn = n - n0 < tn ? n - n0 : tn;
-            for (int ki = 0; ki < nkt; ki++) {
-                int k0 = ki * tk, ck = k - k0 < tk ? k - k0 : tk;
-                run_tile(&w, m0, cm, n0, cn, k0, ck, ki == 0, ki == nkt - 1);
-            }
-        }
+    walk_tiles(&w);
     out->macs = w.macs;
     out->writes_min = INT64_MAX;
     out->writes_max = 0;
