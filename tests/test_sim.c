@@ -605,6 +605,43 @@ static void test_workloads(void)
     nmt_sim_workload_free(&wl);
 }
 
+/* ---- cycles the RTL measured (hw/, make hw-check) ----------------------------- */
+
+/* compute + fill of one GEMM with no DRAM in the way, as hw/tools/sat_hw.c
+ * asks the model for the RTL's tiles */
+static double rtl_gemm_cycles(int rows, int cols, int adder, int m, int n, int k, nmt_nm nm, nmt_sim_schedule s)
+{
+    nmt_sim_config cfg;
+    nmt_sim_config_default(&cfg);
+    cfg.rows = rows, cfg.cols = cols, cfg.adder_latency = adder;
+    nmt_sim_gemm g = {.m = m, .n = n, .k = k, .count = 1, .nm = nm, .a_dram_ratio = 1, .b_dram_ratio = 1,
+                      .a_bytes = 2, .b_bytes = 2, .out_bytes = 4};
+    nmt_sim_cost c;
+    if (nmt_sim_gemm_eval(&cfg, &g, &s, &c)) return -1;
+    return c.compute + c.fill;
+}
+
+static void test_rtl_cycles(void)
+{
+    /* hw/rtl/sat_tile.sv counted these (build/hw/tile4x4, tile8x8): an OS PE
+     * holding fewer outputs than the adder latency retires its last add
+     * min(I, A) - 1 cycles after the stream, and a split reduction preloads
+     * r * I partial sums through the C-wide port, as it drains them */
+    struct { int R, C, A, m, n, k, nmn, nmm; nmt_sim_schedule s; double rtl; } pins[] = {
+        {4, 4, 4, 12, 9, 32, 1, 8, {NMT_SIM_OS, 12, 9, 32, 0, 0, 3}, 105},
+        {4, 4, 4, 5, 6, 64, 2, 8, {NMT_SIM_OS, 5, 6, 24, 0, 0, 4}, 145},
+        {4, 4, 4, 9, 9, 9, 0, 0, {NMT_SIM_OS, 6, 4, 5, 1, 0, 1}, 477},
+        {8, 8, 8, 19, 11, 64, 4, 16, {NMT_SIM_OS, 19, 11, 64, 0, 0, 8}, 186},
+        {8, 8, 8, 19, 11, 64, 4, 16, {NMT_SIM_WS, 19, 11, 64, 0, 0, 1}, 524},
+        {8, 8, 8, 9, 10, 40, 2, 4, {NMT_SIM_WS, 9, 10, 16, 0, 0, 1}, 435},
+    };
+    for (size_t i = 0; i < sizeof pins / sizeof pins[0]; i++) {
+        double c = rtl_gemm_cycles(pins[i].R, pins[i].C, pins[i].A, pins[i].m, pins[i].n, pins[i].k,
+                                   (nmt_nm){pins[i].nmn, pins[i].nmm}, pins[i].s);
+        CHECK(c == pins[i].rtl, "RTL pin %zu: model %.0f cycles, RTL %.0f", i, c, pins[i].rtl);
+    }
+}
+
 /* ---- functional check ------------------------------------------------------ */
 
 static void test_functional(void)
@@ -810,6 +847,7 @@ int main(void)
     test_topology();
     test_gemm_model();
     test_workloads();
+    test_rtl_cycles();
     test_functional();
     test_reports();
     test_vit();

@@ -9,10 +9,11 @@
  *       is k dense or k/M*N in N:M mode). A PE holding one output can take a
  *       product only every adder_latency cycles, so a fold streams
  *       kk * max(I, adder_latency) cycles; fill/drain r + c - 2 (skew) +
- *       (A - 1) (the last add) + r*I (the drain of r x c x I outputs through
- *       the C-wide output port; double buffered, it overlaps the next fold's
- *       stream), plus r to preload partial sums when the reduction is split;
- *       r x c is the part of the array the fold occupies.
+ *       (min(I, A) - 1) (the last add) + r*I (the drain of r x c x I outputs
+ *       through the C-wide output port; double buffered, it overlaps the next
+ *       fold's stream), plus r*I to preload partial sums when the reduction
+ *       is split; r x c is the part of the array the fold occupies. The RTL
+ *       (hw/rtl/sat_tile.sv) takes exactly these cycles (hw-check).
  *   WS  a fold holds an R (reduction) x C (output rows) block of A; tn columns
  *       stream through; fill/drain A*r + c - 2 (the psum chain passes r
  *       pipelined adders), plus r to load the weights unless the next block
@@ -99,9 +100,8 @@ static void tile_eval(const nmt_sim_config *cfg, const nmt_sim_gemm *g, const nm
     switch (s->dataflow) {
     case NMT_SIM_OS:
     default: {
-        int64_t I = s->interleave > 0 ? s->interleave : 1;
-        int64_t Ic = sim_min64(I, sim_cdiv(tn, C));
-        int64_t Ir = sim_min64(sim_cdiv(I, Ic), sim_cdiv(tm, R));
+        int64_t Ir, Ic;
+        nmt_sim_os_interleave(cfg, s, tm, tn, &Ir, &Ic);
         int64_t per_pe = Ir * Ic;
         int64_t frow = sim_cdiv(tm, R * Ir), fcol = sim_cdiv(tn, C * Ic);
         double folds = (double)(frow * fcol);
@@ -125,8 +125,12 @@ static void tile_eval(const nmt_sim_config *cfg, const nmt_sim_gemm *g, const nm
             if (s->double_buffer) d = sim_max(0.0, d - stream);
             drain += cnt * d;
         }
-        t->fill = (1.0 + (psum_in ? 1.0 : 0.0)) * sum_r * (double)fcol + sum_c * (double)frow +
-                  drain * (double)fcol + folds * (double)(A - 3);
+        /* the preload enters through the same C-wide port the drain leaves
+         * by: r * I cycles; the last product's add retires A - 1 cycles after
+         * it issues, which is min(I, A) - 1 after the stream's slots end when
+         * fewer than A outputs share a PE (hw/rtl/sat_tile.sv) */
+        t->fill = sum_r * (double)fcol * (1.0 + (psum_in ? (double)per_pe : 0.0)) + sum_c * (double)frow +
+                  drain * (double)fcol + folds * (double)(sim_min64(per_pe, A) - 3);
         t->sram_read = a_tile * (double)fcol + b_tile * (double)frow + (psum_in ? out_tile : 0);
         t->sram_write = out_tile;
         break;
@@ -153,6 +157,14 @@ static void tile_eval(const nmt_sim_config *cfg, const nmt_sim_gemm *g, const nm
         break;
     }
     }
+}
+
+void nmt_sim_os_interleave(const nmt_sim_config *cfg, const nmt_sim_schedule *s, int64_t tm, int64_t tn, int64_t *ir,
+                           int64_t *ic)
+{
+    const int64_t I = s->interleave > 0 ? s->interleave : 1;
+    *ic = sim_min64(I, sim_cdiv(tn, cfg->cols));
+    *ir = sim_min64(sim_cdiv(I, *ic), sim_cdiv(tm, cfg->rows));
 }
 
 static double buf_bytes(double kib, int db) { return kib * 1024.0 * (db ? 0.5 : 1.0); }
