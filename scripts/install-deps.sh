@@ -2,7 +2,7 @@
 # Installs what nmtrain needs from Debian's packages, if missing.
 # Used by `make run` and `make check`; safe to run again.
 set -e
-packages="gcc make libc6-dev libopenblas-dev zlib1g-dev libpng-dev dataset-fashion-mnist python3-numpy python3-torch python3-onnx"
+packages="gcc make libc6-dev libopenblas-dev zlib1g-dev libpng-dev dataset-fashion-mnist python3-numpy python3-torch python3-onnx verilator yosys"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
