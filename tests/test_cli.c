@@ -1,7 +1,8 @@
 /* The nmtrain command as a user drives it (the binary named by $NMTRAIN):
  * a tiny training run on generated Fashion-MNIST-format files, evaluation,
- * exact resume, export, and one-line errors with non-zero exits for bad
- * options, data files and checkpoints. */
+ * exact resume, export, one-line errors with non-zero exits for bad options,
+ * data files and checkpoints, every sub-command's --help, and the width a
+ * named model trains at. */
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <zlib.h>
 
 #include "harness.h"
+#include "nmtrain/core.h"
 
 static const char *nmtrain;
 static char dir[] = "/tmp/nmt_cli_XXXXXX";
@@ -72,6 +74,125 @@ static void make_split(const char *prefix, int count, unsigned seed)
     free(img), free(lab);
 }
 
+/* Whether `output` is exactly one line. */
+static int one_line(void)
+{
+    const char *nl = strchr(output, '\n');
+    return nl && nl[1] == 0;
+}
+
+/* The help line of `option` in `output`, or NULL. */
+static const char *help_line(const char *option, char *line, size_t size)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\n  %s ", option);
+    const char *at = strstr(output, key);
+    if (!at) return NULL;
+    at += 1;
+    size_t n = strcspn(at, "\n");
+    snprintf(line, size, "%.*s", (int)(n < size ? n : size - 1), at);
+    return line;
+}
+
+/* Every sub-command's -h/--help: one line per option, each explained. */
+static void check_help(void)
+{
+    static const char *const commands[] = {"train", "eval", "export", "info", "sim"};
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        for (int form = 0; form < 2; form++) {
+            int rc = run("%s %s", commands[i], form ? "--help" : "-h");
+            char usage[64];
+            snprintf(usage, sizeof usage, "usage: nmtrain %s", commands[i]);
+            CHECK(rc == 0 && !strncmp(output, usage, strlen(usage)), "%s help: exit %d: %s", commands[i], rc, output);
+            int options = 0, explained = 0;
+            for (const char *line = output; (line = strstr(line, "\n  -")) != NULL; line++) {
+                options++;
+                /* "\n  --name VALUE   what it does": the text starts 30 characters in */
+                const char *end = strchr(line + 1, '\n');
+                explained += end && end - line > 31 && line[29] == ' ' && line[30] != ' ';
+            }
+            CHECK(options >= 3 && explained == options, "%s --help: %d of %d option lines explained:\n%s",
+                  commands[i], explained, options, output);
+        }
+    }
+    char line[256];
+    run("train --help");
+    CHECK(help_line("--lr LR", line, sizeof line) && strstr(line, "(default: 0.4)"), "train --lr default: %s", output);
+    CHECK(help_line("--epochs E", line, sizeof line) && strstr(line, "(default: 3)"), "train --epochs default");
+    CHECK(help_line("--schedule S", line, sizeof line) && strstr(line, "(default: onecycle)"), "--schedule default");
+    CHECK(help_line("--width W", line, sizeof line) && strstr(line, "else 0.25, the default job"), "width default");
+    CHECK(!strstr(output, "--topology"), "train --help lists sim's options");
+    run("sim --help");
+    CHECK(help_line("--batch B", line, sizeof line) && strstr(line, "128 for models, 1 for topologies"),
+          "sim --batch default: %s", output);
+    CHECK(help_line("--schedule", line, sizeof line) && strstr(line, "schedule"), "sim --schedule");
+    run("eval --help");
+    CHECK(help_line("--batch B", line, sizeof line) && strstr(line, "(default: 128)"), "eval --batch: %s", output);
+}
+
+/* Values and options the command refuses: exit 2 and one line that says why. */
+static void check_refusals(void)
+{
+    static const char *const cases[][2] = {
+        {"train --schedule foo", "nmtrain train: --schedule: unknown schedule 'foo' (choose"},
+        {"train --schedule=foo", "--schedule: unknown schedule 'foo'"},
+        {"train --method magic", "nmtrain train: --method: unknown training method 'magic' (choose"},
+        {"info --method=magic", "nmtrain info: --method: unknown training method 'magic'"},
+        {"sim --model resnet9 --method magic", "nmtrain sim: --method: unknown training method 'magic'"},
+        {"train --epochs zero", "--epochs: 'zero' is not an integer in [1, 100000]"},
+        {"train --lr=-1", "--lr: '-1' is not a number in"},
+        {"train --hflip 2", "--hflip: '2' is not an integer in [0, 1]"},
+        {"train --width 0", "--width: '0' is not a number in"},
+        {"train --in 3x32", "--in: '3x32' is not CxHxW"},
+        {"info --nm=2:40", "nmtrain info: --nm: '2:40': M must be at most"},
+        {"train --quiet=1", "nmtrain train: --quiet takes no value"},
+        {"train --epochs", "nmtrain train: --epochs needs a value"},
+        {"train --bogus", "nmtrain train: unknown option '--bogus'"},
+        {"train --ep 3", "nmtrain train: unknown option '--ep'"},
+        {"train -x", "nmtrain train: unknown option '-x'"},
+        {"train stray", "nmtrain train: unexpected argument 'stray'"},
+        {"eval --zoo", "nmtrain eval: unknown option '--zoo'"},
+        {"export --epochs 3", "nmtrain export: unknown option '--epochs'"},
+        {"export --checkpoint a --export b --format=xyz", "nmtrain export: --format: 'xyz' is not one of"},
+        {"sim --model resnet9 --schedule=x", "nmtrain sim: --schedule takes no value"},
+        {"sim --set", "nmtrain sim: --set needs a value"},
+        {"eval", "nmtrain eval: --checkpoint FILE is required"},
+        {"frobnicate", "nmtrain: unknown command 'frobnicate'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = run("%s", cases[i][0]);
+        CHECK(rc == 2 && strstr(output, cases[i][1]) && (one_line() || !strcmp(cases[i][0], "frobnicate")),
+              "'nmtrain %s': exit %d, output '%s', want '%s'", cases[i][0], rc, output, cases[i][1]);
+    }
+}
+
+/* A named model is the published network unless --width says otherwise; the
+ * default job stays at width 0.25. `--resume` of a missing file stops the run
+ * right after the header that states the model. */
+static void check_width_rule(void)
+{
+    static const char *const cases[][2] = {
+        {"", "resnet9 (width 0.25)"},
+        {"--model resnet9", "resnet9 (width 1)"},
+        {"--model=resnet18", "resnet18 (width 1)"},
+        {"--model resnet18 --width 0.5", "resnet18 (width 0.5)"},
+        {"--width=0.125", "resnet9 (width 0.125)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = run("train --data-dir %s --quiet --out %s/width --resume %s/missing.safetensors %s", dir, dir, dir,
+                     cases[i][0]);
+        CHECK(rc == 1 && strstr(output, cases[i][1]) && strstr(output, "missing.safetensors"),
+              "train %s: exit %d: %s", cases[i][0], rc, output);
+    }
+    int rc = run("info");
+    CHECK(rc == 0 && !strncmp(output, "resnet9, width 0.25,", 20), "info default job: %s", output);
+    rc = run("info --model resnet18 --in=3x32x32 --method=tnm --nm=2:4");
+    CHECK(rc == 0 && !strncmp(output, "resnet18, width 1, input 3x32x32, 10 classes; method tnm 2:4", 60),
+          "info with --opt=value: %s", output);
+    rc = run("info --model resnet18 --width 0.5");
+    CHECK(rc == 0 && !strncmp(output, "resnet18, width 0.5,", 20), "info --width: %s", output);
+}
+
 static int files_equal(const char *a, const char *b)
 {
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
@@ -92,10 +213,17 @@ int main(void)
     if (!mkdtemp(dir)) return 2;
     make_split("train", 320, 1);
     make_split("t10k", 100, 2);
-    const char *common = "--width 0.125 --batch 32 --quiet --threads 1";
+    const char *common = "--width=0.125 --batch=32 --quiet --threads=1";
+
+    int rc = run("--version");
+    CHECK(rc == 0 && !strncmp(output, "nmtrain ", 8) && !strcmp(output + 8, NMT_VERSION "\n"), "--version: %s",
+          output);
+    check_help();
+    check_refusals();
+    check_width_rule();
 
     /* A whole run, its logs, checkpoint and evaluation. */
-    int rc = run("train --data-dir %s %s --epochs 3 --lr 0.2 --out %s/full", dir, common, dir);
+    rc = run("train --data-dir %s %s --epochs 3 --lr 0.2 --out %s/full", dir, common, dir);
     CHECK(rc == 0, "train exit %d: %s", rc, output);
     CHECK(strstr(output, "final test accuracy") != NULL, "no final accuracy line: %s", output);
     char path[2048], other[600];

@@ -9,6 +9,9 @@
 extern "C" {
 #endif
 
+/* The release; the Makefile reads it for nmtrain.pc and the shared library's soname. */
+#define NMT_VERSION "0.1.0"
+
 /* ---- errors ---------------------------------------------------------------
  * A failing function records one line (no trailing newline) and returns -1.
  * The message is per thread and stays until the next nmt_error call. */

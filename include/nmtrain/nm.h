@@ -23,7 +23,8 @@ typedef struct nmt_nm {
 } nmt_nm;
 
 /* Parses "N:M" with 1 <= N < M <= 32 (or N == M, meaning dense, when
- * allow_dense is set). Errors name `what` (e.g. "--nm"). */
+ * allow_dense is set). Errors start with `what` (e.g. the
+ * file it came from) unless it is NULL. */
 int nmt_nm_parse(const char *text, int allow_dense, const char *what, nmt_nm *out);
 
 /* A strided view of a float matrix: element (r, c) is data[r*row_stride + c*col_stride]. */

@@ -5,12 +5,11 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 
-static const char usage[] =
-    "usage: nmtrain eval --checkpoint FILE [--data NAME] [--data-dir DIR] [--batch B] [--threads T]\n"
-    "                    [--dump-logits OUT.safetensors]\n"
-    "Evaluates a checkpoint written by nmtrain train (or an export) on the test split.\n"
-    "--dump-logits writes the first test batch as fed to the model (\"x\", NCHW, normalised) and its\n"
-    "logits (\"logits\", batch x classes), for comparing with PyTorch (scripts/torch_roundtrip.py).\n";
+static const char about[] =
+    "usage: nmtrain eval --checkpoint FILE [options]\n"
+    "Evaluates a checkpoint written by nmtrain train (or an export) on the test split. --dump-logits\n"
+    "writes the first test batch as fed to the model and its logits, for comparing with PyTorch\n"
+    "(scripts/torch_roundtrip.py).\n";
 
 /* First test batch and its logits, in PyTorch's layouts. */
 static int dump_logits(nmt_net *net, const nmt_dataset *test, int batch, const float *mean, const float *std,
@@ -50,7 +49,7 @@ static int dump_logits(nmt_net *net, const nmt_dataset *test, int batch, const f
 int nmt_cmd_eval(int argc, char **argv)
 {
     cli_options o;
-    if (cli_parse(argc, argv, &o, usage) != 0) return 2;
+    if (cli_parse(argc, argv, CLI_EVAL, about, &o) != 0) return 2;
     if (o.help) return 0;
     if (!o.checkpoint) {
         fprintf(stderr, "nmtrain eval: --checkpoint FILE is required\n");

@@ -6,7 +6,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 
-static const char usage[] =
+static const char about[] =
     "usage: nmtrain export --checkpoint FILE --export OUT [--format safetensors|onnx]\n"
     "Writes the inference model of a checkpoint: each sparse layer's masked weight (W*m_in for srste\n"
     "and bdwp, W*m_t for tnm) under its PyTorch name.\n"
@@ -38,16 +38,16 @@ static int export_onnx(nmt_net *net, const char *path, const char *config, const
 int nmt_cmd_export(int argc, char **argv)
 {
     cli_options o;
-    if (cli_parse(argc, argv, &o, usage) != 0) return 2;
+    if (cli_parse(argc, argv, CLI_EXPORT, about, &o) != 0) return 2;
     if (o.help) return 0;
     if (!o.checkpoint || !o.export_path) {
         fprintf(stderr, "nmtrain export: --checkpoint FILE and --export OUT are required\n");
         return 2;
     }
-    const char *format = o.export_format ? o.export_format : "safetensors";
+    const char *format = o.export_format;
     const int onnx = !strcmp(format, "onnx");
     if (!onnx && strcmp(format, "safetensors")) {
-        fprintf(stderr, "nmtrain export: --format '%s' is not one of safetensors, onnx\n", format);
+        fprintf(stderr, "nmtrain export: --format: '%s' is not one of safetensors, onnx\n", format);
         return 2;
     }
     nmt_method_config method;

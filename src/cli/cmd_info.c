@@ -6,12 +6,11 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 
-static const char usage[] =
-    "usage: nmtrain info [--model M] [--width W] [--in CxHxW] [--classes K] [--imagenet-stem]\n"
-    "                    [--method dense|srste|bdwp|sdgp|tnm] [--nm N:M] [--sparse-classifier]\n"
+static const char about[] =
+    "usage: nmtrain info [options]\n"
     "Prints per-layer output shapes, parameters and MACs per sample of forward (FW), backward-data (BW)\n"
-    "and weight-gradient (WG), dense and as executed by the method. Without --in, the shape of the\n"
-    "default data (Fashion-MNIST, 1x28x28, 10 classes) is used.\n";
+    "and weight-gradient (WG), dense and as executed by the method. Without options: the default job's\n"
+    "model (ResNet9 at width 0.25) on Fashion-MNIST's shape.\n";
 
 static double ratio(int64_t executed, int64_t dense)
 {
@@ -21,10 +20,10 @@ static double ratio(int64_t executed, int64_t dense)
 int nmt_cmd_info(int argc, char **argv)
 {
     cli_options o;
-    if (cli_parse(argc, argv, &o, usage) != 0) return 2;
+    if (cli_parse(argc, argv, CLI_INFO, about, &o) != 0) return 2;
     if (o.help) return 0;
     nmt_model_config *m = &o.train.model;
-    if (!o.in_shape) m->in_c = 1, m->in_h = 28, m->in_w = 28;
+    if (!o.in_given) m->in_c = 1, m->in_h = 28, m->in_w = 28;
     if (!m->classes) m->classes = 10;
     nmt_model_desc *desc = malloc(sizeof *desc);
     nmt_layer_report *report = desc ? malloc(sizeof *report * NMT_MAX_NODES) : NULL;

@@ -4,65 +4,14 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "models/vit.h"
 #include "nmtrain.h"
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: nmtrain sim [--model NAME | --topology FILE.csv | --zoo | --check] [options]\n"
-            "\n"
-            "Simulates one training iteration on the SAT accelerator and prints where the cycles go.\n"
-            "\n"
-            "workload:\n"
-            "  --model NAME          resnet9, vit, vgg19, resnet18, resnet50 (the paper's zoo, with its data set\n"
-            "                        shapes) or any architecture the engine describes\n"
-            "  --in CxHxW            input shape (default: the zoo's; 3x32x32 otherwise)\n"
-            "  --classes N           classes (default: the zoo's; 10 otherwise)\n"
-            "  --width W             channel multiplier (1)\n"
-            "  --imagenet-stem       7x7/2 stem + max pool (resnet18/50)\n"
-            "  --topology FILE       SCALE-Sim topology CSV (conv or GEMM form, optional Sparsity column)\n"
-            "  --batch N             batch size (128 for models, 1 for topologies)\n"
-            "  --method M            dense, srste, bdwp, tnm, sdgp (bdwp)\n"
-            "  --nm N:M              sparsity ratio (2:8)\n"
-            "  --mask-interval T     refresh sparse operands every T steps (method default)\n"
-            "  --sparse-classifier   make the classifier N:M too\n"
-            "  --inference           forward pass only (as SCALE-Sim)\n"
-            "accelerator:\n"
-            "  --config FILE         INI: our sections and/or SCALE-Sim's .cfg sections\n"
-            "  --set KEY=VALUE       override one configuration value (repeatable)\n"
-            "  --no-interleave, --no-pregen, --no-schedule   switch an optimisation off\n"
-            "  --list-keys           every configuration key with its default\n"
-            "  --write-config FILE   write the effective configuration as INI\n"
-            "reports:\n"
-            "  --detail              one row per layer and phase\n"
-            "  --schedule            print every GEMM's schedule\n"
-            "  --quiet               only the summary lines\n"
-            "  --csv FILE            per layer and phase CSV\n"
-            "  --compute-report FILE SCALE-Sim style COMPUTE_REPORT.csv\n"
-            "  --json FILE           everything as JSON\n"
-            "  --ablation            each optimisation off in turn, then all off\n"
-            "  --sweep KEY=VALUES    sweep a key (v1,v2,.. | a:b:step | a:b*factor); repeat for a grid\n"
-            "  --sweep-csv FILE      where the sweep goes (sweep.csv)\n"
-            "  --zoo                 the paper's five models, dense vs the method (with --ablation: the\n"
-            "                        ablation of every zoo model)\n"
-            "  --check               functional check of the mapping (dense and N:M, OS/WS/IS)\n"
-            "  --threads N           OpenMP threads for sweeps and ablation\n"
-            "plots: python3 scripts/sat_plot.py breakdown FILE.csv OUT.png | sweep FILE.csv OUT.png\n");
-}
-
-typedef struct sim_args {
-    const char *model, *topology, *config, *csv, *compute, *json, *sweep_csv, *write_config;
-    const char *sets[64];
-    int n_sets;
-    const char *sweeps[NMT_SIM_SWEEP_MAX_KEYS];
-    int n_sweeps;
-    int batch, detail, schedule, quiet, ablation, zoo, check, list_keys, threads;
-    int no_interleave, no_pregen, no_schedule;
-    int in_c, in_h, in_w, classes, imagenet_stem, mask_interval;
-    float width;
-    nmt_sim_options opts;
-} sim_args;
+static const char about[] =
+    "usage: nmtrain sim (--model NAME | --topology FILE.csv | --zoo | --check | --list-keys) [options]\n"
+    "Simulates one training iteration on the SAT accelerator and prints where the cycles go (docs/sat.md).\n"
+    "Plots: python3 scripts/sat_plot.py breakdown FILE.csv OUT.png | sweep FILE.csv OUT.png\n";
 
 static int fail(const char *msg)
 {
@@ -70,134 +19,7 @@ static int fail(const char *msg)
     return 1;
 }
 
-static int parse_int(const char *flag, const char *v, int lo, int hi, int *out)
-{
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || x < lo || x > hi) {
-        fprintf(stderr, "nmtrain sim: %s '%s' must be an integer in %d..%d\n", flag, v, lo, hi);
-        return -1;
-    }
-    *out = (int)x;
-    return 0;
-}
-
-static int parse_args(int argc, char **argv, sim_args *a)
-{
-    memset(a, 0, sizeof *a);
-    nmt_sim_options_default(&a->opts);
-    a->width = 1.0f;
-    a->sweep_csv = "sweep.csv";
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i];
-#define VALUE()                                                                  \
-    (i + 1 < argc ? argv[++i]                                                    \
-                  : (fprintf(stderr, "nmtrain sim: %s needs a value\n", f), (char *)NULL))
-        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
-            usage(stdout);
-            exit(0);
-        } else if (!strcmp(f, "--model")) {
-            if (!(a->model = VALUE())) return -1;
-        } else if (!strcmp(f, "--topology")) {
-            if (!(a->topology = VALUE())) return -1;
-        } else if (!strcmp(f, "--config")) {
-            if (!(a->config = VALUE())) return -1;
-        } else if (!strcmp(f, "--set")) {
-            const char *v = VALUE();
-            if (!v) return -1;
-            if (a->n_sets == 64) return fprintf(stderr, "nmtrain sim: too many --set\n"), -1;
-            a->sets[a->n_sets++] = v;
-        } else if (!strcmp(f, "--sweep")) {
-            const char *v = VALUE();
-            if (!v) return -1;
-            if (a->n_sweeps == NMT_SIM_SWEEP_MAX_KEYS)
-                return fprintf(stderr, "nmtrain sim: at most %d --sweep axes\n", NMT_SIM_SWEEP_MAX_KEYS), -1;
-            a->sweeps[a->n_sweeps++] = v;
-        } else if (!strcmp(f, "--sweep-csv")) {
-            if (!(a->sweep_csv = VALUE())) return -1;
-        } else if (!strcmp(f, "--csv")) {
-            if (!(a->csv = VALUE())) return -1;
-        } else if (!strcmp(f, "--compute-report")) {
-            if (!(a->compute = VALUE())) return -1;
-        } else if (!strcmp(f, "--json")) {
-            if (!(a->json = VALUE())) return -1;
-        } else if (!strcmp(f, "--write-config")) {
-            if (!(a->write_config = VALUE())) return -1;
-        } else if (!strcmp(f, "--batch")) {
-            const char *v = VALUE();
-            if (!v || parse_int(f, v, 1, 1 << 20, &a->batch)) return -1;
-        } else if (!strcmp(f, "--threads")) {
-            const char *v = VALUE();
-            if (!v || parse_int(f, v, 1, 1024, &a->threads)) return -1;
-        } else if (!strcmp(f, "--classes")) {
-            const char *v = VALUE();
-            if (!v || parse_int(f, v, 2, 1 << 20, &a->classes)) return -1;
-        } else if (!strcmp(f, "--mask-interval")) {
-            const char *v = VALUE();
-            if (!v || parse_int(f, v, 1, 1 << 30, &a->mask_interval)) return -1;
-        } else if (!strcmp(f, "--width")) {
-            const char *v = VALUE();
-            char *end;
-            if (!v) return -1;
-            a->width = strtof(v, &end);
-            if (end == v || *end || !(a->width > 0)) return fprintf(stderr, "nmtrain sim: --width '%s' must be a positive number\n", v), -1;
-        } else if (!strcmp(f, "--in")) {
-            const char *v = VALUE();
-            int len = 0;
-            if (!v) return -1;
-            if (sscanf(v, "%dx%dx%d%n", &a->in_c, &a->in_h, &a->in_w, &len) != 3 || v[len] || a->in_c < 1 ||
-                a->in_h < 1 || a->in_w < 1)
-                return fprintf(stderr, "nmtrain sim: --in '%s' is not CxHxW\n", v), -1;
-        } else if (!strcmp(f, "--method")) {
-            const char *v = VALUE();
-            if (!v) return -1;
-            if (nmt_method_parse(v, &a->opts.method.kind)) return fprintf(stderr, "nmtrain sim: %s\n", nmt_errmsg()), -1;
-        } else if (!strcmp(f, "--nm")) {
-            const char *v = VALUE();
-            if (!v) return -1;
-            if (nmt_nm_parse(v, 1, "--nm", &a->opts.method.nm)) return fprintf(stderr, "nmtrain sim: %s\n", nmt_errmsg()), -1;
-        } else if (!strcmp(f, "--sparse-classifier")) {
-            a->opts.method.sparse_classifier = 1;
-        } else if (!strcmp(f, "--inference")) {
-            a->opts.training = 0;
-        } else if (!strcmp(f, "--imagenet-stem")) {
-            a->imagenet_stem = 1;
-        } else if (!strcmp(f, "--no-interleave")) {
-            a->no_interleave = 1;
-        } else if (!strcmp(f, "--no-pregen")) {
-            a->no_pregen = 1;
-        } else if (!strcmp(f, "--no-schedule")) {
-            a->no_schedule = 1;
-        } else if (!strcmp(f, "--detail")) {
-            a->detail = 1;
-        } else if (!strcmp(f, "--schedule")) {
-            a->schedule = 1;
-        } else if (!strcmp(f, "--quiet")) {
-            a->quiet = 1;
-        } else if (!strcmp(f, "--ablation")) {
-            a->ablation = 1;
-        } else if (!strcmp(f, "--zoo")) {
-            a->zoo = 1;
-        } else if (!strcmp(f, "--check")) {
-            a->check = 1;
-        } else if (!strcmp(f, "--list-keys")) {
-            a->list_keys = 1;
-        } else {
-            fprintf(stderr, "nmtrain sim: unknown option '%s' (nmtrain sim --help)\n", f);
-            return -1;
-        }
-#undef VALUE
-    }
-    /* The chosen method's defaults, under what the options set. */
-    nmt_method_config *method = &a->opts.method;
-    const int classifier = method->sparse_classifier;
-    nmt_method_defaults(method->kind, method->nm, method);
-    method->sparse_classifier = classifier;
-    if (a->mask_interval) method->mask_interval = a->mask_interval;
-    return 0;
-}
-
-static int load_config(const sim_args *a, nmt_sim_config *cfg)
+static int load_config(const cli_sim *a, nmt_sim_config *cfg)
 {
     nmt_sim_config_default(cfg);
     if (a->config && nmt_sim_config_load(cfg, a->config)) return -1;
@@ -209,32 +31,27 @@ static int load_config(const sim_args *a, nmt_sim_config *cfg)
     return nmt_sim_config_check(cfg);
 }
 
-static int describe(const sim_args *a, const char *name, nmt_model_desc *desc)
+/* A zoo model at its data set's shapes, unless the options reshape it. */
+static int describe(const cli_options *o, nmt_model_desc *desc)
 {
-    int custom = a->in_c || a->classes || a->width != 1.0f || a->imagenet_stem;
+    nmt_model_config mc = o->train.model;
+    int custom = o->in_given || mc.classes || mc.width != 1.0f || mc.imagenet_stem;
     int in_zoo = 0;
-    for (int i = 0; i < nmt_sim_zoo_count(); i++) in_zoo |= !strcmp(name, nmt_sim_zoo_name(i));
-    if (in_zoo && !custom) return nmt_sim_zoo_describe(name, desc);
-    nmt_model_config mc;
-    memset(&mc, 0, sizeof mc);
-    mc.arch = name;
-    mc.width = a->width;
-    mc.in_c = a->in_c ? a->in_c : 3;
-    mc.in_h = a->in_c ? a->in_h : 32;
-    mc.in_w = a->in_c ? a->in_w : 32;
-    mc.classes = a->classes ? a->classes : 10;
-    mc.imagenet_stem = a->imagenet_stem;
-    if (!strcmp(name, "vit")) return nmt_describe_vit(&mc, desc);
+    for (int i = 0; i < nmt_sim_zoo_count(); i++) in_zoo |= !strcmp(mc.arch, nmt_sim_zoo_name(i));
+    if (in_zoo && !custom) return nmt_sim_zoo_describe(mc.arch, desc);
+    if (!o->in_given) mc.in_c = 3, mc.in_h = 32, mc.in_w = 32;
+    if (!mc.classes) mc.classes = 10;
+    if (!strcmp(mc.arch, "vit")) return nmt_describe_vit(&mc, desc);
     return nmt_model_describe(&mc, desc);
 }
 
 /* The ablation over the whole zoo: one row per model. */
-static int run_zoo_ablation(const sim_args *a, const nmt_sim_config *cfg)
+static int run_zoo_ablation(const cli_options *o, const nmt_sim_config *cfg)
 {
-    const int batch = a->batch ? a->batch : 128;
+    const int batch = o->train.batch ? o->train.batch : 128;
     printf("SAT ablation: batch %d, %s %d:%d; iteration time relative to all optimisations on "
            "(speedup over dense under the same switches in brackets)\n\n",
-           batch, nmt_method_name(a->opts.method.kind), a->opts.method.nm.n, a->opts.method.nm.m);
+           batch, nmt_method_name(o->sim.opts.method.kind), o->sim.opts.method.nm.n, o->sim.opts.method.nm.m);
     printf("| model | all on | interleave off | pre-generation off | offline scheduling off | all off |\n"
            "|---|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < nmt_sim_zoo_count(); i++) {
@@ -242,7 +59,7 @@ static int run_zoo_ablation(const sim_args *a, const nmt_sim_config *cfg)
         if (!desc) return fail("out of memory");
         nmt_sim_workload wl;
         int rc = nmt_sim_zoo_describe(nmt_sim_zoo_name(i), desc) ||
-                 nmt_sim_workload_from_model(desc, batch, &a->opts, &wl);
+                 nmt_sim_workload_from_model(desc, batch, &o->sim.opts, &wl);
         free(desc);
         if (rc) return fail(nmt_errmsg());
         nmt_sim_ablation ab;
@@ -259,17 +76,17 @@ static int run_zoo_ablation(const sim_args *a, const nmt_sim_config *cfg)
     return 0;
 }
 
-static int run_zoo(const sim_args *a, const nmt_sim_config *cfg)
+static int run_zoo(const cli_options *o, const nmt_sim_config *cfg)
 {
-    if (a->ablation) return run_zoo_ablation(a, cfg);
+    if (o->sim.ablation) return run_zoo_ablation(o, cfg);
     static const char *const datasets[] = {"CIFAR-10", "CIFAR-10", "CIFAR-100", "Tiny ImageNet", "ImageNet"};
-    const int batch = a->batch ? a->batch : 128;
+    const int batch = o->train.batch ? o->train.batch : 128;
     printf("SAT zoo: batch %d, %s %d:%d vs dense, array %dx%d @ %g MHz\n\n", batch,
-           nmt_method_name(a->opts.method.kind), a->opts.method.nm.n, a->opts.method.nm.m, cfg->rows, cfg->cols, cfg->clock_mhz);
+           nmt_method_name(o->sim.opts.method.kind), o->sim.opts.method.nm.n, o->sim.opts.method.nm.m, cfg->rows, cfg->cols, cfg->clock_mhz);
     printf("| model | data set | dense cycles | dense ms/iter | %s cycles | %s ms/iter | speedup | dense-eq GOPS | "
            "energy dense J | energy %s J |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-           nmt_method_name(a->opts.method.kind), nmt_method_name(a->opts.method.kind),
-           nmt_method_name(a->opts.method.kind));
+           nmt_method_name(o->sim.opts.method.kind), nmt_method_name(o->sim.opts.method.kind),
+           nmt_method_name(o->sim.opts.method.kind));
     double sum = 0;
     int n = nmt_sim_zoo_count();
     for (int i = 0; i < n; i++) {
@@ -281,7 +98,7 @@ static int run_zoo(const sim_args *a, const nmt_sim_config *cfg)
         }
         nmt_sim_workload wl;
         nmt_sim_result r, b;
-        int rc = nmt_sim_workload_from_model(desc, batch, &a->opts, &wl);
+        int rc = nmt_sim_workload_from_model(desc, batch, &o->sim.opts, &wl);
         free(desc);
         if (rc || nmt_sim_run(cfg, &wl, &r)) return fail(nmt_errmsg());
         wl.opts.method.kind = NMT_METHOD_DENSE;
@@ -357,12 +174,15 @@ static int run_check(const nmt_sim_config *cfg)
 
 int nmt_cmd_sim(int argc, char **argv)
 {
-    sim_args a;
-    if (parse_args(argc, argv, &a)) return 2;
-    if (a.threads) nmt_set_threads(a.threads);
+    cli_options o;
+    if (cli_parse(argc, argv, CLI_SIM, about, &o)) return 2;
+    if (o.help) return 0;
+    const cli_sim *a = &o.sim;
+    const char *model = o.train.model.arch;
+    const int batch = o.train.batch;
     nmt_sim_config cfg;
-    if (load_config(&a, &cfg)) return fail(nmt_errmsg());
-    if (a.list_keys) {
+    if (load_config(a, &cfg)) return fail(nmt_errmsg());
+    if (a->list_keys) {
         for (int i = 0; i < nmt_sim_config_nkeys(); i++) {
             const char *sec, *help, *k = nmt_sim_config_key(i, &sec, &help);
             double v;
@@ -371,45 +191,44 @@ int nmt_cmd_sim(int argc, char **argv)
         }
         return 0;
     }
-    if (a.write_config) {
-        FILE *f = fopen(a.write_config, "w");
-        if (!f) return fprintf(stderr, "nmtrain sim: %s: cannot write\n", a.write_config), 1;
+    if (a->write_config) {
+        FILE *f = fopen(a->write_config, "w");
+        if (!f) return fprintf(stderr, "nmtrain sim: %s: cannot write\n", a->write_config), 1;
         nmt_sim_config_write(f, &cfg);
-        if (fclose(f)) return fprintf(stderr, "nmtrain sim: %s: write failed\n", a.write_config), 1;
-        if (!a.model && !a.topology && !a.zoo && !a.check) return 0;
+        if (fclose(f)) return fprintf(stderr, "nmtrain sim: %s: write failed\n", a->write_config), 1;
+        if (!model && !a->topology && !a->zoo && !a->check) return 0;
     }
-    if (a.check) return run_check(&cfg);
-    if (a.zoo) return run_zoo(&a, &cfg);
-    if (!!a.model == !!a.topology) {
-        fprintf(stderr, "nmtrain sim: give exactly one of --model or --topology (or --zoo, --check)\n");
-        usage(stderr);
+    if (a->check) return run_check(&cfg);
+    if (a->zoo) return run_zoo(&o, &cfg);
+    if (!!model == !!a->topology) {
+        fprintf(stderr, "nmtrain sim: give exactly one of --model or --topology (or --zoo, --check; see --help)\n");
         return 2;
     }
     nmt_sim_workload wl;
-    if (a.model) {
+    if (model) {
         nmt_model_desc *desc = malloc(sizeof *desc);
         if (!desc) return fail("out of memory");
-        int rc = describe(&a, a.model, desc) ||
-                 nmt_sim_workload_from_model(desc, a.batch ? a.batch : 128, &a.opts, &wl);
+        int rc = describe(&o, desc) || nmt_sim_workload_from_model(desc, batch ? batch : 128, &a->opts, &wl);
         free(desc);
         if (rc) return fail(nmt_errmsg());
-    } else if (nmt_sim_workload_from_topology(a.topology, a.batch ? a.batch : 1, &a.opts, &wl)) {
+    } else if (nmt_sim_workload_from_topology(a->topology, batch ? batch : 1, &a->opts, &wl)) {
         return fail(nmt_errmsg());
     }
     int rc = 0;
-    if (a.n_sweeps) {
+    if (a->n_sweeps) {
         nmt_sim_sweep_axis axes[NMT_SIM_SWEEP_MAX_KEYS];
         int n_axes = 0;
-        for (; n_axes < a.n_sweeps; n_axes++)
-            if (nmt_sim_sweep_parse(a.sweeps[n_axes], &axes[n_axes])) {
-                rc = fail(nmt_errmsg());
+        for (; n_axes < a->n_sweeps; n_axes++)
+            if (nmt_sim_sweep_parse(a->sweeps[n_axes], &axes[n_axes])) {
+                fprintf(stderr, "nmtrain sim: --sweep: %s\n", nmt_errmsg());
+                rc = 1;
                 break;
             }
         if (!rc) {
             nmt_sim_sweep_point *pts;
             int np;
             double t0 = nmt_now();
-            if (nmt_sim_sweep_run(&cfg, &wl, axes, n_axes, a.sweep_csv, &pts, &np)) {
+            if (nmt_sim_sweep_run(&cfg, &wl, axes, n_axes, a->sweep_csv, &pts, &np)) {
                 rc = fail(nmt_errmsg());
             } else {
                 int best = -1, failed = 0;
@@ -421,7 +240,7 @@ int nmt_cmd_sim(int argc, char **argv)
                     if (best < 0 || pts[i].cycles < pts[best].cycles) best = i;
                 }
                 printf("sweep: %d points (%d failed, see the error column) in %.2f s with %d threads -> %s\n", np,
-                       failed, nmt_now() - t0, nmt_threads(), a.sweep_csv);
+                       failed, nmt_now() - t0, nmt_threads(), a->sweep_csv);
                 if (best >= 0)
                     printf("fastest point: row %d, %.0f cycles (%.3f ms), speedup %.3fx over dense, %.4f J%s\n",
                            best + 1, pts[best].cycles, pts[best].seconds * 1e3, pts[best].speedup,
@@ -433,7 +252,7 @@ int nmt_cmd_sim(int argc, char **argv)
         nmt_sim_workload_free(&wl);
         return rc;
     }
-    if (a.ablation) {
+    if (a->ablation) {
         nmt_sim_ablation ab;
         if (nmt_sim_ablation_run(&cfg, &wl, &ab)) {
             nmt_sim_workload_free(&wl);
@@ -463,21 +282,21 @@ int nmt_cmd_sim(int argc, char **argv)
         if (nmt_sim_run(&cfg, &dense, &base)) rc = fail(nmt_errmsg());
     }
     if (!rc) {
-        if (a.quiet) {
+        if (a->quiet) {
             printf("%s: %.0f cycles, %.3f ms/iter, %.1f dense-eq GOPS, %.4f J", wl.name, res.total.cycles,
                    res.seconds * 1e3, res.gops_dense, res.energy_j);
             if (have_base) printf(", speedup %.3fx over dense", base.total.cycles / res.total.cycles);
             printf("\n");
         } else {
-            nmt_sim_report_table(stdout, &cfg, &wl, &res, have_base ? &base : NULL, a.detail);
+            nmt_sim_report_table(stdout, &cfg, &wl, &res, have_base ? &base : NULL, a->detail);
         }
-        if (a.schedule) {
+        if (a->show_schedule) {
             printf("\n");
             nmt_sim_report_schedule(stdout, &cfg, &wl, &res);
         }
-        if ((a.csv && nmt_sim_report_csv(a.csv, &wl, &res)) ||
-            (a.compute && nmt_sim_report_compute(a.compute, &cfg, &wl, &res)) ||
-            (a.json && nmt_sim_report_json(a.json, &cfg, &wl, &res, have_base ? &base : NULL)))
+        if ((a->csv && nmt_sim_report_csv(a->csv, &wl, &res)) ||
+            (a->compute_report && nmt_sim_report_compute(a->compute_report, &cfg, &wl, &res)) ||
+            (a->json && nmt_sim_report_json(a->json, &cfg, &wl, &res, have_base ? &base : NULL)))
             rc = fail(nmt_errmsg());
     }
     nmt_sim_result_free(&res);

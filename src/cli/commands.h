@@ -7,6 +7,5 @@ int nmt_cmd_eval(int argc, char **argv);
 int nmt_cmd_info(int argc, char **argv);
 int nmt_cmd_export(int argc, char **argv);
 int nmt_cmd_sim(int argc, char **argv);
-int nmt_cmd_bench(int argc, char **argv);
 
 #endif

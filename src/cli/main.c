@@ -21,7 +21,8 @@ static const command commands[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: nmtrain <command> [options]   (nmtrain <command> --help for details)\n\ncommands:\n");
+    fprintf(out, "usage: nmtrain <command> [options]   (nmtrain <command> --help lists its options)\n"
+                 "       nmtrain --version\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-6s %s\n", commands[i].name, commands[i].summary);
 }
@@ -29,6 +30,10 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     nmt_tune_runtime(argv, NULL);
+    if (argc == 2 && !strcmp(argv[1], "--version")) {
+        printf("nmtrain %s\n", NMT_VERSION);
+        return 0;
+    }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

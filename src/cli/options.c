@@ -1,75 +1,178 @@
-/* Option parsing shared by train, eval and info. */
+/* Every sub-command's options: one table, parsed by getopt_long (--opt=value
+ * and --opt value alike) and printed by --help with each option's default. */
 #include <getopt.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/options.h"
 
-enum {
-    OPT_MODEL = 256, OPT_WIDTH, OPT_DATA, OPT_DATA_DIR, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_MOMENTUM, OPT_NESTEROV, OPT_NO_NESTEROV,
-    OPT_WD, OPT_WD_ALL, OPT_SCHEDULE, OPT_WARMUP, OPT_SMOOTHING, OPT_CROP, OPT_FLIP, OPT_NO_AUG, OPT_SEED,
-    OPT_THREADS, OPT_METHOD, OPT_NM, OPT_DECAY, OPT_INTERVAL, OPT_SPARSE_CLASSIFIER, OPT_OUT,
-    OPT_RESUME, OPT_CKPT_EVERY, OPT_MAX_STEPS, OPT_QUIET, OPT_STEM, OPT_CHECKPOINT, OPT_IN, OPT_CLASSES,
-    OPT_EXPORT, OPT_DUMP, OPT_FORMAT, OPT_HELP,
-};
+typedef enum cli_kind {
+    K_FLAG,       /* int = 1 */
+    K_CLEAR,      /* int = 0 */
+    K_INT,        /* int in [lo, hi] */
+    K_FLOAT,      /* float in [lo, hi] */
+    K_TEXT,       /* const char * */
+    K_ARCH,       /* const char *, a model architecture */
+    K_SEED,       /* uint64_t in [lo, hi] */
+    K_STEPS,      /* int64_t in [lo, hi] */
+    K_SHAPE,      /* "CxHxW" into an nmt_model_config */
+    K_NM,         /* N:M (N = M allowed only by sim) */
+    K_METHOD,     /* method name, parsed by the engine or (sim) by the simulator */
+    K_SCHEDULE,   /* learning-rate schedule name */
+    K_NO_AUGMENT, /* nmt_augment = none */
+    K_LIST,       /* appends to a const char *[]; `hi` is its capacity, the count follows the array */
+    K_HELP,
+} cli_kind;
 
-static const struct option long_options[] = {
-    {"model", required_argument, 0, OPT_MODEL}, {"width", required_argument, 0, OPT_WIDTH},
-    {"data", required_argument, 0, OPT_DATA}, {"data-dir", required_argument, 0, OPT_DATA_DIR},
-    {"epochs", required_argument, 0, OPT_EPOCHS}, {"batch", required_argument, 0, OPT_BATCH},
-    {"lr", required_argument, 0, OPT_LR}, {"momentum", required_argument, 0, OPT_MOMENTUM},
-    {"nesterov", no_argument, 0, OPT_NESTEROV}, {"no-nesterov", no_argument, 0, OPT_NO_NESTEROV}, {"wd", required_argument, 0, OPT_WD},
-    {"wd-all", no_argument, 0, OPT_WD_ALL}, {"schedule", required_argument, 0, OPT_SCHEDULE},
-    {"warmup", required_argument, 0, OPT_WARMUP}, {"label-smoothing", required_argument, 0, OPT_SMOOTHING},
-    {"crop-pad", required_argument, 0, OPT_CROP}, {"hflip", required_argument, 0, OPT_FLIP},
-    {"no-augment", no_argument, 0, OPT_NO_AUG}, {"seed", required_argument, 0, OPT_SEED},
-    {"threads", required_argument, 0, OPT_THREADS}, {"method", required_argument, 0, OPT_METHOD},
-    {"nm", required_argument, 0, OPT_NM}, {"decay", required_argument, 0, OPT_DECAY},
-    {"mask-interval", required_argument, 0, OPT_INTERVAL},
-    {"sparse-classifier", no_argument, 0, OPT_SPARSE_CLASSIFIER}, {"out", required_argument, 0, OPT_OUT},
-    {"resume", required_argument, 0, OPT_RESUME}, {"checkpoint-every", required_argument, 0, OPT_CKPT_EVERY},
-    {"max-steps", required_argument, 0, OPT_MAX_STEPS}, {"quiet", no_argument, 0, OPT_QUIET},
-    {"imagenet-stem", no_argument, 0, OPT_STEM}, {"checkpoint", required_argument, 0, OPT_CHECKPOINT},
-    {"in", required_argument, 0, OPT_IN}, {"classes", required_argument, 0, OPT_CLASSES},
-    {"export", required_argument, 0, OPT_EXPORT}, {"dump-logits", required_argument, 0, OPT_DUMP},
-    {"format", required_argument, 0, OPT_FORMAT},
-    {"help", no_argument, 0, OPT_HELP},
-    {0, 0, 0, 0},
-};
+typedef struct cli_option {
+    const char *name;
+    const char *value;      /* the value's placeholder in the help; NULL for a switch */
+    unsigned commands;      /* cli_command mask */
+    cli_kind kind;
+    size_t offset;          /* the field in cli_options */
+    double lo, hi;
+    const char *help;
+    const char *fixed_default; /* the help's default when the field's own value does not say it */
+} cli_option;
 
-static int parse_int(const char *text, const char *option, long lo, long hi, int *out)
+#define F(field) offsetof(cli_options, field)
+#define ALL (CLI_TRAIN | CLI_EVAL | CLI_EXPORT | CLI_INFO | CLI_SIM)
+#define MODEL_CMDS (CLI_TRAIN | CLI_INFO)
+#define METHOD_CMDS (CLI_TRAIN | CLI_INFO | CLI_SIM)
+
+/* One row per option and meaning; an option may have a row per sub-command
+ * where its default or meaning differs (--batch, --in, --schedule, ...). */
+static const cli_option table[] = {
+    /* model */
+    {"model", "NAME", MODEL_CMDS, K_ARCH, F(train.model.arch), 0, 0, "architecture", NULL},
+    {"model", "NAME", CLI_SIM, K_TEXT, F(train.model.arch), 0, 0,
+     "zoo model (resnet9, vit, vgg19, resnet18, resnet50: the paper's shapes) or an architecture", NULL},
+    {"width", "W", MODEL_CMDS, K_FLOAT, F(train.model.width), 1e-3, 64,
+     "channel multiplier", "1, the published width, with --model; else 0.25, the default job's"},
+    {"width", "W", CLI_SIM, K_FLOAT, F(train.model.width), 1e-3, 64, "channel multiplier", "1, the published width"},
+    {"imagenet-stem", NULL, METHOD_CMDS, K_FLAG, F(train.model.imagenet_stem), 0, 0,
+     "resnet18/50: 7x7/2 stem and 3x3/2 max pool instead of the CIFAR 3x3 stem", NULL},
+    {"in", "CxHxW", CLI_TRAIN, K_SHAPE, F(train.model), 0, 0, "model input shape", "the data set's"},
+    {"in", "CxHxW", CLI_INFO, K_SHAPE, F(train.model), 0, 0, "model input shape", "1x28x28, Fashion-MNIST's"},
+    {"in", "CxHxW", CLI_SIM, K_SHAPE, F(train.model), 0, 0, "model input shape", "the zoo model's, else 3x32x32"},
+    {"classes", "K", CLI_TRAIN, K_INT, F(train.model.classes), 2, 1 << 20, "classifier outputs", "the data set's"},
+    {"classes", "K", CLI_INFO, K_INT, F(train.model.classes), 2, 1 << 20, "classifier outputs", "10"},
+    {"classes", "K", CLI_SIM, K_INT, F(train.model.classes), 2, 1 << 20, "classifier outputs",
+     "the zoo model's, else 10"},
+    /* method */
+    {"method", "M", METHOD_CMDS, K_METHOD, F(train.method.kind), 0, 0, "sparse-training method", "bdwp"},
+    {"nm", "N:M", CLI_TRAIN | CLI_INFO, K_NM, F(train.method.nm), 0, 0, "N:M ratio of the sparse GEMMs (M <= 32)",
+     "2:8"},
+    {"nm", "N:M", CLI_SIM, K_NM, F(train.method.nm), 0, 0, "N:M ratio of the sparse GEMMs (N = M is dense)", "2:8"},
+    {"decay", "L", CLI_TRAIN, K_FLOAT, F(train.method.decay), 0, 1, "srste/bdwp decay of the pruned weights",
+     "2e-4 for srste and bdwp, else 0"},
+    {"mask-interval", "T", CLI_TRAIN | CLI_SIM, K_INT, F(train.method.mask_interval), 1, 1 << 30,
+     "recompute the masks and sparse operands every T steps", "40 for tnm, else 1"},
+    {"sparse-classifier", NULL, METHOD_CMDS, K_FLAG, F(train.method.sparse_classifier), 0, 0,
+     "make the classifier N:M too", NULL},
+    /* data */
+    {"data", "NAME", CLI_TRAIN | CLI_EVAL, K_TEXT, F(data), 0, 0, "data set: fashion-mnist, mnist, cifar10, cifar100",
+     NULL},
+    {"data-dir", "DIR", CLI_TRAIN | CLI_EVAL, K_TEXT, F(data_dir), 0, 0,
+     "directory of the data set's files (needed but for fashion-mnist)", NMT_FASHION_MNIST_DIR},
+    {"crop-pad", "P", CLI_TRAIN, K_INT, F(train.augment.crop_pad), 0, 64, "random crops after padding by P pixels",
+     NULL},
+    {"hflip", "0|1", CLI_TRAIN, K_INT, F(train.augment.hflip), 0, 1, "random horizontal flips", NULL},
+    {"no-augment", NULL, CLI_TRAIN, K_NO_AUGMENT, 0, 0, 0, "neither crops nor flips", NULL},
+    /* training */
+    {"epochs", "E", CLI_TRAIN, K_INT, F(train.epochs), 1, 100000, "epochs to train", NULL},
+    {"batch", "B", CLI_TRAIN | CLI_EVAL, K_INT, F(train.batch), 1, 65536, "images per batch", NULL},
+    {"batch", "B", CLI_SIM, K_INT, F(train.batch), 1, 1 << 20, "batch size", "128 for models, 1 for topologies"},
+    {"lr", "LR", CLI_TRAIN, K_FLOAT, F(train.lr), 1e-9, 100, "peak learning rate", NULL},
+    {"schedule", "S", CLI_TRAIN, K_SCHEDULE, F(train.schedule), 0, 0,
+     "learning-rate schedule: onecycle, cosine, constant", "onecycle"},
+    {"warmup", "EPOCHS", CLI_TRAIN, K_FLOAT, F(train.warmup_epochs), 0, 1000, "epochs of learning-rate warm-up",
+     NULL},
+    {"momentum", "M", CLI_TRAIN, K_FLOAT, F(train.sgd.momentum), 0, 0.9999, "SGD momentum", NULL},
+    {"nesterov", NULL, CLI_TRAIN, K_FLAG, F(train.sgd.nesterov), 0, 0, "Nesterov momentum", "on"},
+    {"no-nesterov", NULL, CLI_TRAIN, K_CLEAR, F(train.sgd.nesterov), 0, 0, "plain momentum", NULL},
+    {"wd", "WD", CLI_TRAIN, K_FLOAT, F(train.sgd.weight_decay), 0, 1,
+     "weight decay (not on batch-norm weights and biases)", NULL},
+    {"wd-all", NULL, CLI_TRAIN, K_FLAG, F(train.sgd.decay_bn_and_bias), 0, 0,
+     "weight decay on batch-norm weights and biases too", NULL},
+    {"label-smoothing", "S", CLI_TRAIN, K_FLOAT, F(train.label_smoothing), 0, 0.999, "label smoothing", NULL},
+    {"seed", "S", CLI_TRAIN, K_SEED, F(train.seed), 0, 2147483647, "random seed of initialisation and batches", "0"},
+    {"threads", "T", CLI_TRAIN | CLI_EVAL | CLI_SIM, K_INT, F(threads), 1, 1024, "OpenMP and OpenBLAS threads",
+     "the cores"},
+    /* output */
+    {"out", "DIR", CLI_TRAIN, K_TEXT, F(train.out_dir), 0, 0,
+     "where log.csv, log.jsonl and checkpoint.safetensors go", NULL},
+    {"resume", "FILE", CLI_TRAIN, K_TEXT, F(train.resume), 0, 0, "checkpoint to continue from, bit for bit", NULL},
+    {"checkpoint-every", "STEPS", CLI_TRAIN, K_INT, F(train.checkpoint_every), 0, 1 << 30,
+     "also checkpoint every STEPS steps (0: at epoch ends only)", NULL},
+    {"max-steps", "N", CLI_TRAIN, K_STEPS, F(train.max_steps), 0, 1 << 30,
+     "stop after N optimiser steps in all (0: no limit)", "0"},
+    {"quiet", NULL, CLI_TRAIN, K_CLEAR, F(train.progress_seconds), 0, 0, "no progress lines", NULL},
+    {"checkpoint", "FILE", CLI_EVAL | CLI_EXPORT, K_TEXT, F(checkpoint), 0, 0,
+     "checkpoint or export to read (required)", NULL},
+    {"export", "FILE", CLI_EXPORT, K_TEXT, F(export_path), 0, 0,
+     "where the inference model goes, .safetensors (required)", NULL},
+    {"format", "F", CLI_EXPORT, K_TEXT, F(export_format), 0, 0, "file format: safetensors or onnx", NULL},
+    {"dump-logits", "FILE", CLI_EVAL, K_TEXT, F(dump_logits), 0, 0,
+     "write the first test batch (x, NCHW) and its logits to this safetensors file", NULL},
+    /* simulator workload */
+    {"topology", "FILE", CLI_SIM, K_TEXT, F(sim.topology), 0, 0,
+     "SCALE-Sim topology CSV (conv or GEMM rows, optional Sparsity column)", NULL},
+    {"inference", NULL, CLI_SIM, K_FLAG, F(sim.inference), 0, 0, "forward pass only, as SCALE-Sim", NULL},
+    {"zoo", NULL, CLI_SIM, K_FLAG, F(sim.zoo), 0, 0, "the paper's five models, dense against the method", NULL},
+    {"check", NULL, CLI_SIM, K_FLAG, F(sim.check), 0, 0, "functional check of the mapping (dense and N:M, OS/WS/IS)",
+     NULL},
+    /* simulator accelerator */
+    {"config", "FILE", CLI_SIM, K_TEXT, F(sim.config), 0, 0, "accelerator INI: nmtrain's and/or SCALE-Sim's sections",
+     "the SAT of docs/sat.md"},
+    {"set", "KEY=VALUE", CLI_SIM, K_LIST, F(sim.sets), 0, CLI_MAX_SETS, "set one configuration key (repeatable)",
+     NULL},
+    {"no-interleave", NULL, CLI_SIM, K_FLAG, F(sim.no_interleave), 0, 0, "switch interleaving off", NULL},
+    {"no-pregen", NULL, CLI_SIM, K_FLAG, F(sim.no_pregen), 0, 0, "switch sparse-operand pre-generation off", NULL},
+    {"no-schedule", NULL, CLI_SIM, K_FLAG, F(sim.no_schedule), 0, 0, "switch offline scheduling off", NULL},
+    {"list-keys", NULL, CLI_SIM, K_FLAG, F(sim.list_keys), 0, 0, "list every configuration key with its value", NULL},
+    {"write-config", "FILE", CLI_SIM, K_TEXT, F(sim.write_config), 0, 0, "write the effective configuration as INI",
+     NULL},
+    /* simulator reports */
+    {"detail", NULL, CLI_SIM, K_FLAG, F(sim.detail), 0, 0, "one row per layer and phase", NULL},
+    {"schedule", NULL, CLI_SIM, K_FLAG, F(sim.show_schedule), 0, 0, "print every GEMM's schedule", NULL},
+    {"quiet", NULL, CLI_SIM, K_FLAG, F(sim.quiet), 0, 0, "only the summary line", NULL},
+    {"csv", "FILE", CLI_SIM, K_TEXT, F(sim.csv), 0, 0, "per layer and phase CSV", NULL},
+    {"compute-report", "FILE", CLI_SIM, K_TEXT, F(sim.compute_report), 0, 0, "SCALE-Sim style COMPUTE_REPORT.csv",
+     NULL},
+    {"json", "FILE", CLI_SIM, K_TEXT, F(sim.json), 0, 0, "everything as JSON", NULL},
+    {"ablation", NULL, CLI_SIM, K_FLAG, F(sim.ablation), 0, 0,
+     "each optimisation off in turn, then all off (with --zoo: for every zoo model)", NULL},
+    {"sweep", "KEY=VALUES", CLI_SIM, K_LIST, F(sim.sweeps), 0, NMT_SIM_SWEEP_MAX_KEYS,
+     "sweep a key over v1,v2,.. or a:b:step or a:b*factor; repeat for a grid", NULL},
+    {"sweep-csv", "FILE", CLI_SIM, K_TEXT, F(sim.sweep_csv), 0, 0, "where the sweep's rows go", NULL},
+    {"help", NULL, ALL, K_HELP, F(help), 0, 0, "print this help and exit", NULL},
+};
+#define N_OPTIONS ((int)(sizeof table / sizeof table[0]))
+
+static const char *command_name(unsigned command)
 {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (end == text || *end || v < lo || v > hi) {
-        fprintf(stderr, "nmtrain: --%s: '%s' is not an integer in [%ld, %ld]\n", option, text, lo, hi);
-        return -1;
+    switch (command) {
+    case CLI_TRAIN: return "train";
+    case CLI_EVAL: return "eval";
+    case CLI_EXPORT: return "export";
+    case CLI_INFO: return "info";
+    default: return "sim";
     }
-    *out = (int)v;
-    return 0;
 }
 
-static int parse_float(const char *text, const char *option, double lo, double hi, float *out)
-{
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "nmtrain: --%s: '%s' is not a number in [%g, %g]\n", option, text, lo, hi);
-        return -1;
-    }
-    *out = (float)v;
-    return 0;
-}
-
-static void defaults(cli_options *o)
+static void defaults(cli_options *o, unsigned command)
 {
     memset(o, 0, sizeof *o);
+    o->command = command;
     nmt_train_config *t = &o->train;
-    t->model.arch = "resnet9";
-    t->model.width = 0.25f;
+    t->model.arch = command == CLI_SIM ? NULL : "resnet9";
+    t->model.width = command == CLI_SIM ? 1.0f : 0.25f; /* the default job's; a named --model gets 1 */
     t->epochs = 3;
-    t->batch = 128;
+    t->batch = command == CLI_SIM ? 0 : 128;
     t->schedule = NMT_SCHED_ONECYCLE;
     t->lr = 0.4f;
     t->warmup_epochs = 0.6f;
@@ -82,106 +185,209 @@ static void defaults(cli_options *o)
     t->augment.hflip = 1;
     t->progress_seconds = 5;
     t->out_dir = "runs/default";
-    nmt_nm nm = {2, 8};
-    nmt_method_defaults(NMT_METHOD_BDWP, nm, &t->method);
     o->data = NMT_DEFAULT_DATA;
+    o->export_format = "safetensors";
+    nmt_sim_options_default(&o->sim.opts);
+    o->sim.sweep_csv = "sweep.csv";
+    t->method = o->sim.opts.method; /* the default method: bdwp 2:8 */
 }
 
-int cli_parse(int argc, char **argv, cli_options *o, const char *usage)
+/* The option's default as the help shows it, or "" for none. */
+static void default_text(const cli_option *opt, const cli_options *d, char *buf, size_t size)
 {
-    defaults(o);
-    nmt_train_config *t = &o->train;
-    const char *method = NULL, *nm_text = NULL;
-    float decay = -1.0f;
-    int interval = 0, c, rc = 0;
-    optind = 1;
-    opterr = 0;
-    while (!rc && (c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
-        const char *name = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-        switch (c) {
-        case OPT_MODEL: t->model.arch = optarg; break;
-        case OPT_WIDTH: rc = parse_float(optarg, "width", 1e-3, 64, &t->model.width); break;
-        case OPT_DATA: o->data = optarg; break;
-        case OPT_DATA_DIR: o->data_dir = optarg; break;
-        case OPT_EPOCHS: rc = parse_int(optarg, "epochs", 1, 100000, &t->epochs); break;
-        case OPT_BATCH: rc = parse_int(optarg, "batch", 1, 65536, &t->batch); break;
-        case OPT_LR: rc = parse_float(optarg, "lr", 1e-9, 100, &t->lr); break;
-        case OPT_MOMENTUM: rc = parse_float(optarg, "momentum", 0, 0.9999, &t->sgd.momentum); break;
-        case OPT_NESTEROV: t->sgd.nesterov = 1; break;
-        case OPT_NO_NESTEROV: t->sgd.nesterov = 0; break;
-        case OPT_WD: rc = parse_float(optarg, "wd", 0, 1, &t->sgd.weight_decay); break;
-        case OPT_WD_ALL: t->sgd.decay_bn_and_bias = 1; break;
-        case OPT_SCHEDULE: rc = nmt_schedule_parse(optarg, &t->schedule); break;
-        case OPT_WARMUP: rc = parse_float(optarg, "warmup", 0, 1000, &t->warmup_epochs); break;
-        case OPT_SMOOTHING: rc = parse_float(optarg, "label-smoothing", 0, 0.999, &t->label_smoothing); break;
-        case OPT_CROP: rc = parse_int(optarg, "crop-pad", 0, 64, &t->augment.crop_pad); break;
-        case OPT_FLIP: rc = parse_int(optarg, "hflip", 0, 1, &t->augment.hflip); break;
-        case OPT_NO_AUG: t->augment.crop_pad = t->augment.hflip = 0; break;
-        case OPT_SEED: {
-            int seed = 0;
-            rc = parse_int(optarg, "seed", 0, 2147483647, &seed);
-            t->seed = (uint64_t)seed;
-            break;
-        }
-        case OPT_THREADS: rc = parse_int(optarg, "threads", 1, 1024, &o->threads); break;
-        case OPT_METHOD: method = optarg; break;
-        case OPT_NM: nm_text = optarg; break;
-        case OPT_DECAY: rc = parse_float(optarg, "decay", 0, 1, &decay); break;
-        case OPT_INTERVAL: rc = parse_int(optarg, "mask-interval", 1, 1000000, &interval); break;
-        case OPT_SPARSE_CLASSIFIER: t->method.sparse_classifier = 1; break;
-        case OPT_OUT: t->out_dir = optarg; break;
-        case OPT_RESUME: t->resume = optarg; break;
-        case OPT_CKPT_EVERY: rc = parse_int(optarg, "checkpoint-every", 0, 1 << 30, &t->checkpoint_every); break;
-        case OPT_MAX_STEPS: {
-            int steps = 0;
-            rc = parse_int(optarg, "max-steps", 0, 1 << 30, &steps);
-            t->max_steps = steps;
-            break;
-        }
-        case OPT_QUIET: t->progress_seconds = 0; break;
-        case OPT_STEM: t->model.imagenet_stem = 1; break;
-        case OPT_CHECKPOINT: o->checkpoint = optarg; break;
-        case OPT_IN: o->in_shape = optarg; break;
-        case OPT_CLASSES: rc = parse_int(optarg, "classes", 2, 1 << 20, &t->model.classes); break;
-        case OPT_EXPORT: o->export_path = optarg; break;
-        case OPT_DUMP: o->dump_logits = optarg; break;
-        case OPT_FORMAT: o->export_format = optarg; break;
-        case OPT_HELP: o->help = 1; break;
-        default:
-            fprintf(stderr, "nmtrain: unknown or incomplete option '%s' (see --help)\n", name);
-            rc = -1;
-        }
+    const char *field = (const char *)d + opt->offset;
+    buf[0] = 0;
+    if (opt->fixed_default) snprintf(buf, size, "%s", opt->fixed_default);
+    else if (opt->kind == K_INT) snprintf(buf, size, "%d", *(const int *)field);
+    else if (opt->kind == K_FLOAT) snprintf(buf, size, "%g", (double)*(const float *)field);
+    else if ((opt->kind == K_TEXT || opt->kind == K_ARCH) && *(const char *const *)field)
+        snprintf(buf, size, "%s", *(const char *const *)field);
+}
+
+void cli_print_help(FILE *out, unsigned command, const char *about)
+{
+    cli_options d;
+    defaults(&d, command);
+    fprintf(out, "%s\noptions (--opt VALUE or --opt=VALUE):\n", about);
+    for (int i = 0; i < N_OPTIONS; i++) {
+        const cli_option *opt = &table[i];
+        if (!(opt->commands & command)) continue;
+        char left[64], def[160];
+        snprintf(left, sizeof left, "%s--%s%s%s", opt->kind == K_HELP ? "-h, " : "", opt->name, opt->value ? " " : "",
+                 opt->value ? opt->value : "");
+        default_text(opt, &d, def, sizeof def);
+        const char *choices = opt->kind == K_ARCH ? nmt_model_archs() : opt->kind == K_METHOD ? nmt_method_names() : NULL;
+        fprintf(out, "  %-26s %s%s%s%s%s%s\n", left, opt->help, choices ? ": " : "", choices ? choices : "",
+                def[0] ? " (default: " : "", def, def[0] ? ")" : "");
     }
-    if (rc) return -1;
-    if (optind < argc) {
-        fprintf(stderr, "nmtrain: unexpected argument '%s' (see --help)\n", argv[optind]);
-        return -1;
-    }
-    if (o->help) {
-        fputs(usage, stdout);
+}
+
+/* Prints why an option's value is refused; returns -1. */
+static int fail(const cli_options *o, const char *option, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "nmtrain %s: --%s: ", command_name(o->command), option);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return -1;
+}
+
+static int parse_number(const cli_options *o, const cli_option *opt, const char *text, double *out)
+{
+    char *end;
+    const int integer = opt->kind != K_FLOAT;
+    double v = integer ? (double)strtoll(text, &end, 10) : strtod(text, &end);
+    if (end != text && !*end && v >= opt->lo && v <= opt->hi) {
+        *out = v;
         return 0;
     }
-    nmt_method_kind kind = t->method.kind;
-    nmt_nm nm = t->method.nm;
-    if ((method && nmt_method_parse(method, &kind) != 0) || (nm_text && nmt_nm_parse(nm_text, 0, "--nm", &nm) != 0)) {
-        fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
-        return -1;
+    return fail(o, opt->name, "'%s' is not %s in [%.10g, %.10g]", text, integer ? "an integer" : "a number", opt->lo,
+                opt->hi);
+}
+
+static int parse_shape(const char *text, nmt_model_config *m)
+{
+    int c, h, w, used = 0;
+    if (sscanf(text, "%dx%dx%d%n", &c, &h, &w, &used) != 3 || text[used] || c < 1 || h < 1 || w < 1) return -1;
+    m->in_c = c, m->in_h = h, m->in_w = w;
+    return 0;
+}
+
+/* Applies one option's value to the options. */
+static int apply(cli_options *o, const cli_option *opt, const char *value)
+{
+    char *field = (char *)o + opt->offset;
+    double v = 0;
+    switch (opt->kind) {
+    case K_FLAG: *(int *)field = 1; return 0;
+    case K_CLEAR: *(int *)field = 0; return 0;
+    case K_HELP: *(int *)field = 1; return 0;
+    case K_TEXT:
+    case K_ARCH: *(const char **)field = value; return 0;
+    case K_NO_AUGMENT: o->train.augment.crop_pad = o->train.augment.hflip = 0; return 0;
+    case K_INT:
+        if (parse_number(o, opt, value, &v)) return -1;
+        *(int *)field = (int)v;
+        return 0;
+    case K_FLOAT:
+        if (parse_number(o, opt, value, &v)) return -1;
+        *(float *)field = (float)v;
+        return 0;
+    case K_SEED:
+        if (parse_number(o, opt, value, &v)) return -1;
+        *(uint64_t *)field = (uint64_t)v;
+        return 0;
+    case K_STEPS:
+        if (parse_number(o, opt, value, &v)) return -1;
+        *(int64_t *)field = (int64_t)v;
+        return 0;
+    case K_SHAPE:
+        if (parse_shape(value, (nmt_model_config *)field))
+            return fail(o, opt->name, "'%s' is not CxHxW with positive sizes (e.g. 3x32x32)", value);
+        o->in_given = 1;
+        return 0;
+    case K_NM:
+        if (nmt_nm_parse(value, o->command == CLI_SIM, NULL, (nmt_nm *)field))
+            return fail(o, opt->name, "%s", nmt_errmsg());
+        return 0;
+    case K_METHOD:
+        return nmt_method_parse(value, (nmt_method_kind *)field) ? fail(o, opt->name, "%s", nmt_errmsg()) : 0;
+    case K_SCHEDULE:
+        return nmt_schedule_parse(value, (nmt_schedule_kind *)field) ? fail(o, opt->name, "%s", nmt_errmsg()) : 0;
+    case K_LIST: {
+        int *count = (int *)(field + sizeof(const char *) * (size_t)opt->hi);
+        if (*count == (int)opt->hi) return fail(o, opt->name, "given more than %d times", (int)opt->hi);
+        ((const char **)field)[(*count)++] = value;
+        return 0;
     }
-    const int classifier = t->method.sparse_classifier;
-    nmt_method_defaults(kind, nm, &t->method);
-    t->method.sparse_classifier = classifier;
-    if (decay >= 0.0f) t->method.decay = decay;
-    if (interval > 0) t->method.mask_interval = interval;
-    if (o->in_shape) {
-        int ch, h, w;
-        char extra;
-        if (sscanf(o->in_shape, "%dx%dx%d%c", &ch, &h, &w, &extra) != 3 || ch < 1 || h < 1 || w < 1) {
-            fprintf(stderr, "nmtrain: --in: '%s' is not CxHxW (e.g. 3x32x32)\n", o->in_shape);
+    }
+    return -1;
+}
+
+/* Refuses an option getopt_long does not know or only knows as an abbreviation
+ * (an abbreviation would change meaning when an option is added). */
+static void unknown_option(const cli_options *o, const char *text)
+{
+    const char *cmd = command_name(o->command);
+    const size_t len = strncmp(text, "--", 2) ? strlen(text) : 2 + strcspn(text + 2, "=");
+    fprintf(stderr, "nmtrain %s: unknown option '%.*s' (nmtrain %s --help lists them)\n", cmd, (int)len, text, cmd);
+}
+
+/* Whether argv's `text` names `name` in full: "--name" or "--name=...". */
+static int names_in_full(const char *text, const char *name)
+{
+    const size_t len = strlen(name);
+    return !strncmp(text, "--", 2) && !strncmp(text + 2, name, len) && (text[2 + len] == 0 || text[2 + len] == '=');
+}
+
+/* The chosen method's defaults under what the options set; the simulator
+ * runs the same method configuration. */
+static void resolve_method(cli_options *o)
+{
+    nmt_method_config *m = &o->train.method;
+    const nmt_method_config given = *m;
+    nmt_method_defaults(given.kind, given.nm, m);
+    m->sparse_classifier = given.sparse_classifier;
+    if (o->decay_given) m->decay = given.decay;
+    if (given.mask_interval) m->mask_interval = given.mask_interval;
+    o->sim.opts.method = *m;
+    o->sim.opts.training = !o->sim.inference;
+}
+
+int cli_parse(int argc, char **argv, unsigned command, const char *about, cli_options *o)
+{
+    defaults(o, command);
+    struct option longs[N_OPTIONS + 1];
+    int n = 0;
+    for (int i = 0; i < N_OPTIONS; i++)
+        if (table[i].commands & command)
+            longs[n++] = (struct option){table[i].name, table[i].value ? required_argument : no_argument, NULL, 256 + i};
+    longs[n] = (struct option){0, 0, 0, 0};
+    optind = 0; /* glibc: start afresh, also when called twice in one process */
+    opterr = 0;
+    int c;
+    /* '+': stop at the first argument that is not an option, so `at` is where
+     * the option getopt_long returns was written */
+    for (int at = 1; (c = getopt_long(argc, argv, "+:h", longs, NULL)) != -1; at = optind) {
+        const char *text = argv[at];
+        if (c >= 256 && !names_in_full(text, table[c - 256].name)) {
+            unknown_option(o, text);
             return -1;
         }
-        t->model.in_c = ch, t->model.in_h = h, t->model.in_w = w;
+        if (c == 'h') {
+            o->help = 1;
+        } else if (c == ':') {
+            fprintf(stderr, "nmtrain %s: %s needs a value\n", command_name(command), text);
+            return -1;
+        } else if (c == '?') {
+            if (optopt >= 256) fprintf(stderr, "nmtrain %s: --%s takes no value\n", command_name(command),
+                                       table[optopt - 256].name);
+            else if (optopt) fprintf(stderr, "nmtrain %s: unknown option '-%c'\n", command_name(command), optopt);
+            else unknown_option(o, text);
+            return -1;
+        } else {
+            const cli_option *opt = &table[c - 256];
+            if (!strcmp(opt->name, "model")) o->model_given = 1;
+            if (!strcmp(opt->name, "width")) o->width_given = 1;
+            if (!strcmp(opt->name, "decay")) o->decay_given = 1;
+            if (apply(o, opt, optarg)) return -1;
+        }
     }
-    t->data_name = o->data;
+    if (o->help) {
+        cli_print_help(stdout, command, about);
+        return 0;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "nmtrain %s: unexpected argument '%s' (options start with --)\n", command_name(command),
+                argv[optind]);
+        return -1;
+    }
+    /* A named model is the published network; only the default job is narrower. */
+    if (o->model_given && !o->width_given) o->train.model.width = 1.0f;
+    resolve_method(o);
+    o->train.data_name = o->data;
     if (o->threads) nmt_set_threads(o->threads);
     return 0;
 }
@@ -203,6 +409,6 @@ int cli_load_data(const cli_options *o, nmt_dataset *train, nmt_dataset *test)
 void cli_model_from_data(cli_options *o, const nmt_dataset *ds)
 {
     nmt_model_config *m = &o->train.model;
-    if (!o->in_shape) m->in_c = ds->c, m->in_h = ds->h, m->in_w = ds->w;
+    if (!o->in_given) m->in_c = ds->c, m->in_h = ds->h, m->in_w = ds->w;
     if (!m->classes) m->classes = ds->classes;
 }

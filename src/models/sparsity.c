@@ -58,7 +58,7 @@ void nmt_layer_sparsity_of(const nmt_node *node, const nmt_method_config *method
         snprintf(ratio, sizeof ratio, "dense (N:M %d:%d)", nm.n, nm.m);
         exempt = ratio;
     } else if (node->is_classifier && !method->sparse_classifier) {
-        exempt = "classifier (--sparse-classifier to include)";
+        exempt = "classifier (dense unless sparse_classifier)";
     }
     if (exempt) {
         snprintf(out->why, sizeof out->why, "%s", exempt);

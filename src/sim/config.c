@@ -280,7 +280,7 @@ int nmt_sim_config_set(nmt_sim_config *cfg, const char *key, const char *value, 
 {
     const key_def *k = find_key(key);
     if (!k) {
-        nmt_error("%s: unknown configuration key '%s' (nmtrain sim --list-keys shows them)", where, key);
+        nmt_error("%s: unknown configuration key '%s' (docs/sat.md lists them)", where, key);
         return -1;
     }
     return set_key(cfg, k, value, where);

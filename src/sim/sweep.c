@@ -70,7 +70,7 @@ static int is_workload_key(const char *key)
 static int set_workload_key(nmt_sim_workload *wl, const char *key, double v)
 {
     if (v != (double)(int)v || v < 1 || v > 1e7) {
-        nmt_error("--sweep: %s = %g must be a positive integer", key, v);
+        nmt_error("%s = %g must be a positive integer", key, v);
         return -1;
     }
     if (sim_strieq(key, "nm_n")) wl->opts.method.nm.n = (int)v;
@@ -110,7 +110,7 @@ int nmt_sim_sweep_parse(const char *text, nmt_sim_sweep_axis *axis)
     snprintf(buf, sizeof buf, "%s", text);
     char *eq = strchr(buf, '=');
     if (!eq) {
-        nmt_error("--sweep '%s': expected key=v1,v2,... or key=start:stop:step or key=start:stop*factor", text);
+        nmt_error("'%s': expected key=v1,v2,... or key=start:stop:step or key=start:stop*factor", text);
         return -1;
     }
     *eq = 0;
@@ -119,7 +119,7 @@ int nmt_sim_sweep_parse(const char *text, nmt_sim_sweep_axis *axis)
     nmt_sim_config_default(&probe);
     double dummy;
     if (!is_workload_key(key) && nmt_sim_config_get(&probe, key, &dummy)) {
-        nmt_error("--sweep '%s': unknown numeric configuration key '%s'", text, key);
+        nmt_error("'%s': unknown numeric configuration key '%s'", text, key);
         return -1;
     }
     snprintf(axis->key, sizeof axis->key, "%s", key);
@@ -140,7 +140,7 @@ int nmt_sim_sweep_parse(const char *text, nmt_sim_sweep_axis *axis)
         const char *stepstr = geometric ? mul + 1 : (colon2 ? colon2 + 1 : "1");
         if (parse_num(sim_trim(vals), &a) || parse_num(sim_trim(rest), &b) || parse_num(stepstr, &step) ||
             (geometric ? step <= 1 : step <= 0) || b < a || (geometric && a <= 0)) {
-            nmt_error("--sweep '%s': bad range (start:stop:step with step > 0, or start:stop*factor with "
+            nmt_error("'%s': bad range (start:stop:step with step > 0, or start:stop*factor with "
                       "factor > 1 and start > 0)",
                       text);
             nmt_sim_sweep_axis_free(axis);
@@ -148,7 +148,7 @@ int nmt_sim_sweep_parse(const char *text, nmt_sim_sweep_axis *axis)
         }
         for (double v = a; v <= b * (1 + 1e-12); v = geometric ? v * step : v + step) {
             if (axis->n_values == 100000) {
-                nmt_error("--sweep '%s': more than 100000 values", text);
+                nmt_error("'%s': more than 100000 values", text);
                 nmt_sim_sweep_axis_free(axis);
                 return -1;
             }
@@ -159,7 +159,7 @@ int nmt_sim_sweep_parse(const char *text, nmt_sim_sweep_axis *axis)
         for (char *tok = strtok_r(vals, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             double v;
             if (parse_num(sim_trim(tok), &v)) {
-                nmt_error("--sweep '%s': '%s' is not a number", text, tok);
+                nmt_error("'%s': '%s' is not a number", text, tok);
                 nmt_sim_sweep_axis_free(axis);
                 return -1;
             }
@@ -167,7 +167,7 @@ int nmt_sim_sweep_parse(const char *text, nmt_sim_sweep_axis *axis)
         }
     }
     if (axis->n_values == 0) {
-        nmt_error("--sweep '%s': no values", text);
+        nmt_error("'%s': no values", text);
         nmt_sim_sweep_axis_free(axis);
         return -1;
     }
@@ -210,10 +210,10 @@ int nmt_sim_sweep_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, con
             rest /= axes[a].n_values;
             snprintf(val, sizeof val, "%.17g", v);
             if (is_workload_key(axes[a].key)) bad = set_workload_key(&w, axes[a].key, v) != 0;
-            else if (nmt_sim_config_set(&c, axes[a].key, val, "--sweep")) bad = 1;
+            else if (nmt_sim_config_set(&c, axes[a].key, val, "sweep")) bad = 1;
         }
         if (!bad && (w.opts.method.nm.n < 1 || w.opts.method.nm.n > w.opts.method.nm.m || w.opts.method.nm.m > NMT_NM_MAX_M)) {
-            nmt_error("--sweep: N:M %d:%d needs 1 <= N <= M <= %d", w.opts.method.nm.n, w.opts.method.nm.m, NMT_NM_MAX_M);
+            nmt_error("N:M %d:%d needs 1 <= N <= M <= %d", w.opts.method.nm.n, w.opts.method.nm.m, NMT_NM_MAX_M);
             bad = 1;
         }
         nmt_sim_result r, b;

@@ -11,7 +11,7 @@ int nmt_schedule_parse(const char *name, nmt_schedule_kind *out)
     else if (name && !strcmp(name, "cosine")) *out = NMT_SCHED_COSINE;
     else if (name && !strcmp(name, "onecycle")) *out = NMT_SCHED_ONECYCLE;
     else {
-        nmt_error("--schedule: unknown schedule '%s' (choose constant, cosine or onecycle)", name ? name : "");
+        nmt_error("unknown schedule '%s' (choose constant, cosine or onecycle)", name ? name : "");
         return -1;
     }
     return 0;

@@ -224,7 +224,7 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
             const float lr = nmt_schedule_lr(&sched, state.step);
             const float loss = nmt_net_forward(net, x, labels, n, 1, cfg->label_smoothing, &hits);
             if (!isfinite(loss)) {
-                nmt_error("training diverged at step %lld (loss %g): lower --lr", (long long)state.step, (double)loss);
+                nmt_error("training diverged at step %lld (loss %g): lower the learning rate", (long long)state.step, (double)loss);
                 rc = -1;
                 break;
             }
