@@ -2,7 +2,7 @@
 # side (hw/tools/sat_hw.c), and Yosys synthesis. `make hw-check` runs in
 # `make check`; `make synth` (minutes) does not.
 HW_BUILD  := $(BUILD)/hw
-HW_RTL    := $(wildcard hw/rtl/*.sv)
+HW_TILE_RTL := $(addprefix hw/rtl/,fp16_mul.sv fp32_add.sv pipe.sv sat_pe.sv sat_array.sv sat_tile.sv)
 VERILATOR ?= verilator
 # The generated C++ is compiled with little optimisation: the testbenches run
 # for well under a second, the compile is what costs.
@@ -18,23 +18,52 @@ $(HW_BUILD)/sat_hw: hw/tools/sat_hw.c $(BUILD)/libnmtrain.a
 
 # sat_tile at R x C PEs, adder latency A: $(call hw_tile,R,C,A)
 define hw_tile
-$(HW_BUILD)/tile$(1)x$(2)/Vtile: $(HW_RTL) hw/tb/tile_main.cpp
+$(HW_BUILD)/tile$(1)x$(2)/Vtile: $(HW_TILE_RTL) hw/tb/tile_main.cpp
 	@mkdir -p $$(dir $$@)
 	$(VERILATOR) $(HW_VFLAGS) --Mdir $$(dir $$@) --top-module sat_tile -o Vtile \
 	    -GR=$(1) -GC=$(2) -GA=$(3) -GMAXM=16 -GIMAX=16 -GTMMAX=32 -GTNMAX=32 -GKMAX=128 \
-	    -CFLAGS "-DSAT_TMMAX=32 -DSAT_TNMAX=32 -DSAT_KMAX=128" $(HW_RTL) $(CURDIR)/hw/tb/tile_main.cpp > $$(dir $$@)build.log 2>&1 \
+	    -CFLAGS "-DSAT_TMMAX=32 -DSAT_TNMAX=32 -DSAT_KMAX=128" $(HW_TILE_RTL) $(CURDIR)/hw/tb/tile_main.cpp > $$(dir $$@)build.log 2>&1 \
 	    || (cat $$(dir $$@)build.log; false)
 endef
 $(eval $(call hw_tile,4,4,4))
 $(eval $(call hw_tile,8,8,8))
 
-# $(call hw_run_tile,R,C,A): stimulus from the C side, the RTL, the C check
+# The generator with 4 lanes (48-row weights then take 12 passes; the
+# synthesis maps SAT's 32): a 32-lane build compiles for minutes
+HW_GEN_RTL := hw/rtl/sat_gen_tile.sv hw/rtl/sat_gen.sv hw/rtl/sat_gen_lane.sv hw/rtl/fp32_to_fp16.sv
+$(HW_BUILD)/gen4/Vgen: $(HW_GEN_RTL) hw/tb/gen_main.cpp
+	@mkdir -p $(dir $@)
+	$(VERILATOR) $(HW_VFLAGS) --Mdir $(dir $@) --top-module sat_gen_tile -o Vgen -GLANES=4 -GMAXM=16 -GDIM=64 \
+	    -CFLAGS "-DSAT_DIM=64" $(HW_GEN_RTL) $(CURDIR)/hw/tb/gen_main.cpp > $(dir $@)build.log 2>&1 \
+	    || (cat $(dir $@)build.log; false)
+
+# $(call hw_run_tile,R,C,A,OPTIONS): stimulus from the C side, the RTL, the C check
 define hw_run_tile
-	$(HW_BUILD)/sat_hw tile-stim --rows $(1) --cols $(2) --adder $(3) --out $(HW_BUILD)/tile$(1)x$(2)/t
+	$(HW_BUILD)/sat_hw tile-stim --rows $(1) --cols $(2) --adder $(3) $(4) --out $(HW_BUILD)/tile$(1)x$(2)/t
 	$(HW_BUILD)/tile$(1)x$(2)/Vtile < $(HW_BUILD)/tile$(1)x$(2)/t.stim > $(HW_BUILD)/tile$(1)x$(2)/t.out
 	$(HW_BUILD)/sat_hw tile-check $(HW_BUILD)/tile$(1)x$(2)/t.expect $(HW_BUILD)/tile$(1)x$(2)/t.out
 endef
 
-hw-check: $(HW_BUILD)/sat_hw $(HW_BUILD)/tile4x4/Vtile $(HW_BUILD)/tile8x8/Vtile
+hw-check: $(HW_BUILD)/sat_hw $(HW_BUILD)/tile4x4/Vtile $(HW_BUILD)/tile8x8/Vtile $(HW_BUILD)/gen4/Vgen
 	$(call hw_run_tile,4,4,4)
-	$(call hw_run_tile,8,8,8)
+	$(call hw_run_tile,8,8,8,--layer)
+	$(HW_BUILD)/sat_hw gen-stim --rows 4 --out $(HW_BUILD)/gen4/g
+	$(HW_BUILD)/gen4/Vgen < $(HW_BUILD)/gen4/g.stim > $(HW_BUILD)/gen4/g.out
+	$(HW_BUILD)/sat_hw gen-check $(HW_BUILD)/gen4/g.expect $(HW_BUILD)/gen4/g.out
+
+# Synthesis for UltraScale+ (the VU9P's family): PEs, 32 x 32 arrays, the
+# generator. Minutes; not part of make check. The table goes to
+# $(HW_BUILD)/synth/summary.txt (docs/sat.md quotes it).
+HW_SYNTH := $(HW_BUILD)/synth
+synth:
+	@mkdir -p $(HW_SYNTH)
+	@echo "name LUT FF DSP BRAM36 BRAM18 URAM CARRY depth" > $(HW_SYNTH)/summary.txt
+	hw/synth/synth.sh pe_dense sat_pe $(HW_SYNTH) MAXM=1 IMAX=8 A=8 >> $(HW_SYNTH)/summary.txt
+	hw/synth/synth.sh pe_nm8 sat_pe $(HW_SYNTH) MAXM=8 IMAX=8 A=8 >> $(HW_SYNTH)/summary.txt
+	hw/synth/synth.sh pe_nm16 sat_pe $(HW_SYNTH) MAXM=16 IMAX=8 A=8 >> $(HW_SYNTH)/summary.txt
+	DEPTH=0 hw/synth/synth.sh array32_dense sat_array $(HW_SYNTH) R=32 C=32 MAXM=1 IMAX=8 A=8 >> $(HW_SYNTH)/summary.txt
+	DEPTH=0 hw/synth/synth.sh array32_nm8 sat_array $(HW_SYNTH) R=32 C=32 MAXM=8 IMAX=8 A=8 >> $(HW_SYNTH)/summary.txt
+	DEPTH=0 hw/synth/synth.sh array32_nm16 sat_array $(HW_SYNTH) R=32 C=32 MAXM=16 IMAX=8 A=8 >> $(HW_SYNTH)/summary.txt
+	DEPTH=0 hw/synth/synth.sh gen32_m16 sat_gen $(HW_SYNTH) LANES=32 MAXM=16 >> $(HW_SYNTH)/summary.txt
+	hw/synth/synth.sh gen_lane_m16 sat_gen_lane $(HW_SYNTH) MAXM=16 >> $(HW_SYNTH)/summary.txt
+	@cat $(HW_SYNTH)/summary.txt

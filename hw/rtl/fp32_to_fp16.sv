@@ -14,6 +14,8 @@ module fp32_to_fp16 (
         logic        up;
         logic [5:0]  he;
         he = 6'd0;
+        sh = 8'd0;
+        wide = '0;
         e = x[30:23];
         sig = {e != 0, x[22:0]};
         if (e > 8'd112) begin

@@ -90,7 +90,7 @@ module sat_pe #(
         if (w_shift) w_reg <= w_in;
         if (shift_up) begin
             for (int q = 0; q < IMAX; q++)
-                acc[q] <= (q + 1 == int'(cfg_p) || q + 1 == IMAX) ? d_up_in : acc[q + 1 < IMAX ? q + 1 : q];
+                acc[q] <= (q + 1 == cfg_p || q + 1 == IMAX) ? d_up_in : acc[q + 1 < IMAX ? q + 1 : q];
         end else if (shift_dn) begin
             for (int q = 0; q < IMAX; q++) acc[q] <= q == 0 ? d_dn_in : acc[q > 0 ? q - 1 : 0];
         end else if (!cfg_ws && sum_vld) begin

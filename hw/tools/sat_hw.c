@@ -2,15 +2,23 @@
  * engine's own data and models, and checks what the RTL returned against
  * the C side, bit for bit and cycle for cycle.
  *
- *   sat_hw tile-stim --rows R --cols C --adder A --out PREFIX [--seed S] [--table]
+ *   sat_hw tile-stim --rows R --cols C --adder A --out PREFIX [--seed S] [--layer]
  *       PREFIX.stim for hw/tb/tile_main.cpp, PREFIX.expect for tile-check:
  *       GEMMs (dense, 1:2, 2:4, 2:8, 1:8, 4:16; OS and WS; ragged edges,
  *       split reductions; zeros, subnormals, infinities, NaN) cut into the
  *       tiles of a schedule; expected outputs from nmt_sim_functional_gemm,
- *       expected cycles from nmt_sim_gemm_eval (compute + fill)
+ *       expected cycles from nmt_sim_gemm_eval (compute + fill); --layer adds
+ *       the three training GEMMs of one small layer (a 1x1 convolution, 32 ->
+ *       16 channels on a 6 x 6 map, BDWP 2:8) under the simulator's fixed
+ *       schedule (16 x 16 output tiles), OS and WS
  *   sat_hw tile-check PREFIX.expect RTL_OUTPUT
- *   sat_hw fp-stim --out PREFIX [--seed S]     / fp-check PREFIX.expect RTL_OUTPUT
- *   sat_hw gen-stim --out PREFIX [--seed S]    / gen-check PREFIX.expect RTL_OUTPUT
+ *   sat_hw gen-stim --rows LANES --out PREFIX [--seed S]
+ *       48 x 32 weights, forward and backward, 1:2 2:4 2:8 1:8 4:16 3:16,
+ *       random and tie-heavy (signed zeros, subnormals, infinities, NaN);
+ *       expected: the engine's nmt_nm_mask and the kept values rounded by
+ *       nmt_sim_fp16_round; cycles: passes * k + 1 (the RTL's count, pinned),
+ *       printed beside the simulator's nmt_sim_gen_cycles
+ *   sat_hw gen-check PREFIX.expect RTL_OUTPUT
  *
  * A NaN result is compared as the hardware's canonical quiet NaN
  * (0x7fc00000 in FP32, 0x7e00 in FP16): the C side defines NaN results that
@@ -89,7 +97,7 @@ static uint16_t random_half(nmt_rng *rng, int specials)
 /* ---- options --------------------------------------------------------------- */
 
 typedef struct opts {
-    int rows, cols, adder;
+    int rows, cols, adder, layer;
     uint64_t seed;
     const char *out;
 } opts;
@@ -98,6 +106,10 @@ static int parse_opts(int argc, char **argv, opts *o)
 {
     *o = (opts){.rows = 4, .cols = 4, .adder = 8, .seed = 1};
     for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--layer")) {
+            o->layer = 1;
+            continue;
+        }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             fprintf(stderr, "sat_hw: option %s needs a value\n", argv[i]);
@@ -251,6 +263,28 @@ static int tile_stim(const opts *o)
                             .s = {.dataflow = NMT_SIM_OS, .tm = 3 * R, .tn = 2 * C + 1, .tk = 32, .interleave = 3}};
     jobs[nj++] = (tile_job){.name = "ws-4:16-tiles", .m = 2 * C + 3, .n = 7, .k = 64, .nm = {4, 16}, .specials = 1,
                             .s = {.dataflow = NMT_SIM_WS, .tm = C + 2, .tn = 5, .tk = 32, .order = 1, .interleave = 1}};
+    if (o->layer) {
+        /* FW W[16 x 32] X[32 x 36], 2:8 along Cin; BW W^T[32 x 16] dY[16 x 36],
+         * 2:8 along Cout; WG dY[16 x 36] X^T[36 x 32], dense */
+        static const struct { const char *name; int m, n, k, sparse; } phases[] = {
+            {"fw", 16, 36, 32, 1}, {"bw", 32, 36, 16, 1}, {"wg", 16, 32, 36, 0}};
+        static char lnames[6][32];
+        for (int d = 0; d < 2; d++)
+            for (int p = 0; p < 3; p++) {
+                nmt_sim_config fixed = cfg;
+                fixed.fixed_tile_m = 16, fixed.fixed_tile_n = 16;
+                fixed.fixed_dataflow = d ? NMT_SIM_WS : NMT_SIM_OS;
+                nmt_nm nm = phases[p].sparse ? (nmt_nm){2, 8} : (nmt_nm){1, 1};
+                nmt_sim_gemm g = {.m = phases[p].m, .n = phases[p].n, .k = phases[p].k, .count = 1,
+                                  .nm = phases[p].sparse ? nm : (nmt_nm){0, 0}, .a_dram_ratio = 1,
+                                  .b_dram_ratio = 1, .a_bytes = 2, .b_bytes = 2, .out_bytes = 4};
+                tile_job *j = &jobs[nj];
+                snprintf(lnames[d * 3 + p], sizeof lnames[0], "layer-%s", phases[p].name);
+                *j = (tile_job){.name = lnames[d * 3 + p], .m = g.m, .n = g.n, .k = g.k, .nm = nm};
+                if (nmt_sim_fixed_schedule(&fixed, &g, &j->s)) return die(nmt_errmsg());
+                nj++;
+            }
+    }
     FILE *stim = open_out(o->out, "stim"), *exp = open_out(o->out, "expect");
     if (!stim || !exp) return 1;
     fprintf(exp, "tiles %dx%d A=%d\n", R, C, A);
@@ -337,13 +371,127 @@ static int tile_check(const char *exp_path, const char *rtl_path)
     return failures ? 1 : 0;
 }
 
+/* ---- the sparse weight generator ------------------------------------------- */
+
+/* A weight for the generator: FP32; `ties` draws from a handful of values
+ * (signed zeros, +-1, +-2) so groups hold many equal magnitudes, plus
+ * subnormals, infinities and NaN. */
+static float random_weight(nmt_rng *rng, int ties)
+{
+    if (!ties) return nmt_rng_normal(rng) * 0.1f;
+    static const float pool[] = {0.0f, -0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 1.0f, -1.0f};
+    uint32_t p = nmt_rng_below(rng, 100);
+    if (p < 3) return nmt_rng_below(rng, 2) ? INFINITY : -INFINITY;
+    if (p < 5) return u2f(0x7fc00000u | nmt_rng_below(rng, 1u << 22) | (uint32_t)nmt_rng_below(rng, 2) << 31);
+    if (p < 10) return u2f(1 + nmt_rng_below(rng, 0x7fffff)); /* FP32 subnormal */
+    if (p < 15) return ldexpf(1.0f + (float)nmt_rng_below(rng, 4) / 4096.0f, -20); /* rounds to FP16 subnormals */
+    return pool[nmt_rng_below(rng, 8)];
+}
+
+static int gen_stim(const opts *o)
+{
+    nmt_sim_config cfg;
+    nmt_sim_config_default(&cfg);
+    cfg.gen_lanes = o->rows; /* --rows: the lanes of the RTL build */
+    const int lanes = o->rows;
+    const nmt_nm ratios[] = {{1, 2}, {2, 4}, {2, 8}, {1, 8}, {4, 16}, {3, 16}};
+    FILE *stim = open_out(o->out, "stim"), *exp = open_out(o->out, "expect");
+    if (!stim || !exp) return 1;
+    fprintf(exp, "generator %d lanes, max_m %d\n", lanes, cfg.max_m);
+    nmt_rng rng;
+    nmt_rng_seed(&rng, o->seed, 23);
+    const int rows = 48, cols = 32;
+    float *w = malloc(sizeof(float) * rows * cols);
+    uint8_t *mask = malloc((size_t)rows * cols);
+    if (!w || !mask) return die("out of memory");
+    for (int ties = 0; ties < 2; ties++)
+        for (int bw = 0; bw < 2; bw++)
+            for (size_t r = 0; r < sizeof ratios / sizeof ratios[0]; r++) {
+                const nmt_nm nm = ratios[r];
+                for (int i = 0; i < rows * cols; i++) w[i] = random_weight(&rng, ties);
+                fprintf(stim, "# %s %d:%d %s\n", bw ? "backward" : "forward", nm.n, nm.m, ties ? "ties" : "random");
+                for (int i = 0; i < rows; i++)
+                    for (int j = 0; j < cols; j++) fprintf(stim, "w %d %d %x\n", i, j, f2u(w[i * cols + j]));
+                /* forward: W (rows x cols), groups along cols; backward: W^T */
+                nmt_view v = bw ? (nmt_view){.data = w, .rows = cols, .k = rows, .row_stride = 1, .col_stride = cols}
+                                : (nmt_view){.data = w, .rows = rows, .k = cols, .row_stride = cols, .col_stride = 1};
+                nmt_nm_mask(v, nm, mask);
+                const int rp = v.rows, k = v.k, kept = k / nm.m * nm.n;
+                fprintf(stim, "run %d %d %d %d %d\ndump %d %d\n", bw, nm.n, nm.m, rows, cols, rp, kept);
+                double rtl = (double)((rp + lanes - 1) / lanes) * k + 1;
+                fprintf(exp, "job %s|%dx%d|%d:%d|%s %.0f %.0f\nwords", bw ? "backward" : "forward", rows, cols, nm.n,
+                        nm.m, ties ? "ties" : "random", rtl, nmt_sim_gen_cycles(&cfg, (double)rows * cols, 1.0));
+                for (int i = 0; i < rp; i++)
+                    for (int p = 0; p < k; p++)
+                        if (mask[(size_t)i * k + p]) {
+                            float x = v.data[i * v.row_stride + p * v.col_stride];
+                            fprintf(exp, " %x", (unsigned)(p % nm.m) << 16 | float_to_half(nmt_sim_fp16_round(x)));
+                        }
+                fprintf(exp, "\n");
+            }
+    free(w), free(mask);
+    fclose(stim);
+    fclose(exp);
+    return 0;
+}
+
+static int gen_check(const char *exp_path, const char *rtl_path)
+{
+    FILE *exp = fopen(exp_path, "r"), *rtl = fopen(rtl_path, "r");
+    if (!exp || !rtl) {
+        fprintf(stderr, "sat_hw: cannot read %s\n", !exp ? exp_path : rtl_path);
+        return 1;
+    }
+    static char eline[1 << 20], rline[1 << 20], cline[256];
+    if (!next_line(exp, eline, sizeof eline)) return die("empty expectation file");
+    printf("%s", eline);
+    printf("%-34s %8s %8s %10s %s\n", "direction|shape|N:M|input", "entries", "RTL cyc", "model cyc", "result");
+    int failures = 0, jobs = 0;
+    while (next_line(exp, eline, sizeof eline)) {
+        char name[200];
+        double want_cycles, model;
+        if (sscanf(eline, "job %199s %lf %lf", name, &want_cycles, &model) != 3 || !next_line(exp, eline, sizeof eline))
+            return die("malformed expectation file");
+        long cycles;
+        if (!next_line(rtl, cline, sizeof cline) || sscanf(cline, "cycles %ld", &cycles) != 1 ||
+            !next_line(rtl, rline, sizeof rline) || strncmp(rline, "out", 3)) {
+            fprintf(stderr, "sat_hw: %s: RTL output ends or is malformed at job %s\n", rtl_path, name);
+            return 1;
+        }
+        const char *e = eline + 5, *g = rline + 3;
+        long bad = 0, count = 0;
+        for (;;) {
+            char *end1, *end2;
+            unsigned long want = strtoul(e, &end1, 16), got = strtoul(g, &end2, 16);
+            if (end1 == e) break;
+            if (end2 == g) {
+                fprintf(stderr, "sat_hw: job %s: RTL has fewer entries\n", name);
+                return 1;
+            }
+            if (want != got && bad++ < 3)
+                fprintf(stderr, "  %s: entry %ld RTL {%lu, %04lx}, engine {%lu, %04lx}\n", name, count, got >> 16,
+                        got & 0xffff, want >> 16, want & 0xffff);
+            e = end1, g = end2, count++;
+        }
+        int ok = bad == 0 && (double)cycles == want_cycles;
+        printf("%-34s %8ld %8ld %10.0f %s\n", name, count, cycles, model,
+               ok ? "bit-exact" : bad ? "MASK/VALUE MISMATCH" : "CYCLES DIFFER FROM passes*k+1");
+        failures += !ok;
+        jobs++;
+    }
+    printf("%d generator runs: %d failed (model cycles: ceil(elements/lanes) + max_m, see docs/sat.md)\n", jobs, failures);
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2) return die("usage: sat_hw tile-stim|tile-check|fp-stim|fp-check|gen-stim|gen-check ...");
+    if (argc < 2) return die("usage: sat_hw tile-stim|tile-check|gen-stim|gen-check ...");
     const char *cmd = argv[1];
     opts o;
     if (!strcmp(cmd, "tile-stim")) return parse_opts(argc - 2, argv + 2, &o) ? 2 : tile_stim(&o);
     if (!strcmp(cmd, "tile-check")) return argc == 4 ? tile_check(argv[2], argv[3]) : die("tile-check EXPECT RTL_OUTPUT");
+    if (!strcmp(cmd, "gen-stim")) return parse_opts(argc - 2, argv + 2, &o) ? 2 : gen_stim(&o);
+    if (!strcmp(cmd, "gen-check")) return argc == 4 ? gen_check(argv[2], argv[3]) : die("gen-check EXPECT RTL_OUTPUT");
     fprintf(stderr, "sat_hw: unknown command %s\n", cmd);
     return 2;
 }
