@@ -7,7 +7,7 @@ BUILD    ?= build
 CC       ?= gcc
 OPT      ?= -O3 -march=x86-64-v2 -mtune=native
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -fopenmp -Iinclude -Isrc $(OPT) -MMD -MP
-LDLIBS   += -lopenblas -lz -lpng -lm -fopenmp
+LDLIBS   += -lopenblas -ljpeg -lz -lpng -lm -lpthread -fopenmp
 
 LIB_SRC  := $(wildcard src/core/*.c src/nm/*.c src/kernels/*.c src/layers/*.c \
                        src/models/*.c src/data/*.c src/train/*.c src/io/*.c src/sim/*.c)
@@ -73,7 +73,7 @@ check: deps
 
 test-asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	        LDLIBS="-lopenblas -lz -lpng -lm -fopenmp -fsanitize=address,undefined" test
+	        LDLIBS="-lopenblas -ljpeg -lz -lpng -lm -lpthread -fopenmp -fsanitize=address,undefined" test
 
 bench: all $(BENCHES)
 

@@ -3,6 +3,8 @@
 # Used by `make run` and `make check`; safe to run again.
 set -e
 packages="gcc make libc6-dev libopenblas-dev zlib1g-dev libpng-dev dataset-fashion-mnist python3-numpy python3-torch python3-onnx verilator yosys"
+# image-folder data sets: JPEG decoding, and PIL for the tests' reference decoder
+packages="$packages libjpeg62-turbo-dev python3-pil"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

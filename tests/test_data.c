@@ -236,7 +236,7 @@ static void test_named(void)
           "%s", nmt_errmsg());
     CHECK(nmt_dataset_load("mnist", NULL, 1, &ds) != 0 && strstr(nmt_errmsg(), "needs a directory"), "%s",
           nmt_errmsg());
-    CHECK(nmt_dataset_load("imagenet", sub, 1, &ds) != 0 && strstr(nmt_errmsg(), "unknown data set 'imagenet'"), "%s",
+    CHECK(nmt_dataset_load("svhn", sub, 1, &ds) != 0 && strstr(nmt_errmsg(), "unknown data set 'svhn'"), "%s",
           nmt_errmsg());
 
     /* CIFAR files may sit in the directory the archive unpacks to. */
@@ -272,7 +272,7 @@ static void test_named(void)
 /* A synthetic in-memory data set; image i is filled from i. */
 static nmt_dataset make_dataset(int count, int c, int h, int w)
 {
-    nmt_dataset ds = {count, c, h, w, 10, malloc((size_t)count * c * h * w), malloc((size_t)count)};
+    nmt_dataset ds = {count, c, h, w, 10, malloc((size_t)count * c * h * w), malloc((size_t)count), NULL};
     for (size_t k = 0; k < (size_t)count * c * h * w; k++) ds.images[k] = (uint8_t)(k * 37 % 251);
     for (int i = 0; i < count; i++) ds.labels[i] = (uint8_t)i;
     return ds;

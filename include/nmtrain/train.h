@@ -173,6 +173,7 @@ typedef struct nmt_epoch_result {
     int64_t step;
     float lr, train_loss, train_acc, test_loss, test_acc;
     double seconds, images_per_s;
+    int skipped_images;   /* unreadable training images left out this epoch */
 } nmt_epoch_result;
 
 typedef struct nmt_train_result {

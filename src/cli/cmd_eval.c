@@ -62,7 +62,7 @@ int nmt_cmd_eval(int argc, char **argv)
         return 1;
     }
     nmt_dataset test;
-    if (nmt_dataset_load(o.data, o.data_dir, 0, &test) != 0) {
+    if (cli_load_split(&o, 0, &test) != 0) {
         fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
         nmt_net_free(net);
         return 1;

@@ -74,14 +74,24 @@ static const cli_option table[] = {
     {"sparse-classifier", NULL, METHOD_CMDS, K_FLAG, F(train.method.sparse_classifier), 0, 0,
      "make the classifier N:M too", NULL},
     /* data */
-    {"data", "NAME", CLI_TRAIN | CLI_EVAL, K_TEXT, F(data), 0, 0, "data set: fashion-mnist, mnist, cifar10, cifar100",
-     NULL},
+    {"data", "NAME", CLI_TRAIN | CLI_EVAL, K_TEXT, F(data), 0, 0,
+     "data set: fashion-mnist, mnist, cifar10, cifar100, imagefolder, imagenet, tinyimagenet", NULL},
     {"data-dir", "DIR", CLI_TRAIN | CLI_EVAL, K_TEXT, F(data_dir), 0, 0,
      "directory of the data set's files (needed but for fashion-mnist)", NMT_FASHION_MNIST_DIR},
     {"crop-pad", "P", CLI_TRAIN, K_INT, F(train.augment.crop_pad), 0, 64, "random crops after padding by P pixels",
      NULL},
     {"hflip", "0|1", CLI_TRAIN, K_INT, F(train.augment.hflip), 0, 1, "random horizontal flips", NULL},
     {"no-augment", NULL, CLI_TRAIN, K_NO_AUGMENT, 0, 0, 0, "neither crops nor flips", NULL},
+    {"image-size", "S", CLI_TRAIN | CLI_EVAL, K_INT, F(images.image_size), 8, 4096,
+     "image folders: side of the (random-resized or centre) crop", "64 for tinyimagenet, else 224"},
+    {"crop-ratio", "R", CLI_TRAIN | CLI_EVAL, K_FLOAT, F(images.crop_ratio), 0.05, 1,
+     "image folders: evaluation centre crop over the resized short side", "0.875"},
+    {"workers", "W", CLI_TRAIN | CLI_EVAL, K_INT, F(images.workers), 1, 1024, "image folders: decode threads",
+     "the cores the OpenMP threads leave, at least 1"},
+    {"prefetch", "B", CLI_TRAIN | CLI_EVAL, K_INT, F(images.prefetch), 1, 1024,
+     "image folders: batches decoded ahead of the step", "2"},
+    {"strict-data", NULL, CLI_TRAIN | CLI_EVAL, K_FLAG, F(images.strict), 0, 0,
+     "image folders: an unreadable image is an error, not skipped and counted", NULL},
     /* training */
     {"epochs", "E", CLI_TRAIN, K_INT, F(train.epochs), 1, 100000, "epochs to train", NULL},
     {"batch", "B", CLI_TRAIN | CLI_EVAL, K_INT, F(train.batch), 1, 65536, "images per batch", NULL},
@@ -392,13 +402,19 @@ int cli_parse(int argc, char **argv, unsigned command, const char *about, cli_op
     return 0;
 }
 
+int cli_load_split(const cli_options *o, int train, nmt_dataset *out)
+{
+    if (nmt_dataset_is_image_folder(o->data)) return nmt_dataset_load_images(o->data, o->data_dir, train, &o->images, out);
+    return nmt_dataset_load(o->data, o->data_dir, train, out);
+}
+
 int cli_load_data(const cli_options *o, nmt_dataset *train, nmt_dataset *test)
 {
-    if (nmt_dataset_load(o->data, o->data_dir, 1, train) != 0) {
+    if (cli_load_split(o, 1, train) != 0) {
         fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
         return -1;
     }
-    if (test && nmt_dataset_load(o->data, o->data_dir, 0, test) != 0) {
+    if (test && cli_load_split(o, 0, test) != 0) {
         fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
         nmt_dataset_free(train);
         return -1;

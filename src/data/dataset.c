@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "data/image.h"
 #include "nmtrain/data.h"
 
 /* Writes "<dir>/<name>" into `path`; returns whether that file exists. */
@@ -73,13 +74,70 @@ static int load_cifar100(const char *dir, int train, nmt_dataset *out)
     return nmt_dataset_load_cifar(list, 1, 1, out);
 }
 
+int nmt_dataset_is_image_folder(const char *name)
+{
+    return !strcmp(name, "imagefolder") || !strcmp(name, "imagenet") || !strcmp(name, "tinyimagenet");
+}
+
+int nmt_dataset_load_images(const char *name, const char *dir, int train, const nmt_image_options *options,
+                            nmt_dataset *out)
+{
+    /* Published statistics: ImageNet's (torchvision's models), and Tiny
+     * ImageNet's own training-set values. */
+    static const float imagenet_mean[3] = {0.485f, 0.456f, 0.406f}, imagenet_std[3] = {0.229f, 0.224f, 0.225f};
+    static const float tiny_mean[3] = {0.4802f, 0.4481f, 0.3975f}, tiny_std[3] = {0.2302f, 0.2265f, 0.2262f};
+    memset(out, 0, sizeof *out);
+    if (!nmt_dataset_is_image_folder(name)) {
+        nmt_error("'%s' is not an image-folder data set (imagefolder, imagenet, tinyimagenet)", name);
+        return -1;
+    }
+    if (!dir || !dir[0]) {
+        nmt_error("data set '%s' needs a directory (--data-dir ROOT)", name);
+        return -1;
+    }
+    const nmt_image_options none = {0, 0.0f, 0, 0, 0};
+    const nmt_image_options *o = options ? options : &none;
+    const int tiny = !strcmp(name, "tinyimagenet");
+    if (o->image_size < 0 || o->image_size > 4096 || o->crop_ratio < 0.0f || o->crop_ratio > 1.0f || o->workers < 0 ||
+        o->prefetch < 0) {
+        nmt_error("image options: size %d, crop ratio %g, workers %d, prefetch %d out of range", o->image_size,
+                  (double)o->crop_ratio, o->workers, o->prefetch);
+        return -1;
+    }
+    nmt_image_files *files = calloc(1, sizeof *files);
+    if (!files) {
+        nmt_error("out of memory");
+        return -1;
+    }
+    if (nmt_image_files_scan(name, dir, train, files) != 0) {
+        free(files);
+        return -1;
+    }
+    files->image_size = o->image_size ? o->image_size : tiny ? 64 : 224;
+    files->crop_ratio = o->crop_ratio > 0.0f ? o->crop_ratio : 0.875f;
+    files->workers = o->workers;
+    files->prefetch = o->prefetch;
+    files->strict = o->strict;
+    memcpy(files->mean, tiny ? tiny_mean : imagenet_mean, sizeof files->mean);
+    memcpy(files->std, tiny ? tiny_std : imagenet_std, sizeof files->std);
+    out->files = files;
+    out->count = files->count;
+    out->classes = files->classes;
+    out->c = 3;
+    out->h = out->w = files->image_size;
+    return 0;
+}
+
 int nmt_dataset_load(const char *name, const char *dir, int train, nmt_dataset *out)
 {
     memset(out, 0, sizeof *out);
     int has_dir = dir && dir[0];
     if (!strcmp(name, "fashion-mnist")) return load_mnist_family(has_dir ? dir : NMT_FASHION_MNIST_DIR, train, out);
+    if (nmt_dataset_is_image_folder(name)) return nmt_dataset_load_images(name, dir, train, NULL, out);
     if (strcmp(name, "mnist") && strcmp(name, "cifar10") && strcmp(name, "cifar100")) {
-        nmt_error("unknown data set '%s' (known: fashion-mnist, mnist, cifar10, cifar100)", name);
+        nmt_error("unknown data set '%s' (known: fashion-mnist, mnist, cifar10, cifar100, imagefolder, imagenet, "
+                  "tinyimagenet)",
+                  name);
         return -1;
     }
     if (!has_dir) {
@@ -95,11 +153,18 @@ void nmt_dataset_free(nmt_dataset *ds)
 {
     free(ds->images);
     free(ds->labels);
+    nmt_image_files_free(ds->files);
+    free(ds->files);
     memset(ds, 0, sizeof *ds);
 }
 
 void nmt_dataset_stats(const nmt_dataset *ds, float *mean, float *std)
 {
+    if (ds->files) {
+        memcpy(mean, ds->files->mean, sizeof ds->files->mean);
+        memcpy(std, ds->files->std, sizeof ds->files->std);
+        return;
+    }
     size_t plane = (size_t)ds->h * ds->w;
     for (int c = 0; c < ds->c; c++) {
         uint64_t sum = 0, sum_sq = 0;

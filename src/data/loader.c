@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/image.h"
 #include "nmtrain/data.h"
 
 /* Augmentation is drawn from a different stream than the shuffle, so the
@@ -22,6 +23,11 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+uint64_t nmt_sample_seed(uint64_t epoch_seed, int position)
+{
+    return mix64(epoch_seed ^ (uint64_t)position);
+}
+
 static uint64_t epoch_seed(const nmt_loader *ld)
 {
     uint64_t seed = ld->seed < 0 ? 0 : (uint64_t)ld->seed;
@@ -36,7 +42,7 @@ int nmt_loader_init(nmt_loader *ld, const nmt_dataset *ds, int batch, int drop_l
         nmt_error("loader: batch size must be positive, got %d", batch);
         return -1;
     }
-    if (ds->count <= 0 || !ds->images || !ds->labels) {
+    if (ds->count <= 0 || (!ds->files && (!ds->images || !ds->labels))) {
         nmt_error("loader: the data set is empty");
         return -1;
     }
@@ -67,6 +73,10 @@ int nmt_loader_init(nmt_loader *ld, const nmt_dataset *ds, int batch, int drop_l
     ld->drop_last = drop_last;
     ld->aug = aug;
     ld->seed = shuffle_seed;
+    if (ds->files && !(ld->stream = nmt_image_stream_create(ds, batch, aug.crop_pad > 0 || aug.hflip, aug.hflip))) {
+        free(ld->order);
+        return -1;
+    }
     nmt_loader_epoch(ld, 0);
     return 0;
 }
@@ -76,6 +86,9 @@ void nmt_loader_epoch(nmt_loader *ld, int epoch)
     int n = ld->ds->count;
     ld->epoch = epoch;
     ld->cursor = 0;
+    ld->skipped = 0;
+    if (ld->stream) nmt_image_stream_stop(ld->stream); /* before the order changes under the workers */
+    ld->streaming = 0;
     for (int i = 0; i < n; i++) ld->order[i] = i;
     if (ld->seed < 0) return;
     nmt_rng rng;
@@ -98,6 +111,21 @@ void nmt_loader_seek(nmt_loader *ld, int index)
 {
     long position = (long)index * ld->batch;
     ld->cursor = position < 0 ? 0 : position > ld->ds->count ? ld->ds->count : (int)position;
+    if (ld->stream) nmt_image_stream_stop(ld->stream);
+    ld->streaming = 0;
+}
+
+/* Image folders: the stream starts where the cursor stands on the first
+ * batch asked for, so epoch() followed by seek() decodes nothing twice. */
+static int next_streamed(nmt_loader *ld, float *x, int *labels)
+{
+    const int n = ld->ds->count, end = ld->drop_last ? n / ld->batch * ld->batch : n;
+    if (!ld->streaming) {
+        nmt_image_stream_start(ld->stream, ld->order, ld->cursor, end, epoch_seed(ld));
+        ld->streaming = 1;
+    }
+    const int kept = nmt_image_stream_next(ld->stream, ld->scale, ld->offset, x, labels, &ld->skipped);
+    return kept;
 }
 
 /* Writes one sample (all channels) into column block `b` of x. Output pixel
@@ -132,6 +160,7 @@ static void write_sample(const nmt_loader *ld, const uint8_t *src, int dy, int d
 
 int nmt_loader_next(nmt_loader *ld, float *x, int *labels)
 {
+    if (ld->stream) return next_streamed(ld, x, labels);
     const nmt_dataset *ds = ld->ds;
     int n = ds->count - ld->cursor;
     if (n > ld->batch) n = ld->batch;
@@ -146,7 +175,7 @@ int nmt_loader_next(nmt_loader *ld, float *x, int *labels)
         int dy = ld->aug.crop_pad, dx = ld->aug.crop_pad, flip = 0;
         if (ld->aug.crop_pad > 0 || ld->aug.hflip) {
             nmt_rng rng;
-            nmt_rng_seed(&rng, mix64(augment_seed ^ (uint64_t)position), AUGMENT_STREAM);
+            nmt_rng_seed(&rng, nmt_sample_seed(augment_seed, position), AUGMENT_STREAM);
             if (ld->aug.crop_pad > 0) {
                 uint32_t span = 2u * (uint32_t)ld->aug.crop_pad + 1u;
                 dy = (int)nmt_rng_below(&rng, span);
@@ -163,6 +192,7 @@ int nmt_loader_next(nmt_loader *ld, float *x, int *labels)
 
 void nmt_loader_free(nmt_loader *ld)
 {
+    nmt_image_stream_free(ld->stream);
     free(ld->order);
     memset(ld, 0, sizeof *ld);
 }

@@ -38,6 +38,10 @@ int nmt_evaluate(nmt_net *net, const nmt_dataset *ds, int batch, const float *me
         correct += hits;
         seen += n;
     }
+    if (n < 0) {
+        free(x), free(labels), nmt_loader_free(&ld);
+        return -1;
+    }
     *loss = seen ? (float)(total_loss / seen) : 0.0f;
     *accuracy = seen ? (float)correct / (float)seen : 0.0f;
     free(x), free(labels), nmt_loader_free(&ld);
@@ -108,7 +112,7 @@ static int open_logs(const char *dir, int resumed, run_logs *logs)
         nmt_error("%s: cannot write: %s", path, strerror(errno));
         return -1;
     }
-    if (!resumed) fprintf(logs->csv, "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s\n");
+    if (!resumed) fprintf(logs->csv, "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s,skipped_images\n");
     snprintf(path, sizeof path, "%s/log.jsonl", dir);
     logs->json = fopen(path, resumed ? "a" : "w");
     if (!logs->json) {
@@ -122,14 +126,15 @@ static int open_logs(const char *dir, int resumed, run_logs *logs)
 static void log_epoch(run_logs *logs, const nmt_epoch_result *r)
 {
     if (!logs->csv) return;
-    fprintf(logs->csv, "%d,%lld,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f\n", r->epoch, (long long)r->step, (double)r->lr,
-            (double)r->train_loss, (double)r->train_acc, (double)r->test_loss, (double)r->test_acc, r->seconds,
-            r->images_per_s);
+    fprintf(logs->csv, "%d,%lld,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f,%d\n", r->epoch, (long long)r->step,
+            (double)r->lr, (double)r->train_loss, (double)r->train_acc, (double)r->test_loss, (double)r->test_acc,
+            r->seconds, r->images_per_s, r->skipped_images);
     fprintf(logs->json,
             "{\"epoch\": %d, \"step\": %lld, \"lr\": %.6g, \"train_loss\": %.6f, \"train_acc\": %.6f, "
-            "\"test_loss\": %.6f, \"test_acc\": %.6f, \"seconds\": %.3f, \"images_per_s\": %.1f}\n",
+            "\"test_loss\": %.6f, \"test_acc\": %.6f, \"seconds\": %.3f, \"images_per_s\": %.1f, "
+            "\"skipped_images\": %d}\n",
             r->epoch, (long long)r->step, (double)r->lr, (double)r->train_loss, (double)r->train_acc,
-            (double)r->test_loss, (double)r->test_acc, r->seconds, r->images_per_s);
+            (double)r->test_loss, (double)r->test_acc, r->seconds, r->images_per_s, r->skipped_images);
     fflush(logs->csv);
     fflush(logs->json);
 }
@@ -220,6 +225,10 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
         for (b = first; b < per_epoch; b++) {
             if (cfg->max_steps && state.step >= cfg->max_steps) break;
             const int n = nmt_loader_next(&ld, x, labels);
+            if (n <= 0) { /* an image folder's strict error, or its last batches all unreadable */
+                if (n < 0) rc = -1;
+                break;
+            }
             int hits = 0;
             const float lr = nmt_schedule_lr(&sched, state.step);
             const float loss = nmt_net_forward(net, x, labels, n, 1, cfg->label_smoothing, &hits);
@@ -264,14 +273,17 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
         r->train_acc = (float)correct / (float)seen;
         r->seconds = nmt_now() - start;
         r->images_per_s = (double)seen / (nmt_now() - epoch_start);
+        r->skipped_images = ld.skipped;
         if (test && nmt_evaluate(net, test, cfg->batch, mean, std, &r->test_loss, &r->test_acc) != 0) {
             rc = -1;
             break;
         }
+        char skipped[48] = "";
+        if (r->skipped_images) snprintf(skipped, sizeof skipped, ", %d unreadable images skipped", r->skipped_images);
         if (cfg->progress_seconds > 0)
-            printf("epoch %d done: train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.0f img/s, %.1f s)\n",
+            printf("epoch %d done: train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.0f img/s, %.1f s%s)\n",
                    r->epoch, (double)r->train_loss, 100.0 * r->train_acc, (double)r->test_loss,
-                   100.0 * r->test_acc, r->images_per_s, r->seconds);
+                   100.0 * r->test_acc, r->images_per_s, r->seconds, skipped);
         log_epoch(&logs, r);
         result->epochs_done = r->epoch;
         if (b == per_epoch) {
