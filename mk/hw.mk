@@ -52,18 +52,26 @@ hw-check: $(HW_BUILD)/sat_hw $(HW_BUILD)/tile4x4/Vtile $(HW_BUILD)/tile8x8/Vtile
 	$(HW_BUILD)/sat_hw gen-check $(HW_BUILD)/gen4/g.expect $(HW_BUILD)/gen4/g.out
 
 # Synthesis for UltraScale+ (the VU9P's family): PEs, 32 x 32 arrays, the
-# generator. Minutes; not part of make check. The table goes to
-# $(HW_BUILD)/synth/summary.txt (docs/sat.md quotes it).
+# generator. Minutes each; not part of make check. One line per design in
+# $(HW_SYNTH)/NAME.line; the table is $(HW_SYNTH)/summary.txt (docs/sat.md).
 HW_SYNTH := $(HW_BUILD)/synth
-synth:
-	@mkdir -p $(HW_SYNTH)
-	@echo "name LUT FF DSP BRAM36 BRAM18 URAM CARRY depth" > $(HW_SYNTH)/summary.txt
-	hw/synth/synth.sh pe_dense sat_pe $(HW_SYNTH) MAXM=1 IMAX=8 A=8 >> $(HW_SYNTH)/summary.txt
-	hw/synth/synth.sh pe_nm8 sat_pe $(HW_SYNTH) MAXM=8 IMAX=8 A=8 >> $(HW_SYNTH)/summary.txt
-	hw/synth/synth.sh pe_nm16 sat_pe $(HW_SYNTH) MAXM=16 IMAX=8 A=8 >> $(HW_SYNTH)/summary.txt
-	DEPTH=0 hw/synth/synth.sh array32_dense sat_array $(HW_SYNTH) R=32 C=32 MAXM=1 IMAX=8 A=8 >> $(HW_SYNTH)/summary.txt
-	DEPTH=0 hw/synth/synth.sh array32_nm8 sat_array $(HW_SYNTH) R=32 C=32 MAXM=8 IMAX=8 A=8 >> $(HW_SYNTH)/summary.txt
-	DEPTH=0 hw/synth/synth.sh array32_nm16 sat_array $(HW_SYNTH) R=32 C=32 MAXM=16 IMAX=8 A=8 >> $(HW_SYNTH)/summary.txt
-	DEPTH=0 hw/synth/synth.sh gen32_m16 sat_gen $(HW_SYNTH) LANES=32 MAXM=16 >> $(HW_SYNTH)/summary.txt
-	hw/synth/synth.sh gen_lane_m16 sat_gen_lane $(HW_SYNTH) MAXM=16 >> $(HW_SYNTH)/summary.txt
+HW_SYNTH_RTL := $(filter-out %_tile.sv,$(wildcard hw/rtl/*.sv)) hw/synth/synth.sh hw/synth/sat_array_top.sv
+HW_SYNTH_DESIGNS := pe_dense pe_nm8 pe_nm16 gen_lane_m16 array32_dense array32_nm8 array32_nm16 gen32_m16
+# name: top and parameters
+hw_synth_pe_dense      := sat_pe MAXM=1 IMAX=8 A=8
+hw_synth_pe_nm8        := sat_pe MAXM=8 IMAX=8 A=8
+hw_synth_pe_nm16       := sat_pe MAXM=16 IMAX=8 A=8
+hw_synth_gen_lane_m16  := sat_gen_lane MAXM=16
+hw_synth_array32_dense := sat_array_top SYN_R=32 SYN_C=32 SYN_MAXM=1 SYN_IMAX=8 SYN_A=8
+hw_synth_array32_nm8   := sat_array_top SYN_R=32 SYN_C=32 SYN_MAXM=8 SYN_IMAX=8 SYN_A=8
+hw_synth_array32_nm16  := sat_array_top SYN_R=32 SYN_C=32 SYN_MAXM=16 SYN_IMAX=8 SYN_A=8
+hw_synth_gen32_m16     := sat_gen LANES=32 MAXM=16
+
+# the arrays' and the 32-lane generator's depth is their PE's or lane's
+$(HW_SYNTH)/%.line: $(HW_SYNTH_RTL)
+	@mkdir -p $(dir $@)
+	$(if $(filter array% gen32%,$*),DEPTH=0) hw/synth/synth.sh $* $(firstword $(hw_synth_$*)) $(HW_SYNTH) $(wordlist 2,99,$(hw_synth_$*)) > $@.tmp && mv $@.tmp $@
+
+synth: $(HW_SYNTH_DESIGNS:%=$(HW_SYNTH)/%.line)
+	@(echo "name LUT FF DSP BRAM36 BRAM18 URAM CARRY depth"; cat $^) > $(HW_SYNTH)/summary.txt
 	@cat $(HW_SYNTH)/summary.txt

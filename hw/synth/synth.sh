@@ -10,14 +10,22 @@
 set -e
 name=$1 top=$2 out=$3
 shift 3
-chparams=""
-for p in "$@"; do chparams="$chparams -chparam ${p%%=*} ${p#*=}"; done
+# PARAM=VALUE re-parameterises TOP; SYN_X=VALUE defines a macro for the
+# array's wrapper (hw/synth/sat_array_top.sv), which hierarchy -chparam
+# cannot re-parameterise in Yosys 0.23
+chparams="" defines="" wrapper=""
+for p in "$@"; do
+    case $p in
+    SYN_*) defines="$defines -D$p" wrapper="$(dirname "$0")/sat_array_top.sv" ;;
+    *) chparams="$chparams -chparam ${p%%=*} ${p#*=}" ;;
+    esac
+done
 # *_tile.sv (controllers with behavioural buffers) are simulation-level: not read
-rtl=$(ls "$(dirname "$0")"/../rtl/*.sv | grep -v _tile.sv | tr '\n' ' ')
+rtl="$(ls "$(dirname "$0")"/../rtl/*.sv | grep -v _tile.sv | tr '\n' ' ') $wrapper"
 mkdir -p "$out"
-yosys -q -l "$out/$name.log" -p "read_verilog -sv $rtl; hierarchy -top $top $chparams;
+yosys -q -l "$out/$name.log" -p "read_verilog -sv $defines $rtl; hierarchy -top $top $chparams;
     synth_xilinx -family xcup -top $top -noiopad -noclkbuf; tee -q -o $out/$name.stat stat -top $top" >/dev/null
-[ "${DEPTH:-1}" = 0 ] || yosys -q -l "$out/$name.depth.log" -p "read_verilog -sv $rtl; hierarchy -top $top $chparams;
+[ "${DEPTH:-1}" = 0 ] || yosys -q -l "$out/$name.depth.log" -p "read_verilog -sv $defines $rtl; hierarchy -top $top $chparams;
     synth -flatten -top $top; abc -lut 6; opt_clean; tee -q -o $out/$name.depth ltp -noff" >/dev/null
 # the totals are the last block of the stat file (the design hierarchy)
 awk -v name="$name" '
