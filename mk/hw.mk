@@ -37,6 +37,13 @@ $(HW_BUILD)/gen4/Vgen: $(HW_GEN_RTL) hw/tb/gen_main.cpp
 	    -CFLAGS "-DSAT_DIM=64" $(HW_GEN_RTL) $(CURDIR)/hw/tb/gen_main.cpp > $(dir $@)build.log 2>&1 \
 	    || (cat $(dir $@)build.log; false)
 
+# The adder and multiplier alone, against C float arithmetic
+HW_FP_RTL := hw/tb/fp_units.sv hw/rtl/fp32_add.sv hw/rtl/fp16_mul.sv hw/rtl/pipe.sv
+$(HW_BUILD)/fp/Vfp: $(HW_FP_RTL) hw/tb/fp_main.cpp
+	@mkdir -p $(dir $@)
+	$(VERILATOR) $(HW_VFLAGS) --Mdir $(dir $@) --top-module fp_units -o Vfp $(HW_FP_RTL) \
+	    $(CURDIR)/hw/tb/fp_main.cpp > $(dir $@)build.log 2>&1 || (cat $(dir $@)build.log; false)
+
 # $(call hw_run_tile,R,C,A,OPTIONS): stimulus from the C side, the RTL, the C check
 define hw_run_tile
 	$(HW_BUILD)/sat_hw tile-stim --rows $(1) --cols $(2) --adder $(3) $(4) --out $(HW_BUILD)/tile$(1)x$(2)/t
@@ -44,7 +51,10 @@ define hw_run_tile
 	$(HW_BUILD)/sat_hw tile-check $(HW_BUILD)/tile$(1)x$(2)/t.expect $(HW_BUILD)/tile$(1)x$(2)/t.out
 endef
 
-hw-check: $(HW_BUILD)/sat_hw $(HW_BUILD)/tile4x4/Vtile $(HW_BUILD)/tile8x8/Vtile $(HW_BUILD)/gen4/Vgen
+hw-check: $(HW_BUILD)/sat_hw $(HW_BUILD)/fp/Vfp $(HW_BUILD)/tile4x4/Vtile $(HW_BUILD)/tile8x8/Vtile $(HW_BUILD)/gen4/Vgen
+	$(HW_BUILD)/sat_hw fp-stim --out $(HW_BUILD)/fp/f
+	$(HW_BUILD)/fp/Vfp < $(HW_BUILD)/fp/f.stim > $(HW_BUILD)/fp/f.out
+	$(HW_BUILD)/sat_hw fp-check $(HW_BUILD)/fp/f.expect $(HW_BUILD)/fp/f.out
 	$(call hw_run_tile,4,4,4)
 	$(call hw_run_tile,8,8,8,--layer)
 	$(HW_BUILD)/sat_hw gen-stim --rows 4 --out $(HW_BUILD)/gen4/g

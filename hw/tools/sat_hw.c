@@ -19,6 +19,10 @@
  *       nmt_sim_fp16_round; cycles: passes * k + 1 (the RTL's count, pinned),
  *       printed beside the simulator's nmt_sim_gen_cycles
  *   sat_hw gen-check PREFIX.expect RTL_OUTPUT
+ *   sat_hw fp-stim --out PREFIX [--seed S] / fp-check PREFIX.expect RTL_OUTPUT
+ *       100000 FP32 additions (subnormals, cancellation, alignment edges,
+ *       overflow, infinities, NaN) and 100000 FP16 products (every FP16
+ *       pattern once) against C float arithmetic
  *
  * A NaN result is compared as the hardware's canonical quiet NaN
  * (0x7fc00000 in FP32, 0x7e00 in FP16): the C side defines NaN results that
@@ -483,13 +487,92 @@ static int gen_check(const char *exp_path, const char *rtl_path)
     return failures ? 1 : 0;
 }
 
+/* ---- the arithmetic units ---------------------------------------------------- */
+
+/* An FP32 operand that exercises the adder: subnormals, values near the
+ * other operand (cancellation), exponent differences around the 27 aligned
+ * bits, halfway cases, the largest finite values, zeros, infinities, NaN. */
+static uint32_t random_float_bits(nmt_rng *rng, uint32_t other)
+{
+    uint32_t sign = nmt_rng_below(rng, 2) << 31;
+    switch (nmt_rng_below(rng, 8)) {
+    case 0: return sign | nmt_rng_below(rng, 0x800000);                        /* subnormal or zero */
+    case 1: return sign | (nmt_rng_below(rng, 4) << 23) | nmt_rng_u32(rng) >> 9; /* tiny normal */
+    case 2: return (other ^ (nmt_rng_below(rng, 2) << 31)) + nmt_rng_below(rng, 5) - 2; /* cancellation */
+    case 3: {                                                                  /* exponent difference 20..30 */
+        int32_t e = (int32_t)(other >> 23 & 0xff) - 20 - (int32_t)nmt_rng_below(rng, 11);
+        return sign | (uint32_t)(e < 0 ? 0 : e) << 23 | nmt_rng_u32(rng) >> 9;
+    }
+    case 4: return sign | (0xfeu - nmt_rng_below(rng, 2)) << 23 | nmt_rng_u32(rng) >> 9; /* near overflow */
+    case 5: {
+        uint32_t special[] = {0, 0x7f800000u, 0x7fc00000u, 0x7f800001u, 0x00800000u, 0x007fffffu};
+        return sign | special[nmt_rng_below(rng, 6)];
+    }
+    default: return sign | (60 + nmt_rng_below(rng, 140)) << 23 | nmt_rng_u32(rng) >> 9;
+    }
+}
+
+static int fp_stim(const opts *o)
+{
+    FILE *stim = open_out(o->out, "stim"), *exp = open_out(o->out, "expect");
+    if (!stim || !exp) return 1;
+    nmt_rng rng;
+    nmt_rng_seed(&rng, o->seed, 29);
+    for (int i = 0; i < 100000; i++) {
+        uint32_t a = random_float_bits(&rng, nmt_rng_u32(&rng));
+        uint32_t b = random_float_bits(&rng, a);
+        if (nmt_rng_below(&rng, 2)) {
+            uint32_t t = a;
+            a = b, b = t;
+        }
+        fprintf(stim, "add %x %x\n", a, b);
+        fprintf(exp, "add %08x %08x %08x\n", a, b, canon32(u2f(a) + u2f(b)));
+    }
+    /* every FP16 class against every other, then random pairs */
+    for (int i = 0; i < 100000; i++) {
+        uint16_t x = i < 65536 ? (uint16_t)i : (uint16_t)nmt_rng_u32(&rng);
+        uint16_t y = (uint16_t)nmt_rng_u32(&rng);
+        fprintf(stim, "mul %x %x\n", x, y);
+        fprintf(exp, "mul %04x %04x %08x\n", x, y, canon32(half_to_float(x) * half_to_float(y)));
+    }
+    fclose(stim);
+    fclose(exp);
+    return 0;
+}
+
+static int fp_check(const char *exp_path, const char *rtl_path)
+{
+    FILE *exp = fopen(exp_path, "r"), *rtl = fopen(rtl_path, "r");
+    if (!exp || !rtl) {
+        fprintf(stderr, "sat_hw: cannot read %s\n", !exp ? exp_path : rtl_path);
+        return 1;
+    }
+    char eline[128], rline[64], op[8];
+    long n[2] = {0, 0}, bad[2] = {0, 0};
+    unsigned a, b, want, got;
+    while (fgets(eline, sizeof eline, exp)) {
+        if (sscanf(eline, "%7s %x %x %x", op, &a, &b, &want) != 4) return die("malformed fp expectation");
+        if (!fgets(rline, sizeof rline, rtl) || sscanf(rline, "%x", &got) != 1) {
+            fprintf(stderr, "sat_hw: %s ends early\n", rtl_path);
+            return 1;
+        }
+        int k = op[0] == 'm';
+        n[k]++;
+        if (got != want && bad[k]++ < 5) fprintf(stderr, "  %s %08x %08x: RTL %08x, C %08x\n", op, a, b, got, want);
+    }
+    printf("fp32 add: %ld cases, %ld differ; fp16 mul: %ld cases, %ld differ\n", n[0], bad[0], n[1], bad[1]);
+    return bad[0] || bad[1] || !n[0] || !n[1];
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2) return die("usage: sat_hw tile-stim|tile-check|gen-stim|gen-check ...");
+    if (argc < 2) return die("usage: sat_hw tile-stim|tile-check|gen-stim|gen-check|fp-stim|fp-check ...");
     const char *cmd = argv[1];
     opts o;
     if (!strcmp(cmd, "tile-stim")) return parse_opts(argc - 2, argv + 2, &o) ? 2 : tile_stim(&o);
     if (!strcmp(cmd, "tile-check")) return argc == 4 ? tile_check(argv[2], argv[3]) : die("tile-check EXPECT RTL_OUTPUT");
+    if (!strcmp(cmd, "fp-stim")) return parse_opts(argc - 2, argv + 2, &o) ? 2 : fp_stim(&o);
+    if (!strcmp(cmd, "fp-check")) return argc == 4 ? fp_check(argv[2], argv[3]) : die("fp-check EXPECT RTL_OUTPUT");
     if (!strcmp(cmd, "gen-stim")) return parse_opts(argc - 2, argv + 2, &o) ? 2 : gen_stim(&o);
     if (!strcmp(cmd, "gen-check")) return argc == 4 ? gen_check(argv[2], argv[3]) : die("gen-check EXPECT RTL_OUTPUT");
     fprintf(stderr, "sat_hw: unknown command %s\n", cmd);
