@@ -20,7 +20,7 @@ module sat_gen_lane #(parameter int MAXM = 16) (
 );
     localparam int IW = $clog2(MAXM);
 
-    logic [31:0]     stage [MAXM];  // the group's values as they arrive
+    logic [15:0]     stage [MAXM];  // the group's values, rounded to FP16 as they arrive
     logic [30:0]     key   [MAXM];  // kept magnitudes, sorted (slots < N used)
     logic [IW-1:0]   pos   [MAXM];
     logic [MAXM-1:0] used;          // slot holds an entry
@@ -52,9 +52,14 @@ module sat_gen_lane #(parameter int MAXM = 16) (
         end
     end
 
+    // one rounder per lane: the value is rounded on arrival, the magnitude
+    // compared in FP32
+    logic [15:0] in_half;
+    fp32_to_fp16 u_round (.x(in_val), .h(in_half));
+
     // the finished group: kept positions as a mask, and its values
     logic [MAXM-1:0] done_mask, final_mask;
-    logic [31:0]     done_val [MAXM];
+    logic [15:0]     done_val [MAXM];
     always_comb begin
         for (int q = 0; q < MAXM; q++) begin
             final_mask[q] = 1'b0;
@@ -66,7 +71,7 @@ module sat_gen_lane #(parameter int MAXM = 16) (
         out_vld <= 1'b0;
         if (in_vld) begin
             for (int q = 0; q < MAXM; q++)
-                if (here == q) stage[q] <= in_val;
+                if (here == q) stage[q] <= in_half;
             for (int s = 0; s < MAXM; s++) begin
                 key[s] <= nkey[s];
                 pos[s] <= npos[s];
@@ -74,7 +79,7 @@ module sat_gen_lane #(parameter int MAXM = 16) (
             used <= nused;
             count <= here + 1'b1;
             if ({2'b0, here} == cfg_m - 6'd1) begin
-                for (int q = 0; q < MAXM; q++) done_val[q] <= here == q ? in_val : stage[q];
+                for (int q = 0; q < MAXM; q++) done_val[q] <= here == q ? in_half : stage[q];
                 done_mask <= final_mask;
                 out_vld <= 1'b1;
             end
@@ -83,10 +88,6 @@ module sat_gen_lane #(parameter int MAXM = 16) (
 
     // ascending compaction: slot s takes the position whose mask bit is the
     // (s+1)-th set bit
-    logic [15:0] rounded [MAXM];
-    for (genvar q = 0; q < MAXM; q++) begin : g_round
-        fp32_to_fp16 u_round (.x(done_val[q]), .h(rounded[q]));
-    end
     always_comb begin
         logic [IW:0] nset [MAXM];
         nset[0] = '0;
@@ -96,7 +97,7 @@ module sat_gen_lane #(parameter int MAXM = 16) (
             for (int q = 0; q < MAXM; q++)
                 if (done_mask[q] && nset[q] == s) begin
                     out_slots[s*(16+IW) + 16 +: IW] = q[IW-1:0];
-                    out_slots[s*(16+IW) +: 16] = rounded[q];
+                    out_slots[s*(16+IW) +: 16] = done_val[q];
                 end
     end
 endmodule
