@@ -65,18 +65,23 @@ int main(int argc, char **argv)
         const nmt_conv_shape s = {.c = l->c, .n = batch, .h = l->hw, .w = l->hw, .kh = 3, .kw = 3, .stride = 1,
                                   .pad = 1, .ho = l->hw, .wo = l->hw};
         const int k = 9 * l->c, cols = batch * l->hw * l->hw, co = l->c_out;
-        nmt_conv_set_winograd(1);
-        const size_t lowered = (size_t)k * conv_chunk_images(&s) * l->hw * l->hw;
-        const size_t workspace = lowered > conv_winograd_floats(&s, co, 1) ? lowered : conv_winograd_floats(&s, co, 1);
+        conv_plan plans[2]; /* lowered, Winograd */
+        for (int winograd = 0; winograd < 2; winograd++) {
+            nmt_conv_set_winograd(winograd);
+            conv_plan_make(&s, co, (conv_operands){.needs_dx = 1}, &plans[winograd]);
+        }
+        const size_t workspace = plans[0].workspace_floats > plans[1].workspace_floats ? plans[0].workspace_floats
+                                                                                       : plans[1].workspace_floats;
         float *x = alloc((size_t)l->c * cols), *w = alloc((size_t)co * k), *dy = alloc((size_t)co * cols);
         float *y = alloc((size_t)co * cols), *dx = alloc((size_t)l->c * cols), *dw = alloc((size_t)co * k);
         float *col = alloc(workspace);
         const nmt_operand op = {w, NULL}, dy_op = {dy, NULL};
         double fw[2], bw[2];
         for (int winograd = 0; winograd < 2; winograd++) {
-            nmt_conv_set_winograd(winograd);
-            TIME_MEDIAN(reps, fw[winograd], conv_forward(&s, co, op, NULL, x, col, y, NULL));
-            TIME_MEDIAN(reps, bw[winograd], conv_backward(&s, co, op, x, col, dy, dy_op, dw, NULL, dx, 0, col, NULL));
+            const conv_plan *plan = &plans[winograd];
+            TIME_MEDIAN(reps, fw[winograd], conv_forward(plan, batch, op, NULL, x, col, workspace, y, NULL));
+            TIME_MEDIAN(reps, bw[winograd],
+                        conv_backward(plan, batch, op, x, dy, dy_op, dw, NULL, dx, 0, col, workspace, NULL));
         }
         printf("| %s | %d -> %d | %dx%d | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx |\n", l->model, l->c, co, l->hw,
                l->hw, 1e3 * fw[0], 1e3 * fw[1], fw[0] / fw[1], 1e3 * bw[0], 1e3 * bw[1], bw[0] / bw[1]);

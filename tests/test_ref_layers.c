@@ -58,12 +58,12 @@ static void conv_case(const char *c, int stride, int pad)
     float *x = to_cnhw(x_ref, xt), *w = malloc(sizeof(float) * co * k);
     oihw_to_ohwi(w_ref, co, ci, kh, kw, w);
     const float *bias = has(c, "bias") ? get(c, "bias", NULL) : NULL;
-    const size_t col_floats = (size_t)k * cols > conv_winograd_floats(&s, co, 1) ? (size_t)k * cols
-                                                                             : conv_winograd_floats(&s, co, 1);
-    float *col = calloc(col_floats, sizeof(float)), *dcol = calloc((size_t)k * cols, sizeof(float));
+    conv_plan plan;
+    conv_plan_make(&s, co, (conv_operands){.needs_dx = 1}, &plan);
+    float *col = calloc(plan.workspace_floats + 1, sizeof(float));
     float *y = calloc((size_t)co * cols, sizeof(float));
     nmt_operand op = {w, NULL};
-    conv_forward(&s, co, op, bias, x, col, y, NULL);
+    CHECK(conv_forward(&plan, n, op, bias, x, col, plan.workspace_floats, y, NULL) == 0, "%s", nmt_errmsg());
     char label[96];
     snprintf(label, sizeof label, "%s forward", c);
     compare_cnhw(label, y, y_ref, yt);
@@ -74,7 +74,8 @@ static void conv_case(const char *c, int stride, int pad)
     float *dw = calloc((size_t)co * k, sizeof(float)), *dw_oihw = malloc(sizeof(float) * co * k);
     float *db = calloc((size_t)co, sizeof(float)), *dx = malloc(sizeof(float) * fixture_count(xt));
     for (size_t i = 0; i < fixture_count(xt); i++) dx[i] = NAN; /* overwritten: the first writer of dx */
-    conv_backward(&s, co, op, x, col, dy, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, 0, dcol, NULL);
+    CHECK(conv_backward(&plan, n, op, x, dy, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, 0, col,
+                        plan.workspace_floats, NULL) == 0, "%s", nmt_errmsg());
     ohwi_to_oihw(dw, co, ci, kh, kw, dw_oihw);
     snprintf(label, sizeof label, "%s dweight", c);
     CHECK_CLOSE(label, dw_oihw, get(c, "dweight", NULL), (size_t)co * k, TOL);
@@ -85,11 +86,12 @@ static void conv_case(const char *c, int stride, int pad)
     snprintf(label, sizeof label, "%s dx", c);
     compare_cnhw(label, dx, get(c, "dx", NULL), xt);
     /* a later writer adds: dx doubles */
-    conv_backward(&s, co, op, x, col, dy, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, 1, dcol, NULL);
+    conv_backward(&plan, n, op, x, dy, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, 1, col,
+                  plan.workspace_floats, NULL);
     for (size_t i = 0; i < fixture_count(xt); i++) dx[i] *= 0.5f;
     snprintf(label, sizeof label, "%s dx accumulated / 2", c);
     compare_cnhw(label, dx, get(c, "dx", NULL), xt);
-    free(x), free(w), free(col), free(dcol), free(y), free(dy), free(dw), free(dw_oihw), free(db), free(dx);
+    free(x), free(w), free(col), free(y), free(dy), free(dw), free(dw_oihw), free(db), free(dx);
 }
 
 static void batchnorm_case(const char *c, int training)
@@ -190,15 +192,23 @@ static void cross_entropy_case(void)
 static void conv_in_chunks(void)
 {
     nmt_conv_shape s = {.c = 64, .n = 17, .h = 32, .w = 32, .kh = 3, .kw = 3, .stride = 1, .pad = 1, .ho = 32, .wo = 32};
-    const int c_out = 64, k = 9 * s.c, cols = s.n * 32 * 32, part = conv_chunk_images(&s) * 32 * 32;
+    const int c_out = 64, k = 9 * s.c, cols = s.n * 32 * 32;
     const nmt_nm nm = {2, 8};
     CHECK(conv_chunk_images(&s) < s.n, "the test needs more than one chunk (chunk %d images)", conv_chunk_images(&s));
     CHECK(conv_uses_winograd(&s, c_out), "the dense operand should take Winograd");
-    const size_t col_floats = nmt_nm_panels_floats(k, part) > conv_winograd_floats(&s, c_out, 1)
-                                  ? nmt_nm_panels_floats(k, part)
-                                  : conv_winograd_floats(&s, c_out, 1);
-    CHECK(conv_winograd_floats(&s, c_out, 1) < (size_t)16 * (s.c + c_out) * nmt_winograd_tiles(&s, s.n),
+    /* One workspace for every plan below: the largest any asks for. */
+    conv_plan plans[4];
+    conv_plan_make(&s, c_out, (conv_operands){.needs_dx = 1}, &plans[0]);
+    CHECK(plans[0].fw == CONV_PATH_WINOGRAD && plans[0].workspace_floats < (size_t)16 * (s.c + c_out) * nmt_winograd_tiles(&s, s.n),
           "Winograd should transform the 17 images in chunks");
+    nmt_conv_set_winograd(0);
+    conv_plan_make(&s, c_out, (conv_operands){.needs_dx = 1}, &plans[1]);
+    nmt_conv_set_winograd(1);
+    conv_plan_make(&s, c_out, (conv_operands){.fw_nm = 1, .needs_dx = 1}, &plans[2]);
+    conv_plan_make(&s, c_out, (conv_operands){.dy_nm = 1, .needs_dx = 1}, &plans[3]);
+    size_t col_floats = 0;
+    for (int i = 0; i < 4; i++)
+        if (plans[i].workspace_floats > col_floats) col_floats = plans[i].workspace_floats;
     nmt_rng rng;
     nmt_rng_seed(&rng, 11, 0);
     float *x = malloc(sizeof(float) * s.c * cols), *w = malloc(sizeof(float) * c_out * k);
@@ -222,11 +232,12 @@ static void conv_in_chunks(void)
     nmt_gemm(1, 0, k, cols, c_out, 1.0f, w, k, dy, cols, 0.0f, full, cols);
     nmt_col2im(&s, full, dx_ref);
     for (int winograd = 1; winograd >= 0; winograd--) {
-        nmt_conv_set_winograd(winograd);
+        const conv_plan *plan = &plans[winograd ? 0 : 1];
+        CHECK(plan->fw == (winograd ? CONV_PATH_WINOGRAD : CONV_PATH_LOWERED), "planned %s", conv_path_name(plan->fw));
         memset(dx, 0, sizeof(float) * s.c * cols);
-        conv_forward(&s, c_out, (nmt_operand){w, NULL}, NULL, x, col, y, NULL);
-        conv_backward(&s, c_out, (nmt_operand){w, NULL}, x, col, dy, (nmt_operand){dy, NULL}, dw, NULL, dx, 1,
-                      col, NULL);
+        conv_forward(plan, s.n, (nmt_operand){w, NULL}, NULL, x, col, col_floats, y, NULL);
+        conv_backward(plan, s.n, (nmt_operand){w, NULL}, x, dy, (nmt_operand){dy, NULL}, dw, NULL, dx, 1, col,
+                      col_floats, NULL);
         CHECK_CLOSE(winograd ? "chunked conv y (dense, Winograd)" : "chunked conv y (dense, lowered)", y, y_ref,
                     (size_t)c_out * cols, 1e-4);
         CHECK_CLOSE(winograd ? "chunked conv dW (dense, Winograd)" : "chunked conv dW (dense, lowered)", dw, dw_ref,
@@ -234,13 +245,13 @@ static void conv_in_chunks(void)
         CHECK_CLOSE(winograd ? "chunked conv dx (dense, Winograd)" : "chunked conv dx (dense, lowered)", dx, dx_ref,
                     (size_t)s.c * cols, 1e-4);
     }
-    nmt_conv_set_winograd(1);
 
     /* packed forward operand */
     nmt_pack_topn((nmt_view){w, c_out, k, k, 1}, nm, &w_packed);
     nmt_im2col(&s, x, full);
     nmt_gemm_nm(&w_packed, full, cols, cols, 0.0f, y_ref, cols);
-    conv_forward(&s, c_out, (nmt_operand){w, &w_packed}, NULL, x, col, y, NULL);
+    CHECK(plans[2].fw == CONV_PATH_NM_FUSED, "packed W planned %s", conv_path_name(plans[2].fw));
+    conv_forward(&plans[2], s.n, (nmt_operand){w, &w_packed}, NULL, x, col, col_floats, y, NULL);
     CHECK_CLOSE("chunked conv y (packed W)", y, y_ref, (size_t)c_out * cols, 1e-4);
 
     /* packed dY (pixels as rows, N:M along Cout), against the dense path on
@@ -253,8 +264,9 @@ static void conv_in_chunks(void)
     nmt_gemm(1, 0, k, cols, c_out, 1.0f, w, k, dy_t, cols, 0.0f, full, cols);
     nmt_col2im(&s, full, dx_ref);
     for (int i = 0; i < s.c * cols; i++) dx[i] = NAN; /* overwritten */
-    conv_backward(&s, c_out, (nmt_operand){w, NULL}, x, col, dy, (nmt_operand){NULL, &dy_packed}, dw, NULL, dx,
-                  0, col, NULL);
+    CHECK(plans[3].bw == CONV_PATH_NM_DY, "packed dY planned %s", conv_path_name(plans[3].bw));
+    conv_backward(&plans[3], s.n, (nmt_operand){w, NULL}, x, dy, (nmt_operand){NULL, &dy_packed}, dw, NULL, dx, 0,
+                  col, col_floats, NULL);
     CHECK_CLOSE("chunked conv dx (packed dY)", dx, dx_ref, (size_t)s.c * cols, 1e-4);
     free(x), free(w), free(dy), free(full), free(col), free(y), free(y_ref), free(dw), free(dw_ref);
     free(dx), free(dx_ref), free(dy_pruned), free(dy_t), free(w_packed.values), free(w_packed.index);
@@ -309,6 +321,53 @@ static void add_gradient_writers(void)
     CHECK(bad == 0, "add backward: %d of 9 gradients not dy, earlier + dy, or 2 dy", bad);
 }
 
+/* A batch below the planned one can hold more images per chunk: planned
+ * for 17 images, a lowered 64-channel 3x3 layer at 32x32 runs two chunks
+ * of 9 and 8 (14 fit the chunk budget), but a batch of 14 is one chunk of
+ * 14. The plan must size the workspace for that (the network used to size
+ * it for the planned batch's chunk, and a batch of 14 overflowed it), and
+ * the result must equal a plan made for 14. The workspace is allocated at
+ * exactly the planned size, so AddressSanitizer sees any overflow. */
+static void conv_batch_below_plan(void)
+{
+    nmt_conv_shape s = {.c = 64, .n = 17, .h = 32, .w = 32, .kh = 3, .kw = 3, .stride = 1, .pad = 1, .ho = 32, .wo = 32};
+    const int c_out = 16, k = 9 * s.c, batch = 14, cols = batch * 32 * 32;
+    nmt_conv_set_winograd(0);
+    conv_plan big, exact;
+    conv_plan_make(&s, c_out, (conv_operands){.needs_dx = 1}, &big);
+    s.n = batch;
+    conv_plan_make(&s, c_out, (conv_operands){.needs_dx = 1}, &exact);
+    nmt_conv_set_winograd(1);
+    CHECK(big.fw == CONV_PATH_LOWERED && big.wg == CONV_PATH_LOWERED, "planned %s", conv_path_name(big.fw));
+    CHECK(big.workspace_floats >= (size_t)k * cols, "a 17-image plan holds %zu floats, a 14-image chunk needs %zu",
+          big.workspace_floats, (size_t)k * cols);
+    nmt_rng rng;
+    nmt_rng_seed(&rng, 12, 0);
+    float *x = malloc(sizeof(float) * s.c * cols), *w = malloc(sizeof(float) * c_out * k);
+    float *dy = malloc(sizeof(float) * c_out * cols), *work = malloc(sizeof(float) * big.workspace_floats);
+    float *y[2], *dw[2], *dx[2];
+    for (int i = 0; i < s.c * cols; i++) x[i] = nmt_rng_normal(&rng);
+    for (int i = 0; i < c_out * k; i++) w[i] = nmt_rng_normal(&rng);
+    for (int i = 0; i < c_out * cols; i++) dy[i] = nmt_rng_normal(&rng);
+    for (int p = 0; p < 2; p++) {
+        const conv_plan *plan = p ? &exact : &big;
+        y[p] = malloc(sizeof(float) * c_out * cols), dw[p] = malloc(sizeof(float) * c_out * k);
+        dx[p] = malloc(sizeof(float) * s.c * cols);
+        CHECK(conv_forward(plan, batch, (nmt_operand){w, NULL}, NULL, x, work, plan->workspace_floats, y[p], NULL) == 0 &&
+                  conv_backward(plan, batch, (nmt_operand){w, NULL}, x, dy, (nmt_operand){dy, NULL}, dw[p], NULL,
+                                dx[p], 0, work, plan->workspace_floats, NULL) == 0,
+              "%s", nmt_errmsg());
+    }
+    CHECK(!memcmp(y[0], y[1], sizeof(float) * c_out * cols) && !memcmp(dw[0], dw[1], sizeof(float) * c_out * k) &&
+              !memcmp(dx[0], dx[1], sizeof(float) * s.c * cols),
+          "a batch of 14 under the 17-image plan differs from its own plan");
+    /* and a workspace short of the plan is refused, not overrun */
+    CHECK(conv_forward(&big, batch, (nmt_operand){w, NULL}, NULL, x, work, big.workspace_floats - 1, y[0], NULL) != 0,
+          "a short workspace was accepted");
+    free(x), free(w), free(dy), free(work);
+    for (int p = 0; p < 2; p++) free(y[p]), free(dw[p]), free(dx[p]);
+}
+
 int main(void)
 {
     if (nmt_st_read(FIXTURE, &st) != 0) {
@@ -336,5 +395,6 @@ int main(void)
     maxpool_ties_and_nan();
     add_gradient_writers();
     conv_in_chunks();
+    conv_batch_below_plan();
     TEST_END("test_ref_layers");
 }

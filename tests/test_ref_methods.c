@@ -48,11 +48,9 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
 
     float *x = malloc(sizeof(float) * ci * cols), *w = malloc(sizeof(float) * co * k);
     float *dy = malloc(sizeof(float) * co * cols), *scratch = malloc(sizeof(float) * co * cols);
-    /* col also holds the lowered input in panel layout (padded to whole panels) */
-    const size_t col_floats = nmt_nm_panels_floats(k, cols) > conv_winograd_floats(&s, co, 1)
-                                  ? nmt_nm_panels_floats(k, cols)
-                                  : conv_winograd_floats(&s, co, 1);
-    float *col = malloc(sizeof(float) * col_floats), *dcol = malloc(sizeof(float) * k * cols);
+    conv_plan plan;
+    conv_plan_make(&s, co, (conv_operands){l.fw_sparse, l.bw_sparse, l.dy_pruned, 1}, &plan);
+    float *col = malloc(sizeof(float) * (plan.workspace_floats + 1));
     float *y = malloc(sizeof(float) * co * cols), *dx = malloc(sizeof(float) * ci * cols);
     float *dw = malloc(sizeof(float) * co * k), *db = malloc(sizeof(float) * co);
     float *w_scratch = malloc(sizeof(float) * (method_bw_scratch_floats(&l) + 1));
@@ -65,10 +63,12 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
     for (int path = NMT_NM_PATH_PORTABLE; path <= NMT_NM_PATH_AVX512; path++) {
         if (nmt_gemm_nm_set_path((nmt_nm_path)path) != 0) continue; /* this CPU does not run it */
         for (int i = 0; i < ci * cols; i++) dx[i] = NAN; /* conv_backward overwrites dx */
-        conv_forward(&s, co, method_fw_operand(&l, w), bias, x, col, y, NULL);
+        conv_forward(&plan, n, method_fw_operand(&l, w), bias, x, col, plan.workspace_floats, y, NULL);
         nmt_packed dy_packed;
         const nmt_operand dy_bw = method_bw_dy(&cfg, &l, cols, dy, scratch, &dy_packed);
-        conv_backward(&s, co, method_bw_operand(&cfg, &l, w, w_scratch), x, col, dy, dy_bw, dw, db, dx, 0, dcol, NULL);
+        CHECK(conv_backward(&plan, n, method_bw_operand(&cfg, &l, w, w_scratch), x, dy, dy_bw, dw, db, dx, 0, col,
+                            plan.workspace_floats, NULL) == 0,
+              "%s", nmt_errmsg());
         method_correct_wg(&cfg, &l, w, dw);
         char label[96];
 #define COMPARE(field, got, count)                                                                   \
@@ -86,7 +86,7 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
         COMPARE("dbias", db, (size_t)co);
     }
     nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
-    free(x), free(w), free(dy), free(scratch), free(col), free(dcol), free(y), free(dx), free(dw), free(db), free(w_scratch);
+    free(x), free(w), free(dy), free(scratch), free(col), free(y), free(dx), free(dw), free(db), free(w_scratch);
     free(out_nchw), free(dw_torch);
     nmt_arena_free(&arena);
 }

@@ -109,7 +109,9 @@ void nmt_im2col_panels_images(const nmt_conv_shape *s, const float *x, int n0, i
  * in L2; as many threads run as the workspace holds panels. Same sums, in
  * the same order, as nmt_im2col_panels followed by nmt_gemm_nm_panels.
  * Returns 0, or -1 (nmt_errmsg says why) when the workspace has no room for
- * one panel: workspace_floats < K * NMT_NM_PANEL_COLS. */
+ * one panel: workspace_floats < K * NMT_NM_PANEL_COLS.
+ * nmt_gemm_nm_conv_workspace_floats: a panel for every processor. */
+size_t nmt_gemm_nm_conv_workspace_floats(const nmt_conv_shape *s);
 int nmt_gemm_nm_conv(const nmt_packed *w, const nmt_conv_shape *s, const float *x, float *workspace,
                      size_t workspace_floats, float *y);
 /* Sparse backward-data fused with col2im: dx += col2im(W_out^T dY), where

@@ -67,8 +67,9 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
 /* Logits of the last forward, classes x batch. */
 const float *nmt_net_logits(const nmt_net *net);
 /* Backward pass of the last training forward: fills every parameter's grad
- * (including the method's weight-gradient correction). */
-void nmt_net_backward(nmt_net *net);
+ * (including the method's weight-gradient correction). Returns 0, or -1
+ * with an error when a layer cannot run (an internal inconsistency). */
+int nmt_net_backward(nmt_net *net);
 /* Pre-generation: rebuilds the method's packed sparse operands from the
  * current dense weights; the trainer calls it after every optimiser step,
  * with new_masks set every --mask-interval steps (the masks are held, and

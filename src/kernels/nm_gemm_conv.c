@@ -12,6 +12,11 @@
 
 #include "nmtrain/core.h"
 
+size_t nmt_gemm_nm_conv_workspace_floats(const nmt_conv_shape *s)
+{
+    return (size_t)s->kh * s->kw * s->c * NMT_NM_PANEL_COLS * (size_t)omp_get_num_procs();
+}
+
 int nmt_gemm_nm_conv(const nmt_packed *w, const nmt_conv_shape *s, const float *x, float *workspace,
                      size_t workspace_floats, float *y)
 {

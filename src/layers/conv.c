@@ -5,7 +5,11 @@
  *   WG: dW[c_out x K]    = dY col^T        (always dense)
  * A 3x3 "same" convolution with dense operands runs them as Winograd
  * F(2x2, 3x3) instead (conv_uses_winograd): 16 GEMMs of a quarter of the
- * size each, 2.25x fewer multiplications. */
+ * size each, 2.25x fewer multiplications. conv_plan_make picks the path of
+ * each direction and sizes the workspace once; conv_forward and
+ * conv_backward follow the plan. */
+#include <string.h>
+
 #include "layers/layers.h"
 #include "nmtrain/core.h"
 
@@ -44,15 +48,32 @@ static void gemm_operand(nmt_operand a, int trans_dense, int rows, int k, const 
  * are 14336 columns). */
 #define CONV_CHUNK_FLOATS ((size_t)8 << 20)
 
+/* The most images a chunk of `per_image` floats each holds within
+ * `budget`, at any batch up to n: equal chunks hold fewer (below). */
+static int chunk_limit(size_t per_image, size_t budget, int n)
+{
+    const size_t most = per_image ? budget / per_image : (size_t)n;
+    return most < 1 ? 1 : most < (size_t)n ? (int)most : n;
+}
+
+/* Equal chunks of at most `limit` images: 113 + 15 images would leave a
+ * last GEMM too narrow to run at full speed (and dW's whole C re-read for
+ * it). A batch of `limit` images is one chunk of `limit`, more than the
+ * equal chunks of a larger batch hold: workspaces are sized by the limit. */
+static int equal_chunks(int n, int limit)
+{
+    const int chunks = (n + limit - 1) / limit;
+    return (n + chunks - 1) / chunks;
+}
+
+static size_t lowering_per_image(const nmt_conv_shape *s)
+{
+    return (size_t)s->kh * s->kw * s->c * s->ho * s->wo;
+}
+
 int conv_chunk_images(const nmt_conv_shape *s)
 {
-    const size_t per_image = (size_t)s->kh * s->kw * s->c * s->ho * s->wo;
-    size_t most = per_image ? CONV_CHUNK_FLOATS / per_image : (size_t)s->n;
-    most = most < 1 ? 1 : most < (size_t)s->n ? most : (size_t)s->n;
-    /* Equal chunks: 113 + 15 images would leave a last GEMM too narrow to
-     * run at full speed (and dW's whole C re-read for it). */
-    const size_t chunks = ((size_t)s->n + most - 1) / most;
-    return (int)(((size_t)s->n + chunks - 1) / chunks);
+    return equal_chunks(s->n, chunk_limit(lowering_per_image(s), CONV_CHUNK_FLOATS, s->n));
 }
 
 int conv_uses_winograd(const nmt_conv_shape *s, int c_out)
@@ -66,19 +87,24 @@ int conv_uses_winograd(const nmt_conv_shape *s, int c_out)
  * budget at least, past it, where the weight blocks of wide layers would
  * leave room for too few tiles to keep the GEMMs efficient (512 channels:
  * the peak grows by 8 MB). */
-static int winograd_chunk_images(const nmt_conv_shape *s, int c_out)
+static int winograd_chunk_limit(const nmt_conv_shape *s, int c_out)
 {
     const size_t per_image = (size_t)16 * (s->c + c_out) * nmt_winograd_tiles(s, 1);
     const size_t weights = (size_t)32 * c_out * s->c;
     const size_t budget = weights + CONV_CHUNK_FLOATS / 4 < CONV_CHUNK_FLOATS ? CONV_CHUNK_FLOATS - weights
                                                                               : CONV_CHUNK_FLOATS / 4;
-    size_t most = budget / per_image;
-    most = most < 1 ? 1 : most < (size_t)s->n ? most : (size_t)s->n;
-    const size_t chunks = ((size_t)s->n + most - 1) / most;
-    return (int)(((size_t)s->n + chunks - 1) / chunks);
+    return chunk_limit(per_image, budget, s->n);
 }
 
-size_t conv_winograd_floats(const nmt_conv_shape *s, int c_out, int dense_operand)
+static int winograd_chunk_images(const nmt_conv_shape *s, int c_out)
+{
+    return equal_chunks(s->n, winograd_chunk_limit(s, c_out));
+}
+
+/* Floats of workspace a Winograd direction needs: the transforms of a
+ * chunk of images, the weight gradient's sums and, with dense_operand (a
+ * dense FW or BW reads it), the weights' transform. */
+static size_t conv_winograd_floats(const nmt_conv_shape *s, int c_out, int dense_operand)
 {
     if (!conv_uses_winograd(s, c_out)) return 0;
     const size_t weights = (size_t)16 * c_out * s->c;
@@ -137,28 +163,110 @@ static void winograd_forward(const nmt_conv_shape *s, int c_out, const float *w,
     }
 }
 
-void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
-                  const float *x, float *col, float *y, conv_timing *timing)
+const char *conv_path_name(conv_path path)
 {
+    static const char *const names[] = {"none", "pointwise", "lowered", "winograd", "nm-fused", "nm-dy"};
+    return path >= CONV_PATH_NONE && path <= CONV_PATH_NM_DY ? names[path] : "?";
+}
+
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+/* The workspace a path needs at any batch up to s->n: at the batch of one
+ * full chunk. The Winograd weight transform is kept only where a dense FW
+ * or BW operand reads it. */
+static size_t path_floats(const nmt_conv_shape *s, int c_out, conv_path path, int winograd_weights)
+{
+    nmt_conv_shape worst = *s;
+    switch (path) {
+    case CONV_PATH_LOWERED:
+    case CONV_PATH_NM_DY:
+        return lowering_per_image(s) * (size_t)chunk_limit(lowering_per_image(s), CONV_CHUNK_FLOATS, s->n);
+    case CONV_PATH_WINOGRAD:
+        worst.n = winograd_chunk_limit(s, c_out);
+        return conv_winograd_floats(&worst, c_out, winograd_weights);
+    default: return 0;
+    }
+}
+
+void conv_plan_make(const nmt_conv_shape *s, int c_out, conv_operands operands, conv_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    p->shape = *s;
+    p->c_out = c_out;
+    p->operands = operands;
+    const int pointwise = conv_is_pointwise(s), winograd = conv_uses_winograd(s, c_out);
+    const conv_path dense = winograd ? CONV_PATH_WINOGRAD : pointwise ? CONV_PATH_POINTWISE : CONV_PATH_LOWERED;
+    const conv_path nm_weights = pointwise ? CONV_PATH_POINTWISE : CONV_PATH_NM_FUSED;
+    p->fw = operands.fw_nm ? nm_weights : dense;
+    p->wg = dense;
+    p->bw = !operands.needs_dx ? CONV_PATH_NONE
+            : operands.dy_nm   ? CONV_PATH_NM_DY
+            : operands.bw_nm   ? nm_weights
+                               : dense;
+    const int winograd_weights = p->fw == CONV_PATH_WINOGRAD || p->bw == CONV_PATH_WINOGRAD;
+    size_t need = p->fw == CONV_PATH_NM_FUSED ? nmt_gemm_nm_conv_workspace_floats(s)
+                                              : path_floats(s, c_out, p->fw, winograd_weights);
+    need = max_size(need, path_floats(s, c_out, p->wg, winograd_weights));
+    if (p->bw == CONV_PATH_NM_FUSED) need = max_size(need, nmt_gemm_nm_col2im_workspace_floats(s, c_out));
+    else need = max_size(need, path_floats(s, c_out, p->bw, winograd_weights));
+    p->workspace_floats = need;
+}
+
+/* The batch's shape under the plan, or -1 when the batch or the workspace
+ * does not fit it. */
+static int plan_shape(const conv_plan *p, int batch, size_t workspace_floats, nmt_conv_shape *s)
+{
+    if (batch < 1 || batch > p->shape.n) {
+        nmt_error("convolution: a batch of %d images, planned for 1 to %d", batch, p->shape.n);
+        return -1;
+    }
+    if (workspace_floats < p->workspace_floats) {
+        nmt_error("convolution: a workspace of %zu floats, the plan needs %zu", workspace_floats,
+                  p->workspace_floats);
+        return -1;
+    }
+    *s = p->shape;
+    s->n = batch;
+    return 0;
+}
+
+static int operand_mismatch(const char *which, int planned_nm, const nmt_packed *given)
+{
+    if (planned_nm == (given != NULL)) return 0;
+    nmt_error("convolution: the %s operand is %s but the plan expects it %s", which, given ? "N:M" : "dense",
+              planned_nm ? "N:M" : "dense");
+    return 1;
+}
+
+int conv_forward(const conv_plan *plan, int batch, nmt_operand w, const float *bias, const float *x,
+                 float *workspace, size_t workspace_floats, float *y, conv_timing *timing)
+{
+    nmt_conv_shape shape;
+    if (plan_shape(plan, batch, workspace_floats, &shape) || operand_mismatch("forward", plan->operands.fw_nm, w.packed))
+        return -1;
+    const nmt_conv_shape *s = &shape;
+    const int c_out = plan->c_out;
     const int k = s->kh * s->kw * s->c, image_cols = s->ho * s->wo, cols = s->n * image_cols;
     double mark = timing ? nmt_now() : 0.0;
-    if (!w.packed && conv_uses_winograd(s, c_out)) {
-        winograd_forward(s, c_out, w.dense, x, col, y, timing, &mark);
-    } else if (w.packed && !conv_is_pointwise(s)) {
-        /* Lowered a panel at a time inside the GEMM: col, sized for a
-         * chunk's panels (one at least), holds a panel per thread, so this
-         * cannot fail. */
-        nmt_gemm_nm_conv(w.packed, s, x, col, nmt_nm_panels_floats(k, conv_chunk_images(s) * image_cols), y);
+    switch (plan->fw) {
+    case CONV_PATH_WINOGRAD:
+        winograd_forward(s, c_out, w.dense, x, workspace, y, timing, &mark);
+        break;
+    case CONV_PATH_NM_FUSED:
+        /* Lowered a panel at a time inside the GEMM, a panel per thread. */
+        if (nmt_gemm_nm_conv(w.packed, s, x, workspace, workspace_floats, y)) return -1;
         lap(timing, CONV_GEMM_FW, &mark);
-    } else if (conv_is_pointwise(s)) {
+        break;
+    case CONV_PATH_POINTWISE:
         gemm_operand(w, 0, c_out, k, x, cols, 0.0f, y);
-    } else {
+        break;
+    default:
         FOR_EACH_CHUNK(s, conv_chunk_images(s), n0, n1) {
             const int part = (n1 - n0) * image_cols;
             float *y_part = y + (size_t)n0 * image_cols;
-            nmt_im2col_images(s, x, n0, n1, col);
+            nmt_im2col_images(s, x, n0, n1, workspace);
             lap(timing, CONV_LOWER_FW, &mark);
-            nmt_gemm(0, 0, c_out, part, k, 1.0f, w.dense, k, col, part, 0.0f, y_part, cols);
+            nmt_gemm(0, 0, c_out, part, k, 1.0f, w.dense, k, workspace, part, 0.0f, y_part, cols);
             lap(timing, CONV_GEMM_FW, &mark);
         }
     }
@@ -170,6 +278,7 @@ void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float
         }
     }
     lap(timing, CONV_GEMM_FW, &mark);
+    return 0;
 }
 
 /* dW = dY x^T through Winograd, and with `dx`, dX = W^T dY as well: dY's
@@ -199,24 +308,40 @@ static void winograd_backward(const nmt_conv_shape *s, int c_out, const float *w
     lap(timing, CONV_WEIGHT_GRAD, mark);
 }
 
-void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col,
-                   const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx,
-                   float *dcol, conv_timing *timing)
+int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float *x, const float *dy,
+                  nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx, float *workspace,
+                  size_t workspace_floats, conv_timing *timing)
 {
+    nmt_conv_shape shape;
+    if (plan_shape(plan, batch, workspace_floats, &shape)) return -1;
+    if (plan->operands.needs_dx != (dx != NULL)) {
+        nmt_error("convolution: dX is %s but the plan %s it", dx ? "asked for" : "not asked for",
+                  plan->operands.needs_dx ? "computes" : "skips");
+        return -1;
+    }
+    if (dx && (operand_mismatch("backward-data", plan->operands.bw_nm, w_t.packed) ||
+               operand_mismatch("output-gradient", plan->operands.dy_nm, dy_bw.packed)))
+        return -1;
+    const nmt_conv_shape *s = &shape;
+    const int c_out = plan->c_out;
     const int k = s->kh * s->kw * s->c, image_cols = s->ho * s->wo, cols = s->n * image_cols;
-    const int pointwise = conv_is_pointwise(s), step = conv_chunk_images(s);
-    const int winograd = conv_uses_winograd(s, c_out);
-    /* Backward-data goes with the weight gradient when both operands are dense. */
-    const int winograd_dx = winograd && dx && !w_t.packed && !dy_bw.packed;
+    const int step = conv_chunk_images(s);
+    float *col = workspace, *dcol = workspace; /* the directions run one after the other */
+    /* Backward-data goes with the weight gradient when both are Winograd:
+     * dY's transform serves both. */
+    const int winograd_dx = plan->bw == CONV_PATH_WINOGRAD;
     double mark = timing ? nmt_now() : 0.0;
-    if (winograd) {
-        winograd_backward(s, c_out, w_t.dense, x, dy, dy_bw.dense, dw, winograd_dx ? dx : NULL, accumulate_dx, col,
-                          timing, &mark);
-    } else if (pointwise) {
+    switch (plan->wg) {
+    case CONV_PATH_WINOGRAD:
+        winograd_backward(s, c_out, w_t.dense, x, dy, dy_bw.dense, dw, winograd_dx ? dx : NULL, accumulate_dx,
+                          workspace, timing, &mark);
+        break;
+    case CONV_PATH_POINTWISE:
         nmt_gemm(0, 1, c_out, k, cols, 1.0f, dy, cols, x, cols, 0.0f, dw, k);
-    } else {
-        /* Lowered again, a chunk at a time: the forward's buffer went to later
-         * layers. dW sums the chunks' products. */
+        break;
+    default:
+        /* Lowered again, a chunk at a time: the forward's buffer went to
+         * later layers. dW sums the chunks' products. */
         FOR_EACH_CHUNK(s, step, n0, n1) {
             const int part = (n1 - n0) * image_cols;
             nmt_im2col_images(s, x, n0, n1, col);
@@ -236,15 +361,16 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
         }
     }
     lap(timing, CONV_WEIGHT_GRAD, &mark);
-    if (!dx || winograd_dx) return;
+    if (plan->bw == CONV_PATH_NONE || winograd_dx) return 0;
     /* The sparse scatters add into dx: they start from zeros when overwriting. */
-    if (!accumulate_dx && (dy_bw.packed || (w_t.packed && !pointwise)))
+    if (!accumulate_dx && (plan->bw == CONV_PATH_NM_DY || plan->bw == CONV_PATH_NM_FUSED))
         zero_fill((int64_t)s->c * s->n * s->h * s->w, dx);
-    if (dy_bw.packed) {
+    switch (plan->bw) {
+    case CONV_PATH_NM_DY: {
         /* dY is the N:M operand, packed with the pixels as rows: the GEMM
-         * runs transposed, with W (dense, c_out x K) as B, and
-         * its pixel-major result is scattered back, a chunk of images (a
-         * range of packed rows) at a time. */
+         * runs transposed, with W (dense, c_out x K) as B, and its
+         * pixel-major result is scattered back, a chunk of images (a range
+         * of packed rows) at a time. */
         const size_t row_entries = (size_t)(c_out / dy_bw.packed->nm.m) * dy_bw.packed->nm.n;
         FOR_EACH_CHUNK(s, step, n0, n1) {
             nmt_packed rows = *dy_bw.packed;
@@ -254,15 +380,19 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
             nmt_gemm_nm(&rows, w_t.dense, k, k, 0.0f, dcol, k);
             nmt_col2im_transposed_images(s, dcol, n0, n1, dx);
         }
-    } else if (pointwise) {
+        break;
+    }
+    case CONV_PATH_POINTWISE:
         gemm_operand(w_t, 1, k, c_out, dy_bw.dense, cols, accumulate_dx ? 1.0f : 0.0f, dx);
-    } else if (w_t.packed) {
-        /* N:M backward-data fused with col2im: no K x cols intermediate
-         * and no full copy of dY in panels. dcol (free once WG is done) is
-         * its small workspace. */
-        nmt_gemm_nm_col2im(w_t.packed, dy_bw.dense, s, dcol, nmt_gemm_nm_col2im_workspace_floats(s, c_out), dx);
-    } else {
-        FOR_EACH_CHUNK(s, step, n0, n1) { /* dcol may be col */
+        break;
+    case CONV_PATH_NM_FUSED:
+        /* N:M backward-data fused with col2im: no K x cols intermediate and
+         * no full copy of dY in panels; the workspace (free once WG is
+         * done) holds its tiles. */
+        if (nmt_gemm_nm_col2im(w_t.packed, dy_bw.dense, s, dcol, workspace_floats, dx)) return -1;
+        break;
+    default:
+        FOR_EACH_CHUNK(s, step, n0, n1) {
             const int part = (n1 - n0) * image_cols;
             nmt_gemm(1, 0, k, part, c_out, 1.0f, w_t.dense, k, dy_bw.dense + (size_t)n0 * image_cols, cols, 0.0f,
                      dcol, part);
@@ -270,4 +400,5 @@ void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const fl
         }
     }
     lap(timing, CONV_BACKWARD_DATA, &mark);
+    return 0;
 }

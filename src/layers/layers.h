@@ -23,24 +23,42 @@ typedef struct nmt_operand {
 
 /* ---- convolution and linear (linear = 1x1 convolution on 1x1 inputs) ----
  * W is c_out x K, K ordered (kh, kw, ci); cols = n * ho * wo.
- * Scratch buffers:
- *   col     the lowered input of a chunk of images (conv_chunk_images),
- *           K x part row-major with part = images*ho*wo; with a packed
- *           forward operand nmt_nm_panels_floats(K, part) floats, of which
- *           the fused sparse forward uses a panel per thread; for a
- *           Winograd layer at least conv_winograd_floats. Unused (may be
- *           NULL) for a pointwise (1x1, stride 1, no padding) layer, which
- *           reads x.
- *   dcol    backward-data's K x part result before col2im; may alias col.
- *           With a packed backward operand it is only the fused kernel's
- *           workspace (nmt_gemm_nm_col2im_workspace_floats(s, c_out)). With a packed
- *           dY it holds the part x K transposed result, also for a
- *           pointwise layer.
+ * Plan, then compute: conv_plan_make picks each direction's path from the
+ * shape and which operands the method makes N:M, and sizes the one
+ * workspace the three directions share (they run one after another); the
+ * network allocates what the plans ask for, and the compute functions pass
+ * the workspace's real capacity down to the kernels, which check it.
  * Backward: the weight gradient reads dy, backward-data reads dy_bw: dense
  * (.dense), or pruned by the method and packed with the pixels as rows
  * (.packed, rows = cols, k = c_out; then w_t must be dense). dW and dbias
  * are overwritten; dx is added to, or overwritten when accumulate_dx is 0
  * (NULL = not needed, e.g. the first layer). */
+typedef enum conv_path {
+    CONV_PATH_NONE,      /* not run: backward-data of a layer fed by the model input */
+    CONV_PATH_POINTWISE, /* 1x1, stride 1, no padding: one GEMM on x itself (dense or N:M) */
+    CONV_PATH_LOWERED,   /* im2col / col2im a chunk of images at a time, one dense GEMM each */
+    CONV_PATH_WINOGRAD,  /* Winograd F(2x2, 3x3): 16 dense GEMMs over transforms */
+    CONV_PATH_NM_FUSED,  /* N:M weights with the lowering fused into the kernel (FW: panels, BW: col2im) */
+    CONV_PATH_NM_DY,     /* N:M dY (sdgp): dcol^T = dY^T W a chunk at a time, then the transposed col2im */
+} conv_path;
+const char *conv_path_name(conv_path path);
+
+/* The operands a layer's method supplies: which are N:M, and whether
+ * backward-data runs at all. */
+typedef struct conv_operands {
+    int fw_nm, bw_nm, dy_nm, needs_dx;
+} conv_operands;
+
+typedef struct conv_plan {
+    nmt_conv_shape shape;    /* at the largest batch the layer runs */
+    int c_out;
+    conv_operands operands;
+    conv_path fw, bw, wg;
+    size_t workspace_floats; /* what the three directions need, at most, at any batch up to shape.n */
+} conv_plan;
+
+void conv_plan_make(const nmt_conv_shape *s, int c_out, conv_operands operands, conv_plan *plan);
+
 /* Seconds per phase of the conv/linear layers, added to when the network
  * profiles (NULL: not timed). */
 enum conv_phase {
@@ -53,22 +71,19 @@ typedef struct conv_timing {
     double seconds[CONV_PHASES];
 } conv_timing;
 int conv_is_pointwise(const nmt_conv_shape *s);
-/* Images lowered at a time: col (and dcol, and SDGP's transposed dcol) hold
- * K x conv_chunk_images(s)*ho*wo floats, not the whole batch's lowering. */
+/* Images lowered at a time: a lowered direction holds K x
+ * conv_chunk_images(s)*ho*wo floats, not the whole batch's lowering. */
 int conv_chunk_images(const nmt_conv_shape *s);
-/* Whether the layer runs Winograd F(2x2, 3x3) (for its dense operands: a
- * packed forward or backward-data operand keeps its N:M kernel; the weight
- * gradient is always dense), and the floats of `col` it needs then, 0 when
- * not: col must hold the larger of this and the lowering. dense_operand:
- * whether the forward or the backward-data GEMM has a dense operand (0:
- * only the weight gradient runs Winograd, which needs less). */
+/* Whether the layer's shape runs Winograd F(2x2, 3x3) for its dense GEMMs. */
 int conv_uses_winograd(const nmt_conv_shape *s, int c_out);
-size_t conv_winograd_floats(const nmt_conv_shape *s, int c_out, int dense_operand);
-void conv_forward(const nmt_conv_shape *s, int c_out, nmt_operand w, const float *bias,
-                  const float *x, float *col, float *y, conv_timing *timing);
-void conv_backward(const nmt_conv_shape *s, int c_out, nmt_operand w_t, const float *x, float *col,
-                   const float *dy, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx,
-                   float *dcol, conv_timing *timing);
+/* Run `batch` (1..plan->shape.n) images through the plan's paths, with
+ * `workspace` of `workspace_floats`. Return 0, or -1 (nmt_errmsg says why)
+ * when the operands are not the ones planned or the workspace is too small. */
+int conv_forward(const conv_plan *plan, int batch, nmt_operand w, const float *bias, const float *x,
+                 float *workspace, size_t workspace_floats, float *y, conv_timing *timing);
+int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float *x, const float *dy,
+                  nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx, float *workspace,
+                  size_t workspace_floats, conv_timing *timing);
 
 /* ---- batch norm (over the batch and spatial dims of each channel) ---- */
 typedef struct bn_saved {

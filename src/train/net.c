@@ -21,6 +21,7 @@ typedef struct net_node {
     int running_mean, running_var; /* batch norm buffers */
     bn_saved saved;
     method_layer sparse;           /* conv / linear only */
+    conv_plan conv;                /* conv / linear: each direction's path and the workspace it needs */
     int last_consumer;             /* highest node index reading this output */
     int consumers;                 /* how many nodes read this output */
 } net_node;
@@ -32,7 +33,8 @@ struct nmt_net {
     net_node nodes[NMT_MAX_NODES];
     nmt_param params[MAX_PARAMS];
     int n_params;
-    float *col;        /* lowered input (row-major, or the N:M panel layout), reused as dcol */
+    float *col;        /* the convolutions' workspace: the largest their plans ask for */
+    size_t col_floats;
     void *dy_scratch;  /* SDGP's pruned, packed dY */
     float *w_scratch;  /* the backward-data operand of the layer at hand (method_bw_operand) */
     nmt_arena arena;
@@ -159,8 +161,6 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
         else
             node->out = NMT_ARENA_FLOATS(arena, out_size);
         if (is_gemm(d)) {
-            const int64_t kernel = (int64_t)d->kh * d->kw;
-            const size_t k = (size_t)kernel * d->c_in;
             if (d->op == NMT_OP_CONV) {
                 const int64_t shape[4] = {d->c_out, d->c_in, d->kh, d->kw};
                 node->weight = add_param(net, arena, d->name, "weight", 4, shape, 0, 0, 1);
@@ -174,25 +174,16 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             }
             method_layer_plan(&net->method, d, arena, &node->sparse);
             const nmt_conv_shape s = conv_shape(d, net->max_batch);
-            const int pointwise = conv_is_pointwise(&s);
-            /* Lowering goes a chunk of images at a time (conv_chunk_images). */
-            const int part = conv_chunk_images(&s) * (int)plane_out(d);
-            size_t lowered = pointwise ? 0 : k * part;
-            if (node->sparse.fw_sparse && !pointwise) lowered = nmt_nm_panels_floats((int)k, part);
-            if (node->sparse.bw_sparse && !pointwise && nmt_gemm_nm_col2im_workspace_floats(&s, d->c_out) > lowered)
-                lowered = nmt_gemm_nm_col2im_workspace_floats(&s, d->c_out);
-            if (node->sparse.dy_pruned) { /* SDGP: the transposed dcol */
-                if (k * part > lowered) lowered = k * part;
+            const conv_operands operands = {node->sparse.fw_sparse, node->sparse.bw_sparse, node->sparse.dy_pruned,
+                                            d->input >= 0};
+            conv_plan_make(&s, d->c_out, operands, &node->conv);
+            if (node->conv.workspace_floats > workspace) workspace = node->conv.workspace_floats;
+            if (node->sparse.dy_pruned) {
                 const size_t bytes = method_bw_dy_scratch_bytes(&net->method, &node->sparse, cols);
                 if (bytes > dy_scratch_bytes) dy_scratch_bytes = bytes;
             }
             if (method_bw_scratch_floats(&node->sparse) > w_scratch_floats)
                 w_scratch_floats = method_bw_scratch_floats(&node->sparse);
-            const int dense_operand =
-                !node->sparse.fw_sparse || (!node->sparse.bw_sparse && !node->sparse.dy_pruned);
-            if (conv_winograd_floats(&s, d->c_out, dense_operand) > lowered)
-                lowered = conv_winograd_floats(&s, d->c_out, dense_operand);
-            if (lowered > workspace) workspace = lowered;
         } else if (d->op == NMT_OP_BATCHNORM) {
             const int64_t shape[1] = {d->c_in};
             add_param(net, arena, d->name, "weight", 1, shape, 0, 1, 0);
@@ -209,6 +200,7 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
     float *pool = NMT_ARENA_FLOATS(arena, plan_gradients(net, offset));
     for (int i = 0; i < n; i++) net->nodes[i].grad = pool ? pool + offset[i] : NULL;
     net->col = NMT_ARENA_FLOATS(arena, workspace);
+    net->col_floats = workspace;
     net->dy_scratch = dy_scratch_bytes ? nmt_arena_alloc(arena, dy_scratch_bytes) : NULL;
     net->w_scratch = NMT_ARENA_FLOATS(arena, w_scratch_floats);
 }
@@ -355,11 +347,11 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
         switch (d->op) {
         case NMT_OP_CONV:
         case NMT_OP_LINEAR: {
-            const nmt_conv_shape s = conv_shape(d, batch);
             const float *w = net->params[node->weight].data;
-            conv_forward(&s, d->c_out, method_fw_operand(&node->sparse, w),
-                         node->bias >= 0 ? net->params[node->bias].data : NULL, in, net->col, node->out,
-                         net->profiling ? &net->conv_phases : NULL);
+            if (conv_forward(&node->conv, batch, method_fw_operand(&node->sparse, w),
+                             node->bias >= 0 ? net->params[node->bias].data : NULL, in, net->col, net->col_floats,
+                             node->out, net->profiling ? &net->conv_phases : NULL))
+                return NAN;
             break;
         }
         case NMT_OP_BATCHNORM:
@@ -415,7 +407,7 @@ const float *nmt_net_logits(const nmt_net *net)
     return net->nodes[net->desc.n_nodes - 1].out;
 }
 
-void nmt_net_backward(nmt_net *net)
+int nmt_net_backward(nmt_net *net)
 {
     const int batch = net->batch, last = net->desc.n_nodes - 1;
     cross_entropy(net->desc.nodes[last].c_out, batch, net->nodes[last].out, net->labels, net->smoothing,
@@ -450,7 +442,6 @@ void nmt_net_backward(nmt_net *net)
         switch (d->op) {
         case NMT_OP_CONV:
         case NMT_OP_LINEAR: {
-            const nmt_conv_shape s = conv_shape(d, batch);
             nmt_param *w = &net->params[node->weight];
             nmt_packed dy_packed;
             const double prune_start = net->profiling ? nmt_now() : 0.0;
@@ -466,9 +457,10 @@ void nmt_net_backward(nmt_net *net)
                 net->operand_seconds += spent;
                 start += spent;
             }
-            conv_backward(&s, d->c_out, w_bw, in, net->col, dy, dy_bw, w->grad,
-                          node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, !overwrite, net->col,
-                          net->profiling ? &net->conv_phases : NULL);
+            if (conv_backward(&node->conv, batch, w_bw, in, dy, dy_bw, w->grad,
+                              node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, !overwrite, net->col,
+                              net->col_floats, net->profiling ? &net->conv_phases : NULL))
+                return -1;
             method_correct_wg(&net->method, &node->sparse, w->data, w->grad);
             break;
         }
@@ -503,6 +495,7 @@ void nmt_net_backward(nmt_net *net)
         }
         if (net->profiling) net->seconds[d->op][1] += nmt_now() - start;
     }
+    return 0;
 }
 
 void nmt_net_set_profiling(nmt_net *net, int on)

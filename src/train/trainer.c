@@ -237,7 +237,10 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
                 rc = -1;
                 break;
             }
-            nmt_net_backward(net);
+            if (nmt_net_backward(net)) {
+                rc = -1;
+                break;
+            }
             nmt_sgd_step(net, &cfg->sgd, lr);
             state.step++;
             steps_this_run++;
