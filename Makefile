@@ -1,6 +1,7 @@
-# nmtrain build. `make` builds the library and command, `make test` runs the
-# suite optimised, `make test-asan` runs it under AddressSanitizer + UBSan,
-# `make check` does both and builds the benchmarks.
+# nmtrain build. `make` builds the libraries (static and shared) and command,
+# `make test` runs the suite optimised, `make test-asan` runs it under
+# AddressSanitizer + UBSan, `make check` does both, builds the benchmarks and
+# runs $(CHECK_EXTRA); `make install` is in mk/install.mk.
 # Sources are picked up by folder, so a new file needs no Makefile edit.
 PREFIX   ?= /usr/local
 BUILD    ?= build
@@ -8,6 +9,8 @@ CC       ?= gcc
 OPT      ?= -O3 -march=x86-64-v2 -mtune=native
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -fopenmp -Iinclude -Isrc $(OPT) -MMD -MP
 LDLIBS   += -lopenblas -ljpeg -lz -lpng -lm -lpthread -fopenmp
+VERSION  := $(shell sed -n 's/^\#define NMT_VERSION "\(.*\)"/\1/p' include/nmtrain/core.h)
+SONAME   := libnmtrain.so.$(firstword $(subst ., ,$(VERSION)))
 
 LIB_SRC  := $(wildcard src/core/*.c src/nm/*.c src/kernels/*.c src/layers/*.c \
                        src/models/*.c src/data/*.c src/train/*.c src/io/*.c src/sim/*.c)
@@ -20,35 +23,64 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test test-asan check run deps bench install clean fixtures
-all: $(BUILD)/libnmtrain.a $(BUILD)/nmtrain $(BUILD)/nmtrain.pc
+.PHONY: all test test-asan check run deps bench clean fixtures
+all: $(BUILD)/libnmtrain.a $(BUILD)/libnmtrain.so $(BUILD)/nmtrain
 
-$(BUILD)/%.o: %.c
+# The library's objects also go into the shared library. Functions declared
+# in the internal headers (src/*/*.h) are hidden; only the interface is
+# exported, and every exported name starts with nmt_ (tests/check_symbols.sh).
+LIB_CFLAGS := -fPIC -fno-semantic-interposition
+$(LIB_OBJ): CFLAGS += $(LIB_CFLAGS)
+
+# Every object is rebuilt when the compiler or its flags change (no
+# dependency file records them): the stamp's name is their checksum.
+FLAGS_STAMP := $(BUILD)/.flags-$(shell printf '%s' '$(CC) $(CFLAGS) $(LIB_CFLAGS)' | md5sum | cut -c1-12)
+$(FLAGS_STAMP):
+	@mkdir -p $(BUILD)
+	@rm -f $(BUILD)/.flags-*
+	@touch $@
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/libnmtrain.a: $(LIB_OBJ)
+# The installed static library is one object whose hidden symbols are made
+# local, so a program linking it sees only the interface. The tests and
+# benchmarks, which also call the internal functions, link the plain objects.
+LIB_INTERNAL := $(BUILD)/internal/libnmtrain.a
+$(LIB_INTERNAL): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(BUILD)/libnmtrain.a: $(LIB_OBJ)
+	@rm -f $@
+	$(CC) -nostdlib -r -o $(BUILD)/libnmtrain.o $^
+	objcopy --localize-hidden $(BUILD)/libnmtrain.o
+	ar rcs $@ $(BUILD)/libnmtrain.o
+
+$(BUILD)/libnmtrain.so.$(VERSION): $(LIB_OBJ)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libnmtrain.so: $(BUILD)/libnmtrain.so.$(VERSION)
+	ln -sf libnmtrain.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf libnmtrain.so.$(VERSION) $@
 
 $(BUILD)/nmtrain: $(CLI_OBJ) $(BUILD)/libnmtrain.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libnmtrain.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/harness.h $(BUILD)/libnmtrain.a
+$(BUILD)/tests/%: tests/%.c tests/harness.h $(LIB_INTERNAL)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnmtrain.a $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_INTERNAL) $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c bench/bench_timing.h $(BUILD)/libnmtrain.a
+$(BUILD)/bench/%: bench/%.c bench/bench_timing.h $(LIB_INTERNAL)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libnmtrain.a $(LDLIBS)
-
-$(BUILD)/nmtrain.pc: nmtrain.pc.in
-	@mkdir -p $(BUILD)
-	sed -e 's|@PREFIX@|$(PREFIX)|' $< > $@
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_INTERNAL) $(LDLIBS)
 
 # Tests run from the repository root so fixture paths are stable; the CLI
 # tests find the command through NMTRAIN.
 test: all $(TESTS)
+	@./tests/check_symbols.sh $(BUILD)/libnmtrain.a $(BUILD)/libnmtrain.so
 	@NMTRAIN=$(BUILD)/nmtrain ./tests/run.sh $(TESTS)
 
 # The README's two commands: `make run` (the default job) and `make check`.
@@ -79,14 +111,6 @@ bench: all $(BENCHES)
 
 fixtures:
 	python3 tests/ref/make_fixtures.py tests/fixtures
-
-install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/nmtrain $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 $(BUILD)/libnmtrain.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/nmtrain.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 include/nmtrain/*.h $(DESTDIR)$(PREFIX)/include/nmtrain/
-	install -m 755 $(BUILD)/nmtrain $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(BUILD)/nmtrain.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 
 clean:
 	rm -rf build build-asan

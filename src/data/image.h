@@ -9,6 +9,9 @@
 
 #include "nmtrain/data.h"
 
+/* Not part of the library's interface: hidden from its users (Makefile). */
+#pragma GCC visibility push(hidden)
+
 /* The files of one split: paths in ImageFolder order, labels, how samples
  * are made and the published normalisation of the data set. */
 struct nmt_image_files {
@@ -110,5 +113,7 @@ void nmt_image_stream_free(struct nmt_image_stream *s);
 /* Seeds one sample's draws: SplitMix-style mixing of the epoch seed and the
  * sample's position in the epoch (shared with the in-memory loader). */
 uint64_t nmt_sample_seed(uint64_t epoch_seed, int position);
+
+#pragma GCC visibility pop
 
 #endif

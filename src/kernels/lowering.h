@@ -10,6 +10,9 @@
 
 #include "nmtrain/kernels.h"
 
+/* Not part of the library's interface: hidden from its users (Makefile). */
+#pragma GCC visibility push(hidden)
+
 /* Ceiling of a / b for b > 0 and any sign of a. */
 static inline int ceil_div(int a, int b)
 {
@@ -91,5 +94,7 @@ static inline void shifted_plane_range(const float *src, int h, int w, int di, i
         if (b > a) short_zero(dst + a - q0, b - a);
     }
 }
+
+#pragma GCC visibility pop
 
 #endif

@@ -7,6 +7,9 @@
 
 #include "nmtrain/kernels.h"
 
+/* Not part of the library's interface: hidden from its users (Makefile). */
+#pragma GCC visibility push(hidden)
+
 /* One unit of work: rows [row_begin, row_end) of C restricted to one column
  * panel (width <= NMT_NM_PANEL_COLS), for the `groups` N:M groups starting at
  * group `first_group` of the reduction. `b` points at B's row
@@ -115,5 +118,7 @@ static inline int nm_panel_runs(const nmt_conv_shape *s, int first_column, int e
     }
     return count;
 }
+
+#pragma GCC visibility pop
 
 #endif

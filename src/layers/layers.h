@@ -12,6 +12,9 @@
 #include "nmtrain/kernels.h"
 #include "nmtrain/nm.h"
 
+/* Not part of the library's interface: hidden from its users (Makefile). */
+#pragma GCC visibility push(hidden)
+
 /* A GEMM operand as the current training method supplies it: dense, or N:M
  * packed (then `dense` is ignored). For the backward-data GEMM the dense
  * operand is W itself (used transposed) and the packed one is W^T packed
@@ -143,5 +146,7 @@ void flatten_backward(int c, int n, int plane, const float *dy, float *dx);
  * counts correct top-1 predictions. */
 float cross_entropy(int classes, int n, const float *logits, const int *labels, float smoothing,
                     float *dlogits, int *correct);
+
+#pragma GCC visibility pop
 
 #endif

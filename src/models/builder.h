@@ -6,6 +6,9 @@
 
 #include "nmtrain/model.h"
 
+/* Not part of the library's interface: hidden from its users (Makefile). */
+#pragma GCC visibility push(hidden)
+
 typedef struct model_builder {
     nmt_model_desc *desc;
     int failed;
@@ -26,5 +29,7 @@ void builder_shape(const model_builder *b, int i, int *c, int *h, int *w);
 int builder_finish(model_builder *b);
 /* Channels scaled by the width multiplier, at least 1. */
 int builder_width(float width, int channels);
+
+#pragma GCC visibility pop
 
 #endif

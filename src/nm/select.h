@@ -9,6 +9,9 @@
 
 #include "nmtrain/nm.h"
 
+/* Not part of the library's interface: hidden from its users (Makefile). */
+#pragma GCC visibility push(hidden)
+
 /* A strict total order on a group's entries: |w| first, then the lower
  * in-group position wins. The magnitude bits of an IEEE float compare like
  * the magnitudes themselves, so the key is integer arithmetic; the +1 keeps
@@ -86,5 +89,7 @@ static inline nm_block_group nm_group_of_block(nmt_view w, int r0, int count, in
     }
     return (nm_block_group){buf, 1, NM_ROW_BLOCK};
 }
+
+#pragma GCC visibility pop
 
 #endif

@@ -7,6 +7,9 @@
 #include "nmtrain/core.h"
 #include "nmtrain/sim.h"
 
+/* Not part of the library's interface: hidden from its users (Makefile). */
+#pragma GCC visibility push(hidden)
+
 static inline int64_t sim_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static inline double sim_max(double a, double b) { return a > b ? a : b; }
 static inline int64_t sim_min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -33,5 +36,7 @@ void sim_vector_cost(const nmt_sim_config *cfg, double ops, double bytes, nmt_si
 /* Case-insensitive compare and trimming for the parsers. */
 int sim_strieq(const char *a, const char *b);
 char *sim_trim(char *s);
+
+#pragma GCC visibility pop
 
 #endif

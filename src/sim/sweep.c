@@ -37,7 +37,7 @@ int nmt_sim_ablation_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, 
         nmt_sim_result r, b;
         if (run_pair(&c, wl, &r, &b)) {
             rc |= 1;
-#pragma omp critical(sim_ablation_err)
+#pragma omp critical
             snprintf(err, sizeof err, "%s", nmt_errmsg());
             continue;
         }

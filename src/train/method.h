@@ -12,6 +12,9 @@
 #include "nmtrain/model.h"
 #include "nmtrain/train.h"
 
+/* Not part of the library's interface: hidden from its users (Makefile). */
+#pragma GCC visibility push(hidden)
+
 /* Sparse state of one conv/linear layer, carved from the network's arena. */
 typedef struct method_layer {
     int c_out, k;                 /* W is c_out x k, k ordered (kh, kw, ci) */
@@ -55,5 +58,7 @@ nmt_operand method_bw_dy(const nmt_method_config *cfg, const method_layer *layer
 /* SR-STE decay: dW += lambda * (1 - m_in) * W where the layer prunes W
  * along inputs; m_in is read off the packed forward operand. */
 void method_correct_wg(const nmt_method_config *cfg, const method_layer *layer, const float *w, float *dw);
+
+#pragma GCC visibility pop
 
 #endif
