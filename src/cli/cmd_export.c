@@ -9,12 +9,10 @@
 static const char about[] =
     "usage: nmtrain export --checkpoint FILE --export OUT [--format safetensors|onnx]\n"
     "Writes the inference model of a checkpoint: each sparse layer's masked weight (W*m_in for srste\n"
-    "and bdwp, W*m_t for tnm) under its PyTorch name.\n"
-    "--format safetensors (default): plus its packed N:M form (<name>.nm_values, <name>.nm_index);\n"
-    "  `nmtrain eval --checkpoint OUT` evaluates it.\n"
-    "--format onnx: an ONNX model (opset 13) of the network `nmtrain eval` runs; when sparse layers\n"
-    "  fit PyTorch's 2:4 semi-structured layout, their weights in that layout go to\n"
-    "  OUT-without-.onnx.semi_structured.safetensors beside it (docs/export.md).\n";
+    "and bdwp, W*m_t for tnm) under its PyTorch name. safetensors adds the packed N:M form\n"
+    "(<name>.nm_values, <name>.nm_index) and `nmtrain eval --checkpoint OUT` evaluates it; onnx is\n"
+    "the network `nmtrain eval` runs as an ONNX model (opset 13), and the weights that fit PyTorch's\n"
+    "2:4 semi-structured layout go to OUT (less .onnx) + .semi_structured.safetensors beside it.\n";
 
 /* model.onnx -> model.semi_structured.safetensors */
 static void semi_structured_path(const char *onnx_path, char *out, size_t size)

@@ -124,8 +124,9 @@ static const cli_option table[] = {
     {"checkpoint", "FILE", CLI_EVAL | CLI_EXPORT, K_TEXT, F(checkpoint), 0, 0,
      "checkpoint or export to read (required)", NULL},
     {"export", "FILE", CLI_EXPORT, K_TEXT, F(export_path), 0, 0,
-     "where the inference model goes, .safetensors (required)", NULL},
-    {"format", "F", CLI_EXPORT, K_TEXT, F(export_format), 0, 0, "file format: safetensors or onnx", NULL},
+     "where the inference model goes, in --format (required)", NULL},
+    {"format", "F", CLI_EXPORT, K_TEXT, F(export_format), 0, 0, "file format: safetensors or onnx (docs/export.md)",
+     NULL},
     {"dump-logits", "FILE", CLI_EVAL, K_TEXT, F(dump_logits), 0, 0,
      "write the first test batch (x, NCHW) and its logits to this safetensors file", NULL},
     /* simulator workload */

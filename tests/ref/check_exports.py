@@ -86,7 +86,7 @@ def check_onnx(nmtrain, checkpoint, data_args, what):
     """Exports `checkpoint` as ONNX and checks it against nmtrain eval and the safetensors export."""
     out = os.path.dirname(checkpoint)
     path = os.path.join(out, "model.onnx")
-    run(nmtrain, "export", "--checkpoint", checkpoint, "--export", path, "--format", "onnx")
+    run(nmtrain, "export", "--checkpoint", checkpoint, "--export", path, "--format=onnx")
     model = onnx.load(path)
     try:
         onnx.checker.check_model(model, full_check=True)
