@@ -42,6 +42,12 @@ static int die(const char *msg)
     return 1;
 }
 
+static int bad_file(const char *path, const char *problem)
+{
+    fprintf(stderr, "sat_hw: %s: %s\n", path, problem);
+    return 1;
+}
+
 /* ---- FP16 and FP32 bits --------------------------------------------------- */
 
 static uint32_t f2u(float f)
@@ -319,14 +325,14 @@ static int tile_check(const char *exp_path, const char *rtl_path)
     static char eline[1 << 20], rline[1 << 20];
     int failures = 0, jobs = 0;
     long outputs = 0;
-    if (!next_line(exp, eline, sizeof eline)) return die("empty expectation file");
+    if (!next_line(exp, eline, sizeof eline)) return bad_file(exp_path, "empty expectation file");
     printf("%s", eline);
     printf("%-44s %8s %10s %10s %s\n", "GEMM|shape|N:M|schedule", "outputs", "RTL cyc", "model cyc", "result");
     while (next_line(exp, eline, sizeof eline)) {
         char name[200];
         int runs, dumps;
         double model;
-        if (sscanf(eline, "job %199s %d %d %lf", name, &runs, &dumps, &model) != 4) return die("malformed expectation line");
+        if (sscanf(eline, "job %199s %d %d %lf", name, &runs, &dumps, &model) != 4) return bad_file(exp_path, "malformed job line");
         long cycles = 0, bad = 0, count = 0;
         int r = 0, d = 0;
         while (r < runs || d < dumps) {
@@ -345,13 +351,13 @@ static int tile_check(const char *exp_path, const char *rtl_path)
                 return 1;
             }
             int m0, n0, cm, cn, used;
-            if (sscanf(eline, "dump %d %d %d %d%n", &m0, &n0, &cm, &cn, &used) != 4) return die("malformed dump line");
+            if (sscanf(eline, "dump %d %d %d %d%n", &m0, &n0, &cm, &cn, &used) != 4) return bad_file(exp_path, "malformed dump line");
             const char *e = eline + used, *g = rline + 3;
             for (int i = 0; i < cm * cn; i++) {
                 char *end1, *end2;
                 unsigned long want = strtoul(e, &end1, 16), got = strtoul(g, &end2, 16);
                 if (end1 == e || end2 == g) {
-                    fprintf(stderr, "sat_hw: job %s: output %d missing\n", name, i);
+                    fprintf(stderr, "sat_hw: %s: job %s: output %d missing\n", end2 == g ? rtl_path : exp_path, name, i);
                     return 1;
                 }
                 e = end1, g = end2;
@@ -447,7 +453,7 @@ static int gen_check(const char *exp_path, const char *rtl_path)
         return 1;
     }
     static char eline[1 << 20], rline[1 << 20], cline[256];
-    if (!next_line(exp, eline, sizeof eline)) return die("empty expectation file");
+    if (!next_line(exp, eline, sizeof eline)) return bad_file(exp_path, "empty expectation file");
     printf("%s", eline);
     printf("%-34s %8s %8s %10s %s\n", "direction|shape|N:M|input", "entries", "RTL cyc", "model cyc", "result");
     int failures = 0, jobs = 0;
@@ -455,7 +461,7 @@ static int gen_check(const char *exp_path, const char *rtl_path)
         char name[200];
         double want_cycles, model;
         if (sscanf(eline, "job %199s %lf %lf", name, &want_cycles, &model) != 3 || !next_line(exp, eline, sizeof eline))
-            return die("malformed expectation file");
+            return bad_file(exp_path, "malformed job line");
         long cycles;
         if (!next_line(rtl, cline, sizeof cline) || sscanf(cline, "cycles %ld", &cycles) != 1 ||
             !next_line(rtl, rline, sizeof rline) || strncmp(rline, "out", 3)) {
@@ -469,7 +475,7 @@ static int gen_check(const char *exp_path, const char *rtl_path)
             unsigned long want = strtoul(e, &end1, 16), got = strtoul(g, &end2, 16);
             if (end1 == e) break;
             if (end2 == g) {
-                fprintf(stderr, "sat_hw: job %s: RTL has fewer entries\n", name);
+                fprintf(stderr, "sat_hw: %s: job %s: fewer entries than expected\n", rtl_path, name);
                 return 1;
             }
             if (want != got && bad++ < 3)
@@ -551,7 +557,7 @@ static int fp_check(const char *exp_path, const char *rtl_path)
     long n[2] = {0, 0}, bad[2] = {0, 0};
     unsigned a, b, want, got;
     while (fgets(eline, sizeof eline, exp)) {
-        if (sscanf(eline, "%7s %x %x %x", op, &a, &b, &want) != 4) return die("malformed fp expectation");
+        if (sscanf(eline, "%7s %x %x %x", op, &a, &b, &want) != 4) return bad_file(exp_path, "malformed line");
         if (!fgets(rline, sizeof rline, rtl) || sscanf(rline, "%x", &got) != 1) {
             fprintf(stderr, "sat_hw: %s ends early\n", rtl_path);
             return 1;
