@@ -61,16 +61,19 @@ hw-check: $(HW_BUILD)/sat_hw $(HW_BUILD)/fp/Vfp $(HW_BUILD)/tile4x4/Vtile $(HW_B
 	$(HW_BUILD)/gen4/Vgen < $(HW_BUILD)/gen4/g.stim > $(HW_BUILD)/gen4/g.out
 	$(HW_BUILD)/sat_hw gen-check $(HW_BUILD)/gen4/g.expect $(HW_BUILD)/gen4/g.out
 
-# Synthesis for UltraScale+ (the VU9P's family): PEs, 32 x 32 arrays, the
-# generator. Minutes each; not part of make check. One line per design in
+# Synthesis for UltraScale+ (the VU9P's family): PEs, arrays, the
+# generator. Minutes per PE; a 32 x 32 array's run takes well over half an
+# hour (Yosys works through the array module's 1024-instance netlist), so
+# `make synth` is never part of make check. One line per design in
 # $(HW_SYNTH)/NAME.line; the table is $(HW_SYNTH)/summary.txt (docs/sat.md).
 HW_SYNTH := $(HW_BUILD)/synth
-HW_SYNTH_DESIGNS := pe_dense pe_nm8 pe_nm16 array32_dense array32_nm8 array32_nm16 gen_lane_m16 gen32_m16
+HW_SYNTH_DESIGNS := pe_dense pe_nm8 pe_nm16 gen_lane_m16 array8_nm16 array32_dense array32_nm8 array32_nm16 gen32_m16
 # name: top and parameters
 hw_synth_pe_dense      := sat_pe MAXM=1 IMAX=8 A=8
 hw_synth_pe_nm8        := sat_pe MAXM=8 IMAX=8 A=8
 hw_synth_pe_nm16       := sat_pe MAXM=16 IMAX=8 A=8
 hw_synth_gen_lane_m16  := sat_gen_lane MAXM=16
+hw_synth_array8_nm16   := sat_array_top SYN_R=8 SYN_C=8 SYN_MAXM=16 SYN_IMAX=8 SYN_A=8
 hw_synth_array32_dense := sat_array_top SYN_R=32 SYN_C=32 SYN_MAXM=1 SYN_IMAX=8 SYN_A=8
 hw_synth_array32_nm8   := sat_array_top SYN_R=32 SYN_C=32 SYN_MAXM=8 SYN_IMAX=8 SYN_A=8
 hw_synth_array32_nm16  := sat_array_top SYN_R=32 SYN_C=32 SYN_MAXM=16 SYN_IMAX=8 SYN_A=8
@@ -78,7 +81,7 @@ hw_synth_gen32_m16     := sat_gen LANES=32 MAXM=16
 
 HW_SYNTH_PE  := $(addprefix hw/rtl/,fp16_mul.sv fp32_add.sv pipe.sv sat_pe.sv sat_array.sv) hw/synth/sat_array_top.sv
 HW_SYNTH_GEN := $(addprefix hw/rtl/,fp32_to_fp16.sv sat_gen_lane.sv sat_gen.sv)
-$(foreach d,pe_dense pe_nm8 pe_nm16 array32_dense array32_nm8 array32_nm16,$(eval $(HW_SYNTH)/$(d).line: $(HW_SYNTH_PE)))
+$(foreach d,pe_dense pe_nm8 pe_nm16 array8_nm16 array32_dense array32_nm8 array32_nm16,$(eval $(HW_SYNTH)/$(d).line: $(HW_SYNTH_PE)))
 $(foreach d,gen_lane_m16 gen32_m16,$(eval $(HW_SYNTH)/$(d).line: $(HW_SYNTH_GEN)))
 
 # the arrays' and the 32-lane generator's depth is their PE's or lane's
