@@ -66,8 +66,19 @@ $(BUILD)/libnmtrain.so: $(BUILD)/libnmtrain.so.$(VERSION)
 	ln -sf libnmtrain.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf libnmtrain.so.$(VERSION) $@
 
-$(BUILD)/nmtrain: $(CLI_OBJ) $(BUILD)/libnmtrain.a
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libnmtrain.a $(LDLIBS)
+# Data parallelism: the library has no MPI; the command links Open MPI's
+# communicator (src/mpi/comm_mpi.c) when mpicc is there, else one process's.
+MPICC    ?= $(shell command -v mpicc 2>/dev/null)
+ifneq ($(MPICC),)
+COMM_OBJ := $(BUILD)/src/mpi/comm_mpi.o
+COMM_LIBS:= $(shell $(MPICC) --showme:link)
+$(COMM_OBJ): CFLAGS += $(shell $(MPICC) --showme:compile)
+else
+COMM_OBJ := $(BUILD)/src/mpi/comm_single.o
+endif
+
+$(BUILD)/nmtrain: $(CLI_OBJ) $(COMM_OBJ) $(BUILD)/libnmtrain.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(COMM_OBJ) $(BUILD)/libnmtrain.a $(LDLIBS) $(COMM_LIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/harness.h $(LIB_INTERNAL)
 	@mkdir -p $(dir $@)

@@ -5,6 +5,8 @@ set -e
 packages="gcc make libc6-dev libopenblas-dev zlib1g-dev libpng-dev binutils pkg-config dataset-fashion-mnist python3-numpy python3-torch python3-onnx verilator yosys"
 # image-folder data sets: JPEG decoding, and PIL for the tests' reference decoder
 packages="$packages libjpeg62-turbo-dev python3-pil"
+# data-parallel training: Open MPI (mpicc, mpirun)
+packages="$packages libopenmpi-dev openmpi-bin"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -104,6 +104,7 @@ typedef struct nmt_loader {
     int *order;       /* permutation of the current epoch */
     int cursor;       /* position in `order` of the next sample */
     int skipped;      /* image folders: unreadable images skipped this epoch */
+    int shard_lo, shard_hi; /* the part of each batch this loader returns (data parallelism) */
     struct nmt_image_stream *stream; /* image folders: the decode threads */
     int streaming;    /* the stream runs from `cursor` */
 } nmt_loader;
@@ -128,6 +129,10 @@ int nmt_loader_batches(const nmt_loader *ld);
  * out of its batch and counted in `skipped`; with `strict` it returns -1
  * with that error. */
 int nmt_loader_next(nmt_loader *ld, float *x, int *labels);
+/* Data parallelism: nmt_loader_next returns only samples [lo, hi) of each
+ * batch (image folders decode only those); the order and augmentation are
+ * the unsharded loader's, so ranks together see exactly its batches. */
+void nmt_loader_shard(nmt_loader *ld, int lo, int hi);
 /* Jumps to batch `index` of the current epoch (resume). */
 void nmt_loader_seek(nmt_loader *ld, int index);
 void nmt_loader_free(nmt_loader *ld);

@@ -44,6 +44,21 @@ typedef struct nmt_param {
 
 typedef struct nmt_net nmt_net;
 
+/* ---- data parallelism ----
+ * The library has no MPI: a communicator is a few operations the command
+ * supplies (an MPI implementation when it is built with mpicc). Every rank
+ * calls them in the same order. */
+typedef struct nmt_comm {
+    int rank, size;
+    void *impl;
+    /* Starts summing n floats in place over all ranks; finished by sum_wait. */
+    int (*sum_start)(struct nmt_comm *comm, float *data, size_t n);
+    /* Waits for every started sum. */
+    int (*sum_wait)(struct nmt_comm *comm);
+    /* Sums n doubles in place over all ranks, at once. */
+    int (*sum_doubles)(struct nmt_comm *comm, double *data, size_t n);
+} nmt_comm;
+
 /* Builds the network for up to `max_batch` samples; all activations,
  * gradients and scratch come from arenas sized here, once. Weights are
  * initialised as PyTorch does (kaiming-uniform with a = sqrt(5)), from `seed`. */
@@ -78,6 +93,16 @@ void nmt_net_refresh_sparse(nmt_net *net, int new_masks);
 /* The packed forward operand of the layer owning weight `param_name`, or
  * NULL when that layer's forward GEMM is dense. */
 const nmt_packed *nmt_net_forward_operand(nmt_net *net, const char *param_name);
+/* Data parallelism: this rank's share of the global batch (its samples /
+ * the global batch, 1 by default) scales the loss gradient and the method's
+ * decay term, so the ranks' gradients sum to the global batch's. */
+void nmt_net_set_grad_share(nmt_net *net, float share);
+/* `ready` is called during backward as soon as parameter `index`'s
+ * gradient is final (to start its reduction while backward goes on). */
+void nmt_net_on_grad_ready(nmt_net *net, void (*ready)(void *ctx, int index), void *ctx);
+/* Batch norm over the samples of all ranks (statistics summed over `comm`
+ * in forward and backward; NULL: per rank, the default). */
+void nmt_net_sync_batchnorm(nmt_net *net, nmt_comm *comm);
 /* Per-op time accounting of forward and backward (off by default): where a
  * training step goes, printed as a table of op, direction, ms and share. */
 void nmt_net_set_profiling(nmt_net *net, int on);
@@ -167,6 +192,10 @@ typedef struct nmt_train_config {
     int64_t max_steps;          /* stop after this many optimiser steps in total (0 = no limit) */
     int progress_seconds;       /* progress line period (0 = quiet) */
     const char *data_name;      /* recorded in the checkpoint for nmtrain eval */
+    nmt_comm *comm;             /* data parallel over comm->size ranks (NULL: one process): each takes
+                                   its share of every global batch of `batch`; rank 0 alone prints,
+                                   logs, evaluates and checkpoints */
+    int sync_bn;                /* with comm: batch-norm statistics over all ranks */
 } nmt_train_config;
 
 typedef struct nmt_epoch_result {

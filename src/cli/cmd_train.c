@@ -4,17 +4,43 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "mpi/comm.h"
 
 static const char about[] =
     "usage: nmtrain train [options]\n"
     "Trains a model. With no options, the default job: ResNet9 at width 0.25 with BDWP 2:8 on Fashion-MNIST\n"
     "from " NMT_FASHION_MNIST_DIR "; a model named with --model trains at its published width.\n";
 
+static int train_job(cli_options *o);
+
+/* Under a launcher (mpirun -np K) every rank runs the same job on its share
+ * of each batch; rank 0 alone prints, logs and checkpoints. */
 int nmt_cmd_train(int argc, char **argv)
 {
     cli_options o;
     if (cli_parse(argc, argv, CLI_TRAIN, about, &o) != 0) return 2;
     if (o.help) return 0;
+    nmt_comm comm;
+    if (cli_comm_open(&argc, &argv, &comm) != 0) return 1;
+    if (comm.size > 1) {
+        o.train.comm = &comm;
+        if (comm.rank != 0) {
+            o.train.progress_seconds = 0;
+            o.train.out_dir = NULL;
+            if (!freopen("/dev/null", "w", stdout)) return 1;
+        }
+        printf("data parallel: %d ranks (%s), each %d or %d images of every batch of %d, batch norm %s\n",
+               comm.size, cli_comm_library(), o.train.batch / comm.size, (o.train.batch + comm.size - 1) / comm.size,
+               o.train.batch, o.train.sync_bn ? "synchronised" : "per rank");
+    }
+    const int rc = train_job(&o);
+    cli_comm_close(&comm);
+    return rc;
+}
+
+static int train_job(cli_options *op)
+{
+    cli_options o = *op;
     nmt_dataset train, test;
     if (cli_load_data(&o, &train, &test) != 0) return 1;
     cli_model_from_data(&o, &train);

@@ -109,6 +109,8 @@ static const cli_option table[] = {
     {"wd-all", NULL, CLI_TRAIN, K_FLAG, F(train.sgd.decay_bn_and_bias), 0, 0,
      "weight decay on batch-norm weights and biases too", NULL},
     {"label-smoothing", "S", CLI_TRAIN, K_FLOAT, F(train.label_smoothing), 0, 0.999, "label smoothing", NULL},
+    {"sync-bn", NULL, CLI_TRAIN, K_FLAG, F(train.sync_bn), 0, 0,
+     "under mpirun: batch-norm statistics over all ranks (else per rank, as PyTorch DDP)", NULL},
     {"seed", "S", CLI_TRAIN, K_SEED, F(train.seed), 0, 2147483647, "random seed of initialisation and batches", "0"},
     {"threads", "T", CLI_TRAIN | CLI_EVAL | CLI_SIM, K_INT, F(threads), 1, 1024, "OpenMP and OpenBLAS threads",
      "the cores"},

@@ -99,10 +99,11 @@ struct nmt_image_stream *nmt_image_stream_create(const nmt_dataset *ds, int batc
 /* Stops handing out work for the current epoch (workers finish and drop
  * what they hold). */
 void nmt_image_stream_stop(struct nmt_image_stream *s);
-/* Fills batches from `position` of `order` (count entries; `end` = last
- * position used + 1) with augmentation seeded by `epoch_seed`. */
-void nmt_image_stream_start(struct nmt_image_stream *s, const int *order, int position, int end,
-                            uint64_t epoch_seed);
+/* Fills batches from `position` of `order` (`end` = last position used
+ * + 1), only samples [lo, hi) of each batch, with augmentation seeded by
+ * `epoch_seed`. */
+void nmt_image_stream_start(struct nmt_image_stream *s, const int *order, int position, int end, int lo,
+                            int hi, uint64_t epoch_seed);
 /* The next batch, packed CNHW and normalised; returns the samples kept
  * (skipped ones are counted in *skipped), 0 at the end, -1 (strict) with
  * an error naming the file. */

@@ -33,7 +33,7 @@ struct nmt_image_stream {
      * worker finishing stale work drops it. */
     unsigned generation;
     const int *order;
-    int next, end, consumed, running;
+    int next, end, consumed, running, lo, hi;
     uint64_t epoch_seed;
 };
 
@@ -46,6 +46,9 @@ static void *worker_main(void *arg)
     char why[WHY_SIZE];
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
+        const int offset = s->next % s->batch; /* skip to this rank's part of the batch */
+        if (offset < s->lo) s->next += s->lo - offset;
+        else if (offset >= s->hi) s->next += s->batch - offset + s->lo;
         if (!s->running || s->next >= s->end || s->next / s->batch >= s->consumed + s->slots || !sample) {
             pthread_cond_wait(&s->work, &s->lock);
             continue;
@@ -131,14 +134,16 @@ void nmt_image_stream_stop(struct nmt_image_stream *s)
     pthread_mutex_unlock(&s->lock);
 }
 
-void nmt_image_stream_start(struct nmt_image_stream *s, const int *order, int position, int end,
-                            uint64_t epoch_seed)
+void nmt_image_stream_start(struct nmt_image_stream *s, const int *order, int position, int end, int lo,
+                            int hi, uint64_t epoch_seed)
 {
     pthread_mutex_lock(&s->lock);
     s->generation++;
     s->order = order;
     s->next = position;
     s->end = end;
+    s->lo = lo;
+    s->hi = hi;
     s->consumed = position / s->batch;
     s->epoch_seed = epoch_seed;
     for (int i = 0; i < s->slots; i++) s->slot_done[i] = 0;
@@ -158,20 +163,21 @@ static int consume_batch(struct nmt_image_stream *s, const float *scale, const f
         pthread_mutex_unlock(&s->lock);
         return -2;
     }
-    const int want = s->end - first < s->batch ? s->end - first : s->batch, slot = k % s->slots;
+    const int in_batch = s->end - first < s->batch ? s->end - first : s->batch, slot = k % s->slots;
+    const int want = (in_batch < s->hi ? in_batch : s->hi) - s->lo > 0 ? (in_batch < s->hi ? in_batch : s->hi) - s->lo : 0;
     while (s->slot_done[slot] < want) pthread_cond_wait(&s->done, &s->lock);
     pthread_mutex_unlock(&s->lock);
     /* The slot is not refilled before `consumed` moves on: read it unlocked. */
-    const size_t base = (size_t)slot * s->batch;
+    const size_t base = (size_t)slot * s->batch + s->lo;
     int kept = 0, bad = 0, rc = 0;
-    int *keep = malloc(sizeof(int) * (size_t)want);
+    int *keep = malloc(sizeof(int) * ((size_t)want + 1));
     for (int b = 0; b < want && keep; b++) {
         const char *why = s->why + (base + b) * WHY_SIZE;
         if (!why[0]) {
             keep[kept++] = b;
             continue;
         }
-        const int index = s->order[first + b];
+        const int index = s->order[first + s->lo + b];
         if (s->files->strict) {
             nmt_error("%s: %s (--strict-data)", s->files->paths[index], why);
             rc = -1;

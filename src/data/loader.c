@@ -73,6 +73,8 @@ int nmt_loader_init(nmt_loader *ld, const nmt_dataset *ds, int batch, int drop_l
     ld->drop_last = drop_last;
     ld->aug = aug;
     ld->seed = shuffle_seed;
+    ld->shard_lo = 0;
+    ld->shard_hi = batch;
     if (ds->files && !(ld->stream = nmt_image_stream_create(ds, batch, aug.crop_pad > 0 || aug.hflip, aug.hflip))) {
         free(ld->order);
         return -1;
@@ -121,7 +123,7 @@ static int next_streamed(nmt_loader *ld, float *x, int *labels)
 {
     const int n = ld->ds->count, end = ld->drop_last ? n / ld->batch * ld->batch : n;
     if (!ld->streaming) {
-        nmt_image_stream_start(ld->stream, ld->order, ld->cursor, end, epoch_seed(ld));
+        nmt_image_stream_start(ld->stream, ld->order, ld->cursor, end, ld->shard_lo, ld->shard_hi, epoch_seed(ld));
         ld->streaming = 1;
     }
     const int kept = nmt_image_stream_next(ld->stream, ld->scale, ld->offset, x, labels, &ld->skipped);
@@ -158,6 +160,14 @@ static void write_sample(const nmt_loader *ld, const uint8_t *src, int dy, int d
     }
 }
 
+void nmt_loader_shard(nmt_loader *ld, int lo, int hi)
+{
+    ld->shard_lo = lo < 0 ? 0 : lo;
+    ld->shard_hi = hi > ld->batch ? ld->batch : hi;
+    if (ld->stream) nmt_image_stream_stop(ld->stream);
+    ld->streaming = 0;
+}
+
 int nmt_loader_next(nmt_loader *ld, float *x, int *labels)
 {
     if (ld->stream) return next_streamed(ld, x, labels);
@@ -167,7 +177,10 @@ int nmt_loader_next(nmt_loader *ld, float *x, int *labels)
     if (n <= 0 || (ld->drop_last && n < ld->batch)) return 0;
     size_t sample_bytes = (size_t)ds->c * ds->h * ds->w;
     uint64_t augment_seed = epoch_seed(ld);
-    int start = ld->cursor;
+    const int start = ld->cursor + ld->shard_lo, global_n = n;
+    n = (n < ld->shard_hi ? n : ld->shard_hi) - ld->shard_lo;
+    ld->cursor += global_n;
+    if (n <= 0) return 0;
     #pragma omp parallel for schedule(static)
     for (int b = 0; b < n; b++) {
         int position = start + b;
@@ -186,7 +199,6 @@ int nmt_loader_next(nmt_loader *ld, float *x, int *labels)
         write_sample(ld, ds->images + (size_t)index * sample_bytes, dy, dx, flip, x, b, n);
         labels[b] = ds->labels[index];
     }
-    ld->cursor += n;
     return n;
 }
 

@@ -1,6 +1,7 @@
 /* Batch normalisation per channel over batch x pixels (contiguous in CNHW).
  * Statistics are accumulated in double: a channel can span 100k+ values. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "layers/layers.h"
 
@@ -102,4 +103,80 @@ void batchnorm_backward(int channels, int cols, const float *x, const float *gam
             out[j] = accumulate ? out[j] + grad : grad;
         }
     }
+}
+
+int batchnorm_forward_train_summed(int channels, int cols, const float *x, const float *gamma, const float *beta,
+                                   float *running_mean, float *running_var, float momentum, float eps, bn_saved saved,
+                                   float *y, bn_sum_fn sum, void *ctx)
+{
+    double *sums = malloc(sizeof(double) * ((size_t)channels + 1));
+    if (!sums) return -1;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < channels; c++) sums[c] = lane_sum(x + (size_t)c * cols, cols, 0.0, 0);
+    sums[channels] = cols;
+    int rc = sum(ctx, sums, (size_t)channels + 1);
+    const double total = sums[channels];
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < channels; c++) {
+        const double mean = sums[c] / total;
+        saved.mean[c] = (float)mean;
+        sums[c] = lane_sum(x + (size_t)c * cols, cols, mean, 1);
+    }
+    rc |= sum(ctx, sums, (size_t)channels);
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < channels; c++) {
+        const double mean = saved.mean[c], var = sums[c] / total;
+        const float invstd = (float)(1.0 / sqrt(var + eps));
+        const float scale = gamma[c] * invstd, shift = beta[c] - (float)mean * scale;
+        const float *in = x + (size_t)c * cols;
+        float *out = y + (size_t)c * cols;
+        for (int j = 0; j < cols; j++) out[j] = in[j] * scale + shift;
+        saved.invstd[c] = invstd;
+        const double unbiased = total > 1 ? sums[c] / (total - 1) : var;
+        running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * (float)mean;
+        running_var[c] = (1.0f - momentum) * running_var[c] + momentum * (float)unbiased;
+    }
+    free(sums);
+    return rc;
+}
+
+int batchnorm_backward_summed(int channels, int cols, const float *x, const float *gamma, bn_saved saved,
+                              const float *dy, float *dgamma, float *dbeta, float *dx, int accumulate, bn_sum_fn sum,
+                              void *ctx)
+{
+    double *sums = malloc(sizeof(double) * (2 * (size_t)channels + 1));
+    if (!sums) return -1;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < channels; c++) {
+        const float *in = x + (size_t)c * cols, *g = dy + (size_t)c * cols;
+        const double mean = saved.mean[c], invstd = saved.invstd[c];
+        double s_dy = 0.0, s_dy_xhat = 0.0;
+        for (int j = 0; j < cols; j++) {
+            s_dy += g[j];
+            s_dy_xhat += g[j] * (((double)in[j] - mean) * invstd);
+        }
+        dbeta[c] = (float)s_dy;
+        dgamma[c] = (float)s_dy_xhat;
+        sums[2 * c] = s_dy;
+        sums[2 * c + 1] = s_dy_xhat;
+    }
+    sums[2 * channels] = cols;
+    int rc = sum(ctx, sums, 2 * (size_t)channels + 1);
+    const float total = (float)sums[2 * channels];
+    if (dx) {
+#pragma omp parallel for schedule(static)
+        for (int c = 0; c < channels; c++) {
+            const float *in = x + (size_t)c * cols, *g = dy + (size_t)c * cols;
+            const float mean = saved.mean[c], invstd = saved.invstd[c], k = gamma[c] * invstd / total;
+            const float sum_dy = (float)sums[2 * c], sum_dy_xhat = (float)sums[2 * c + 1];
+            float *out = dx + (size_t)c * cols;
+            for (int j = 0; j < cols; j++) {
+                const float xhat = (in[j] - mean) * invstd;
+                const float grad = k * (total * g[j] - sum_dy - xhat * sum_dy_xhat);
+                out[j] = accumulate ? out[j] + grad : grad;
+            }
+        }
+    }
+    free(sums);
+    return rc;
 }

@@ -100,6 +100,17 @@ void batchnorm_forward_eval(int channels, int cols, const float *x, const float 
                             float eps, float *y);
 /* accumulate = 0 overwrites dx instead of adding to it (the sole reader of
  * x needs no zeroed buffer). */
+/* The same over the samples of several processes: `sum` adds a vector of
+ * doubles over all of them in place (data-parallel sync batch norm).
+ * batchnorm_backward_summed leaves dgamma/dbeta local (they are reduced
+ * with the other gradients) but takes dx from the summed statistics. */
+typedef int (*bn_sum_fn)(void *ctx, double *values, size_t n);
+int batchnorm_forward_train_summed(int channels, int cols, const float *x, const float *gamma, const float *beta,
+                                   float *running_mean, float *running_var, float momentum, float eps, bn_saved saved,
+                                   float *y, bn_sum_fn sum, void *ctx);
+int batchnorm_backward_summed(int channels, int cols, const float *x, const float *gamma, bn_saved saved,
+                              const float *dy, float *dgamma, float *dbeta, float *dx, int accumulate, bn_sum_fn sum,
+                              void *ctx);
 void batchnorm_backward(int channels, int cols, const float *x, const float *gamma, bn_saved saved,
                         const float *dy, float *dgamma, float *dbeta, float *dx, int accumulate);
 

@@ -45,6 +45,11 @@ struct nmt_net {
     double prune_seconds;             /* SDGP's dY pruning, inside conv backward */
     double refresh_seconds;           /* regenerating the sparse operands after the step */
     double operand_seconds;           /* building backward-data operands (method_bw_operand) */
+    /* data parallelism */
+    float grad_share;                 /* this rank's part of the global batch */
+    void (*grad_ready)(void *ctx, int index);
+    void *grad_ready_ctx;
+    nmt_comm *bn_comm;                /* sync batch norm over these ranks */
     /* last forward */
     const float *input;
     const int *labels;
@@ -252,6 +257,7 @@ nmt_net *nmt_net_create(const nmt_model_desc *desc, int max_batch, const nmt_met
     }
     net->desc = *desc;
     net->max_batch = max_batch;
+    net->grad_share = 1.0f;
     if (method) {
         net->method = *method;
     } else {
@@ -325,6 +331,12 @@ static float *grad_of(nmt_net *net, const nmt_node *d, int which)
     return src < 0 ? NULL : net->nodes[src].grad;
 }
 
+static int comm_sum_doubles(void *ctx, double *values, size_t n)
+{
+    nmt_comm *comm = ctx;
+    return comm->sum_doubles(comm, values, n);
+}
+
 float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch, int training,
                       float label_smoothing, int *correct)
 {
@@ -355,7 +367,12 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
             break;
         }
         case NMT_OP_BATCHNORM:
-            if (training)
+            if (training && net->bn_comm)
+                batchnorm_forward_train_summed(d->c_in, cols, in, net->params[node->weight].data,
+                                               net->params[node->bias].data, net->params[node->running_mean].data,
+                                               net->params[node->running_var].data, BN_MOMENTUM, NMT_BN_EPS,
+                                               node->saved, node->out, comm_sum_doubles, net->bn_comm);
+            else if (training)
                 batchnorm_forward_train(d->c_in, cols, in, net->params[node->weight].data,
                                         net->params[node->bias].data, net->params[node->running_mean].data,
                                         net->params[node->running_var].data, BN_MOMENTUM, NMT_BN_EPS,
@@ -412,6 +429,11 @@ int nmt_net_backward(nmt_net *net)
     const int batch = net->batch, last = net->desc.n_nodes - 1;
     cross_entropy(net->desc.nodes[last].c_out, batch, net->nodes[last].out, net->labels, net->smoothing,
                   net->nodes[last].grad, NULL);
+    if (net->grad_share != 1.0f) {
+        float *g = net->nodes[last].grad;
+        const int64_t n = (int64_t)net->desc.nodes[last].c_out * batch;
+        for (int64_t k = 0; k < n; k++) g[k] *= net->grad_share;
+    }
     for (int i = last; i >= 0; i--) {
         net_node *node = &net->nodes[i];
         const nmt_node *d = node->desc;
@@ -461,12 +483,23 @@ int nmt_net_backward(nmt_net *net)
                               node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, !overwrite, net->col,
                               net->col_floats, net->profiling ? &net->conv_phases : NULL))
                 return -1;
-            method_correct_wg(&net->method, &node->sparse, w->data, w->grad);
+            if (net->grad_share != 1.0f) { /* each rank adds its share of the decay term */
+                nmt_method_config shared = net->method;
+                shared.decay *= net->grad_share;
+                method_correct_wg(&shared, &node->sparse, w->data, w->grad);
+            } else {
+                method_correct_wg(&net->method, &node->sparse, w->data, w->grad);
+            }
             break;
         }
         case NMT_OP_BATCHNORM:
-            batchnorm_backward(d->c_in, cols, in, net->params[node->weight].data, node->saved, dy,
-                               net->params[node->weight].grad, net->params[node->bias].grad, dx, !overwrite);
+            if (net->bn_comm)
+                batchnorm_backward_summed(d->c_in, cols, in, net->params[node->weight].data, node->saved, dy,
+                                          net->params[node->weight].grad, net->params[node->bias].grad, dx,
+                                          !overwrite, comm_sum_doubles, net->bn_comm);
+            else
+                batchnorm_backward(d->c_in, cols, in, net->params[node->weight].data, node->saved, dy,
+                                   net->params[node->weight].grad, net->params[node->bias].grad, dx, !overwrite);
             break;
         case NMT_OP_RELU:
             if (dx) relu_backward(n_in, node->out, dy, dx, !overwrite);
@@ -494,9 +527,23 @@ int nmt_net_backward(nmt_net *net)
             break;
         }
         if (net->profiling) net->seconds[d->op][1] += nmt_now() - start;
+        if (net->grad_ready) {
+            if (node->weight >= 0) net->grad_ready(net->grad_ready_ctx, node->weight);
+            if (node->bias >= 0) net->grad_ready(net->grad_ready_ctx, node->bias);
+        }
     }
     return 0;
 }
+
+void nmt_net_set_grad_share(nmt_net *net, float share) { net->grad_share = share; }
+
+void nmt_net_on_grad_ready(nmt_net *net, void (*ready)(void *ctx, int index), void *ctx)
+{
+    net->grad_ready = ready;
+    net->grad_ready_ctx = ctx;
+}
+
+void nmt_net_sync_batchnorm(nmt_net *net, nmt_comm *comm) { net->bn_comm = comm && comm->size > 1 ? comm : NULL; }
 
 void nmt_net_set_profiling(nmt_net *net, int on)
 {

@@ -9,6 +9,7 @@
 
 #include "nmtrain/core.h"
 #include "nmtrain/train.h"
+#include "train/parallel.h"
 
 int nmt_evaluate(nmt_net *net, const nmt_dataset *ds, int batch, const float *mean, const float *std,
                  float *loss, float *accuracy)
@@ -189,9 +190,23 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
     nmt_loader ld;
     if (!rc && nmt_loader_init(&ld, train, cfg->batch, 1, cfg->augment, mean, std, (int64_t)(cfg->seed & 0x7fffffff)) != 0)
         rc = -1;
+    /* Data parallelism: this rank's samples [lo, hi) of every global batch. */
+    nmt_comm *comm = cfg->comm && cfg->comm->size > 1 ? cfg->comm : NULL;
+    const int is_root = !comm || comm->rank == 0;
+    grad_sync *sync = NULL;
+    if (!rc && comm) {
+        nmt_loader_shard(&ld, (int)((int64_t)cfg->batch * comm->rank / comm->size),
+                         (int)((int64_t)cfg->batch * (comm->rank + 1) / comm->size));
+        if (cfg->sync_bn) nmt_net_sync_batchnorm(net, comm);
+        if (!(sync = grad_sync_create(net, comm))) {
+            nmt_loader_free(&ld);
+            rc = -1;
+        }
+    }
     run_logs logs;
-    if (!rc && open_logs(cfg->out_dir, cfg->resume != NULL, &logs) != 0) {
+    if (!rc && open_logs(is_root ? cfg->out_dir : NULL, cfg->resume != NULL, &logs) != 0) {
         nmt_loader_free(&ld);
+        grad_sync_free(sync);
         rc = -1;
     }
     if (rc) {
@@ -237,7 +252,8 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
                 rc = -1;
                 break;
             }
-            if (nmt_net_backward(net)) {
+            if (sync) nmt_net_set_grad_share(net, (float)n / (float)cfg->batch);
+            if (nmt_net_backward(net) || (sync && grad_sync_finish(sync) != 0)) {
                 rc = -1;
                 break;
             }
@@ -263,11 +279,23 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
                 fflush(stdout);
                 last_print = now;
             }
-            if (cfg->checkpoint_every > 0 && state.step % cfg->checkpoint_every == 0 &&
+            if (is_root && cfg->checkpoint_every > 0 && state.step % cfg->checkpoint_every == 0 &&
                 save_checkpoint(net, cfg, &state, json) != 0)
                 rc = -1;
         }
-        if (rc || seen == 0) break;
+        if (rc) break;
+        int skipped_images = ld.skipped;
+        if (comm) { /* the epoch's numbers over all ranks */
+            double totals[4] = {loss_sum, (double)correct, (double)seen, (double)skipped_images};
+            if (comm->sum_doubles(comm, totals, 4) != 0) {
+                nmt_error("summing the epoch's statistics over %d ranks failed", comm->size);
+                rc = -1;
+                break;
+            }
+            loss_sum = totals[0], correct = (int64_t)totals[1], seen = (int64_t)totals[2];
+            skipped_images = (int)totals[3];
+        }
+        if (seen == 0) break;
         nmt_epoch_result *r = &result->last;
         r->epoch = epoch + 1;
         r->step = state.step;
@@ -276,8 +304,8 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
         r->train_acc = (float)correct / (float)seen;
         r->seconds = nmt_now() - start;
         r->images_per_s = (double)seen / (nmt_now() - epoch_start);
-        r->skipped_images = ld.skipped;
-        if (test && nmt_evaluate(net, test, cfg->batch, mean, std, &r->test_loss, &r->test_acc) != 0) {
+        r->skipped_images = skipped_images;
+        if (test && is_root && nmt_evaluate(net, test, cfg->batch, mean, std, &r->test_loss, &r->test_acc) != 0) {
             rc = -1;
             break;
         }
@@ -293,13 +321,14 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
             state.epoch = epoch + 1;
             state.batch_in_epoch = 0;
         }
-        if (save_checkpoint(net, cfg, &state, json) != 0) rc = -1;
+        if (is_root && save_checkpoint(net, cfg, &state, json) != 0) rc = -1;
         if (cfg->max_steps && state.step >= cfg->max_steps) break;
     }
     result->seconds = nmt_now() - start;
     free(x), free(labels);
     close_logs(&logs);
     nmt_loader_free(&ld);
+    grad_sync_free(sync);
     nmt_net_free(net);
     return rc;
 }

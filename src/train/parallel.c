@@ -1,0 +1,90 @@
+/* Bucketed gradient sums over the ranks of a communicator (see parallel.h).
+ * The buckets are the same every step (backward makes gradients final in
+ * the same order), so the sums are too. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/parallel.h"
+
+/* 1 MB buckets: large enough to keep the per-message cost small, small
+ * enough that the first ones go out early in backward. */
+#define BUCKET_FLOATS (256 * 1024)
+
+struct grad_sync {
+    nmt_net *net;
+    nmt_comm *comm;
+    float *flat;
+    size_t *offset;        /* per parameter; SIZE_MAX until first seen */
+    int *order, n_order;   /* parameters in the order backward finishes them */
+    size_t assigned, bucket_start, filled;
+    int failed;
+};
+
+static void on_grad_ready(void *ctx, int index)
+{
+    grad_sync *g = ctx;
+    nmt_param *p = nmt_net_param(g->net, index);
+    if (g->offset[index] == SIZE_MAX) {
+        g->offset[index] = g->assigned;
+        g->assigned += (size_t)p->count;
+        g->order[g->n_order++] = index;
+    }
+    memcpy(g->flat + g->offset[index], p->grad, sizeof(float) * (size_t)p->count);
+    g->filled = g->offset[index] + (size_t)p->count;
+    if (g->filled - g->bucket_start >= BUCKET_FLOATS) {
+        g->failed |= g->comm->sum_start(g->comm, g->flat + g->bucket_start, g->filled - g->bucket_start) != 0;
+        g->bucket_start = g->filled;
+    }
+}
+
+grad_sync *grad_sync_create(nmt_net *net, nmt_comm *comm)
+{
+    const int n = nmt_net_param_count(net);
+    size_t total = 0;
+    for (int i = 0; i < n; i++)
+        if (!nmt_net_param(net, i)->is_buffer) total += (size_t)nmt_net_param(net, i)->count;
+    grad_sync *g = calloc(1, sizeof *g);
+    if (g) {
+        g->flat = malloc(sizeof(float) * (total ? total : 1));
+        g->offset = malloc(sizeof(size_t) * (size_t)n);
+        g->order = malloc(sizeof(int) * (size_t)n);
+    }
+    if (!g || !g->flat || !g->offset || !g->order) {
+        grad_sync_free(g);
+        nmt_error("out of memory for the gradient buckets (%zu floats)", total);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) g->offset[i] = SIZE_MAX;
+    g->net = net;
+    g->comm = comm;
+    nmt_net_on_grad_ready(net, on_grad_ready, g);
+    return g;
+}
+
+int grad_sync_finish(grad_sync *g)
+{
+    if (g->filled > g->bucket_start)
+        g->failed |= g->comm->sum_start(g->comm, g->flat + g->bucket_start, g->filled - g->bucket_start) != 0;
+    g->failed |= g->comm->sum_wait(g->comm) != 0;
+    for (int k = 0; k < g->n_order; k++) {
+        nmt_param *p = nmt_net_param(g->net, g->order[k]);
+        memcpy(p->grad, g->flat + g->offset[g->order[k]], sizeof(float) * (size_t)p->count);
+    }
+    g->bucket_start = g->filled = 0;
+    if (g->failed) {
+        nmt_error("summing the gradients over %d ranks failed", g->comm->size);
+        return -1;
+    }
+    return 0;
+}
+
+void grad_sync_free(grad_sync *g)
+{
+    if (!g) return;
+    if (g->net) nmt_net_on_grad_ready(g->net, NULL, NULL);
+    free(g->flat);
+    free(g->offset);
+    free(g->order);
+    free(g);
+}
