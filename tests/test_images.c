@@ -464,6 +464,38 @@ static void check_loader(void)
         printf("  %s: 1, 2 and 4 workers give identical batches (%d samples, 2 bad files skipped per epoch)\n",
                train ? "train" : "eval", n_ref);
     }
+    /* Data parallelism: shards [0, 2) and [2, 5) of every batch, put side
+     * by side, are the unsharded batch (samples are CNHW: per channel). */
+    {
+        const nmt_augment aug = {1, 1};
+        nmt_loader full, part[2];
+        int ok = nmt_loader_init(&full, &ds, 5, 0, aug, NULL, NULL, 3) == 0;
+        for (int k = 0; k < 2; k++) {
+            ok &= nmt_loader_init(&part[k], &ds, 5, 0, aug, NULL, NULL, 3) == 0;
+            nmt_loader_shard(&part[k], k ? 2 : 0, k ? 5 : 2);
+        }
+        int batches = 0, same = 1, n, lab[5], lab_part[2][5];
+        float *xf = malloc(5 * sample * sizeof(float)), *xp[2];
+        xp[0] = malloc(5 * sample * sizeof(float)), xp[1] = malloc(5 * sample * sizeof(float));
+        const size_t plane = 24 * 24;
+        nmt_loader_epoch(&full, 1), nmt_loader_epoch(&part[0], 1), nmt_loader_epoch(&part[1], 1);
+        while (ok && (n = nmt_loader_next(&full, xf, lab)) > 0) {
+            int m[2];
+            for (int k = 0; k < 2; k++) m[k] = nmt_loader_next(&part[k], xp[k], lab_part[k]);
+            same &= m[0] + m[1] == n;
+            for (int c = 0; c < 3 && same; c++)
+                for (int k = 0, at = 0; k < 2; at += m[k], k++) {
+                    same &= !memcmp(xf + ((size_t)c * n + at) * plane, xp[k] + (size_t)c * m[k] * plane,
+                                    (size_t)m[k] * plane * sizeof(float));
+                    same &= !memcmp(lab + at, lab_part[k], (size_t)m[k] * sizeof(int));
+                }
+            batches++;
+        }
+        CHECK(ok && same && batches == 3, "shards differ from the whole batches (%d batches)", batches);
+        printf("  shards [0,2) and [2,5) of %d batches put together are the unsharded batches\n", batches);
+        nmt_loader_free(&full), nmt_loader_free(&part[0]), nmt_loader_free(&part[1]);
+        free(xf), free(xp[0]), free(xp[1]);
+    }
     /* Normalised with ImageNet's statistics: channel 0 of an evaluation
      * sample matches the byte image (tested against PIL above). */
     float mean[3], std[3];
