@@ -105,14 +105,32 @@ static void test_config(void)
     CHECK(nmt_sim_config_get(&d, "rows", &v) == 0 && v == 16, "get");
     remove(p);
 
-    /* SCALE-Sim's own .cfg */
+    /* SCALE-Sim's own .cfg; InterfaceBandwidth CALC: SCALE-Sim ignores
+     * Bandwidth and reads stall-free (scalesim/single_layer_sim.py, run;
+     * scalesim/memory/read_buffer_estimate_bw.py), so no DRAM limit */
     nmt_sim_config_default(&c);
     CHECK(nmt_sim_config_load(&c, "configs/sat/scalesim_32x32_os.cfg") == 0, "scalesim cfg: %s", nmt_errmsg());
     CHECK(c.rows == 32 && c.cols == 32 && c.ibuf_kib == 64 && c.wbuf_kib == 64 && c.obuf_kib == 64 &&
-              c.dataflow == NMT_SIM_OS && c.dram_words_per_cycle == 10,
+              c.dataflow == NMT_SIM_OS,
           "scalesim cfg mapped");
     CHECK(!strcmp(c.run_name, "scale_example_run_32x32_os"), "run name");
-    CHECK(nmt_sim_dram_bytes_per_cycle(&c) == 20, "Bandwidth in words -> 20 B/cycle");
+    CHECK(c.dram_unlimited == 1 && c.dram_words_per_cycle == 0 && isinf(nmt_sim_dram_bytes_per_cycle(&c)),
+          "CALC: no DRAM limit, Bandwidth ignored (%g words/cycle)", c.dram_words_per_cycle);
+    /* USER: the first Bandwidth value, in words per cycle, whichever section comes first */
+    p = tmp_path("user.cfg");
+    write_file(p, "[run_presets]\nInterfaceBandwidth: USER\n[architecture_presets]\nBandwidth : 10,20,30\n");
+    nmt_sim_config_default(&c);
+    CHECK(nmt_sim_config_load(&c, p) == 0 && !c.dram_unlimited && c.dram_words_per_cycle == 10 &&
+              nmt_sim_dram_bytes_per_cycle(&c) == 20,
+          "USER: Bandwidth 10 words -> 20 B/cycle: %s", nmt_errmsg());
+    /* our own [dram] keys in the same file win over CALC */
+    write_file(p, "[architecture_presets]\nBandwidth : 10\n[run_presets]\nInterfaceBandwidth: CALC\n"
+                  "[dram]\ndram_channels = 2\ndram_unlimited = off\n");
+    nmt_sim_config_default(&c);
+    CHECK(nmt_sim_config_load(&c, p) == 0 && !c.dram_unlimited && c.dram_words_per_cycle == 0 &&
+              c.dram_channels == 2,
+          "[dram] after CALC: %s", nmt_errmsg());
+    remove(p);
 
     /* keys of other SCALE-Sim versions (layouts, banks, sparsity) are accepted */
     p = tmp_path("v3.cfg");
@@ -145,6 +163,10 @@ static void test_config(void)
         {"[array]\nmax_m = 64\n", "max_m 64 must be in"},
         {"[architecture_presets]\nArrayHeight: many\n", "rows = 'many' is not an integer"},
         {"[array]\nrows =\n", "empty key or value"},
+        {"[run_presets]\nInterfaceBandwidth: FAST\n", ":2: InterfaceBandwidth 'FAST' is neither USER nor CALC"},
+        {"[run_presets]\nInterfaceBandwidth: USER\n", ":2: InterfaceBandwidth USER needs"},
+        {"[architecture_presets]\nBandwidth: ten\n[run_presets]\nInterfaceBandwidth: USER\n",
+         ":2: dram_words_per_cycle = 'ten' is not a number"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         p = tmp_path("bad.cfg");
@@ -243,6 +265,11 @@ static void test_topology(void)
                   "Strides,,,Eh,Ew\n,,,,,,,,,,,,\nC1,56,56,7,7,3,64,2,,,25,25\nC2 , 25 , 25 , 3 , 3 , 64 , 64 , 1 ,,,,\n");
     CHECK(nmt_sim_workload_from_topology(q, 1, &o, &wl) == 0 && wl.n_nodes == 2 && wl.nodes[1].c_in == 64,
           "SCALE-Sim extra columns: %s", nmt_errmsg());
+    /* SCALE-Sim's output size ceil((H - F + S) / S) (topology_utils.py,
+     * topo_calc_hyperparams): (56 - 7 + 2) / 2 = 25.5 -> 26, where a
+     * valid convolution would have 25 */
+    CHECK(wl.n_nodes == 2 && wl.nodes[0].h_out == 26 && wl.nodes[0].w_out == 26 && wl.nodes[1].h_out == 23,
+          "strided output %dx%d", wl.nodes[0].h_out, wl.nodes[0].w_out);
     nmt_sim_workload_free(&wl);
     write_file(q, "Layer,M,N,K,Sparsity\nG1,8,16,32,1\nG2,8,16,32,2:4\n");
     CHECK(nmt_sim_workload_from_topology(q, 1, &o, &wl) == 0 && wl.n_nodes == 2 && wl.node_nm[0].n == wl.node_nm[0].m &&
@@ -258,6 +285,138 @@ static void test_topology(void)
     CHECK(nmt_sim_run(&cfg, &wl, &r) == -1 && contains(nmt_errmsg(), "max_m = 16"), "M > max_m: %s", nmt_errmsg());
     nmt_sim_workload_free(&wl);
     remove(p);
+}
+
+/* ---- SCALE-Sim's accounting (--scalesim) ------------------------------------------ */
+
+/* Runs a topology forward only under SCALE-Sim's accounting with the given
+ * dataflow; returns the result (caller frees). */
+static int scalesim_run(const char *cfg_text, const char *topo_text, nmt_sim_dataflow df, const char *method,
+                        nmt_sim_result *r)
+{
+    const char *cp = tmp_path("ss.cfg"), *tp = tmp_path("ss.csv");
+    write_file(cp, cfg_text);
+    write_file(tp, topo_text);
+    nmt_sim_config cfg;
+    nmt_sim_config_default(&cfg);
+    nmt_sim_options o;
+    nmt_sim_options_default(&o);
+    o.training = 0;
+    o.scalesim = 1;
+    nmt_sim_method_parse(method, &o.method);
+    nmt_sim_workload wl;
+    int rc = nmt_sim_config_load(&cfg, cp) || nmt_sim_workload_from_topology(tp, 1, &o, &wl);
+    remove(cp), remove(tp);
+    if (rc) return -1;
+    cfg.dataflow = df;
+    rc = nmt_sim_run(&cfg, &wl, r);
+    nmt_sim_workload_free(&wl);
+    return rc;
+}
+
+static void test_scalesim(void)
+{
+    nmt_sim_result r;
+    /* SCALE-Sim v2's own golden test (test/scripts/function_test.sh: its
+     * configs/scale.cfg with Dataflow ws, topologies/conv_nets/alexnet_part.csv;
+     * test/golden_trace/COMPUTE_REPORT.csv: Total Cycles 112283, Stall 0).
+     * Conv1 224 x 224, 11 x 11, stride 4: ofmap ceil((224 - 11 + 4) / 4) = 55,
+     * so 3025 pixels, window 11*11*3 = 363, 96 filters. WS: Sr = window 363
+     * -> ceil(363/32) = 12 row folds, Sc = 96 filters -> 3 column folds;
+     * each fold 2R + C + T - 2 = 64 + 32 + 3025 - 2 = 3119 cycles; 36 folds
+     * = 112284, reported as the last cycle's index 112283. */
+    static const char *const scale_cfg =
+        "[general]\nrun_name = scale_example_run_32x32_os\n[architecture_presets]\nArrayHeight:    32\n"
+        "ArrayWidth:     32\nIfmapSramSzkB:   64\nFilterSramSzkB:  64\nOfmapSramSzkB:   64\nIfmapOffset:    0\n"
+        "FilterOffset:   10000000\nOfmapOffset:    20000000\nBandwidth : 10\nDataflow : os\nMemoryBanks:   1\n"
+        "[run_presets]\nInterfaceBandwidth: CALC\n";
+    static const char *const alexnet_part =
+        "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+        "Conv1,  224, 224,    11, 11,    3,      96,     4,\n";
+    CHECK(scalesim_run(scale_cfg, alexnet_part, NMT_SIM_WS, "dense", &r) == 0, "golden: %s", nmt_errmsg());
+    if (r.n_layers == 1) {
+        CHECK(r.total.cycles == 112283 && r.total.stall == 0, "SCALE-Sim v2 golden WS: %.0f cycles, %.0f stall",
+              r.total.cycles, r.total.stall);
+        CHECK(fabs(r.total.macs / (r.total.cycles * 1024) - 0.9168309650614964) < 1e-12,
+              "golden Overall Util %.10f", r.total.macs / (r.total.cycles * 1024));
+    }
+    nmt_sim_result_free(&r);
+
+    /* Hand-derived layers on a 16 x 8 array (ArrayHeight R = 16 rows,
+     * ArrayWidth C = 8 columns, so a swap of rows and columns shows):
+     *   G1  GEMM M 100 (ifmap rows = ofmap pixels), N 70 (filters), K 50
+     *   C1  conv 16 x 16, 3 x 3, 8 channels, 20 filters, stride 2: ofmap
+     *       ceil((16 - 3 + 2) / 2) = 8 -> 64 pixels, window 72
+     *   G2  GEMM M 64, N 32, K 64 at 2:4 under srste: the filter streams its
+     *       kept values, a window of 64 / 4 * 2 = 32 (nmtrain's extension:
+     *       SCALE-Sim v2 has no N:M)
+     * Per dataflow, Sr x Sc is folded R x C, T streams
+     * (scalesim/compute/systolic_compute_{os,ws,is}.py, set_params):
+     *   OS  Sr = pixels, Sc = filters, T = window, fold T + R + C - 2 = T + 22
+     *       G1: ceil(100/16) 7 x ceil(70/8) 9 = 63 folds x (50 + 22) = 4536 - 1 = 4535
+     *       C1: ceil(64/16) 4 x ceil(20/8) 3 = 12 x (72 + 22) = 1128 - 1 = 1127
+     *       G2: ceil(64/16) 4 x ceil(32/8) 4 = 16 x (32 + 22) = 864 - 1 = 863
+     *   WS  Sr = window, Sc = filters, T = pixels, fold 2R + C + T - 2 = T + 38
+     *       G1: ceil(50/16) 4 x 9 = 36 x (100 + 38) = 4968 - 1 = 4967
+     *       C1: ceil(72/16) 5 x 3 = 15 x (64 + 38) = 1530 - 1 = 1529
+     *       G2: ceil(32/16) 2 x 4 = 8 x (64 + 38) = 816 - 1 = 815
+     *   IS  Sr = window, Sc = pixels, T = filters, fold 2R + C + T - 2 = T + 38
+     *       G1: 4 x ceil(100/8) 13 = 52 x (70 + 38) = 5616 - 1 = 5615
+     *       C1: 5 x ceil(64/8) 8 = 40 x (20 + 38) = 2320 - 1 = 2319
+     *       G2 is N:M, which IS does not run: WS's 815 */
+    static const char *const cfg16x8 = "[architecture_presets]\nArrayHeight: 16\nArrayWidth: 8\nDataflow: os\n"
+                                       "Bandwidth: 1\n[run_presets]\nInterfaceBandwidth: CALC\n";
+    static const char *const topo_g = "Layer, M, N, K, Sparsity,\nG1, 100, 70, 50, dense,\nG2, 64, 32, 64, 2:4,\n";
+    static const char *const topo_c =
+        "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+        "C1, 16, 16, 3, 3, 8, 20, 2,\n";
+    static const struct {
+        nmt_sim_dataflow df;
+        double g1, g2, c1;
+    } want[] = {{NMT_SIM_OS, 4535, 863, 1127}, {NMT_SIM_WS, 4967, 815, 1529}, {NMT_SIM_IS, 5615, 815, 2319}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const char *df = nmt_sim_dataflow_name(want[i].df);
+        CHECK(scalesim_run(cfg16x8, topo_g, want[i].df, "srste", &r) == 0 && r.n_layers == 2, "%s: %s", df,
+              nmt_errmsg());
+        if (r.n_layers == 2)
+            CHECK(r.layers[0].phase[NMT_SIM_FW].cycles == want[i].g1 &&
+                      r.layers[1].phase[NMT_SIM_FW].cycles == want[i].g2 && r.total.stall == 0,
+                  "%s: G1 %.0f (want %.0f), G2 %.0f (want %.0f)", df, r.layers[0].phase[NMT_SIM_FW].cycles,
+                  want[i].g1, r.layers[1].phase[NMT_SIM_FW].cycles, want[i].g2);
+        nmt_sim_result_free(&r);
+        CHECK(scalesim_run(cfg16x8, topo_c, want[i].df, "dense", &r) == 0 && r.n_layers == 1, "%s: %s", df,
+              nmt_errmsg());
+        if (r.n_layers == 1)
+            CHECK(r.total.cycles == want[i].c1 && r.total.compute + r.total.fill == want[i].c1,
+                  "%s: C1 %.0f (want %.0f)", df, r.total.cycles, want[i].c1);
+        nmt_sim_result_free(&r);
+    }
+    /* SCALE-Sim needs a dataflow: "auto" is refused with the reason */
+    CHECK(scalesim_run(cfg16x8, topo_c, NMT_SIM_AUTO, "dense", &r) == -1 && contains(nmt_errmsg(), "fixed dataflow"),
+          "auto: %s", nmt_errmsg());
+
+    /* without --scalesim, CALC still means no DRAM limit (no stall), and a
+     * USER Bandwidth of 1 word per cycle starves the same layer */
+    nmt_sim_config cfg;
+    nmt_sim_config_default(&cfg);
+    const char *cp = tmp_path("calc.cfg");
+    nmt_sim_options o;
+    nmt_sim_options_default(&o);
+    o.training = 0;
+    nmt_sim_workload wl;
+    write_file(cp, cfg16x8);
+    CHECK(nmt_sim_config_load(&cfg, cp) == 0 &&
+              nmt_sim_workload_from_topology("configs/sat/alexnet.csv", 1, &o, &wl) == 0,
+          "alexnet: %s", nmt_errmsg());
+    CHECK(nmt_sim_run(&cfg, &wl, &r) == 0 && r.total.stall == 0 && r.total.cycles > 0, "CALC: stall %g",
+          r.total.stall);
+    nmt_sim_result_free(&r);
+    cfg.dram_unlimited = 0, cfg.dram_words_per_cycle = 1;
+    CHECK(nmt_sim_run(&cfg, &wl, &r) == 0 && r.total.stall > r.total.compute, "USER 1 word/cycle: stall %g",
+          r.total.stall);
+    nmt_sim_result_free(&r);
+    nmt_sim_workload_free(&wl);
+    remove(cp);
 }
 
 /* ---- the GEMM model ----------------------------------------------------------- */
@@ -845,6 +1004,7 @@ int main(void)
 {
     test_config();
     test_topology();
+    test_scalesim();
     test_gemm_model();
     test_workloads();
     test_rtl_cycles();

@@ -61,18 +61,37 @@ int main(void)
               "--schedule", NULL) == 0,
           "model run: %s", err_text);
     CHECK(file_size(csv) > 1000 && file_size(json) > 1000 && file_size(cr) > 100, "reports written");
+    FILE *f;
     CHECK(sim("--model", "vit", "--batch", "8", "--detail", NULL) == 0, "vit: %s", err_text);
     CHECK(sim("--topology", "configs/sat/alexnet.csv", "--config", "configs/sat/scalesim_32x32_os.cfg", "--quiet",
               NULL) == 0,
           "SCALE-Sim files run unchanged: %s", err_text);
     CHECK(sim("--topology", "configs/sat/bert_block_nm.csv", "--inference", "--method", "dense", "--quiet", NULL) == 0,
           "GEMM topology: %s", err_text);
+    /* --scalesim: SCALE-Sim's COMPUTE_REPORT, layer for layer. AlexNet's
+     * Conv1 (227 x 227, 11 x 11, stride 4: 55 x 55 = 3025 pixels, window
+     * 363, 96 filters) on 32 x 32, OS: ceil(3025/32) 95 x ceil(96/32) 3 =
+     * 285 folds of T + R + C - 2 = 363 + 62 = 425 cycles: 121125 - 1 */
+    CHECK(sim("--topology", "configs/sat/alexnet.csv", "--config", "configs/sat/scalesim_32x32_os.cfg", "--inference",
+              "--method", "dense", "--scalesim", "--quiet", "--compute-report", cr, NULL) == 0,
+          "--scalesim: %s", err_text);
+    f = fopen(cr, "r");
+    char row[2][256] = {"", ""};
+    if (f) {
+        for (int i = 0; i < 2 && fgets(row[i], sizeof row[i], f); i++) {}
+        fclose(f);
+    }
+    CHECK(!strncmp(row[1], "0, 121124, 0, ", 14), "Conv1 under SCALE-Sim's accounting: %s", row[1]);
+    CHECK(sim("--model", "resnet9", "--scalesim", "--quiet", NULL) == 1 && strstr(err_text, "fixed dataflow"),
+          "--scalesim without a dataflow: %s", err_text);
+    CHECK(sim("--model", "resnet9", "--batch", "8", "--scalesim", "--set", "dataflow=ws", "--quiet", NULL) == 0,
+          "--scalesim on a training iteration: %s", err_text);
     CHECK(sim("--model", "resnet9", "--batch", "8", "--ablation", NULL) == 0, "ablation: %s", err_text);
     CHECK(sim("--model", "resnet9", "--batch", "8", "--sweep", "rows=16,32", "--sweep", "nm_m=4,8", "--sweep-csv",
               sweep, NULL) == 0,
           "sweep: %s", err_text);
     int lines = 0;
-    FILE *f = fopen(sweep, "r");
+    f = fopen(sweep, "r");
     char line[1024];
     if (f) {
         while (fgets(line, sizeof line, f)) lines++;

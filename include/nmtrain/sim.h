@@ -88,6 +88,7 @@ typedef struct nmt_sim_config {
     double dram_gbps;          /* per channel, GB/s: 19.2 (DDR4-2400 x 64 bit) */
     double dram_efficiency;    /* 0.8 */
     double dram_words_per_cycle; /* SCALE-Sim "Bandwidth" override in act words/cycle; 0 = use the above */
+    int dram_unlimited;        /* 0; 1: no bandwidth limit (SCALE-Sim "InterfaceBandwidth: CALC") */
     /* the three dataflow optimisations */
     int opt_interleave;        /* 1 */
     int opt_pregen;            /* 1 */
@@ -136,7 +137,7 @@ int nmt_sim_config_nkeys(void);
 const char *nmt_sim_config_key(int i, const char **section, const char **help);
 
 /* DRAM bytes per cycle of a configuration (channels x GB/s x efficiency, or
- * SCALE-Sim's Bandwidth in words). */
+ * SCALE-Sim's Bandwidth in words; INFINITY when dram_unlimited). */
 double nmt_sim_dram_bytes_per_cycle(const nmt_sim_config *cfg);
 
 /* ---- workloads ------------------------------------------------------------ */
@@ -191,6 +192,8 @@ typedef struct nmt_sim_layer {
 typedef struct nmt_sim_options {
     nmt_method_config method;    /* bdwp 2:8 with the spec's defaults; its rule is nmtrain/sparsity.h's */
     int training;                /* 1; 0 = forward only (inference, like SCALE-Sim) */
+    int scalesim;                /* 0; 1: SCALE-Sim v2's accounting of every GEMM (unlimited buffers and
+                                    DRAM, its folds, fill and drain; needs a fixed dataflow; docs/sat.md) */
 } nmt_sim_options;
 
 void nmt_sim_options_default(nmt_sim_options *opts);
@@ -284,6 +287,7 @@ typedef struct nmt_sim_layer_result {
     nmt_sim_stats phase[NMT_SIM_NPHASES];
     nmt_sim_stats total;
     nmt_sim_schedule sched[NMT_SIM_NPHASES][NMT_SIM_MAX_GEMMS];
+    nmt_sim_cost cost[NMT_SIM_NPHASES][NMT_SIM_MAX_GEMMS]; /* each GEMM's cost under its schedule */
 } nmt_sim_layer_result;
 
 typedef struct nmt_sim_resources {

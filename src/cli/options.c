@@ -135,6 +135,9 @@ static const cli_option table[] = {
     {"topology", "FILE", CLI_SIM, K_TEXT, F(sim.topology), 0, 0,
      "SCALE-Sim topology CSV (conv or GEMM rows, optional Sparsity column)", NULL},
     {"inference", NULL, CLI_SIM, K_FLAG, F(sim.inference), 0, 0, "forward pass only, as SCALE-Sim", NULL},
+    {"scalesim", NULL, CLI_SIM, K_FLAG, F(sim.opts.scalesim), 0, 0,
+     "SCALE-Sim v2's accounting of every GEMM (its folds, fill and drain, unlimited buffers and DRAM; needs a "
+     "fixed dataflow, e.g. a SCALE-Sim .cfg's Dataflow)", NULL},
     {"zoo", NULL, CLI_SIM, K_FLAG, F(sim.zoo), 0, 0, "the paper's five models, dense against the method", NULL},
     {"check", NULL, CLI_SIM, K_FLAG, F(sim.check), 0, 0, "functional check of the mapping (dense and N:M, OS/WS/IS)",
      NULL},

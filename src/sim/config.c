@@ -74,6 +74,8 @@ static const key_def keys[] = {
     {"dram_efficiency", "dram", K_DOUBLE, OFF(dram_efficiency), "achieved fraction of peak bandwidth"},
     {"dram_words_per_cycle", "dram", K_DOUBLE, OFF(dram_words_per_cycle),
      "bandwidth in activation words per cycle (SCALE-Sim Bandwidth); 0 = from channels"},
+    {"dram_unlimited", "dram", K_BOOL, OFF(dram_unlimited),
+     "no DRAM bandwidth limit (SCALE-Sim's InterfaceBandwidth CALC)"},
     {"opt_interleave", "dataflow", K_BOOL, OFF(opt_interleave), "interleave mapping on/off"},
     {"opt_pregen", "dataflow", K_BOOL, OFF(opt_pregen), "pre-generation of sparse weights on/off"},
     {"opt_schedule", "dataflow", K_BOOL, OFF(opt_schedule), "offline scheduling on/off"},
@@ -330,12 +332,12 @@ static const scalesim_key scalesim_keys[] = {
     {"filtersramszkb", "wbuf_kib"},
     {"ofmapsramszkb", "obuf_kib"},
     {"dataflow", "dataflow"},
-    {"bandwidth", "dram_words_per_cycle"},
+    {"bandwidth", NULL},          /* settled with InterfaceBandwidth, see scalesim_bandwidth */
     {"ifmapoffset", NULL},
     {"filteroffset", NULL},
     {"ofmapoffset", NULL},
     {"memorybanks", NULL},
-    {"interfacebandwidth", NULL},
+    {"interfacebandwidth", NULL}, /* ditto */
     {"readrequestbuffer", NULL},
     {"writerequestbuffer", NULL},
     {"sparsitysupport", NULL},
@@ -354,6 +356,47 @@ static const scalesim_key scalesim_keys[] = {
     {"use_ramulator_trace", NULL},
     {"userowmajor", NULL},
 };
+
+/* SCALE-Sim's DRAM interface (scalesim/scale_config.py, read_conf_file;
+ * scalesim/single_layer_sim.py, run): [run_presets] InterfaceBandwidth USER
+ * limits every operand's backing store to the first value of
+ * [architecture_presets] Bandwidth, in words per cycle; CALC ignores
+ * Bandwidth and reads stall-free (scalesim/memory/read_buffer_estimate_bw.py,
+ * service_reads), so no DRAM limit applies. Both keys are settled at the end
+ * of the file, as they live in different sections; our own dram keys in the
+ * same file win. */
+typedef struct scalesim_bw {
+    char mode[32], bandwidth[128];
+    char mode_where[600], bandwidth_where[600];
+    int ours_set;
+} scalesim_bw;
+
+static int scalesim_bandwidth(nmt_sim_config *cfg, const scalesim_bw *bw)
+{
+    if (sim_strieq(bw->mode, "CALC")) {
+        cfg->dram_unlimited = 1;
+        return 0;
+    }
+    if (bw->mode[0] && !sim_strieq(bw->mode, "USER")) {
+        nmt_error("%s: InterfaceBandwidth '%s' is neither USER nor CALC", bw->mode_where, bw->mode);
+        return -1;
+    }
+    if (!bw->bandwidth[0]) {
+        if (bw->mode[0]) {
+            nmt_error("%s: InterfaceBandwidth USER needs [architecture_presets] Bandwidth", bw->mode_where);
+            return -1;
+        }
+        return 0;
+    }
+    /* "Bandwidth: 10,10,10" lists one per operand; SCALE-Sim uses the first */
+    char first[128];
+    snprintf(first, sizeof first, "%s", bw->bandwidth);
+    char *comma = strchr(first, ',');
+    if (comma) *comma = 0;
+    if (set_key(cfg, find_key("dram_words_per_cycle"), sim_trim(first), bw->bandwidth_where)) return -1;
+    cfg->dram_unlimited = 0;
+    return 0;
+}
 
 static int is_scalesim_section(const char *s)
 {
@@ -379,6 +422,8 @@ int nmt_sim_config_load(nmt_sim_config *cfg, const char *path)
     }
     char line[1024], section[64] = "", where[600];
     int lineno = 0, rc = 0;
+    scalesim_bw bw;
+    memset(&bw, 0, sizeof bw);
     while (fgets(line, sizeof line, f)) {
         lineno++;
         snprintf(where, sizeof where, "%s:%d", path, lineno);
@@ -433,8 +478,17 @@ int nmt_sim_config_load(nmt_sim_config *cfg, const char *path)
             const scalesim_key *sk = NULL;
             for (size_t i = 0; i < sizeof scalesim_keys / sizeof scalesim_keys[0]; i++)
                 if (sim_strieq(scalesim_keys[i].name, key)) sk = &scalesim_keys[i];
+            if (sk && sim_strieq(sk->name, "bandwidth")) {
+                snprintf(bw.bandwidth, sizeof bw.bandwidth, "%s", value);
+                snprintf(bw.bandwidth_where, sizeof bw.bandwidth_where, "%s", where);
+                continue;
+            }
+            if (sk && sim_strieq(sk->name, "interfacebandwidth")) {
+                snprintf(bw.mode, sizeof bw.mode, "%s", value);
+                snprintf(bw.mode_where, sizeof bw.mode_where, "%s", where);
+                continue;
+            }
             if (sk && !sk->ours) continue;
-            if (sk && sim_strieq(sk->ours, "dram_words_per_cycle") && sim_strieq(value, "CALC")) continue;
             if (!sk && is_scalesim_section(section)) continue; /* other SCALE-Sim versions' keys */
             if (!sk) {
                 nmt_error("%s: unknown key '%s' in [%s]", where, key, section);
@@ -462,8 +516,10 @@ int nmt_sim_config_load(nmt_sim_config *cfg, const char *path)
             rc = -1;
             break;
         }
+        if (k->offset == OFF(dram_unlimited) || k->offset == OFF(dram_words_per_cycle)) bw.ours_set = 1;
     }
     fclose(f);
+    if (rc == 0 && !bw.ours_set) rc = scalesim_bandwidth(cfg, &bw);
     if (rc == 0 && nmt_sim_config_check(cfg)) {
         char msg[600];
         snprintf(msg, sizeof msg, "%s", nmt_errmsg());
@@ -540,6 +596,7 @@ void nmt_sim_config_write(FILE *out, const nmt_sim_config *cfg)
 
 double nmt_sim_dram_bytes_per_cycle(const nmt_sim_config *cfg)
 {
+    if (cfg->dram_unlimited) return INFINITY;
     if (cfg->dram_words_per_cycle > 0) return cfg->dram_words_per_cycle * cfg->act_bytes;
     return cfg->dram_channels * cfg->dram_gbps * 1e9 * cfg->dram_efficiency / (cfg->clock_mhz * 1e6);
 }

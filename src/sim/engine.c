@@ -112,27 +112,31 @@ static int cached_schedule(const nmt_sim_config *cfg, sched_cache *cache, const 
     return 0;
 }
 
-static int run_gemms(const nmt_sim_config *cfg, sched_cache *cache, const nmt_sim_layer *L, nmt_sim_phase p,
-                     nmt_sim_layer_result *r)
+/* Costs a layer-phase's GEMMs: SCALE-Sim's accounting, or the schedule
+ * the offline scheduler (or the fixed one) picks. */
+static int run_gemms(const nmt_sim_config *cfg, int scalesim, sched_cache *cache, const nmt_sim_layer *L,
+                     nmt_sim_phase p, nmt_sim_layer_result *r)
 {
     for (int j = 0; j < L->n_gemm[p]; j++) {
-        nmt_sim_cost c;
-        if (cached_schedule(cfg, cache, &L->gemm[p][j], &r->sched[p][j], &c)) {
+        nmt_sim_cost *c = &r->cost[p][j];
+        int rc = scalesim ? sim_scalesim_gemm(cfg, &L->gemm[p][j], &r->sched[p][j], c)
+                          : cached_schedule(cfg, cache, &L->gemm[p][j], &r->sched[p][j], c);
+        if (rc) {
             char msg[400];
             snprintf(msg, sizeof msg, "%s", nmt_errmsg());
             nmt_error("layer %s %s: %s", L->name, nmt_sim_phase_name(p), msg);
             return -1;
         }
         nmt_sim_stats *s = &r->phase[p];
-        s->cycles += c.cycles;
-        s->compute += c.compute;
-        s->stall += c.stall;
-        s->fill += c.fill;
-        s->macs += c.macs;
-        s->macs_dense += c.macs_dense;
-        s->dram_bytes += c.dram_bytes;
-        s->sram_read += c.sram_read;
-        s->sram_write += c.sram_write;
+        s->cycles += c->cycles;
+        s->compute += c->compute;
+        s->stall += c->stall;
+        s->fill += c->fill;
+        s->macs += c->macs;
+        s->macs_dense += c->macs_dense;
+        s->dram_bytes += c->dram_bytes;
+        s->sram_read += c->sram_read;
+        s->sram_write += c->sram_write;
     }
     return 0;
 }
@@ -173,11 +177,10 @@ static double overlapped_timeline(const nmt_sim_config *cfg, const nmt_sim_workl
     enum { GENF, FWA, FWV, GENB, BWV, BWA, WGA, UPD, PER };
     task *t = calloc((size_t)n * PER, sizeof *t);
     int *order = malloc(sizeof(int) * (size_t)n * PER);
+    double makespan = -1;
     if (!t || !order) {
-        free(t);
-        free(order);
         nmt_error("out of memory for the overlapped timeline");
-        return -1;
+        goto done;
     }
 #define T(i, k) (t[(size_t)(i) * PER + (k)])
 #define IDX(i, k) ((int)((size_t)(i) * PER + (k)))
@@ -231,7 +234,7 @@ static double overlapped_timeline(const nmt_sim_config *cfg, const nmt_sim_workl
     for (int i = n - 1; i >= 0; i--)
         order[no++] = IDX(i, GENB), order[no++] = IDX(i, BWV), order[no++] = IDX(i, BWA), order[no++] = IDX(i, WGA),
         order[no++] = IDX(i, UPD);
-    double free_at[U_COUNT] = {0, 0, 0}, makespan = 0;
+    double free_at[U_COUNT] = {0, 0, 0}, end = 0;
     int first_open = 0;
     for (int placed = 0; placed < no; placed++) {
         int best = -1;
@@ -249,17 +252,15 @@ static double overlapped_timeline(const nmt_sim_config *cfg, const nmt_sim_workl
             if (ok && (best < 0 || ready < best_start)) best = order[q], best_start = ready;
         }
         if (best < 0) { /* cannot happen: the graph follows program order */
-            free(t);
-            free(order);
             nmt_error("internal: the overlapped timeline has a cycle");
-            return -1;
+            goto done;
         }
         task *c = &t[best];
         c->start = best_start;
         c->end = best_start + c->dur;
         c->done = 1;
         if (c->dur > 0) free_at[c->unit] = c->end;
-        makespan = sim_max(makespan, c->end);
+        end = sim_max(end, c->end);
     }
     for (int i = 0; i < n; i++) {
         fw_start[i] = T(i, FWA).start;
@@ -267,66 +268,86 @@ static double overlapped_timeline(const nmt_sim_config *cfg, const nmt_sim_workl
     }
 #undef T
 #undef IDX
-    free(t);
-    free(order);
     /* shared DRAM: never faster than moving every byte once */
     double bytes = 0;
     for (int i = 0; i < n; i++)
         for (int p = 0; p < NMT_SIM_NPHASES; p++)
             if (p != NMT_SIM_GEN || !cfg->opt_pregen) bytes += res->layers[i].phase[p].dram_bytes;
-    return sim_max(makespan, bytes / nmt_sim_dram_bytes_per_cycle(cfg));
+    makespan = sim_max(end, bytes / nmt_sim_dram_bytes_per_cycle(cfg));
+done:
+    free(t);
+    free(order);
+    return makespan;
 }
 
-int nmt_sim_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_result *out)
-{
-    memset(out, 0, sizeof *out);
-    if (nmt_sim_config_check(cfg)) return -1;
+/* What one run allocates, released in one place (run_state_free). */
+typedef struct run_state {
+    int n;                   /* layers */
     nmt_sim_layer *layers;
-    int n;
-    if (nmt_sim_layers(cfg, wl, &layers, &n)) return -1;
-    out->layers = calloc((size_t)n, sizeof *out->layers);
-    double *fw_start = calloc((size_t)n, sizeof(double)), *upd_end = calloc((size_t)n, sizeof(double));
-    if (!out->layers || !fw_start || !upd_end) {
-        free(layers);
-        free(out->layers);
-        free(fw_start);
-        free(upd_end);
-        out->layers = NULL;
-        nmt_error("out of memory for %d layer results", n);
-        return -1;
-    }
-    out->n_layers = n;
-    unit_time *unit = calloc((size_t)n, sizeof *unit);
-    if (!unit) {
-        free(layers);
-        free(out->layers);
-        free(fw_start);
-        free(upd_end);
-        out->layers = NULL;
-        nmt_error("out of memory for %d layer results", n);
-        return -1;
-    }
+    unit_time *unit;         /* each unit's busy cycles per layer */
+    double *fw_start;        /* forward start of each layer within the iteration */
+    double *upd_end;         /* end of each layer's update (and WG) */
+    double *gen_job, *gen_fin; /* pre-generation: each layer's job and when it finishes */
     sched_cache cache;
-    memset(&cache, 0, sizeof cache);
-    cache.cap = n * 3 * NMT_SIM_MAX_GEMMS;
-    cache.g = malloc(sizeof *cache.g * (size_t)cache.cap);
-    cache.s = malloc(sizeof *cache.s * (size_t)cache.cap);
-    cache.c = malloc(sizeof *cache.c * (size_t)cache.cap);
-    if (!cache.g || !cache.s || !cache.c) cache.cap = 0;
-    int rc = 0;
-    for (int i = 0; i < n && !rc; i++) {
+} run_state;
+
+static void run_state_free(run_state *st)
+{
+    free(st->layers);
+    free(st->unit);
+    free(st->fw_start);
+    free(st->upd_end);
+    free(st->gen_job);
+    free(st->gen_fin);
+    free(st->cache.g);
+    free(st->cache.s);
+    free(st->cache.c);
+    memset(st, 0, sizeof *st);
+}
+
+/* Stage 1: the layers, and every array the later stages fill. */
+static int run_state_init(const nmt_sim_config *cfg, const nmt_sim_workload *wl, run_state *st, nmt_sim_result *out)
+{
+    if (nmt_sim_layers(cfg, wl, &st->layers, &st->n)) return -1;
+    const size_t n = (size_t)st->n;
+    out->layers = calloc(n, sizeof *out->layers);
+    st->unit = calloc(n, sizeof *st->unit);
+    st->fw_start = calloc(n, sizeof(double));
+    st->upd_end = calloc(n, sizeof(double));
+    st->gen_job = calloc(n, sizeof(double));
+    st->gen_fin = calloc(n, sizeof(double));
+    if (!out->layers || !st->unit || !st->fw_start || !st->upd_end || !st->gen_job || !st->gen_fin) {
+        nmt_error("out of memory for %d layer results", st->n);
+        return -1;
+    }
+    out->n_layers = st->n;
+    /* the schedule cache only saves time: without memory it stays empty */
+    st->cache.cap = st->n * 3 * NMT_SIM_MAX_GEMMS;
+    st->cache.g = malloc(sizeof *st->cache.g * (size_t)st->cache.cap);
+    st->cache.s = malloc(sizeof *st->cache.s * (size_t)st->cache.cap);
+    st->cache.c = malloc(sizeof *st->cache.c * (size_t)st->cache.cap);
+    if (!st->cache.g || !st->cache.s || !st->cache.c) st->cache.cap = 0;
+    return 0;
+}
+
+/* Stage 2: each layer's GEMMs, vector work and, without pre-generation,
+ * its sparse-operand generation on the critical path. */
+static int cost_layers(const nmt_sim_config *cfg, const nmt_sim_workload *wl, run_state *st, nmt_sim_result *out)
+{
+    for (int i = 0; i < st->n; i++) {
         nmt_sim_layer_result *r = &out->layers[i];
-        const nmt_sim_layer *L = &layers[i];
+        const nmt_sim_layer *L = &st->layers[i];
+        unit_time *u = &st->unit[i];
         r->layer = *L;
-        for (int p = NMT_SIM_FW; p <= NMT_SIM_WG && !rc; p++) {
-            rc = run_gemms(cfg, &cache, L, (nmt_sim_phase)p, r);
-            unit[i].array[p] = r->phase[p].cycles;
+        for (int p = NMT_SIM_FW; p <= NMT_SIM_WG; p++) {
+            if (run_gemms(cfg, wl->opts.scalesim, &st->cache, L, (nmt_sim_phase)p, r)) return -1;
+            u->array[p] = r->phase[p].cycles;
         }
         for (int p = NMT_SIM_FW; p <= NMT_SIM_UPDATE; p++) {
             nmt_sim_stats v;
             sim_vector_cost(cfg, L->vec_ops[p], L->vec_bytes[p], &v);
             sim_stats_add(&r->phase[p], &v);
-            unit[i].vector[p] = v.cycles;
+            u->vector[p] = v.cycles;
         }
         /* generation on the critical path: without pre-generation, before
          * each sparse FW and BW GEMM (reading the FP32 master weights); for
@@ -348,118 +369,90 @@ int nmt_sim_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_r
             scale_stats(gp, 1.0 / L->gen_interval);
             /* the FW direction's share waits before FW, the rest before BW */
             double fw_share = L->gen_dirs == 2 ? 0.5 : 1.0;
-            unit[i].gen_fw = gp->cycles * fw_share;
-            unit[i].gen_bw = gp->cycles - unit[i].gen_fw;
+            u->gen_fw = gp->cycles * fw_share;
+            u->gen_bw = gp->cycles - u->gen_fw;
         }
         if (L->gen_runtime_elems > 0) {
             nmt_sim_stats gs;
             gen_cost(cfg, L, L->gen_runtime_elems, 1.0, 1, 1, cfg->act_bytes, &gs);
             sim_stats_add(gp, &gs);
-            unit[i].gen_bw += gs.cycles;
+            u->gen_bw += gs.cycles;
         }
     }
-    free(cache.g);
-    free(cache.s);
-    free(cache.c);
-    if (rc) {
-        free(unit);
-        free(layers);
-        free(fw_start);
-        free(upd_end);
-        nmt_sim_result_free(out);
-        return -1;
-    }
-    /* the iteration's timeline, without pre-generation stalls */
-    double t = 0;
-    if (cfg->overlap_units) {
-        t = overlapped_timeline(cfg, wl, layers, unit, n, out, fw_start, upd_end);
-        if (t < 0) {
-            free(unit);
-            free(layers);
-            free(fw_start);
-            free(upd_end);
-            nmt_sim_result_free(out);
-            return -1;
-        }
-    } else {
-        for (int i = 0; i < n; i++) {
-            fw_start[i] = t + unit[i].gen_fw;
-            t += out->layers[i].phase[NMT_SIM_FW].cycles + unit[i].gen_fw;
-        }
-        for (int i = n - 1; i >= 0; i--) {
-            const nmt_sim_stats *ph = out->layers[i].phase;
-            t += unit[i].gen_bw + ph[NMT_SIM_BW].cycles + ph[NMT_SIM_WG].cycles + ph[NMT_SIM_UPDATE].cycles;
-            upd_end[i] = t;
-        }
-    }
-    free(unit);
-    const double t_base = t;
-    /* the generator is a separate unit: with pre-generation, layer i's job
-     * starts when its update ends (and the generator is free), and must be
-     * done before layer i's forward in the next iteration */
-    double stall_acc = 0;
-    if (cfg->opt_pregen) {
-        const double t_end = t;
-        double gen_free = 0;
-        const double *fw_at = fw_start; /* forward start offsets within an iteration */
-        double *job = calloc((size_t)n, sizeof(double));
-        double *fin = calloc((size_t)n, sizeof(double));
-        if (!job || !fin) {
-            free(job);
-            free(fin);
-            free(layers);
-            free(fw_start);
-            free(upd_end);
-            nmt_sim_result_free(out);
-            nmt_error("out of memory");
-            return -1;
-        }
-        for (int i = n - 1; i >= 0; i--) {
-            const nmt_sim_layer *L = &layers[i];
-            if (L->gen_dirs <= 0) continue;
-            nmt_sim_stats gs;
-            int dirs = L->sparse_fw + L->sparse_bw;
-            double elems = L->gen_elems_per_dir * (L->gen_factor != 1.0 ? 1 : L->gen_dirs);
-            gen_cost(cfg, L, elems, L->gen_factor, dirs ? dirs : 1, 0, 0, &gs);
-            scale_stats(&gs, 1.0 / L->gen_interval);
-            job[i] = gs.cycles;
-            double start = sim_max(gen_free, upd_end[i]);
-            fin[i] = start + gs.cycles;
-            gen_free = fin[i];
-            /* account the work; its critical-path share is settled below */
-            nmt_sim_stats *gp = &out->layers[i].phase[NMT_SIM_GEN];
-            gs.hidden = gs.cycles;
-            gs.cycles = gs.compute = gs.stall = 0;
-            sim_stats_add(gp, &gs);
-        }
-        for (int i = 0; i < n; i++) {
-            if (job[i] <= 0) continue;
-            double deadline = t_end + stall_acc + fw_at[i];
-            double exposed = fin[i] - deadline;
-            if (exposed > 0) {
-                nmt_sim_stats *gp = &out->layers[i].phase[NMT_SIM_GEN];
-                gp->cycles += exposed;
-                gp->compute += exposed;
-                gp->hidden -= exposed;
-                if (gp->hidden < 0) gp->hidden = 0;
-                stall_acc += exposed;
-            }
-        }
-        free(job);
-        free(fin);
-    }
-    free(fw_start);
-    free(upd_end);
-    free(layers);
+    return 0;
+}
 
-    /* totals, energy; with overlapped units the iteration is the makespan,
-     * shorter than the sum of the phases' busy cycles, and static energy is
-     * shared out over the busy cycles in that proportion */
+/* Stage 3: the iteration's timeline without pre-generation stalls: the
+ * layer-phases one after another, or the units overlapped. Fills fw_start
+ * and upd_end; returns the iteration's cycles, or -1. */
+static double place_timeline(const nmt_sim_config *cfg, const nmt_sim_workload *wl, run_state *st,
+                             const nmt_sim_result *out)
+{
+    if (cfg->overlap_units)
+        return overlapped_timeline(cfg, wl, st->layers, st->unit, st->n, out, st->fw_start, st->upd_end);
+    double t = 0;
+    for (int i = 0; i < st->n; i++) {
+        st->fw_start[i] = t + st->unit[i].gen_fw;
+        t += out->layers[i].phase[NMT_SIM_FW].cycles + st->unit[i].gen_fw;
+    }
+    for (int i = st->n - 1; i >= 0; i--) {
+        const nmt_sim_stats *ph = out->layers[i].phase;
+        t += st->unit[i].gen_bw + ph[NMT_SIM_BW].cycles + ph[NMT_SIM_WG].cycles + ph[NMT_SIM_UPDATE].cycles;
+        st->upd_end[i] = t;
+    }
+    return t;
+}
+
+/* Stage 4, pre-generation: the generator is a separate unit; layer i's job
+ * starts when its update ends (and the generator is free) and must be done
+ * before layer i's forward in the next iteration, else the difference is
+ * exposed as GEN cycles. Returns the exposed cycles. */
+static double settle_pregen(const nmt_sim_config *cfg, run_state *st, nmt_sim_result *out, double t_end)
+{
+    double gen_free = 0, exposed_sum = 0;
+    for (int i = st->n - 1; i >= 0; i--) {
+        const nmt_sim_layer *L = &st->layers[i];
+        if (L->gen_dirs <= 0) continue;
+        nmt_sim_stats gs;
+        int dirs = L->sparse_fw + L->sparse_bw;
+        double elems = L->gen_elems_per_dir * (L->gen_factor != 1.0 ? 1 : L->gen_dirs);
+        gen_cost(cfg, L, elems, L->gen_factor, dirs ? dirs : 1, 0, 0, &gs);
+        scale_stats(&gs, 1.0 / L->gen_interval);
+        st->gen_job[i] = gs.cycles;
+        double start = sim_max(gen_free, st->upd_end[i]);
+        st->gen_fin[i] = start + gs.cycles;
+        gen_free = st->gen_fin[i];
+        /* account the work; its critical-path share is settled below */
+        gs.hidden = gs.cycles;
+        gs.cycles = gs.compute = gs.stall = 0;
+        sim_stats_add(&out->layers[i].phase[NMT_SIM_GEN], &gs);
+    }
+    for (int i = 0; i < st->n; i++) {
+        if (st->gen_job[i] <= 0) continue;
+        double deadline = t_end + exposed_sum + st->fw_start[i];
+        double exposed = st->gen_fin[i] - deadline;
+        if (exposed > 0) {
+            nmt_sim_stats *gp = &out->layers[i].phase[NMT_SIM_GEN];
+            gp->cycles += exposed;
+            gp->compute += exposed;
+            gp->hidden -= exposed;
+            if (gp->hidden < 0) gp->hidden = 0;
+            exposed_sum += exposed;
+        }
+    }
+    return exposed_sum;
+}
+
+/* Stage 5: totals and energy. With overlapped units the iteration is the
+ * makespan, shorter than the sum of the phases' busy cycles, and static
+ * energy is shared out over the busy cycles in that proportion. */
+static void sum_totals(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_result *out, double iteration)
+{
+    const int n = out->n_layers;
     const double hz = cfg->clock_mhz * 1e6;
     double busy = 0;
     for (int i = 0; i < n; i++)
         for (int p = 0; p < NMT_SIM_NPHASES; p++) busy += out->layers[i].phase[p].cycles;
-    const double iteration = t_base + stall_acc;
     const double static_share = busy > 0 && cfg->overlap_units ? iteration / busy : 1.0;
     for (int i = 0; i < n; i++) {
         nmt_sim_layer_result *r = &out->layers[i];
@@ -486,8 +479,47 @@ int nmt_sim_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_r
     if (out->total.cycles > 0)
         out->utilisation = out->total.macs / (out->total.cycles * (double)cfg->rows * cfg->cols);
     out->energy_j = out->total.energy_pj * 1e-12;
-    nmt_sim_resources_check(cfg, &out->res);
+}
+
+/* SCALE-Sim's accounting (opts.scalesim) runs on unlimited buffers and DRAM
+ * (its InterfaceBandwidth CALC) with the configured, fixed dataflow. */
+static int scalesim_config(const nmt_sim_config *cfg, nmt_sim_config *out)
+{
+    if (cfg->dataflow == NMT_SIM_AUTO) {
+        nmt_error("SCALE-Sim accounting needs a fixed dataflow: set dataflow = os, ws or is "
+                  "(SCALE-Sim's Dataflow)");
+        return -1;
+    }
+    *out = *cfg;
+    out->dram_unlimited = 1;
+    out->ibuf_kib = out->wbuf_kib = out->obuf_kib = 1e15; /* more than any GEMM's operands */
     return 0;
+}
+
+int nmt_sim_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_sim_result *out)
+{
+    memset(out, 0, sizeof *out);
+    run_state st;
+    memset(&st, 0, sizeof st);
+    nmt_sim_config unlimited;
+    const nmt_sim_config *c = cfg;
+    int rc = -1;
+    if (nmt_sim_config_check(cfg)) goto done;
+    if (wl->opts.scalesim) {
+        if (scalesim_config(cfg, &unlimited)) goto done;
+        c = &unlimited;
+    }
+    if (run_state_init(c, wl, &st, out) || cost_layers(c, wl, &st, out)) goto done;
+    const double t = place_timeline(c, wl, &st, out);
+    if (t < 0) goto done;
+    const double exposed = c->opt_pregen ? settle_pregen(c, &st, out, t) : 0;
+    sum_totals(c, wl, out, t + exposed);
+    nmt_sim_resources_check(cfg, &out->res);
+    rc = 0;
+done:
+    run_state_free(&st);
+    if (rc) nmt_sim_result_free(out);
+    return rc;
 }
 
 void nmt_sim_result_free(nmt_sim_result *res)

@@ -14,11 +14,17 @@ static void header_line(FILE *out, const nmt_sim_config *cfg, const nmt_sim_work
     fprintf(out, "SAT simulation: %s, batch %d, %s", wl->name, wl->batch, nmt_method_name(wl->opts.method.kind));
     if (wl->opts.method.kind != NMT_METHOD_DENSE) fprintf(out, " %d:%d", wl->opts.method.nm.n, wl->opts.method.nm.m);
     fprintf(out, ", %s\n", wl->opts.training ? "one training iteration" : "forward only");
+    if (wl->opts.scalesim)
+        fprintf(out, "SCALE-Sim v2's accounting of every GEMM: %s dataflow, its folds, fill and drain, unlimited "
+                     "buffers and DRAM (docs/sat.md)\n",
+                nmt_sim_dataflow_name(cfg->dataflow));
+    char dram[32] = "unlimited";
+    if (!cfg->dram_unlimited) snprintf(dram, sizeof dram, "%.1f B/cycle", nmt_sim_dram_bytes_per_cycle(cfg));
     fprintf(out,
-            "array %dx%d @ %g MHz, adder latency %d, buffers in/w/out %g/%g/%g KiB, DRAM %.1f B/cycle; "
+            "array %dx%d @ %g MHz, adder latency %d, buffers in/w/out %g/%g/%g KiB, DRAM %s; "
             "interleave %s, pre-generation %s, offline scheduling %s%s%s%s\n",
             cfg->rows, cfg->cols, cfg->clock_mhz, cfg->adder_latency, cfg->ibuf_kib, cfg->wbuf_kib, cfg->obuf_kib,
-            nmt_sim_dram_bytes_per_cycle(cfg), cfg->opt_interleave ? "on" : "off", cfg->opt_pregen ? "on" : "off",
+            dram, cfg->opt_interleave ? "on" : "off", cfg->opt_pregen ? "on" : "off",
             cfg->opt_schedule ? "on" : "off", cfg->dataflow != NMT_SIM_AUTO ? ", dataflow " : "",
             cfg->dataflow != NMT_SIM_AUTO ? nmt_sim_dataflow_name(cfg->dataflow) : "",
             cfg->overlap_units ? ", units overlapped" : "");
@@ -148,11 +154,10 @@ int nmt_sim_report_compute(const char *path, const nmt_sim_config *cfg, const nm
         const nmt_sim_layer_result *r = &res->layers[i];
         for (int p = NMT_SIM_FW; p <= NMT_SIM_WG; p++) {
             if (!r->layer.n_gemm[p]) continue;
-            nmt_sim_cost c;
             double cyc = 0, stall = 0, comp = 0, fill = 0, macs = 0;
             for (int j = 0; j < r->layer.n_gemm[p]; j++) {
-                if (nmt_sim_gemm_eval(cfg, &r->layer.gemm[p][j], &r->sched[p][j], &c)) continue;
-                cyc += c.cycles, stall += c.stall, comp += c.compute, fill += c.fill, macs += c.macs;
+                const nmt_sim_cost *c = &r->cost[p][j];
+                cyc += c->cycles, stall += c->stall, comp += c->compute, fill += c->fill, macs += c->macs;
             }
             fprintf(f, "%d, %.0f, %.0f, %.4f, %.4f, %.4f, %s, %s,\n", id++, cyc, stall, pct(macs, cyc * pes),
                     pct(macs, comp * pes), pct(macs, (comp + fill) * pes), r->layer.name,
@@ -264,23 +269,22 @@ void nmt_sim_report_schedule(FILE *out, const nmt_sim_config *cfg, const nmt_sim
 {
     fprintf(out, "schedule (%s): dataflow tm x tn x tk (dense reduction), loop order, double buffering, "
                  "outputs interleaved per PE\n",
-            cfg->opt_schedule ? "offline scheduler" : "fixed");
+            wl->opts.scalesim ? "SCALE-Sim's, whole GEMMs" : cfg->opt_schedule ? "offline scheduler" : "fixed");
     (void)wl;
     for (int i = 0; i < res->n_layers; i++) {
         const nmt_sim_layer_result *r = &res->layers[i];
         for (int p = NMT_SIM_FW; p <= NMT_SIM_WG; p++)
             for (int j = 0; j < r->layer.n_gemm[p]; j++) {
                 const nmt_sim_gemm *g = &r->layer.gemm[p][j];
-                nmt_sim_cost c;
+                const nmt_sim_cost *c = &r->cost[p][j];
                 char sched[96];
                 nmt_sim_schedule_str(&r->sched[p][j], sched, sizeof sched);
-                if (nmt_sim_gemm_eval(cfg, g, &r->sched[p][j], &c)) memset(&c, 0, sizeof c);
                 fprintf(out, "  %-28.28s %-2s  %6lld x %8lld x %7lld", r->layer.name,
                         nmt_sim_phase_name((nmt_sim_phase)p), (long long)g->m, (long long)g->n, (long long)g->k);
                 if (g->count > 1) fprintf(out, " (x%lld)", (long long)g->count);
                 if (sim_nm_sparse(g->nm)) fprintf(out, " %d:%d%s", g->nm.n, g->nm.m, g->sparse_b ? "(B)" : "");
-                fprintf(out, "  ->  %-36s %12.0f cycles (stall %.0f, fill %.0f), DRAM %.2f MB\n", sched, c.cycles,
-                        c.stall, c.fill, c.dram_bytes / 1e6);
+                fprintf(out, "  ->  %-36s %12.0f cycles (stall %.0f, fill %.0f), DRAM %.2f MB\n", sched, c->cycles,
+                        c->stall, c->fill, c->dram_bytes / 1e6);
             }
     }
 }

@@ -26,6 +26,11 @@ int sim_interleave(const nmt_sim_config *cfg);
 /* Whether a schedule's tiles fit the buffers (halves when double buffered). */
 int sim_tiles_fit(const nmt_sim_config *cfg, const nmt_sim_gemm *g, const nmt_sim_schedule *s);
 
+/* SCALE-Sim v2's cost of one GEMM (src/sim/scalesim.c); `unlimited` is the
+ * run's configuration with unlimited buffers and DRAM and a fixed dataflow. */
+int sim_scalesim_gemm(const nmt_sim_config *unlimited, const nmt_sim_gemm *g, nmt_sim_schedule *s,
+                      nmt_sim_cost *out);
+
 /* Adds b into a (all fields). */
 void sim_stats_add(nmt_sim_stats *a, const nmt_sim_stats *b);
 /* Energy of a stats record from the per-action table (static power excluded). */

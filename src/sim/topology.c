@@ -3,7 +3,8 @@
  * Conv form:  Layer name, IFMAP Height, IFMAP Width, Filter Height,
  *             Filter Width, Channels, Num Filter, Strides,
  * GEMM form:  Layer Name, M, N, K,      (ifmap M x K, filter K x N)
- * Either may carry a "Sparsity" column of N:M ratios ("2:4"; "dense", "1",
+ * Conv rows get SCALE-Sim's output size (no padding, the last partial
+ * window of a stride kept). Either may carry a "Sparsity" column of N:M ratios ("2:4"; "dense", "1",
  * empty or N == M keeps the layer dense). Trailing commas, blank or all-empty
  * rows and further columns (SCALE-Sim ignores them too) are fine; anything
  * else malformed is an error naming file:line. */
@@ -153,8 +154,11 @@ int nmt_sim_workload_from_topology(const char *path, int batch, const nmt_sim_op
             node->op = NMT_OP_CONV;
             node->h_in = v[0], node->w_in = v[1], node->kh = v[2], node->kw = v[3];
             node->c_in = v[4], node->c_out = v[5], node->stride = v[6];
-            node->h_out = (v[0] - v[2]) / v[6] + 1;
-            node->w_out = (v[1] - v[3]) / v[6] + 1;
+            /* SCALE-Sim's output size, ceil((H - F + S) / S)
+             * (scalesim/topology_utils.py, topo_calc_hyperparams): a stride
+             * that does not divide H - F still gets its last, partial window */
+            node->h_out = (v[0] - v[2] + v[6] - 1) / v[6] + 1;
+            node->w_out = (v[1] - v[3] + v[6] - 1) / v[6] + 1;
         } else {
             int v[3];
             static const char *const what[3] = {"M", "N", "K"};
