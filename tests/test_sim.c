@@ -471,11 +471,12 @@ static void test_gemm_model(void)
     CHECK(nmt_sim_gemm_eval(&cfg, &gi, &si, &c) == 0 && c.compute == 8.0 * 300 * 8,
           "no interleave: one product per adder latency");
 
-    /* SCALE-Sim v2's golden test (GEMM M 256, N 128, K 256 on 32 x 32):
-     * COMPUTE_REPORT gives 10175 compute cycles for OS and 11199 for WS, i.e.
-     * 32 folds of T + R + C - 2 = 318 (OS, drain overlapped) and of
-     * 2R + C + T - 2 = 350 (WS), less one (v2 counts the last cycle's
-     * index). Our GEMM for it: out[128 x 256] = W[128 x 256] X[256 x 256]. */
+    /* SCALE-Sim v2's formulas for a GEMM M 256, N 128, K 256 on 32 x 32
+     * give 10175 cycles for OS and 11199 for WS, i.e. 32 folds of
+     * T + R + C - 2 = 318 (OS, drain overlapped) and of 2R + C + T - 2 = 350
+     * (WS), less one (v2 counts the last cycle's index); its own golden
+     * test is pinned in test_scalesim. Our GEMM for it:
+     * out[128 x 256] = W[128 x 256] X[256 x 256]. */
     {
         nmt_sim_gemm gv = make_gemm(128, 256, 256, 0, 0);
         nmt_sim_schedule sv = {NMT_SIM_OS, 128, 256, 256, 0, 1, 1};
@@ -801,6 +802,127 @@ static void test_rtl_cycles(void)
     }
 }
 
+/* ---- pinned numbers ------------------------------------------------------------ */
+
+static int same(double got, double want) { return fabs(got - want) <= 1e-9 * fabs(want); }
+
+/* The simulator's answers, pinned: any change to the model that moves an
+ * iteration's cycles, a phase's cycles or its DRAM traffic fails here. When
+ * a change is meant, the failure prints the new value (%.17g) to paste in,
+ * and docs/sat.md's tables (nmtrain sim --zoo) move with it. */
+static void test_pinned(void)
+{
+    nmt_sim_config cfg;
+    nmt_sim_config_default(&cfg);
+
+    /* Hand-derived units first, so a failure says which rule moved.
+     * The vector engine: 32 FP32 lanes, one op per lane per cycle, plus the
+     * lanes' 8-cycle pipeline. ResNet9 at batch 8: prep.1 is batchnorm over
+     * 64 x 32 x 32 x 8 = 524288 elements, 3 ops each forward (3 * 524288 / 32
+     * = 49152 + 8) and 5 backward (81920 + 8), compute-bound (4 and 6 B per
+     * element at 307.2 B/cycle); prep.2 is ReLU, 1 op (16384 + 8), whose
+     * backward streams dY, dX and the saved input: 3 x 524288 x 2 B. The loss
+     * over 8 x 10 logits: 7 ops each forward (ceil(560 / 32) = 18 + 8). */
+    {
+        nmt_sim_workload wl = zoo_workload("resnet9", 8, NMT_SIM_BDWP, 2, 8);
+        nmt_sim_result r;
+        CHECK(nmt_sim_run(&cfg, &wl, &r) == 0, "resnet9: %s", nmt_errmsg());
+        const nmt_sim_layer_result *bn = NULL, *relu = NULL, *loss = &r.layers[r.n_layers - 1];
+        for (int i = 0; i < r.n_layers; i++) {
+            if (!strcmp(r.layers[i].layer.name, "prep.1")) bn = &r.layers[i];
+            if (!strcmp(r.layers[i].layer.name, "prep.2")) relu = &r.layers[i];
+        }
+        CHECK(bn && bn->layer.op == NMT_OP_BATCHNORM && relu && relu->layer.op == NMT_OP_RELU, "prep.1, prep.2");
+        if (bn && relu) {
+            CHECK(bn->phase[NMT_SIM_FW].cycles == 49160 && bn->phase[NMT_SIM_BW].cycles == 81928,
+                  "batchnorm FW %g (want 49160), BW %g (want 81928)", bn->phase[NMT_SIM_FW].cycles,
+                  bn->phase[NMT_SIM_BW].cycles);
+            CHECK(relu->phase[NMT_SIM_FW].cycles == 16392 && relu->phase[NMT_SIM_BW].dram_bytes == 3145728,
+                  "ReLU FW %g (want 16392), BW DRAM %g B (want 3145728)", relu->phase[NMT_SIM_FW].cycles,
+                  relu->phase[NMT_SIM_BW].dram_bytes);
+        }
+        CHECK(!strcmp(loss->layer.name, "loss") && loss->phase[NMT_SIM_FW].cycles == 26, "loss FW %g (want 26)",
+              loss->phase[NMT_SIM_FW].cycles);
+        nmt_sim_result_free(&r);
+        nmt_sim_workload_free(&wl);
+    }
+
+    /* The WS weight load hides behind streaming when double buffered:
+     * 64 x 96 x 300 on 32 x 32 (adder latency 1) is 10 x 2 folds of a
+     * 32-row weight block, 96 columns streamed each. Each fold's fill is
+     * its psum chain (r rows) and column skew (c - 2); the weight load (r)
+     * shows once (the first block's 32), not in every fold: fill =
+     * 300 x 2 (chains) + 64 x 10 (skews) - 2 x 20 + 32 = 1232, where
+     * without hiding it is 600 + 640 - 40 + 600 = 1800. */
+    {
+        nmt_sim_config sc = cfg;
+        sc.adder_latency = 1;
+        nmt_sim_gemm g = make_gemm(64, 96, 300, 0, 0);
+        nmt_sim_schedule s = {NMT_SIM_WS, 64, 96, 300, 0, 1, 1};
+        nmt_sim_cost c;
+        CHECK(nmt_sim_gemm_eval(&sc, &g, &s, &c) == 0 && c.compute == 20 * 96 && c.fill == 1232,
+              "WS double buffered: compute %g, fill %g (want 1920, 1232)", c.compute, c.fill);
+        s.double_buffer = 0;
+        CHECK(nmt_sim_gemm_eval(&sc, &g, &s, &c) == 0 && c.fill == 1800, "WS single buffered: fill %g (want 1800)",
+              c.fill);
+    }
+
+    /* The paper's zoo at its setting: batch 128, bdwp 2:8 against dense,
+     * the default configuration (the table in docs/sat.md). */
+    static const struct {
+        const char *model;
+        double dense, bdwp;
+    } zoo[] = {
+        {"resnet9", 161703233.36574075, 91328238.282407388},     /* 1.7706x */
+        {"vit", 77595841.250000015, 56487700.25},                /* 1.3737x */
+        {"vgg19", 169309584.2175926, 96226192.634259269},        /* 1.7595x */
+        {"resnet18", 955374778.92129636, 540780511.21296299},    /* 1.7667x */
+        {"resnet50", 2035356292.0694449, 1296352780.0694444},    /* 1.5701x */
+    };
+    /* Per phase of one model per architecture (bdwp, the runs above):
+     * cycles, DRAM bytes, and the generator's hidden cycles. */
+    static const double phases[2][NMT_SIM_NPHASES][3] = {
+        {/* resnet9 */
+         {19554870.375000004, 762092288, 0},
+         {22173575.500000004, 922862336, 0},
+         {48367904.407407403, 878638336.00000024, 0},
+         {1231888, 131476096, 0},
+         {0, 15584256, 410224}},
+        {/* vit */
+         {18909625.25, 740434688, 0},
+         {22816647.5, 946086656, 0},
+         {14424753.5, 634746880, 0},
+         {336674, 36145352, 0},
+         {0, 4202496, 110976}},
+    };
+    for (size_t i = 0; i < sizeof zoo / sizeof zoo[0]; i++) {
+        nmt_sim_workload wl = zoo_workload(zoo[i].model, 128, NMT_SIM_BDWP, 2, 8);
+        nmt_sim_result r, b;
+        if (nmt_sim_run(&cfg, &wl, &r)) {
+            CHECK(0, "%s: %s", zoo[i].model, nmt_errmsg());
+            nmt_sim_workload_free(&wl);
+            continue;
+        }
+        wl.opts.method = NMT_SIM_DENSE;
+        CHECK(nmt_sim_run(&cfg, &wl, &b) == 0, "%s dense: %s", zoo[i].model, nmt_errmsg());
+        CHECK(same(b.total.cycles, zoo[i].dense) && same(r.total.cycles, zoo[i].bdwp),
+              "%s: dense %.17g, bdwp %.17g cycles (pinned %.17g, %.17g): speedup %.4fx, pinned %.4fx", zoo[i].model,
+              b.total.cycles, r.total.cycles, zoo[i].dense, zoo[i].bdwp, b.total.cycles / r.total.cycles,
+              zoo[i].dense / zoo[i].bdwp);
+        for (int p = 0; i < 2 && p < NMT_SIM_NPHASES; p++) {
+            const nmt_sim_stats *st = &r.phase[p];
+            const double *want = phases[i][p];
+            CHECK(same(st->cycles, want[0]) && same(st->dram_bytes, want[1]) && same(st->hidden, want[2]),
+                  "%s %s: {%.17g, %.17g, %.17g}, pinned {%.17g, %.17g, %.17g}", zoo[i].model,
+                  nmt_sim_phase_name((nmt_sim_phase)p), st->cycles, st->dram_bytes, st->hidden, want[0], want[1],
+                  want[2]);
+        }
+        nmt_sim_result_free(&r);
+        nmt_sim_result_free(&b);
+        nmt_sim_workload_free(&wl);
+    }
+}
+
 /* ---- functional check ------------------------------------------------------ */
 
 static void test_functional(void)
@@ -1008,6 +1130,7 @@ int main(void)
     test_gemm_model();
     test_workloads();
     test_rtl_cycles();
+    test_pinned();
     test_functional();
     test_reports();
     test_vit();
