@@ -291,7 +291,7 @@ static void test_topology(void)
 
 /* Runs a topology forward only under SCALE-Sim's accounting with the given
  * dataflow; returns the result (caller frees). */
-static int scalesim_run(const char *cfg_text, const char *topo_text, nmt_sim_dataflow df, const char *method,
+static int scalesim_run(const char *cfg_text, const char *topo_text, nmt_sim_dataflow df, nmt_method_kind method,
                         nmt_sim_result *r)
 {
     const char *cp = tmp_path("ss.cfg"), *tp = tmp_path("ss.csv");
@@ -303,7 +303,7 @@ static int scalesim_run(const char *cfg_text, const char *topo_text, nmt_sim_dat
     nmt_sim_options_default(&o);
     o.training = 0;
     o.scalesim = 1;
-    nmt_sim_method_parse(method, &o.method);
+    nmt_method_defaults(method, (nmt_nm){2, 8}, &o.method);
     nmt_sim_workload wl;
     int rc = nmt_sim_config_load(&cfg, cp) || nmt_sim_workload_from_topology(tp, 1, &o, &wl);
     remove(cp), remove(tp);
@@ -333,7 +333,7 @@ static void test_scalesim(void)
     static const char *const alexnet_part =
         "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
         "Conv1,  224, 224,    11, 11,    3,      96,     4,\n";
-    CHECK(scalesim_run(scale_cfg, alexnet_part, NMT_SIM_WS, "dense", &r) == 0, "golden: %s", nmt_errmsg());
+    CHECK(scalesim_run(scale_cfg, alexnet_part, NMT_SIM_WS, NMT_METHOD_DENSE, &r) == 0, "golden: %s", nmt_errmsg());
     if (r.n_layers == 1) {
         CHECK(r.total.cycles == 112283 && r.total.stall == 0, "SCALE-Sim v2 golden WS: %.0f cycles, %.0f stall",
               r.total.cycles, r.total.stall);
@@ -376,7 +376,7 @@ static void test_scalesim(void)
     } want[] = {{NMT_SIM_OS, 4535, 863, 1127}, {NMT_SIM_WS, 4967, 815, 1529}, {NMT_SIM_IS, 5615, 815, 2319}};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const char *df = nmt_sim_dataflow_name(want[i].df);
-        CHECK(scalesim_run(cfg16x8, topo_g, want[i].df, "srste", &r) == 0 && r.n_layers == 2, "%s: %s", df,
+        CHECK(scalesim_run(cfg16x8, topo_g, want[i].df, NMT_METHOD_SRSTE, &r) == 0 && r.n_layers == 2, "%s: %s", df,
               nmt_errmsg());
         if (r.n_layers == 2)
             CHECK(r.layers[0].phase[NMT_SIM_FW].cycles == want[i].g1 &&
@@ -384,7 +384,7 @@ static void test_scalesim(void)
                   "%s: G1 %.0f (want %.0f), G2 %.0f (want %.0f)", df, r.layers[0].phase[NMT_SIM_FW].cycles,
                   want[i].g1, r.layers[1].phase[NMT_SIM_FW].cycles, want[i].g2);
         nmt_sim_result_free(&r);
-        CHECK(scalesim_run(cfg16x8, topo_c, want[i].df, "dense", &r) == 0 && r.n_layers == 1, "%s: %s", df,
+        CHECK(scalesim_run(cfg16x8, topo_c, want[i].df, NMT_METHOD_DENSE, &r) == 0 && r.n_layers == 1, "%s: %s", df,
               nmt_errmsg());
         if (r.n_layers == 1)
             CHECK(r.total.cycles == want[i].c1 && r.total.compute + r.total.fill == want[i].c1,
@@ -392,7 +392,7 @@ static void test_scalesim(void)
         nmt_sim_result_free(&r);
     }
     /* SCALE-Sim needs a dataflow: "auto" is refused with the reason */
-    CHECK(scalesim_run(cfg16x8, topo_c, NMT_SIM_AUTO, "dense", &r) == -1 && contains(nmt_errmsg(), "fixed dataflow"),
+    CHECK(scalesim_run(cfg16x8, topo_c, NMT_SIM_AUTO, NMT_METHOD_DENSE, &r) == -1 && contains(nmt_errmsg(), "fixed dataflow"),
           "auto: %s", nmt_errmsg());
 
     /* without --scalesim, CALC still means no DRAM limit (no stall), and a
@@ -824,7 +824,7 @@ static void test_pinned(void)
      * backward streams dY, dX and the saved input: 3 x 524288 x 2 B. The loss
      * over 8 x 10 logits: 7 ops each forward (ceil(560 / 32) = 18 + 8). */
     {
-        nmt_sim_workload wl = zoo_workload("resnet9", 8, NMT_SIM_BDWP, 2, 8);
+        nmt_sim_workload wl = zoo_workload("resnet9", 8, NMT_METHOD_BDWP, 2, 8);
         nmt_sim_result r;
         CHECK(nmt_sim_run(&cfg, &wl, &r) == 0, "resnet9: %s", nmt_errmsg());
         const nmt_sim_layer_result *bn = NULL, *relu = NULL, *loss = &r.layers[r.n_layers - 1];
@@ -896,14 +896,14 @@ static void test_pinned(void)
          {0, 4202496, 110976}},
     };
     for (size_t i = 0; i < sizeof zoo / sizeof zoo[0]; i++) {
-        nmt_sim_workload wl = zoo_workload(zoo[i].model, 128, NMT_SIM_BDWP, 2, 8);
+        nmt_sim_workload wl = zoo_workload(zoo[i].model, 128, NMT_METHOD_BDWP, 2, 8);
         nmt_sim_result r, b;
         if (nmt_sim_run(&cfg, &wl, &r)) {
             CHECK(0, "%s: %s", zoo[i].model, nmt_errmsg());
             nmt_sim_workload_free(&wl);
             continue;
         }
-        wl.opts.method = NMT_SIM_DENSE;
+        wl.opts.method.kind = NMT_METHOD_DENSE;
         CHECK(nmt_sim_run(&cfg, &wl, &b) == 0, "%s dense: %s", zoo[i].model, nmt_errmsg());
         CHECK(same(b.total.cycles, zoo[i].dense) && same(r.total.cycles, zoo[i].bdwp),
               "%s: dense %.17g, bdwp %.17g cycles (pinned %.17g, %.17g): speedup %.4fx, pinned %.4fx", zoo[i].model,
