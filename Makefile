@@ -8,7 +8,7 @@ BUILD    ?= build
 CC       ?= gcc
 OPT      ?= -O3 -march=x86-64-v2 -mtune=native
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -fopenmp -Iinclude -Isrc $(OPT) -MMD -MP
-LDLIBS   += -lopenblas -ljpeg -lz -lpng -lm -lpthread -fopenmp
+LDLIBS   += -lopenblas -ljpeg -lz -lpng -lcjson -lm -lpthread -fopenmp
 VERSION  := $(shell sed -n 's/^\#define NMT_VERSION "\(.*\)"/\1/p' include/nmtrain/core.h)
 SONAME   := libnmtrain.so.$(firstword $(subst ., ,$(VERSION)))
 
@@ -116,7 +116,7 @@ check: deps
 
 test-asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	        LDLIBS="-lopenblas -ljpeg -lz -lpng -lm -lpthread -fopenmp -fsanitize=address,undefined" test
+	        LDLIBS="-lopenblas -ljpeg -lz -lpng -lcjson -lm -lpthread -fopenmp -fsanitize=address,undefined" test
 
 bench: all $(BENCHES)
 

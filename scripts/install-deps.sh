@@ -2,7 +2,7 @@
 # Installs what nmtrain needs from Debian's packages, if missing.
 # Used by `make run` and `make check`; safe to run again.
 set -e
-packages="gcc make libc6-dev libopenblas-dev zlib1g-dev libpng-dev binutils pkg-config dataset-fashion-mnist python3-numpy python3-torch python3-onnx verilator yosys"
+packages="gcc make libc6-dev libopenblas-dev zlib1g-dev libpng-dev libcjson-dev binutils pkg-config dataset-fashion-mnist python3-numpy python3-torch python3-onnx verilator yosys"
 # image-folder data sets: JPEG decoding, and PIL for the tests' reference decoder
 packages="$packages libjpeg62-turbo-dev python3-pil"
 # data-parallel training: Open MPI (mpicc, mpirun)

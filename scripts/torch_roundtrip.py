@@ -40,15 +40,56 @@ def nmtrain_logits(binary, checkpoint, eval_args, out):
     return torch.from_numpy(dump["x"]), torch.from_numpy(dump["logits"])
 
 
+MASK_PREFIX = "method.mask_"
+
+
+def held_mask(bits, weight):
+    """A checkpoint's held mask ("method.mask_<in|out|t>.<weight>", one bit
+    per weight, little-endian within each byte, in nmtrain's layout: m_in and
+    m_t are c_out x (kh, kw, ci), m_out its transpose) in PyTorch's layout."""
+    import numpy as np
+    flat = np.unpackbits(bits, bitorder="little")[:weight.numel()].astype(np.float32)
+    co, ci = weight.shape[0], weight.shape[1]
+    kh, kw = (weight.shape[2], weight.shape[3]) if weight.dim() == 4 else (1, 1)
+    return flat, (co, ci, kh, kw)
+
+
+def apply_held_masks(model, tensors, method):
+    """The masks training last used, where the checkpoint holds them (mask
+    intervals above 1, tnm), in place of masks recomputed from the weights."""
+    modules = dict(model.named_modules())
+    for name, bits in tensors.items():
+        if not name.startswith(MASK_PREFIX):
+            continue
+        kind, param = name[len(MASK_PREFIX):].split(".", 1)
+        layer = modules[param.rsplit(".", 1)[0]]
+        flat, (co, ci, kh, kw) = held_mask(bits, layer.weight)
+        if kind == "out":
+            mask = torch.from_numpy(flat.reshape(kh, kw, ci, co)).permute(3, 2, 0, 1)
+        else:
+            mask = torch.from_numpy(flat.reshape(co, kh, kw, ci)).permute(0, 3, 1, 2)
+        mask = mask.contiguous().reshape(layer.weight.shape)
+        if kind == "in":
+            layer.plan.fw = layer.plan.decay_mask = mask
+            if method == "srste":
+                layer.plan.bw = mask
+        elif kind == "out":
+            layer.plan.bw = mask
+        else:
+            layer.plan.fw = layer.plan.bw = mask
+
+
 def method_model(config, tensors):
     """The reference model of a run configuration with `tensors` loaded and
-    the run's method applied (masks from the loaded weights)."""
+    the run's method applied (the checkpoint's held masks, else masks from
+    the loaded weights)."""
     model = reference.build(config["arch"], config["in_c"], config["classes"], config["width"])
     state = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()
-             if not k.startswith("optimizer.") and not k.endswith((".nm_values", ".nm_index"))}
+             if not k.startswith(("optimizer.", MASK_PREFIX)) and not k.endswith((".nm_values", ".nm_index"))}
     model.load_state_dict(state, strict=True)
     n, m = (int(v) for v in config["nm"].split(":"))
     layers = methods.convert(model, config["method"], n, m, config["decay"], bool(config["sparse_classifier"]))
+    apply_held_masks(model, tensors, config["method"])
     return model, layers
 
 

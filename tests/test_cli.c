@@ -3,6 +3,7 @@
  * exact resume, export, one-line errors with non-zero exits for bad options,
  * data files and checkpoints, every sub-command's --help, and the width a
  * named model trains at. */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -306,8 +307,115 @@ int main(void)
     CHECK(rc == 1 && strstr(output, "none.safetensors"), "missing checkpoint: exit %d: %s", rc, output);
     rc = run("train --data-dir %s --width 0.25 --batch 32 --quiet --out %s/wide --resume %s/full/checkpoint.safetensors",
              dir, dir, dir);
-    CHECK(rc == 1 && strstr(output, "checkpoint.safetensors") && strstr(output, "weight"),
+    CHECK(rc == 1 && strstr(output, "checkpoint.safetensors") && strstr(output, "width 0.125") && strstr(output, "0.25"),
           "mismatched checkpoint: exit %d: %s", rc, output);
+
+    /* Item 1 of issue 16: SIGINT / SIGTERM finish the step, checkpoint and
+     * exit 130 / 143 with a line saying how to resume; the run resumes to the
+     * uninterrupted run's bytes. */
+    const int sigs[2] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+        char out_dir[600], log[700], ckpt[700];
+        snprintf(out_dir, sizeof out_dir, "%s/sig%d", dir, i);
+        snprintf(log, sizeof log, "%s/sig%d.txt", dir, i);
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out_dir);
+        const pid_t pid = fork();
+        if (pid == 0) {
+            char data_arg[600];
+            snprintf(data_arg, sizeof data_arg, "%s", dir);
+            if (!freopen(log, "w", stdout) || dup2(fileno(stdout), 2) < 0) _exit(99);
+            execl(nmtrain, nmtrain, "train", "--data-dir", data_arg, "--width", "0.125", "--batch", "32", "--quiet",
+                  "--threads", "1", "--epochs", "3", "--lr", "0.2", "--out", out_dir, "--checkpoint-every", "2",
+                  (char *)NULL);
+            _exit(98);
+        }
+        /* Signal once the run has written its first checkpoint (step 2). */
+        for (int wait_ms = 0; wait_ms < 60000 && access(ckpt, F_OK) != 0; wait_ms += 5) usleep(5000);
+        kill(pid, sigs[i]);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        FILE *f = fopen(log, "r");
+        size_t n = f ? fread(output, 1, sizeof output - 1, f) : 0;
+        output[n] = 0;
+        if (f) fclose(f);
+        const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status); /* killed: no handler */
+        char tmp[720];
+        snprintf(tmp, sizeof tmp, "%s.tmp", ckpt);
+        CHECK(code == 128 + sigs[i] && strstr(output, "resume with") && strstr(output, "stopped by SIG") &&
+                  access(tmp, F_OK) != 0,
+              "signal %d: exit %d, output '%s'", sigs[i], code, output);
+        rc = run("train --data-dir %s %s --epochs 3 --lr 0.2 --out %s --resume %s", dir, common, out_dir, ckpt);
+        CHECK(rc == 0, "resume after signal %d: exit %d: %s", sigs[i], rc, output);
+        snprintf(path, sizeof path, "%s/full/checkpoint.safetensors", dir);
+        CHECK(files_equal(path, ckpt), "signal %d: the resumed run's checkpoint differs from the uninterrupted run's",
+              sigs[i]);
+    }
+    /* Two signals: out at once, the last good checkpoint untouched. */
+    {
+        char out_dir[600], ckpt[700], copy[800];
+        snprintf(out_dir, sizeof out_dir, "%s/sig2", dir);
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out_dir);
+        snprintf(copy, sizeof copy, "%s/good.safetensors", dir);
+        const pid_t pid = fork();
+        if (pid == 0) {
+            char data_arg[600];
+            snprintf(data_arg, sizeof data_arg, "%s", dir);
+            if (!freopen("/dev/null", "w", stdout)) _exit(99);
+            execl(nmtrain, nmtrain, "train", "--data-dir", data_arg, "--width", "0.125", "--batch", "32", "--quiet",
+                  "--threads", "1", "--epochs", "30", "--lr", "0.2", "--out", out_dir, "--checkpoint-every", "3",
+                  (char *)NULL);
+            _exit(98);
+        }
+        for (int wait_ms = 0; wait_ms < 60000 && access(ckpt, F_OK) != 0; wait_ms += 5) usleep(5000);
+        kill(pid, SIGSTOP); /* hold it between steps while the good checkpoint is copied */
+        snprintf(path, sizeof path, "cp %s %s", ckpt, copy);
+        CHECK(system(path) == 0, "copy failed");
+        kill(pid, SIGINT);
+        kill(pid, SIGINT);
+        kill(pid, SIGCONT);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+        CHECK(code == 130, "two SIGINTs: exit %d", code);
+        CHECK(files_equal(ckpt, copy), "two SIGINTs changed the last good checkpoint");
+        rc = run("eval --checkpoint %s --data-dir %s", ckpt, dir);
+        CHECK(rc == 0, "the checkpoint after two SIGINTs does not evaluate: %s", output);
+        /* A stale temporary file of a killed write goes on the next start. */
+        char tmp[720];
+        snprintf(tmp, sizeof tmp, "%s.tmp", ckpt);
+        FILE *t = fopen(tmp, "w");
+        if (t) fputs("half a checkpoint", t), fclose(t);
+        rc = run("train --data-dir %s %s --epochs 30 --lr 0.2 --out %s --resume %s --max-steps 14", dir, common,
+                 out_dir, ckpt);
+        CHECK(rc == 0 && access(tmp, F_OK) != 0, "stale %s after the next start (exit %d): %s", tmp, rc, output);
+    }
+
+    /* Item 10 of issue 16: an output directory that cannot take a file is
+     * found before the first step (file size limit of 1 KiB). */
+    {
+        char cmd[2048], log[600];
+        snprintf(log, sizeof log, "%s/limited.txt", dir);
+        snprintf(cmd, sizeof cmd, "sh -c 'trap \"\" XFSZ; ulimit -f 2; exec %s train --data-dir %s %s --epochs 1 --out %s/limited' > %s 2>&1",
+                 nmtrain, dir, common, dir, log);
+        const int status = system(cmd);
+        FILE *f = fopen(log, "r");
+        size_t n = f ? fread(output, 1, sizeof output - 1, f) : 0;
+        output[n] = 0;
+        if (f) fclose(f);
+        rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+        CHECK(rc == 1 && strstr(output, "limited: the output directory is not writable") && !strstr(output, "epoch 1"),
+              "unwritable output: exit %d: %s", rc, output);
+    }
+
+    /* Item 7 of issue 16: shapes that overflowed or took minutes. */
+    rc = run("info --in 1x2147483647x2147483647");
+    CHECK(rc == 2 && strstr(output, "65536"), "info --in 1x2147483647x2147483647: exit %d: %s", rc, output);
+    rc = run("info --in 4x99999999999x1");
+    CHECK(rc == 2 && strstr(output, "CxHxW"), "info --in 4x99999999999x1: exit %d: %s", rc, output);
+    rc = run("info --in 1x60000x60000");
+    CHECK(rc == 1 && strstr(output, "beyond the supported size"), "info --in 1x60000x60000: exit %d: %s", rc, output);
+    rc = run("sim --model resnet9 --in 1x99999999999x1");
+    CHECK(rc == 2 && strstr(output, "CxHxW"), "sim --in: exit %d: %s", rc, output);
 
     /* info: the spec's compute figures for BDWP at 2:8. */
     rc = run("info --model resnet18 --in 3x32x32 --method bdwp --nm 2:8");

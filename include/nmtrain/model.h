@@ -61,6 +61,17 @@ typedef struct nmt_model_desc {
     nmt_node nodes[NMT_MAX_NODES];
 } nmt_model_desc;
 
+/* Limits every model description enforces, so that no shape, parameter or
+ * MAC count can overflow: input channels, height and width each at most
+ * NMT_MODEL_MAX_DIM, classes at most NMT_MODEL_MAX_CLASSES, a width
+ * multiplier in (0, NMT_MODEL_MAX_WIDTH], and per node at most
+ * NMT_MODEL_MAX_NODE_MACS MACs per sample (2^52: sums over every node and
+ * the three GEMMs stay far below INT64_MAX). */
+#define NMT_MODEL_MAX_DIM 65536
+#define NMT_MODEL_MAX_CLASSES (1 << 20)
+#define NMT_MODEL_MAX_WIDTH 64
+#define NMT_MODEL_MAX_NODE_MACS (INT64_C(1) << 52)
+
 typedef struct nmt_model_config {
     const char *arch;    /* resnet9, resnet18, resnet50, vgg19, vit */
     float width;         /* channel multiplier, 1 = the published widths */
@@ -73,6 +84,10 @@ typedef struct nmt_model_config {
 
 /* Fills `out` for an architecture. Errors name the bad field. */
 int nmt_model_describe(const nmt_model_config *cfg, nmt_model_desc *out);
+/* Checks every node of a description against the limits above. */
+int nmt_model_check_limits(const nmt_model_desc *desc);
+/* Parses "CxHxW" (decimal, each in 1..NMT_MODEL_MAX_DIM). */
+int nmt_shape_parse(const char *text, int *c, int *h, int *w);
 /* Lists the architecture names, comma separated. */
 const char *nmt_model_archs(void);
 

@@ -3,6 +3,7 @@
 #ifndef NMTRAIN_TRAIN_H
 #define NMTRAIN_TRAIN_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -90,6 +91,20 @@ int nmt_net_backward(nmt_net *net);
  * with new_masks set every --mask-interval steps (the masks are held, and
  * only the kept values follow the weights, in between). */
 void nmt_net_refresh_sparse(nmt_net *net, int new_masks);
+/* The masks the layers hold between refreshes (every --mask-interval
+ * steps, and tnm's transposable masks): which weight, which mask ("in" =
+ * m_in and "t" = m_t, c_out x k; "out" = m_out, k x c_out) and its bytes
+ * (0/1), writable. Fills up to `max` entries and returns how many. */
+typedef struct nmt_net_mask {
+    const char *param, *kind;
+    uint8_t *data;
+    size_t count;
+} nmt_net_mask;
+#define NMT_NET_MAX_MASKS (3 * NMT_MAX_NODES)
+int nmt_net_masks(nmt_net *net, nmt_net_mask *out, int max);
+/* After the held masks were written (a checkpoint's): checks that each
+ * keeps at most N per group and rebuilds the operands from them. */
+int nmt_net_restore_masks(nmt_net *net);
 /* The packed forward operand of the layer owning weight `param_name`, or
  * NULL when that layer's forward GEMM is dense. */
 const nmt_packed *nmt_net_forward_operand(nmt_net *net, const char *param_name);
@@ -103,6 +118,10 @@ void nmt_net_on_grad_ready(nmt_net *net, void (*ready)(void *ctx, int index), vo
 /* Batch norm over the samples of all ranks (statistics summed over `comm`
  * in forward and backward; NULL: per rank, the default). */
 void nmt_net_sync_batchnorm(nmt_net *net, nmt_comm *comm);
+/* The first parameter whose values, gradients or momentum hold a NaN or an
+ * infinity, or NULL. One pass over them: cheap beside a training step. */
+typedef enum nmt_tensor_part { NMT_PART_VALUES, NMT_PART_GRADS, NMT_PART_MOMENTUM } nmt_tensor_part;
+const char *nmt_net_first_nonfinite(nmt_net *net, nmt_tensor_part part);
 /* Per-op time accounting of forward and backward (off by default): where a
  * training step goes, printed as a table of op, direction, ms and share. */
 void nmt_net_set_profiling(nmt_net *net, int on);
@@ -132,6 +151,7 @@ typedef struct nmt_schedule {
     float final_fraction;   /* onecycle: lr at the end as a fraction of the peak */
 } nmt_schedule;
 int nmt_schedule_parse(const char *name, nmt_schedule_kind *out);
+const char *nmt_schedule_name(nmt_schedule_kind kind);
 /* Learning rate for step `step` (0-based). */
 float nmt_schedule_lr(const nmt_schedule *s, int64_t step);
 
@@ -140,6 +160,12 @@ typedef struct nmt_run_state {
     int64_t step;      /* optimiser steps done */
     int epoch;         /* epoch in progress */
     int batch_in_epoch;/* batches of that epoch already done */
+    int64_t mask_step; /* step at which the held masks were last regenerated */
+    /* The epoch in progress so far, so its one log row covers all of it. */
+    double epoch_loss_sum;
+    int64_t epoch_correct, epoch_seen;
+    float first_loss;  /* the run's first training loss: the default divergence bound's scale */
+    int masks_regenerated; /* load: the checkpoint lacked the masks in use, so they were recomputed */
 } nmt_run_state;
 
 /* Writes weights, buffers, momentum ("optimizer.momentum.<name>") and
@@ -176,6 +202,11 @@ int nmt_export_semi_structured(nmt_net *net, const char *path, const char *meta_
 char *nmt_checkpoint_config(const char *path);
 
 /* ---- the training loop ---- */
+/* Largest values a run accepts (the run configuration is checked against them). */
+#define NMT_EPOCHS_MAX 100000
+#define NMT_BATCH_MAX 65536
+#define NMT_MASK_INTERVAL_MAX 1000000
+
 typedef struct nmt_train_config {
     nmt_model_config model;
     nmt_method_config method;
@@ -196,7 +227,16 @@ typedef struct nmt_train_config {
                                    its share of every global batch of `batch`; rank 0 alone prints,
                                    logs, evaluates and checkpoints */
     int sync_bn;                /* with comm: batch-norm statistics over all ranks */
+    int overwrite;              /* out_dir may hold another run, which is replaced */
+    int finetune;               /* resume may change the checkpoint's configuration: its weights start a new
+                                   schedule at step 0, momentum and masks are regenerated */
+    float max_loss;             /* a training loss above this is divergence; 0 = NMT_DIVERGENCE_FACTOR x the
+                                   run's first loss */
+    const volatile sig_atomic_t *stop; /* when it holds a signal number, the run finishes its step, checkpoints
+                                   and returns (NULL = never) */
 } nmt_train_config;
+
+#define NMT_DIVERGENCE_FACTOR 100.0f
 
 typedef struct nmt_epoch_result {
     int epoch;
@@ -207,16 +247,27 @@ typedef struct nmt_epoch_result {
 } nmt_epoch_result;
 
 typedef struct nmt_train_result {
-    int epochs_done;
+    int epochs_done;        /* epochs completed by this call; `last` describes the last of them */
     nmt_epoch_result last;
     double seconds;
+    nmt_run_state state;    /* where the run stands: what its last checkpoint holds */
+    int stopped_by;         /* the signal number in *cfg->stop that ended the run early, or 0 */
+    int already_finished;   /* the resumed checkpoint had done every epoch: nothing ran */
 } nmt_train_result;
 
 /* Evaluates `net` on every sample of `ds` (batch-norm in inference mode). */
 int nmt_evaluate(nmt_net *net, const nmt_dataset *ds, int batch, const float *mean, const float *std,
                  float *loss, float *accuracy);
 /* Trains on `train`, evaluating on `test` after each epoch. The normalisation
- * statistics come from `train`. */
+ * statistics come from `train`. With out_dir, the directory must not hold
+ * another run unless resuming or overwriting; it is proven writable before
+ * the first step; logs get one row per epoch; a checkpoint is written
+ * atomically at each epoch end, every checkpoint_every steps, at max_steps
+ * and on a stop request. A loss, gradient or weight that stops being finite,
+ * or a loss above the divergence bound, ends the run with an error naming
+ * the step and the tensor, leaving the last good checkpoint in place.
+ * Resuming checks the checkpoint's recorded configuration against `cfg`
+ * (unless finetune) and its run state against the data. */
 int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_dataset *test,
               nmt_train_result *result);
 /* The network a checkpoint (or export) was trained as, built for up to
@@ -225,9 +276,23 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
  * normalisation. NULL with an error naming the file on failure. */
 nmt_net *nmt_net_from_checkpoint(const char *path, int max_batch, nmt_method_config *method, float *mean,
                                  float *std);
-/* Rebuilds the model a checkpoint was trained with (its "config" metadata). */
-int nmt_checkpoint_model(const char *path, nmt_model_config *model, char *arch_buf, size_t arch_size,
-                         nmt_method_config *method, float *mean, float *std);
+
+/* ---- the run configuration ----
+ * What a checkpoint (or export) records of its run, as JSON in its "config"
+ * metadata; written and read only here. */
+typedef struct nmt_run_config {
+    nmt_train_config train;   /* train.model.arch and train.data_name point into arch and data */
+    char arch[32], data[32];
+    float mean[NMT_DATA_MAX_CHANNELS], std[NMT_DATA_MAX_CHANNELS];
+    int has_recipe;           /* 0: an older checkpoint without the schedule and optimiser settings */
+} nmt_run_config;
+/* The configuration of a run as JSON, with the input normalisation
+ * (cfg->model.in_c entries of mean and std); caller frees. */
+char *nmt_run_config_json(const nmt_train_config *cfg, const float *mean, const float *std);
+/* Parses and range-checks every field; errors name `path` and the field. */
+int nmt_run_config_parse(const char *json, const char *path, nmt_run_config *out);
+/* nmt_run_config_parse of a checkpoint's "config" metadata. */
+int nmt_run_config_read(const char *checkpoint, nmt_run_config *out);
 
 #ifdef __cplusplus
 }

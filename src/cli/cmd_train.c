@@ -1,6 +1,9 @@
 /* nmtrain train: the training job. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -10,6 +13,27 @@ static const char about[] =
     "usage: nmtrain train [options]\n"
     "Trains a model. With no options, the default job: ResNet9 at width 0.25 with BDWP 2:8 on Fashion-MNIST\n"
     "from " NMT_FASHION_MNIST_DIR "; a model named with --model trains at its published width.\n";
+
+/* The first SIGINT or SIGTERM asks the trainer to finish its step and
+ * checkpoint; a second one exits at once (the checkpoint on disk is only
+ * ever replaced by an atomic rename, so it stays the last good one). */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    if (stop_signal) _exit(128 + sig);
+    stop_signal = sig;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 static int train_job(cli_options *o);
 
@@ -63,9 +87,26 @@ static int train_job(cli_options *op)
            nmt_threads(), t->out_dir ? t->out_dir : "(none)");
     printf("kernels: dense GEMM OpenBLAS %s, N:M %s\n", nmt_gemm_dense_core(), nmt_gemm_nm_path());
     nmt_train_result result;
+    o.train.stop = &stop_signal;
+    catch_signals();
     int rc = nmt_train(t, &train, &test, &result);
+    const nmt_run_state *s = &result.state;
     if (rc != 0) {
         fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
+    } else if (result.already_finished) {
+        printf("%s: the run has done all %d epochs (step %lld): nothing to do\n", t->resume, t->epochs,
+               (long long)s->step);
+    } else if (result.stopped_by || result.epochs_done == 0) {
+        if (s->step == 0) {
+            printf("stopped before the first step; nothing was saved\n");
+        } else if (t->out_dir) {
+            printf("stopped%s at step %lld (epoch %d, %d batches into it); resume with: nmtrain train --resume "
+                   "%s/checkpoint.safetensors --out %s\n",
+                   result.stopped_by == SIGINT ? " by SIGINT" : result.stopped_by == SIGTERM ? " by SIGTERM" : "",
+                   (long long)s->step, s->epoch + 1, s->batch_in_epoch, t->out_dir, t->out_dir);
+        } else {
+            printf("stopped at step %lld (no output directory: nothing saved)\n", (long long)s->step);
+        }
     } else {
         printf("final test accuracy %.2f%% (loss %.4f) after %d epochs in %.1f s, peak memory %.0f MB\n",
                100.0 * result.last.test_acc, (double)result.last.test_loss, result.epochs_done, result.seconds,
@@ -74,5 +115,6 @@ static int train_job(cli_options *op)
     }
     nmt_dataset_free(&train);
     nmt_dataset_free(&test);
+    if (!rc && result.stopped_by) return 128 + result.stopped_by;
     return rc ? 1 : 0;
 }

@@ -263,13 +263,6 @@ static int parse_number(const cli_options *o, const cli_option *opt, const char 
                 opt->hi);
 }
 
-static int parse_shape(const char *text, nmt_model_config *m)
-{
-    int c, h, w, used = 0;
-    if (sscanf(text, "%dx%dx%d%n", &c, &h, &w, &used) != 3 || text[used] || c < 1 || h < 1 || w < 1) return -1;
-    m->in_c = c, m->in_h = h, m->in_w = w;
-    return 0;
-}
 
 /* Applies one option's value to the options. */
 static int apply(cli_options *o, const cli_option *opt, const char *value)
@@ -300,8 +293,9 @@ static int apply(cli_options *o, const cli_option *opt, const char *value)
         *(int64_t *)field = (int64_t)v;
         return 0;
     case K_SHAPE:
-        if (parse_shape(value, (nmt_model_config *)field))
-            return fail(o, opt->name, "'%s' is not CxHxW with positive sizes (e.g. 3x32x32)", value);
+        if (nmt_shape_parse(value, &((nmt_model_config *)field)->in_c, &((nmt_model_config *)field)->in_h,
+                            &((nmt_model_config *)field)->in_w))
+            return fail(o, opt->name, "%s", nmt_errmsg());
         o->in_given = 1;
         return 0;
     case K_NM:

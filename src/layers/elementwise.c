@@ -14,16 +14,17 @@ void zero_fill(int64_t n, float *x)
 void relu_forward(int64_t n, const float *x, float *y)
 {
 #pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f || x[i] != x[i] ? x[i] : 0.0f; /* NaN stays NaN, as in PyTorch */
 }
 
-/* dy where y > 0, else 0, as a bit mask: branch-free, so it vectorises
- * (a branch on the sign of y mispredicts half the time). */
+/* dy unless y <= 0 (so a NaN y passes dy on, as PyTorch's threshold
+ * backward does), as a bit mask: branch-free, so it vectorises (a branch on
+ * the sign of y mispredicts half the time). */
 static inline float relu_gate(float y, float dy)
 {
     uint32_t bits;
     memcpy(&bits, &dy, sizeof bits);
-    bits &= -(uint32_t)(y > 0.0f);
+    bits &= -(uint32_t)!(y <= 0.0f);
     float gated;
     memcpy(&gated, &bits, sizeof gated);
     return gated;

@@ -1,5 +1,6 @@
 /* Appending nodes to a model description, with shape inference. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -103,7 +104,14 @@ int builder_unary(model_builder *b, nmt_op op, const char *name, int input)
     if (!n) return -1;
     if (op == NMT_OP_AVGPOOL) n->h_out = n->w_out = 1;
     if (op == NMT_OP_FLATTEN) {
-        n->c_out = n->c_in * n->h_in * n->w_in;
+        const int64_t features = (int64_t)n->c_in * n->h_in * n->w_in;
+        if (features > INT32_MAX) {
+            nmt_error("model %s: layer %s would flatten %dx%dx%d into more than %d features", b->desc->arch, name,
+                      n->c_in, n->h_in, n->w_in, INT32_MAX);
+            b->failed = 1;
+            return -1;
+        }
+        n->c_out = (int)features;
         n->h_out = n->w_out = 1;
     }
     return commit(b, n);

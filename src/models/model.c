@@ -1,4 +1,6 @@
 /* Architecture dispatch and per-node counts (parameters, MACs). */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nmtrain/core.h"
@@ -34,15 +36,68 @@ int nmt_model_describe(const nmt_model_config *cfg, nmt_model_desc *out)
         nmt_error("model width multiplier %g must be in (0, 64]", (double)cfg->width);
         return -1;
     }
-    if (cfg->in_c < 1 || cfg->in_h < 1 || cfg->in_w < 1 || cfg->classes < 2) {
-        nmt_error("model input %dx%dx%d with %d classes is not valid", cfg->in_c, cfg->in_h, cfg->in_w,
-                  cfg->classes);
+    if (cfg->in_c < 1 || cfg->in_h < 1 || cfg->in_w < 1 || cfg->classes < 2 || cfg->in_c > NMT_MODEL_MAX_DIM ||
+        cfg->in_h > NMT_MODEL_MAX_DIM || cfg->in_w > NMT_MODEL_MAX_DIM || cfg->classes > NMT_MODEL_MAX_CLASSES) {
+        nmt_error("model input %dx%dx%d with %d classes is not valid (each of C, H, W in 1..%d, classes in 2..%d)",
+                  cfg->in_c, cfg->in_h, cfg->in_w, cfg->classes, NMT_MODEL_MAX_DIM, NMT_MODEL_MAX_CLASSES);
         return -1;
     }
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
-        if (!strcmp(cfg->arch, archs[i].name)) return archs[i].describe(cfg, out);
+        if (!strcmp(cfg->arch, archs[i].name))
+            return archs[i].describe(cfg, out) != 0 || nmt_model_check_limits(out) != 0 ? -1 : 0;
     nmt_error("unknown model '%s' (choose one of %s)", cfg->arch, nmt_model_archs());
     return -1;
+}
+
+/* A node's per-sample MACs of one GEMM direction, in 128 bits so the
+ * check itself cannot overflow. */
+static __int128 node_macs_wide(const nmt_node *n)
+{
+    switch (n->op) {
+    case NMT_OP_CONV:
+    case NMT_OP_PATCH_EMBED:
+        return (__int128)n->c_in * n->kh * n->kw * n->c_out * n->h_out * n->w_out;
+    case NMT_OP_LINEAR:
+        return (__int128)n->c_in * n->c_out * n->h_in * n->w_in;
+    case NMT_OP_ATTENTION:
+        return (__int128)4 * n->h_in * n->h_in * n->c_in;
+    default:
+        return 0;
+    }
+}
+
+int nmt_model_check_limits(const nmt_model_desc *desc)
+{
+    for (int i = 0; i < desc->n_nodes; i++) {
+        const nmt_node *n = &desc->nodes[i];
+        const __int128 out = (__int128)n->c_out * n->h_out * n->w_out, in = (__int128)n->c_in * n->h_in * n->w_in;
+        if (out > INT32_MAX || in > INT32_MAX || node_macs_wide(n) > NMT_MODEL_MAX_NODE_MACS) {
+            nmt_error("model %s: layer %s (%dx%dx%d -> %dx%dx%d) is beyond the supported size (at most %d values "
+                      "and 2^52 MACs per sample and layer)",
+                      desc->arch, n->name, n->c_in, n->h_in, n->w_in, n->c_out, n->h_out, n->w_out, INT32_MAX);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int nmt_shape_parse(const char *text, int *c, int *h, int *w)
+{
+    int dims[3];
+    const char *at = text;
+    for (int d = 0; d < 3; d++) {
+        char *end;
+        errno = 0;
+        const long v = at[0] >= '0' && at[0] <= '9' ? strtol(at, &end, 10) : -1;
+        if (v < 1 || errno == ERANGE || v > NMT_MODEL_MAX_DIM || *end != (d < 2 ? 'x' : '\0')) {
+            nmt_error("shape '%s' is not CxHxW with each of C, H, W in 1..%d", text, NMT_MODEL_MAX_DIM);
+            return -1;
+        }
+        dims[d] = (int)v;
+        at = end + 1;
+    }
+    *c = dims[0], *h = dims[1], *w = dims[2];
+    return 0;
 }
 
 const char *nmt_op_name(nmt_op op)
@@ -83,16 +138,25 @@ nmt_macs nmt_node_macs(const nmt_node *n)
     return m;
 }
 
+/* Floor division for a positive divisor. */
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
 /* Sum over the `out` output positions along one axis of the kernel taps
- * that land inside the input. */
+ * that land inside the input: per tap i, the outputs o in [0, out) with
+ * 0 <= o*stride - pad + i < in, counted in closed form. */
 static int64_t taps_inside(int out, int in, int k, int stride, int pad)
 {
     int64_t count = 0;
-    for (int o = 0; o < out; o++)
-        for (int i = 0; i < k; i++) {
-            const int at = o * stride - pad + i;
-            count += at >= 0 && at < in;
-        }
+    for (int i = 0; i < k; i++) {
+        int64_t lo = -floor_div(-(int64_t)(pad - i), stride); /* ceil((pad - i) / stride) */
+        int64_t hi = floor_div((int64_t)in - 1 + pad - i, stride);
+        if (lo < 0) lo = 0;
+        if (hi > out - 1) hi = out - 1;
+        if (hi >= lo) count += hi - lo + 1;
+    }
     return count;
 }
 

@@ -73,6 +73,40 @@ void method_layer_refresh(const nmt_method_config *cfg, method_layer *l, const f
     }
 }
 
+int method_layer_masks(method_layer *l, const char **names, uint8_t **masks)
+{
+    int n = 0;
+    if (l->mask_in) names[n] = "in", masks[n++] = l->mask_in;
+    if (l->mask_out) names[n] = "out", masks[n++] = l->mask_out;
+    if (l->mask_t) names[n] = "t", masks[n++] = l->mask_t;
+    return n;
+}
+
+/* At most N kept in each group of M along the columns of a rows x cols
+ * mask with the given strides. */
+static int groups_within(const uint8_t *mask, int rows, int cols, ptrdiff_t row_stride, ptrdiff_t col_stride,
+                         nmt_nm nm)
+{
+    for (int r = 0; r < rows; r++)
+        for (int g = 0; g + nm.m <= cols; g += nm.m) {
+            int kept = 0;
+            for (int j = 0; j < nm.m; j++) kept += mask[r * row_stride + (g + j) * col_stride] != 0;
+            if (kept > nm.n) return 0;
+        }
+    return 1;
+}
+
+int method_layer_check_masks(const nmt_method_config *cfg, const method_layer *l, const char **bad)
+{
+    const nmt_nm nm = cfg->nm;
+    if (l->mask_in && !groups_within(l->mask_in, l->c_out, l->k, l->k, 1, nm)) return *bad = "in", -1;
+    if (l->mask_out && !groups_within(l->mask_out, l->k, l->c_out, l->c_out, 1, nm)) return *bad = "out", -1;
+    if (l->mask_t && (!groups_within(l->mask_t, l->c_out, l->k, l->k, 1, nm) ||
+                      !groups_within(l->mask_t, l->k, l->c_out, 1, l->k, nm)))
+        return *bad = "t", -1;
+    return 0;
+}
+
 nmt_operand method_fw_operand(const method_layer *l, const float *w)
 {
     nmt_operand op = {w, l->fw_sparse ? &l->fw : NULL};

@@ -38,6 +38,14 @@ void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, nmt_a
  * weight values (--mask-interval T > 1 between mask refreshes). */
 void method_layer_refresh(const nmt_method_config *cfg, method_layer *layer, const float *w, int new_masks);
 nmt_operand method_fw_operand(const method_layer *layer, const float *w);
+/* The masks the layer holds between refreshes, as (name, data) pairs, each
+ * c_out x k bytes of 0/1: "in" (m_in, c_out x k), "out" (m_out, k x c_out),
+ * "t" (m_t, c_out x k). Returns how many (0 to 3). */
+int method_layer_masks(method_layer *layer, const char **names, uint8_t **masks);
+/* 0 when every held mask keeps at most N of each group it must (along k for
+ * m_in and m_t, along c_out for m_out and m_t); else -1 with the mask's name
+ * in *bad. */
+int method_layer_check_masks(const nmt_method_config *cfg, const method_layer *layer, const char **bad);
 /* The backward-data operand, built into `scratch` (method_bw_scratch_floats
  * of them; one buffer serves every layer, as backward-data runs layer by
  * layer): SR-STE's W * m_in, or BDWP's and TNM's packed W^T, from the same

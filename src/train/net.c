@@ -244,6 +244,13 @@ nmt_net *nmt_net_create(const nmt_model_desc *desc, int max_batch, const nmt_met
     }
     for (int i = 0; i < desc->n_nodes; i++) {
         const nmt_op op = desc->nodes[i].op;
+        /* A layer's GEMM columns (batch x output pixels) are ints. */
+        if ((int64_t)max_batch * plane_out(&desc->nodes[i]) > INT32_MAX ||
+            (int64_t)max_batch * plane_in(&desc->nodes[i]) > INT32_MAX) {
+            nmt_error("model %s: a batch of %d through layer %s (%dx%d pixels) exceeds %d columns", desc->arch,
+                      max_batch, desc->nodes[i].name, desc->nodes[i].h_in, desc->nodes[i].w_in, INT32_MAX);
+            return NULL;
+        }
         if (op >= NMT_OP_PATCH_EMBED) {
             nmt_error("model %s: layer %s (%s) is described for the simulator but the training engine "
                       "does not run it yet", desc->arch, desc->nodes[i].name, nmt_op_name(op));
@@ -307,6 +314,58 @@ void nmt_net_refresh_sparse(nmt_net *net, int new_masks)
             method_layer_refresh(&net->method, &node->sparse, net->params[node->weight].data, new_masks);
     }
     if (net->profiling) net->refresh_seconds += nmt_now() - start;
+}
+
+static int all_finite(const float *v, int64_t n)
+{
+    int64_t bad = 0;
+#pragma omp parallel for simd reduction(+ : bad) schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) bad += !isfinite(v[i]);
+    return bad == 0;
+}
+
+const char *nmt_net_first_nonfinite(nmt_net *net, nmt_tensor_part part)
+{
+    for (int i = 0; i < net->n_params; i++) {
+        const nmt_param *p = &net->params[i];
+        const float *v = part == NMT_PART_VALUES ? p->data : part == NMT_PART_GRADS ? p->grad : p->momentum;
+        if (v && !all_finite(v, p->count)) return p->name;
+    }
+    return NULL;
+}
+
+int nmt_net_masks(nmt_net *net, nmt_net_mask *out, int max)
+{
+    int count = 0;
+    for (int i = 0; i < net->desc.n_nodes; i++) {
+        net_node *node = &net->nodes[i];
+        if (!is_gemm(node->desc)) continue;
+        const char *names[3];
+        uint8_t *masks[3];
+        const int n = method_layer_masks(&node->sparse, names, masks);
+        for (int j = 0; j < n && count < max; j++, count++) {
+            out[count].param = net->params[node->weight].name;
+            out[count].kind = names[j];
+            out[count].data = masks[j];
+            out[count].count = (size_t)node->sparse.c_out * node->sparse.k;
+        }
+    }
+    return count;
+}
+
+int nmt_net_restore_masks(nmt_net *net)
+{
+    for (int i = 0; i < net->desc.n_nodes; i++) {
+        net_node *node = &net->nodes[i];
+        const char *bad;
+        if (is_gemm(node->desc) && method_layer_check_masks(&net->method, &node->sparse, &bad) != 0) {
+            nmt_error("mask m_%s of %s keeps more than %d of %d in a group", bad, net->params[node->weight].name,
+                      net->method.nm.n, net->method.nm.m);
+            return -1;
+        }
+    }
+    nmt_net_refresh_sparse(net, 0);
+    return 0;
 }
 
 const nmt_packed *nmt_net_forward_operand(nmt_net *net, const char *param_name)

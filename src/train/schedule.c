@@ -17,6 +17,11 @@ int nmt_schedule_parse(const char *name, nmt_schedule_kind *out)
     return 0;
 }
 
+const char *nmt_schedule_name(nmt_schedule_kind kind)
+{
+    return kind == NMT_SCHED_CONSTANT ? "constant" : kind == NMT_SCHED_COSINE ? "cosine" : "onecycle";
+}
+
 float nmt_schedule_lr(const nmt_schedule *s, int64_t step)
 {
     if (step < s->warmup_steps) return s->peak_lr * (float)(step + 1) / (float)s->warmup_steps;

@@ -1,11 +1,16 @@
 /* The training loop: schedule, steps, progress, evaluation, logs and
- * checkpoints, with an exact resume. */
+ * checkpoints, with an exact resume, divergence checks and clean stops. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "nmtrain/core.h"
 #include "nmtrain/train.h"
@@ -56,39 +61,39 @@ static void format_duration(double seconds, char *out, size_t size)
     else snprintf(out, size, "%ldm%02lds", s / 60, s % 60);
 }
 
-static void config_json(const nmt_train_config *cfg, const float *mean, const float *std, int channels, char *out,
-                        size_t size)
+/* The files of a run's output directory, each checked to fit PATH_MAX. */
+typedef struct run_paths {
+    char csv[PATH_MAX], json[PATH_MAX], checkpoint[PATH_MAX], checkpoint_tmp[PATH_MAX], probe[PATH_MAX];
+} run_paths;
+
+static int join_path(char *out, const char *dir, const char *name)
 {
-    size_t used = (size_t)snprintf(
-        out, size,
-        "{\"arch\": \"%s\", \"width\": %.9g, \"in_c\": %d, \"in_h\": %d, \"in_w\": %d, \"classes\": %d, "
-        "\"imagenet_stem\": %d, \"method\": \"%s\", \"nm\": \"%d:%d\", \"decay\": %.9g, \"mask_interval\": %d, "
-        "\"sparse_classifier\": %d, \"data\": \"%s\", \"epochs\": %d, \"batch\": %d, "
-        "\"lr\": %.9g, \"seed\": %llu",
-        cfg->model.arch, (double)cfg->model.width, cfg->model.in_c, cfg->model.in_h, cfg->model.in_w,
-        cfg->model.classes, cfg->model.imagenet_stem, nmt_method_name(cfg->method.kind), cfg->method.nm.n,
-        cfg->method.nm.m, (double)cfg->method.decay, cfg->method.mask_interval,
-        cfg->method.sparse_classifier, cfg->data_name ? cfg->data_name : "", cfg->epochs, cfg->batch,
-        (double)cfg->lr, (unsigned long long)cfg->seed);
-    for (int pass = 0; pass < 2 && used < size; pass++) {
-        const float *v = pass ? std : mean;
-        used += (size_t)snprintf(out + used, size - used, ", \"%s\": [", pass ? "std" : "mean");
-        for (int c = 0; c < channels && used < size; c++)
-            used += (size_t)snprintf(out + used, size - used, c ? ", %.9g" : "%.9g", (double)v[c]);
-        if (used < size) used += (size_t)snprintf(out + used, size - used, "]");
+    if (snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX) {
+        nmt_error("output directory '%.40s...' (%zu bytes) is too long: its file %s would not fit in %d bytes",
+                  dir, strlen(dir), name, PATH_MAX);
+        return -1;
     }
-    if (used < size) snprintf(out + used, size - used, "}");
+    return 0;
 }
 
-typedef struct run_logs {
-    FILE *csv, *json;
-    int json_rows;
-} run_logs;
+static int make_paths(const char *dir, run_paths *p)
+{
+    if (!dir[0]) {
+        nmt_error("the output directory name is empty");
+        return -1;
+    }
+    return join_path(p->csv, dir, "log.csv") || join_path(p->json, dir, "log.jsonl") ||
+                   join_path(p->checkpoint, dir, "checkpoint.safetensors") ||
+                   join_path(p->checkpoint_tmp, dir, "checkpoint.safetensors.tmp") ||
+                   join_path(p->probe, dir, ".nmtrain-write-probe")
+               ? -1
+               : 0;
+}
 
-/* mkdir -p */
+/* mkdir -p (the path fits PATH_MAX: make_paths checked it). */
 static int make_directories(const char *dir)
 {
-    char path[1024];
+    char path[PATH_MAX];
     snprintf(path, sizeof path, "%s", dir);
     for (char *slash = strchr(path + 1, '/');; slash = strchr(slash + 1, '/')) {
         if (slash) *slash = 0;
@@ -101,65 +106,237 @@ static int make_directories(const char *dir)
     }
 }
 
-static int open_logs(const char *dir, int resumed, run_logs *logs)
+static int exists(const char *path)
 {
-    memset(logs, 0, sizeof *logs);
-    if (!dir) return 0;
-    if (make_directories(dir) != 0) return -1;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/log.csv", dir);
-    logs->csv = fopen(path, resumed ? "a" : "w");
-    if (!logs->csv) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* A small write and sync, so a full disk or a read-only directory is found
+ * before the first step rather than at the first checkpoint. */
+#define PROBE_BYTES 65536
+static int probe_writable(const char *dir, const char *probe)
+{
+    static const char zeros[PROBE_BYTES];
+    const int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int rc = fd < 0 ? -1 : 0;
+    if (!rc && (write(fd, zeros, sizeof zeros) != (ssize_t)sizeof zeros || fsync(fd) != 0)) rc = -1;
+    const int saved = errno;
+    if (fd >= 0) close(fd), unlink(probe);
+    if (rc) nmt_error("%s: the output directory is not writable: %s", dir, strerror(saved ? saved : ENOSPC));
+    return rc;
+}
+
+typedef struct run_logs {
+    FILE *csv, *json;
+    const run_paths *paths;
+} run_logs;
+
+static FILE *open_log(const char *path, int append, const char *header)
+{
+    FILE *f = fopen(path, append ? "a" : "w");
+    if (!f) {
         nmt_error("%s: cannot write: %s", path, strerror(errno));
+        return NULL;
+    }
+    /* A header whenever the file is new, resumed run or not. */
+    if (header && ftell(f) == 0 && (fputs(header, f) < 0 || fflush(f) != 0)) {
+        nmt_error("%s: write failed: %s", path, strerror(errno));
+        fclose(f);
+        return NULL;
+    }
+    return f;
+}
+
+static int open_logs(const run_paths *paths, int append, run_logs *logs)
+{
+    logs->paths = paths;
+    logs->csv = open_log(paths->csv, append,
+                         "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s,skipped_images,resumed\n");
+    logs->json = logs->csv ? open_log(paths->json, append, NULL) : NULL;
+    if (!logs->json && logs->csv) fclose(logs->csv), logs->csv = NULL;
+    return logs->json ? 0 : -1;
+}
+
+static int log_failed(const char *path)
+{
+    nmt_error("%s: write failed: %s", path, strerror(errno ? errno : EIO));
+    return -1;
+}
+
+/* One row per epoch; `resumed` says the epoch was interrupted and resumed
+ * (its row still covers the whole epoch). */
+static int log_epoch(run_logs *logs, const nmt_epoch_result *r, int resumed)
+{
+    if (!logs->csv) return 0;
+    errno = 0;
+    if (fprintf(logs->csv, "%d,%lld,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f,%d,%d\n", r->epoch, (long long)r->step,
+                (double)r->lr, (double)r->train_loss, (double)r->train_acc, (double)r->test_loss,
+                (double)r->test_acc, r->seconds, r->images_per_s, r->skipped_images, resumed) < 0 ||
+        fflush(logs->csv) != 0)
+        return log_failed(logs->paths->csv);
+    cJSON *row = cJSON_CreateObject();
+    char *text = NULL;
+    if (row && cJSON_AddNumberToObject(row, "epoch", r->epoch) && cJSON_AddNumberToObject(row, "step", (double)r->step) &&
+        cJSON_AddNumberToObject(row, "lr", (double)r->lr) &&
+        cJSON_AddNumberToObject(row, "train_loss", (double)r->train_loss) &&
+        cJSON_AddNumberToObject(row, "train_acc", (double)r->train_acc) &&
+        cJSON_AddNumberToObject(row, "test_loss", (double)r->test_loss) &&
+        cJSON_AddNumberToObject(row, "test_acc", (double)r->test_acc) &&
+        cJSON_AddNumberToObject(row, "seconds", r->seconds) &&
+        cJSON_AddNumberToObject(row, "images_per_s", r->images_per_s) &&
+        cJSON_AddNumberToObject(row, "skipped_images", r->skipped_images) &&
+        cJSON_AddBoolToObject(row, "resumed", resumed))
+        text = cJSON_PrintUnformatted(row);
+    cJSON_Delete(row);
+    if (!text) {
+        nmt_error("%s: out of memory formatting a log row", logs->paths->json);
         return -1;
     }
-    if (!resumed) fprintf(logs->csv, "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s,skipped_images\n");
-    snprintf(path, sizeof path, "%s/log.jsonl", dir);
-    logs->json = fopen(path, resumed ? "a" : "w");
-    if (!logs->json) {
-        nmt_error("%s: cannot write: %s", path, strerror(errno));
-        fclose(logs->csv);
+    errno = 0;
+    const int bad = fprintf(logs->json, "%s\n", text) < 0 || fflush(logs->json) != 0;
+    free(text);
+    return bad ? log_failed(logs->paths->json) : 0;
+}
+
+static int close_logs(run_logs *logs)
+{
+    int rc = 0;
+    errno = 0;
+    if (logs->csv && fclose(logs->csv) != 0) rc = log_failed(logs->paths->csv);
+    if (logs->json && fclose(logs->json) != 0 && !rc) rc = log_failed(logs->paths->json);
+    logs->csv = logs->json = NULL;
+    return rc;
+}
+
+/* The checkpoint's recorded configuration against this run's: every
+ * difference is an error naming both values, unless fine-tuning. */
+static int check_resume_config(const nmt_train_config *cfg, const nmt_run_config *was, const char *path)
+{
+    const nmt_train_config *c = &was->train;
+    char now[64], then[64];
+    const char *field = NULL;
+#define DIFFERS(name, fmt, a, b)                                                                                  \
+    if (!field && (a) != (b)) {                                                                                   \
+        field = name;                                                                                             \
+        snprintf(then, sizeof then, fmt, a);                                                                      \
+        snprintf(now, sizeof now, fmt, b);                                                                        \
+    }
+    if (strcmp(c->model.arch, cfg->model.arch)) {
+        field = "model";
+        snprintf(then, sizeof then, "%s", c->model.arch);
+        snprintf(now, sizeof now, "%s", cfg->model.arch);
+    }
+    DIFFERS("width", "%g", (double)c->model.width, (double)cfg->model.width)
+    DIFFERS("input channels", "%d", c->model.in_c, cfg->model.in_c)
+    DIFFERS("input height", "%d", c->model.in_h, cfg->model.in_h)
+    DIFFERS("input width", "%d", c->model.in_w, cfg->model.in_w)
+    DIFFERS("classes", "%d", c->model.classes, cfg->model.classes)
+    DIFFERS("imagenet stem", "%d", c->model.imagenet_stem, cfg->model.imagenet_stem)
+    if (!field && c->method.kind != cfg->method.kind) {
+        field = "method";
+        snprintf(then, sizeof then, "%s", nmt_method_name(c->method.kind));
+        snprintf(now, sizeof now, "%s", nmt_method_name(cfg->method.kind));
+    }
+    DIFFERS("N", "%d", c->method.nm.n, cfg->method.nm.n)
+    DIFFERS("M", "%d", c->method.nm.m, cfg->method.nm.m)
+    DIFFERS("mask interval", "%d", c->method.mask_interval, cfg->method.mask_interval)
+    DIFFERS("SR-STE decay", "%g", (double)c->method.decay, (double)cfg->method.decay)
+    DIFFERS("sparse classifier", "%d", c->method.sparse_classifier, cfg->method.sparse_classifier)
+    if (!field && c->data_name && cfg->data_name && strcmp(c->data_name, cfg->data_name)) {
+        field = "data set";
+        snprintf(then, sizeof then, "%s", c->data_name);
+        snprintf(now, sizeof now, "%s", cfg->data_name);
+    }
+    DIFFERS("batch", "%d", c->batch, cfg->batch)
+    DIFFERS("seed", "%llu", (unsigned long long)c->seed, (unsigned long long)cfg->seed)
+    DIFFERS("epochs", "%d", c->epochs, cfg->epochs)
+    DIFFERS("lr", "%g", (double)c->lr, (double)cfg->lr)
+    if (was->has_recipe) {
+        if (!field && c->schedule != cfg->schedule) {
+            field = "schedule";
+            snprintf(then, sizeof then, "%s", nmt_schedule_name(c->schedule));
+            snprintf(now, sizeof now, "%s", nmt_schedule_name(cfg->schedule));
+        }
+        DIFFERS("warm-up epochs", "%g", (double)c->warmup_epochs, (double)cfg->warmup_epochs)
+        DIFFERS("final lr fraction", "%g", (double)c->final_lr_fraction, (double)cfg->final_lr_fraction)
+        DIFFERS("momentum", "%g", (double)c->sgd.momentum, (double)cfg->sgd.momentum)
+        DIFFERS("nesterov", "%d", c->sgd.nesterov, cfg->sgd.nesterov)
+        DIFFERS("weight decay", "%g", (double)c->sgd.weight_decay, (double)cfg->sgd.weight_decay)
+        DIFFERS("decay of BN and biases", "%d", c->sgd.decay_bn_and_bias, cfg->sgd.decay_bn_and_bias)
+        DIFFERS("label smoothing", "%g", (double)c->label_smoothing, (double)cfg->label_smoothing)
+        DIFFERS("crop padding", "%d", c->augment.crop_pad, cfg->augment.crop_pad)
+        DIFFERS("horizontal flip", "%d", c->augment.hflip, cfg->augment.hflip)
+    }
+#undef DIFFERS
+    if (!field) return 0;
+    nmt_error("%s was trained with %s %s, this run asks for %s: an exact resume needs the same configuration "
+              "(a deliberate change is a fine-tune)", path, field, then, now);
+    return -1;
+}
+
+/* The run state of a checkpoint against this run's data and epochs. */
+static int check_resume_state(const nmt_run_state *s, int per_epoch, const nmt_train_config *cfg, const char *path)
+{
+    if (s->epoch > cfg->epochs || (s->epoch == cfg->epochs && s->batch_in_epoch > 0)) {
+        nmt_error("%s: run state epoch %d, batch %d is past the run's %d epochs", path, s->epoch, s->batch_in_epoch,
+                  cfg->epochs);
+        return -1;
+    }
+    if (s->batch_in_epoch >= per_epoch) {
+        nmt_error("%s: run state batch_in_epoch %d is past an epoch of %d batches", path, s->batch_in_epoch, per_epoch);
+        return -1;
+    }
+    if (s->step != (int64_t)s->epoch * per_epoch + s->batch_in_epoch) {
+        nmt_error("%s: run state step %lld does not match epoch %d, batch %d of %d per epoch", path,
+                  (long long)s->step, s->epoch, s->batch_in_epoch, per_epoch);
+        return -1;
+    }
+    if (s->epoch_seen > (int64_t)s->batch_in_epoch * cfg->batch || s->epoch_correct > s->epoch_seen) {
+        nmt_error("%s: run state counts %lld images (%lld correct) in %d batches of %d", path,
+                  (long long)s->epoch_seen, (long long)s->epoch_correct, s->batch_in_epoch, cfg->batch);
         return -1;
     }
     return 0;
 }
 
-static void log_epoch(run_logs *logs, const nmt_epoch_result *r)
+/* The first non-finite quantity after a step, or NULL: the loss, a
+ * gradient (checked before the update, so the weights stay good), or a
+ * value after it. */
+static int diverged(nmt_net *net, int64_t step, float loss, float bound, const char *bound_why)
 {
-    if (!logs->csv) return;
-    fprintf(logs->csv, "%d,%lld,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f,%d\n", r->epoch, (long long)r->step,
-            (double)r->lr, (double)r->train_loss, (double)r->train_acc, (double)r->test_loss, (double)r->test_acc,
-            r->seconds, r->images_per_s, r->skipped_images);
-    fprintf(logs->json,
-            "{\"epoch\": %d, \"step\": %lld, \"lr\": %.6g, \"train_loss\": %.6f, \"train_acc\": %.6f, "
-            "\"test_loss\": %.6f, \"test_acc\": %.6f, \"seconds\": %.3f, \"images_per_s\": %.1f, "
-            "\"skipped_images\": %d}\n",
-            r->epoch, (long long)r->step, (double)r->lr, (double)r->train_loss, (double)r->train_acc,
-            (double)r->test_loss, (double)r->test_acc, r->seconds, r->images_per_s, r->skipped_images);
-    fflush(logs->csv);
-    fflush(logs->json);
-}
-
-static void close_logs(run_logs *logs)
-{
-    if (logs->csv) fclose(logs->csv);
-    if (logs->json) fclose(logs->json);
-}
-
-static int save_checkpoint(nmt_net *net, const nmt_train_config *cfg, const nmt_run_state *state, const char *json)
-{
-    if (!cfg->out_dir) return 0;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", cfg->out_dir);
-    return nmt_checkpoint_save(net, path, state, json);
+    const char *tensor = NULL;
+    if (!isfinite(loss)) {
+        nmt_error("training diverged at step %lld: the loss is %g", (long long)step, (double)loss);
+    } else if (loss > bound) {
+        nmt_error("training diverged at step %lld: the loss %g exceeds %g (%s)", (long long)step, (double)loss,
+                  (double)bound, bound_why);
+    } else if ((tensor = nmt_net_first_nonfinite(net, NMT_PART_GRADS))) {
+        nmt_error("training diverged at step %lld: the gradient of '%s' holds NaN or infinite values",
+                  (long long)step, tensor);
+    } else {
+        return 0;
+    }
+    return 1;
 }
 
 int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_dataset *test,
               nmt_train_result *result)
 {
     memset(result, 0, sizeof *result);
-    if (cfg->epochs < 1 || cfg->batch < 1 || !(cfg->lr > 0.0f)) {
-        nmt_error("epochs (%d), batch (%d) and lr (%g) must be positive", cfg->epochs, cfg->batch, (double)cfg->lr);
+    if (cfg->epochs < 1 || cfg->epochs > NMT_EPOCHS_MAX || cfg->batch < 1 || cfg->batch > NMT_BATCH_MAX ||
+        !(cfg->lr > 0.0f)) {
+        nmt_error("epochs (%d, at most %d), batch (%d, at most %d) and lr (%g) must be positive", cfg->epochs,
+                  NMT_EPOCHS_MAX, cfg->batch, NMT_BATCH_MAX, (double)cfg->lr);
+        return -1;
+    }
+    if ((double)cfg->seed > 9007199254740992.0) {
+        nmt_error("seed %llu is above 2^53, the largest the run configuration records exactly",
+                  (unsigned long long)cfg->seed);
+        return -1;
+    }
+    if (!(cfg->max_loss >= 0.0f)) {
+        nmt_error("the divergence bound %g must be positive (or 0 for the default)", (double)cfg->max_loss);
         return -1;
     }
     if (train->c != cfg->model.in_c || train->h != cfg->model.in_h || train->w != cfg->model.in_w ||
@@ -173,24 +350,66 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
         nmt_error("the training set has %d samples, fewer than one batch of %d", train->count, cfg->batch);
         return -1;
     }
+    run_paths *paths = cfg->out_dir ? malloc(sizeof *paths) : NULL;
+    if (cfg->out_dir && (!paths || make_paths(cfg->out_dir, paths) != 0)) {
+        if (!paths) nmt_error("out of memory");
+        free(paths);
+        return -1;
+    }
+    if (paths && !cfg->resume && !cfg->overwrite &&
+        (exists(paths->checkpoint) || exists(paths->csv) || exists(paths->json))) {
+        nmt_error("%s already holds a run (%s): it is left untouched unless the run resumes or overwrites it",
+                  cfg->out_dir, exists(paths->checkpoint) ? "checkpoint.safetensors" : "logs");
+        free(paths);
+        return -1;
+    }
+    nmt_run_config *was = cfg->resume ? malloc(sizeof *was) : NULL;
+    if (cfg->resume && (!was || nmt_run_config_read(cfg->resume, was) != 0 ||
+                        (!cfg->finetune && check_resume_config(cfg, was, cfg->resume) != 0))) {
+        if (!was) nmt_error("out of memory");
+        free(was), free(paths);
+        return -1;
+    }
+    free(was);
     nmt_model_desc *desc = malloc(sizeof *desc);
     if (!desc || nmt_model_describe(&cfg->model, desc) != 0) {
-        free(desc);
+        free(desc), free(paths);
         return -1;
     }
     float mean[NMT_DATA_MAX_CHANNELS], std[NMT_DATA_MAX_CHANNELS];
     nmt_dataset_stats(train, mean, std);
     nmt_net *net = nmt_net_create(desc, cfg->batch, &cfg->method, cfg->seed);
     free(desc);
-    if (!net) return -1;
+    if (!net) {
+        free(paths);
+        return -1;
+    }
 
-    nmt_run_state state = {0, 0, 0};
+    nmt_run_state state;
+    memset(&state, 0, sizeof state);
     int rc = 0;
     if (cfg->resume && nmt_checkpoint_load(net, cfg->resume, &state) != 0) rc = -1;
+    if (!rc && cfg->finetune && cfg->resume) {
+        /* The weights start a new run: step 0, no momentum, fresh masks. */
+        memset(&state, 0, sizeof state);
+        for (int i = 0; i < nmt_net_param_count(net); i++) {
+            nmt_param *p = nmt_net_param(net, i);
+            if (p->momentum) memset(p->momentum, 0, sizeof(float) * (size_t)p->count);
+        }
+        nmt_net_refresh_sparse(net, 1);
+        if (cfg->progress_seconds > 0)
+            printf("fine-tuning from %s: a new schedule from step 0, masks regenerated from its weights\n",
+                   cfg->resume);
+    } else if (!rc && state.masks_regenerated && cfg->progress_seconds > 0) {
+        printf("%s holds no masks for this method and interval: regenerated from its weights\n", cfg->resume);
+    }
     nmt_loader ld;
+    memset(&ld, 0, sizeof ld);
     if (!rc && nmt_loader_init(&ld, train, cfg->batch, 1, cfg->augment, mean, std, (int64_t)(cfg->seed & 0x7fffffff)) != 0)
         rc = -1;
-    /* Data parallelism: this rank's samples [lo, hi) of every global batch. */
+    /* Data parallelism: this rank's samples [lo, hi) of every global batch;
+     * rank 0 alone logs, evaluates and checkpoints (the others have no
+     * out_dir). */
     nmt_comm *comm = cfg->comm && cfg->comm->size > 1 ? cfg->comm : NULL;
     const int is_root = !comm || comm->rank == 0;
     grad_sync *sync = NULL;
@@ -198,47 +417,59 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
         nmt_loader_shard(&ld, (int)((int64_t)cfg->batch * comm->rank / comm->size),
                          (int)((int64_t)cfg->batch * (comm->rank + 1) / comm->size));
         if (cfg->sync_bn) nmt_net_sync_batchnorm(net, comm);
-        if (!(sync = grad_sync_create(net, comm))) {
-            nmt_loader_free(&ld);
-            rc = -1;
-        }
+        if (!(sync = grad_sync_create(net, comm))) rc = -1;
+    }
+    const int per_epoch = rc ? 0 : nmt_loader_batches(&ld);
+    if (!rc && cfg->resume && !cfg->finetune && check_resume_state(&state, per_epoch, cfg, cfg->resume) != 0) rc = -1;
+    result->state = state;
+    if (!rc && state.epoch == cfg->epochs) { /* a finished run: nothing to do */
+        result->already_finished = 1;
+        grad_sync_free(sync);
+        nmt_loader_free(&ld);
+        nmt_net_free(net);
+        free(paths);
+        return 0;
     }
     run_logs logs;
-    if (!rc && open_logs(is_root ? cfg->out_dir : NULL, cfg->resume != NULL, &logs) != 0) {
-        nmt_loader_free(&ld);
-        grad_sync_free(sync);
-        rc = -1;
+    memset(&logs, 0, sizeof logs);
+    if (!rc && paths) {
+        rc = make_directories(cfg->out_dir) || probe_writable(cfg->out_dir, paths->probe) ? -1 : 0;
+        /* A checkpoint write killed half-way leaves its temporary file. */
+        if (!rc) unlink(paths->checkpoint_tmp);
+        if (!rc) rc = open_logs(paths, cfg->resume && !cfg->overwrite, &logs);
     }
-    if (rc) {
-        nmt_net_free(net);
-        return -1;
-    }
-    char json[2048];
-    config_json(cfg, mean, std, train->c, json, sizeof json);
-    const int per_epoch = nmt_loader_batches(&ld);
+    char *json = rc ? NULL : nmt_run_config_json(cfg, mean, std);
+    if (!rc && !json) rc = -1;
     nmt_schedule sched = {cfg->schedule, cfg->lr, (int64_t)(cfg->warmup_epochs * per_epoch),
                           (int64_t)cfg->epochs * per_epoch, cfg->final_lr_fraction};
     const int interval = nmt_method_mask_interval(&cfg->method);
-    float *x = malloc(sizeof(float) * (size_t)train->c * train->h * train->w * cfg->batch);
-    int *labels = malloc(sizeof(int) * cfg->batch);
-    if (!x || !labels) {
+    float *x = rc ? NULL : malloc(sizeof(float) * (size_t)train->c * train->h * train->w * cfg->batch);
+    int *labels = rc ? NULL : malloc(sizeof(int) * cfg->batch);
+    if (!rc && (!x || !labels)) {
         nmt_error("out of memory for a training batch");
         rc = -1;
     }
-    if (cfg->progress_seconds > 0)
+    if (!rc && cfg->progress_seconds > 0)
         printf("network memory: %.0f MB, allocated once for the run\n", nmt_net_bytes(net) / 1048576.0);
     const double start = nmt_now();
     double last_print = start;
     int64_t steps_this_run = 0;
-    for (int epoch = state.epoch; epoch < cfg->epochs && !rc; epoch++) {
+    const int resumed_epoch = state.batch_in_epoch > 0 ? state.epoch : -1;
+    int64_t good_step = state.step; /* what the checkpoint on disk holds */
+    for (int epoch = state.epoch; epoch < cfg->epochs && !rc && !result->stopped_by; epoch++) {
         nmt_loader_epoch(&ld, epoch);
         const int first = epoch == state.epoch ? state.batch_in_epoch : 0;
         nmt_loader_seek(&ld, first);
-        double loss_sum = 0.0, epoch_start = nmt_now();
-        int64_t correct = 0, seen = 0;
+        const double epoch_start = nmt_now();
+        if (first == 0) state.epoch_loss_sum = 0.0, state.epoch_correct = state.epoch_seen = 0;
+        int64_t seen_now = 0;
         int b;
         for (b = first; b < per_epoch; b++) {
             if (cfg->max_steps && state.step >= cfg->max_steps) break;
+            if (cfg->stop && *cfg->stop) {
+                result->stopped_by = *cfg->stop;
+                break;
+            }
             const int n = nmt_loader_next(&ld, x, labels);
             if (n <= 0) { /* an image folder's strict error, or its last batches all unreadable */
                 if (n < 0) rc = -1;
@@ -247,24 +478,36 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
             int hits = 0;
             const float lr = nmt_schedule_lr(&sched, state.step);
             const float loss = nmt_net_forward(net, x, labels, n, 1, cfg->label_smoothing, &hits);
-            if (!isfinite(loss)) {
-                nmt_error("training diverged at step %lld (loss %g): lower the learning rate", (long long)state.step, (double)loss);
+            if (state.step == 0 && isfinite(loss)) state.first_loss = loss;
+            const float bound = cfg->max_loss > 0 ? cfg->max_loss : NMT_DIVERGENCE_FACTOR * state.first_loss;
+            if (sync) nmt_net_set_grad_share(net, (float)n / (float)cfg->batch);
+            if (isfinite(loss) && (nmt_net_backward(net) != 0 || (sync && grad_sync_finish(sync) != 0))) {
                 rc = -1;
                 break;
             }
-            if (sync) nmt_net_set_grad_share(net, (float)n / (float)cfg->batch);
-            if (nmt_net_backward(net) || (sync && grad_sync_finish(sync) != 0)) {
+            if (diverged(net, state.step, loss, bound,
+                         cfg->max_loss > 0 ? "the bound set" : "100x the run's first loss")) {
                 rc = -1;
                 break;
             }
             nmt_sgd_step(net, &cfg->sgd, lr);
+            const char *tensor = nmt_net_first_nonfinite(net, NMT_PART_VALUES);
+            if (tensor) {
+                nmt_error("training diverged at step %lld: '%s' holds NaN or infinite values after the update",
+                          (long long)state.step, tensor);
+                rc = -1;
+                break;
+            }
             state.step++;
             steps_this_run++;
             /* Pre-generation: the next step's sparse operands, made once now. */
-            nmt_net_refresh_sparse(net, state.step % interval == 0);
-            loss_sum += (double)loss * n;
-            correct += hits;
-            seen += n;
+            const int new_masks = state.step % interval == 0;
+            nmt_net_refresh_sparse(net, new_masks);
+            if (new_masks) state.mask_step = state.step;
+            state.epoch_loss_sum += (double)loss * n;
+            state.epoch_correct += hits;
+            state.epoch_seen += n;
+            seen_now += n;
             state.epoch = epoch;
             state.batch_in_epoch = b + 1;
             const double now = nmt_now();
@@ -274,37 +517,49 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
                 char eta[32];
                 format_duration(left * (double)cfg->batch / rate, eta, sizeof eta);
                 printf("epoch %d/%d  step %lld/%lld  loss %.4f  acc %.2f%%  lr %.4f  %.0f img/s  ETA %s\n", epoch + 1,
-                       cfg->epochs, (long long)state.step, (long long)sched.total_steps, loss_sum / seen,
-                       100.0 * correct / seen, (double)lr, rate, eta);
+                       cfg->epochs, (long long)state.step, (long long)sched.total_steps,
+                       state.epoch_loss_sum / state.epoch_seen, 100.0 * state.epoch_correct / state.epoch_seen,
+                       (double)lr, rate, eta);
                 fflush(stdout);
                 last_print = now;
             }
-            if (is_root && cfg->checkpoint_every > 0 && state.step % cfg->checkpoint_every == 0 &&
-                save_checkpoint(net, cfg, &state, json) != 0)
-                rc = -1;
+            if (b + 1 < per_epoch && cfg->checkpoint_every > 0 && state.step % cfg->checkpoint_every == 0) {
+                if (paths && nmt_checkpoint_save(net, paths->checkpoint, &state, json) != 0) rc = -1;
+                good_step = state.step;
+            }
+            if (rc) break;
         }
         if (rc) break;
+        if (b < per_epoch) { /* stopped mid-epoch: max_steps or a signal */
+            if (state.step != good_step && paths && nmt_checkpoint_save(net, paths->checkpoint, &state, json) != 0)
+                rc = -1;
+            good_step = state.step;
+            break;
+        }
+        state.epoch = epoch + 1;
+        state.batch_in_epoch = 0;
+        double loss_sum = state.epoch_loss_sum, correct = (double)state.epoch_correct, seen = (double)state.epoch_seen;
         int skipped_images = ld.skipped;
         if (comm) { /* the epoch's numbers over all ranks */
-            double totals[4] = {loss_sum, (double)correct, (double)seen, (double)skipped_images};
+            double totals[4] = {loss_sum, correct, seen, (double)skipped_images};
             if (comm->sum_doubles(comm, totals, 4) != 0) {
                 nmt_error("summing the epoch's statistics over %d ranks failed", comm->size);
                 rc = -1;
                 break;
             }
-            loss_sum = totals[0], correct = (int64_t)totals[1], seen = (int64_t)totals[2];
-            skipped_images = (int)totals[3];
+            loss_sum = totals[0], correct = totals[1], seen = totals[2], skipped_images = (int)totals[3];
+            seen_now = (int64_t)totals[2];
         }
-        if (seen == 0) break;
         nmt_epoch_result *r = &result->last;
         r->epoch = epoch + 1;
         r->step = state.step;
         r->lr = nmt_schedule_lr(&sched, state.step > 0 ? state.step - 1 : 0);
         r->train_loss = (float)(loss_sum / seen);
-        r->train_acc = (float)correct / (float)seen;
+        r->train_acc = (float)(correct / seen);
         r->seconds = nmt_now() - start;
-        r->images_per_s = (double)seen / (nmt_now() - epoch_start);
+        r->images_per_s = (double)seen_now / (nmt_now() - epoch_start);
         r->skipped_images = skipped_images;
+        state.epoch_loss_sum = 0.0, state.epoch_correct = state.epoch_seen = 0;
         if (test && is_root && nmt_evaluate(net, test, cfg->batch, mean, std, &r->test_loss, &r->test_acc) != 0) {
             rc = -1;
             break;
@@ -315,18 +570,19 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
             printf("epoch %d done: train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.0f img/s, %.1f s%s)\n",
                    r->epoch, (double)r->train_loss, 100.0 * r->train_acc, (double)r->test_loss,
                    100.0 * r->test_acc, r->images_per_s, r->seconds, skipped);
-        log_epoch(&logs, r);
-        result->epochs_done = r->epoch;
-        if (b == per_epoch) {
-            state.epoch = epoch + 1;
-            state.batch_in_epoch = 0;
-        }
-        if (is_root && save_checkpoint(net, cfg, &state, json) != 0) rc = -1;
+        if (log_epoch(&logs, r, epoch == resumed_epoch) != 0) rc = -1;
+        result->epochs_done++;
+        if (!rc && paths && nmt_checkpoint_save(net, paths->checkpoint, &state, json) != 0) rc = -1;
+        good_step = state.step;
         if (cfg->max_steps && state.step >= cfg->max_steps) break;
     }
+    result->state = state;
     result->seconds = nmt_now() - start;
-    free(x), free(labels);
-    close_logs(&logs);
+    if (rc && paths && exists(paths->checkpoint) && good_step != state.step)
+        fprintf(stderr, "nmtrain: the last good checkpoint, %s (step %lld), is kept\n", paths->checkpoint,
+                (long long)good_step);
+    free(x), free(labels), free(json), free(paths);
+    if (close_logs(&logs) != 0) rc = -1;
     nmt_loader_free(&ld);
     grad_sync_free(sync);
     nmt_net_free(net);

@@ -155,7 +155,8 @@ def dense_logits(path, x):
     config = json.loads(meta["config"])
     model = reference.build(config["arch"], config["in_c"], config["classes"], config["width"])
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()
-                           if not k.startswith("optimizer.") and not k.endswith((".nm_values", ".nm_index"))})
+                           if not k.startswith(("optimizer.", "method.mask_"))
+                           and not k.endswith((".nm_values", ".nm_index"))})
     model.eval()
     with torch.no_grad():
         return model(x)
