@@ -136,6 +136,23 @@ static void test_idx(void)
     check_idx_rejected(bad, labels, bad, "bad image count 0", "zero images");
     write_idx_images(bad, 0, 1, 0, 4, 0x803, 0, 0);
     check_idx_rejected(bad, labels, bad, "bad image size", "zero height");
+    /* Issue 16 item 8: a header's claim is checked before anything is
+     * inflated (a small .gz claiming 64 x 4096 x 4096 made the loader
+     * inflate a gigabyte first), and against the model's input. */
+    write_idx_images(bad, 0, 64, 4096, 4096, 0x803, 0, 1);
+    check_idx_rejected(bad, labels, bad, "beyond the limit of 2048 pixels a side", "decompression bomb (side)");
+    write_idx_images(bad, 0, 600, 2048, 2048, 0x803, 0, 1);
+    check_idx_rejected(bad, labels, bad, "beyond the limit of 1073741824", "decompression bomb (total)");
+    {
+        const nmt_data_shape want = {1, 28, 28};
+        nmt_dataset ds;
+        const int rc = nmt_dataset_load_idx_expecting(images, labels, &want, &ds);
+        CHECK(rc != 0 && strstr(nmt_errmsg(), "claims 1x3x4 images; the model takes 1x28x28"),
+              "a 3x4 file for a 28x28 model: %s", nmt_errmsg());
+        const nmt_data_shape fits = {1, 3, 4};
+        CHECK(nmt_dataset_load_idx_expecting(images, labels, &fits, &ds) == 0, "%s", nmt_errmsg());
+        nmt_dataset_free(&ds);
+    }
 
     in_dir(bad_labels, "bad_labels");
     write_idx_labels(bad_labels, 4, -1, 0);

@@ -43,8 +43,21 @@ typedef struct nmt_image_options {
 
 /* IDX image + label files (MNIST, Fashion-MNIST), gzipped or not (zlib reads
  * both). Images must be ubyte idx3 (N x H x W, one channel), labels ubyte
- * idx1 with values below 10 (the MNIST family has 10 classes). */
+ * idx1 with values below 10 (the MNIST family has 10 classes). The header's
+ * claim is checked before any payload is inflated: sides of at most
+ * NMT_IDX_MAX_SIDE pixels and NMT_DATA_MAX_BYTES of pixels in all, so a
+ * small compressed file cannot make the loader inflate gigabytes. */
+#define NMT_IDX_MAX_SIDE 2048
+#define NMT_DATA_MAX_BYTES (INT64_C(1) << 30)
 int nmt_dataset_load_idx(const char *images_path, const char *labels_path, nmt_dataset *out);
+/* The image shape a file must claim (0 = any), where the model's input is
+ * known before the data is read: checked against the header, before the
+ * payload. */
+typedef struct nmt_data_shape {
+    int c, h, w;
+} nmt_data_shape;
+int nmt_dataset_load_idx_expecting(const char *images_path, const char *labels_path, const nmt_data_shape *expect,
+                                   nmt_dataset *out);
 /* CIFAR-10 (data_batch_*.bin: 1 label byte + 3072) or CIFAR-100
  * (train.bin/test.bin: coarse + fine label bytes + 3072) binary files;
  * `paths` are concatenated in order. */
@@ -77,6 +90,9 @@ int nmt_dataset_is_image_folder(const char *name);
  * folder, no classes, or a val class missing from train is an error. */
 int nmt_dataset_load_images(const char *name, const char *dir, int train, const nmt_image_options *options,
                             nmt_dataset *out);
+/* nmt_dataset_load whose images must have the shape `expect` (NULL = any). */
+int nmt_dataset_load_expecting(const char *name, const char *dir, int train, const nmt_data_shape *expect,
+                               nmt_dataset *out);
 /* Frees the arrays and zeroes *ds; safe on a zeroed or already freed set. */
 void nmt_dataset_free(nmt_dataset *ds);
 

@@ -62,7 +62,9 @@ int nmt_cmd_eval(int argc, char **argv)
         return 1;
     }
     nmt_dataset test;
-    if (cli_load_split(&o, 0, &test) != 0) {
+    const nmt_model_desc *model = nmt_net_desc(net);
+    const nmt_data_shape expect = {model->in_c, model->in_h, model->in_w};
+    if (cli_load_split(&o, 0, &expect, &test) != 0) {
         fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
         nmt_net_free(net);
         return 1;

@@ -21,8 +21,10 @@ static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig)
 {
+    static const char note[] = "nmtrain: stopping after this step, with a checkpoint (a second signal stops at once)\n";
     if (stop_signal) _exit(128 + sig);
     stop_signal = sig;
+    if (write(STDERR_FILENO, note, sizeof note - 1) < 0) return; /* async-signal-safe */
 }
 
 static void catch_signals(void)

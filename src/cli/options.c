@@ -402,19 +402,19 @@ int cli_parse(int argc, char **argv, unsigned command, const char *about, cli_op
     return 0;
 }
 
-int cli_load_split(const cli_options *o, int train, nmt_dataset *out)
+int cli_load_split(const cli_options *o, int train, const nmt_data_shape *expect, nmt_dataset *out)
 {
     if (nmt_dataset_is_image_folder(o->data)) return nmt_dataset_load_images(o->data, o->data_dir, train, &o->images, out);
-    return nmt_dataset_load(o->data, o->data_dir, train, out);
+    return nmt_dataset_load_expecting(o->data, o->data_dir, train, expect, out);
 }
 
 int cli_load_data(const cli_options *o, nmt_dataset *train, nmt_dataset *test)
 {
-    if (cli_load_split(o, 1, train) != 0) {
+    if (cli_load_split(o, 1, NULL, train) != 0) {
         fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
         return -1;
     }
-    if (test && cli_load_split(o, 0, test) != 0) {
+    if (test && cli_load_split(o, 0, NULL, test) != 0) {
         fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
         nmt_dataset_free(train);
         return -1;

@@ -49,8 +49,9 @@ typedef struct cli_options {
 int cli_parse(int argc, char **argv, unsigned command, const char *about, cli_options *o);
 /* The help: `about`, then one line per option of `command` with its default. */
 void cli_print_help(FILE *out, unsigned command, const char *about);
-/* Loads one split (train 1, test 0) named by the options; no message. */
-int cli_load_split(const cli_options *o, int train, nmt_dataset *out);
+/* Loads one split (train 1, test 0) named by the options, its images of
+ * shape `expect` where given (NULL = any); no message. */
+int cli_load_split(const cli_options *o, int train, const nmt_data_shape *expect, nmt_dataset *out);
 /* Loads the train/test splits named by the options (test may be NULL). */
 int cli_load_data(const cli_options *o, nmt_dataset *train, nmt_dataset *test);
 /* Model input and classes from the data set unless --in/--classes gave them. */

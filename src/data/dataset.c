@@ -27,7 +27,7 @@ static int find_idx(char *path, size_t size, const char *dir, const char *stem)
     return -1;
 }
 
-static int load_mnist_family(const char *dir, int train, nmt_dataset *out)
+static int load_mnist_family(const char *dir, int train, const nmt_data_shape *expect, nmt_dataset *out)
 {
     char images[PATH_MAX], labels[PATH_MAX];
     const char *split = train ? "train" : "t10k";
@@ -36,7 +36,7 @@ static int load_mnist_family(const char *dir, int train, nmt_dataset *out)
     if (find_idx(images, sizeof images, dir, stem) != 0) return -1;
     snprintf(stem, sizeof stem, "%s-labels-idx1-ubyte", split);
     if (find_idx(labels, sizeof labels, dir, stem) != 0) return -1;
-    return nmt_dataset_load_idx(images, labels, out);
+    return nmt_dataset_load_idx_expecting(images, labels, expect, out);
 }
 
 /* The CIFAR archives unpack into a subdirectory; accept either level. */
@@ -130,9 +130,16 @@ int nmt_dataset_load_images(const char *name, const char *dir, int train, const 
 
 int nmt_dataset_load(const char *name, const char *dir, int train, nmt_dataset *out)
 {
+    return nmt_dataset_load_expecting(name, dir, train, NULL, out);
+}
+
+int nmt_dataset_load_expecting(const char *name, const char *dir, int train, const nmt_data_shape *expect,
+                               nmt_dataset *out)
+{
     memset(out, 0, sizeof *out);
     int has_dir = dir && dir[0];
-    if (!strcmp(name, "fashion-mnist")) return load_mnist_family(has_dir ? dir : NMT_FASHION_MNIST_DIR, train, out);
+    if (!strcmp(name, "fashion-mnist"))
+        return load_mnist_family(has_dir ? dir : NMT_FASHION_MNIST_DIR, train, expect, out);
     if (nmt_dataset_is_image_folder(name)) return nmt_dataset_load_images(name, dir, train, NULL, out);
     if (strcmp(name, "mnist") && strcmp(name, "cifar10") && strcmp(name, "cifar100")) {
         nmt_error("unknown data set '%s' (known: fashion-mnist, mnist, cifar10, cifar100, imagefolder, imagenet, "
@@ -144,7 +151,7 @@ int nmt_dataset_load(const char *name, const char *dir, int train, nmt_dataset *
         nmt_error("data set '%s' needs a directory", name);
         return -1;
     }
-    if (!strcmp(name, "mnist")) return load_mnist_family(dir, train, out);
+    if (!strcmp(name, "mnist")) return load_mnist_family(dir, train, expect, out);
     if (!strcmp(name, "cifar10")) return load_cifar10(dir, train, out);
     return load_cifar100(dir, train, out);
 }

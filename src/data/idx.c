@@ -125,7 +125,7 @@ static int read_idx_payload(gzFile file, const char *path, uint64_t expected, co
     return -1;
 }
 
-static int load_images(const char *path, nmt_dataset *out)
+static int load_images(const char *path, const nmt_data_shape *expect, nmt_dataset *out)
 {
     uint32_t dims[3];
     gzFile file = open_idx(path, 3, "images", dims);
@@ -133,8 +133,18 @@ static int load_images(const char *path, nmt_dataset *out)
     int status = -1;
     if (dims[0] == 0 || dims[0] > INT32_MAX) {
         nmt_error("%s: bad image count %u", path, dims[0]);
-    } else if (dims[1] == 0 || dims[2] == 0 || dims[1] > 65535 || dims[2] > 65535) {
+    } else if (dims[1] == 0 || dims[2] == 0) {
         nmt_error("%s: bad image size %u x %u", path, dims[1], dims[2]);
+    } else if (dims[1] > NMT_IDX_MAX_SIDE || dims[2] > NMT_IDX_MAX_SIDE) {
+        nmt_error("%s: the header claims %u x %u images, beyond the limit of %d pixels a side", path, dims[1],
+                  dims[2], NMT_IDX_MAX_SIDE);
+    } else if ((uint64_t)dims[0] * dims[1] * dims[2] > (uint64_t)NMT_DATA_MAX_BYTES) {
+        nmt_error("%s: the header claims %u images of %u x %u, %llu bytes, beyond the limit of %lld", path, dims[0],
+                  dims[1], dims[2], (unsigned long long)dims[0] * dims[1] * dims[2], (long long)NMT_DATA_MAX_BYTES);
+    } else if (expect && ((expect->c && expect->c != 1) || (expect->h && (uint32_t)expect->h != dims[1]) ||
+                          (expect->w && (uint32_t)expect->w != dims[2]))) {
+        nmt_error("%s: the header claims 1x%ux%u images; the model takes %dx%dx%d", path, dims[1], dims[2],
+                  expect->c, expect->h, expect->w);
     } else {
         uint64_t pixels = (uint64_t)dims[0] * dims[1] * dims[2];
         if (read_idx_payload(file, path, pixels, "pixels", &out->images) == 0) {
@@ -177,8 +187,14 @@ static int load_labels(const char *path, nmt_dataset *out)
 
 int nmt_dataset_load_idx(const char *images_path, const char *labels_path, nmt_dataset *out)
 {
+    return nmt_dataset_load_idx_expecting(images_path, labels_path, NULL, out);
+}
+
+int nmt_dataset_load_idx_expecting(const char *images_path, const char *labels_path, const nmt_data_shape *expect,
+                                   nmt_dataset *out)
+{
     memset(out, 0, sizeof *out);
-    if (load_images(images_path, out) != 0 || load_labels(labels_path, out) != 0) {
+    if (load_images(images_path, expect, out) != 0 || load_labels(labels_path, out) != 0) {
         nmt_dataset_free(out);
         return -1;
     }
