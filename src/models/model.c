@@ -90,7 +90,7 @@ int nmt_shape_parse(const char *text, int *c, int *h, int *w)
         errno = 0;
         const long v = at[0] >= '0' && at[0] <= '9' ? strtol(at, &end, 10) : -1;
         if (v < 1 || errno == ERANGE || v > NMT_MODEL_MAX_DIM || *end != (d < 2 ? 'x' : '\0')) {
-            nmt_error("shape '%s' is not CxHxW with each of C, H, W in 1..%d", text, NMT_MODEL_MAX_DIM);
+            nmt_error("'%s' is not CxHxW with each of C, H, W in 1..%d", text, NMT_MODEL_MAX_DIM);
             return -1;
         }
         dims[d] = (int)v;
