@@ -168,8 +168,8 @@ static void check_refusals(void)
 }
 
 /* A named model is the published network unless --width says otherwise; the
- * default job stays at width 0.25. `--resume` of a missing file stops the run
- * right after the header that states the model. */
+ * default job stays at width 0.25. An output directory that already holds a
+ * run stops the run right after the header that states the model. */
 static void check_width_rule(void)
 {
     static const char *const cases[][2] = {
@@ -179,10 +179,12 @@ static void check_width_rule(void)
         {"--model resnet18 --width 0.5", "resnet18 (width 0.5)"},
         {"--width=0.125", "resnet9 (width 0.125)"},
     };
+    char held[600];
+    snprintf(held, sizeof held, "mkdir -p %s/held && touch %s/held/log.csv", dir, dir);
+    CHECK(system(held) == 0, "mkdir failed");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int rc = run("train --data-dir %s --quiet --out %s/width --resume %s/missing.safetensors %s", dir, dir, dir,
-                     cases[i][0]);
-        CHECK(rc == 1 && strstr(output, cases[i][1]) && strstr(output, "missing.safetensors"),
+        int rc = run("train --data-dir %s --quiet --out %s/held %s", dir, dir, cases[i][0]);
+        CHECK(rc == 1 && strstr(output, cases[i][1]) && strstr(output, "already holds a run"),
               "train %s: exit %d: %s", cases[i][0], rc, output);
     }
     int rc = run("info");
@@ -260,6 +262,50 @@ int main(void)
     snprintf(path, sizeof path, "%s/full/checkpoint.safetensors", dir);
     snprintf(other, sizeof other, "%s/part/checkpoint.safetensors", dir);
     CHECK(files_equal(path, other), "resumed run's checkpoint differs from the uninterrupted run's");
+
+    /* Issue 16 item 3: a directory holding a run is refused without --resume
+     * or --overwrite, and its logs are left as they were. */
+    rc = run("train --data-dir %s %s --epochs 3 --lr 0.2 --out %s/full", dir, common, dir);
+    CHECK(rc == 1 && strstr(output, "already holds a run"),
+          "second run into a run's directory: exit %d: %s", rc, output);
+    snprintf(path, sizeof path, "%s/full/log.csv", dir);
+    f = fopen(path, "r");
+    lines = 0;
+    for (int c; f && (c = fgetc(f)) != EOF;) lines += c == '\n';
+    if (f) fclose(f);
+    CHECK(lines == 4, "the refused run left log.csv with %d lines", lines);
+    rc = run("train --data-dir %s %s --epochs 1 --lr 0.2 --out %s/over --max-steps 2", dir, common, dir);
+    rc |= run("train --data-dir %s %s --epochs 1 --lr 0.2 --out %s/over --overwrite", dir, common, dir);
+    CHECK(rc == 0, "--overwrite: exit %d: %s", rc, output);
+
+    /* Item 5: a resume takes its settings from the checkpoint; a given one
+     * that contradicts it is refused, naming both, unless --finetune. */
+    rc = run("train --data-dir %s %s --method srste --nm 2:4 --epochs 2 --lr 0.1 --seed 3 --out %s/srste --max-steps 3",
+             dir, common, dir);
+    CHECK(rc == 0, "srste run: exit %d: %s", rc, output);
+    rc = run("train --data-dir %s --quiet --threads 1 --out %s/srste --resume %s/srste/checkpoint.safetensors", dir,
+             dir, dir);
+    CHECK(rc == 0 && strstr(output, "method srste 2:4, 2 epochs, batch 32, lr 0.1"),
+          "resume without options: exit %d: %s", rc, output);
+    rc = run("train --data-dir %s --quiet --out %s/srste2 --resume %s/srste/checkpoint.safetensors --method bdwp", dir,
+             dir, dir);
+    CHECK(rc == 1 && strstr(output, "method srste") && strstr(output, "asks for bdwp"),
+          "srste resumed as bdwp: exit %d: %s", rc, output);
+    rc = run("train --data-dir %s --quiet --out %s/srste2 --resume %s/srste/checkpoint.safetensors --nm 2:8", dir, dir,
+             dir);
+    CHECK(rc == 1 && strstr(output, "M 4") && strstr(output, "asks for 8"), "2:4 resumed as 2:8: exit %d: %s", rc,
+          output);
+    rc = run("train --data-dir %s --threads 1 --out %s/tuned --resume %s/srste/checkpoint.safetensors --method bdwp "
+             "--epochs 1 --finetune", dir, dir, dir);
+    CHECK(rc == 0 && strstr(output, "fine-tuning from"), "fine-tune: exit %d: %s", rc, output);
+    rc = run("info --checkpoint %s/srste/checkpoint.safetensors", dir);
+    CHECK(rc == 0 && strstr(output, "resnet9, width 0.125, input 1x28x28, 10 classes; method srste 2:4"),
+          "info --checkpoint: exit %d: %s", rc, output);
+
+    /* Item 2: a loss past --max-loss is divergence. */
+    rc = run("train --data-dir %s %s --epochs 1 --out %s/bound --max-loss 0.01", dir, common, dir);
+    CHECK(rc == 1 && strstr(output, "diverged at step 0") && strstr(output, "exceeds 0.01"),
+          "--max-loss: exit %d: %s", rc, output);
 
     /* Same seed and thread count, same bytes: two threads, twice. */
     for (int i = 0; i < 2; i++) {

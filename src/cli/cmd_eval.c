@@ -61,6 +61,9 @@ int nmt_cmd_eval(int argc, char **argv)
         fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
         return 1;
     }
+    /* The data set the checkpoint was trained on, unless --data names another. */
+    if (!cli_given(&o, "data") && nmt_run_config_read(o.checkpoint, &o.resumed) == 0 && o.resumed.data[0])
+        o.data = o.resumed.data;
     nmt_dataset test;
     const nmt_model_desc *model = nmt_net_desc(net);
     const nmt_data_shape expect = {model->in_c, model->in_h, model->in_w};

@@ -23,6 +23,16 @@ int nmt_cmd_info(int argc, char **argv)
     if (cli_parse(argc, argv, CLI_INFO, about, &o) != 0) return 2;
     if (o.help) return 0;
     nmt_model_config *m = &o.train.model;
+    if (o.checkpoint) { /* the checkpoint's model and method */
+        if (nmt_run_config_read(o.checkpoint, &o.resumed) != 0) {
+            fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
+            return 1;
+        }
+        o.train.model = o.resumed.train.model;
+        o.train.method = o.resumed.train.method;
+        o.in_given = 1;
+        printf("%s: trained on %s\n", o.checkpoint, o.resumed.data[0] ? o.resumed.data : "an unrecorded data set");
+    }
     if (!o.in_given) m->in_c = 1, m->in_h = 28, m->in_w = 28;
     if (!m->classes) m->classes = 10;
     nmt_model_desc *desc = malloc(sizeof *desc);

@@ -46,6 +46,7 @@ int nmt_cmd_train(int argc, char **argv)
     cli_options o;
     if (cli_parse(argc, argv, CLI_TRAIN, about, &o) != 0) return 2;
     if (o.help) return 0;
+    if (cli_resume_settings(&o) != 0) return 1;
     nmt_comm comm;
     if (cli_comm_open(&argc, &argv, &comm) != 0) return 1;
     if (comm.size > 1) {

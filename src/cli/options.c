@@ -123,8 +123,18 @@ static const cli_option table[] = {
     {"max-steps", "N", CLI_TRAIN, K_STEPS, F(train.max_steps), 0, 1 << 30,
      "stop after N optimiser steps in all (0: no limit)", "0"},
     {"quiet", NULL, CLI_TRAIN, K_CLEAR, F(train.progress_seconds), 0, 0, "no progress lines", NULL},
+    {"overwrite", NULL, CLI_TRAIN, K_FLAG, F(train.overwrite), 0, 0,
+     "replace the run already in --out (its logs and checkpoint); without it such a run is refused", NULL},
+    {"finetune", NULL, CLI_TRAIN, K_FLAG, F(train.finetune), 0, 0,
+     "with --resume: start a new run from the checkpoint's weights, settings may differ (masks regenerated)",
+     NULL},
+    {"max-loss", "L", CLI_TRAIN, K_FLOAT, F(train.max_loss), 0, 1e30,
+     "a training loss above L is divergence: the run stops, its last good checkpoint kept",
+     "100x the run's first loss"},
     {"checkpoint", "FILE", CLI_EVAL | CLI_EXPORT, K_TEXT, F(checkpoint), 0, 0,
      "checkpoint or export to read (required)", NULL},
+    {"checkpoint", "FILE", CLI_INFO, K_TEXT, F(checkpoint), 0, 0,
+     "describe the model and method this checkpoint was trained with", NULL},
     {"export", "FILE", CLI_EXPORT, K_TEXT, F(export_path), 0, 0,
      "where the inference model goes, in --format (required)", NULL},
     {"format", "F", CLI_EXPORT, K_TEXT, F(export_format), 0, 0, "file format: safetensors or onnx (docs/export.md)",
@@ -168,6 +178,7 @@ static const cli_option table[] = {
     {"help", NULL, ALL, K_HELP, F(help), 0, 0, "print this help and exit", NULL},
 };
 #define N_OPTIONS ((int)(sizeof table / sizeof table[0]))
+_Static_assert(sizeof table / sizeof table[0] <= CLI_MAX_OPTIONS, "cli_options.given holds a flag per row");
 
 static const char *command_name(unsigned command)
 {
@@ -379,6 +390,7 @@ int cli_parse(int argc, char **argv, unsigned command, const char *about, cli_op
             return -1;
         } else {
             const cli_option *opt = &table[c - 256];
+            o->given[c - 256] = 1;
             if (!strcmp(opt->name, "model")) o->model_given = 1;
             if (!strcmp(opt->name, "width")) o->width_given = 1;
             if (!strcmp(opt->name, "decay")) o->decay_given = 1;
@@ -406,6 +418,75 @@ int cli_load_split(const cli_options *o, int train, const nmt_data_shape *expect
 {
     if (nmt_dataset_is_image_folder(o->data)) return nmt_dataset_load_images(o->data, o->data_dir, train, &o->images, out);
     return nmt_dataset_load_expecting(o->data, o->data_dir, train, expect, out);
+}
+
+int cli_given(const cli_options *o, const char *name)
+{
+    for (int i = 0; i < N_OPTIONS; i++)
+        if (o->given[i] && !strcmp(table[i].name, name)) return 1;
+    return 0;
+}
+
+/* What a resumed run takes from its checkpoint unless the command line
+ * says otherwise; the recipe only from checkpoints that record it. */
+static const char *const resumed_settings[] = {
+    "model", "width", "in", "classes", "imagenet-stem", "method", "nm", "decay", "mask-interval",
+    "sparse-classifier", "data", "epochs", "batch", "lr", "seed",
+};
+static const char *const resumed_recipe[] = {
+    "schedule", "warmup", "momentum", "nesterov", "wd", "wd-all", "label-smoothing", "crop-pad", "hflip",
+};
+
+/* Copies option `name`'s field from the run configuration into o. */
+static void take_setting(cli_options *o, const char *name, const nmt_run_config *r)
+{
+    if (!strcmp(name, "data")) {
+        if (r->train.data_name) o->data = r->train.data_name;
+        return;
+    }
+    if (!strcmp(name, "nesterov") && cli_given(o, "no-nesterov")) return;
+    if ((!strcmp(name, "crop-pad") || !strcmp(name, "hflip")) && cli_given(o, "no-augment")) return;
+    for (int i = 0; i < N_OPTIONS; i++) {
+        const cli_option *opt = &table[i];
+        if (!(opt->commands & CLI_TRAIN) || strcmp(opt->name, name)) continue;
+        const size_t at = opt->offset - offsetof(cli_options, train);
+        const char *src = (const char *)&r->train + at;
+        char *dst = (char *)o + opt->offset;
+        switch (opt->kind) {
+        case K_SHAPE:
+            o->train.model.in_c = r->train.model.in_c, o->train.model.in_h = r->train.model.in_h;
+            o->train.model.in_w = r->train.model.in_w;
+            o->in_given = 1;
+            break;
+        case K_FLAG:
+        case K_CLEAR:
+        case K_INT: memcpy(dst, src, sizeof(int)); break;
+        case K_FLOAT: memcpy(dst, src, sizeof(float)); break;
+        case K_SEED: memcpy(dst, src, sizeof(uint64_t)); break;
+        case K_ARCH:
+        case K_TEXT: *(const char **)dst = *(const char *const *)src; break;
+        case K_NM: memcpy(dst, src, sizeof(nmt_nm)); break;
+        case K_METHOD: memcpy(dst, src, sizeof(nmt_method_kind)); break;
+        case K_SCHEDULE: memcpy(dst, src, sizeof(nmt_schedule_kind)); break;
+        default: break;
+        }
+        return;
+    }
+}
+
+int cli_resume_settings(cli_options *o)
+{
+    if (!o->train.resume) return 0;
+    if (nmt_run_config_read(o->train.resume, &o->resumed) != 0) {
+        fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof resumed_settings / sizeof resumed_settings[0]; i++)
+        if (!cli_given(o, resumed_settings[i])) take_setting(o, resumed_settings[i], &o->resumed);
+    for (size_t i = 0; o->resumed.has_recipe && i < sizeof resumed_recipe / sizeof resumed_recipe[0]; i++)
+        if (!cli_given(o, resumed_recipe[i])) take_setting(o, resumed_recipe[i], &o->resumed);
+    o->train.data_name = o->data;
+    return 0;
 }
 
 int cli_load_data(const cli_options *o, nmt_dataset *train, nmt_dataset *test)

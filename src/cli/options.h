@@ -13,6 +13,7 @@
 enum cli_command { CLI_TRAIN = 1, CLI_EVAL = 2, CLI_EXPORT = 4, CLI_INFO = 8, CLI_SIM = 16 };
 
 #define CLI_MAX_SETS 64
+#define CLI_MAX_OPTIONS 160
 
 /* What only `nmtrain sim` reads. */
 typedef struct cli_sim {
@@ -40,6 +41,8 @@ typedef struct cli_options {
     int threads;
     int help;
     int decay_given;            /* train.method.decay is --decay's, not the method's default */
+    unsigned char given[CLI_MAX_OPTIONS]; /* per row of the option table: given on the command line */
+    nmt_run_config resumed;     /* train --resume: the checkpoint's run configuration */
     cli_sim sim;
 } cli_options;
 
@@ -52,6 +55,13 @@ void cli_print_help(FILE *out, unsigned command, const char *about);
 /* Loads one split (train 1, test 0) named by the options, its images of
  * shape `expect` where given (NULL = any); no message. */
 int cli_load_split(const cli_options *o, int train, const nmt_data_shape *expect, nmt_dataset *out);
+/* Whether option --name was given on the command line. */
+int cli_given(const cli_options *o, const char *name);
+/* train --resume: every setting of the run the command line does not give
+ * comes from the checkpoint's run configuration (model, method, data set,
+ * batch, seed, schedule, ...); a given one that contradicts it is the
+ * trainer's error unless --finetune. Prints the reason on failure. */
+int cli_resume_settings(cli_options *o);
 /* Loads the train/test splits named by the options (test may be NULL). */
 int cli_load_data(const cli_options *o, nmt_dataset *train, nmt_dataset *test);
 /* Model input and classes from the data set unless --in/--classes gave them. */
