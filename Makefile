@@ -124,6 +124,6 @@ fixtures:
 	python3 tests/ref/make_fixtures.py tests/fixtures
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

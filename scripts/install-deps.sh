@@ -7,6 +7,8 @@ packages="gcc make libc6-dev libopenblas-dev zlib1g-dev libpng-dev libcjson-dev 
 packages="$packages libjpeg62-turbo-dev python3-pil"
 # data-parallel training: Open MPI (mpicc, mpirun)
 packages="$packages libopenmpi-dev openmpi-bin"
+# the fuzz harnesses (mk/fuzz.mk): clang, its libFuzzer runtime and its OpenMP
+packages="$packages clang libclang-rt-14-dev libomp-14-dev"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -468,6 +468,29 @@ int main(void)
               "unwritable output: exit %d: %s", rc, output);
     }
 
+    /* Item 10 of issue 16: a log write that fails ends the run with the file
+     * and the reason (log.csv past a 2 MiB file-size limit). */
+    {
+        char cmd[2048], log[600];
+        rc = run("train --data-dir %s %s --epochs 2 --out %s/logfail --max-steps 3", dir, common, dir);
+        CHECK(rc == 0, "logfail start: %s", output);
+        snprintf(cmd, sizeof cmd, "head -c 3000000 /dev/zero | tr '\\\\0' 'x' >> %s/logfail/log.csv", dir);
+        CHECK(system(cmd) == 0, "padding the log failed");
+        snprintf(log, sizeof log, "%s/logfail.txt", dir);
+        snprintf(cmd, sizeof cmd,
+                 "sh -c 'trap \"\" XFSZ; ulimit -f 4096; exec %s train --data-dir %s %s --epochs 2 --out %s/logfail "
+                 "--resume %s/logfail/checkpoint.safetensors' > %s 2>&1",
+                 nmtrain, dir, common, dir, dir, log);
+        const int status = system(cmd);
+        FILE *f = fopen(log, "r");
+        size_t n = f ? fread(output, 1, sizeof output - 1, f) : 0;
+        output[n] = 0;
+        if (f) fclose(f);
+        rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+        CHECK(rc == 1 && strstr(output, "log.csv: write failed: File too large"), "failed log write: exit %d: %s", rc,
+              output);
+    }
+
     /* Item 7 of issue 16: shapes that overflowed or took minutes. */
     rc = run("info --in 1x2147483647x2147483647");
     CHECK(rc == 2 && strstr(output, "65536"), "info --in 1x2147483647x2147483647: exit %d: %s", rc, output);

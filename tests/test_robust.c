@@ -438,7 +438,10 @@ static void test_logs(void)
         row_without_timing(full[i], a, sizeof a);
         row_without_timing(part[i], b, sizeof b);
         CHECK(!strcmp(a, b), "epoch %d: uninterrupted '%s', resumed '%s'", i, a, b);
-        const int resumed = part[i][strlen(part[i]) - 2] == '1';
+        int resumed = -1, skipped = -1;
+        double ignored[8];
+        sscanf(part[i], "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%d,%d", &ignored[0], &ignored[1], &ignored[2],
+               &ignored[3], &ignored[4], &ignored[5], &ignored[6], &ignored[7], &ignored[7], &resumed, &skipped);
         CHECK(resumed == (i == 2), "epoch %d's row says resumed = %d: %s", i, resumed, part[i]);
     }
     /* Resumed into a new directory: the log starts with its header. */

@@ -152,7 +152,7 @@ static int open_logs(const run_paths *paths, int append, run_logs *logs)
 {
     logs->paths = paths;
     logs->csv = open_log(paths->csv, append,
-                         "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s,skipped_images,resumed\n");
+                         "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s,resumed,skipped_images\n");
     logs->json = logs->csv ? open_log(paths->json, append, NULL) : NULL;
     if (!logs->json && logs->csv) fclose(logs->csv), logs->csv = NULL;
     return logs->json ? 0 : -1;
@@ -172,7 +172,7 @@ static int log_epoch(run_logs *logs, const nmt_epoch_result *r, int resumed)
     errno = 0;
     if (fprintf(logs->csv, "%d,%lld,%.6g,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f,%d,%d\n", r->epoch, (long long)r->step,
                 (double)r->lr, (double)r->train_loss, (double)r->train_acc, (double)r->test_loss,
-                (double)r->test_acc, r->seconds, r->images_per_s, r->skipped_images, resumed) < 0 ||
+                (double)r->test_acc, r->seconds, r->images_per_s, resumed, r->skipped_images) < 0 ||
         fflush(logs->csv) != 0)
         return log_failed(logs->paths->csv);
     cJSON *row = cJSON_CreateObject();
@@ -471,8 +471,9 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
                 break;
             }
             const int n = nmt_loader_next(&ld, x, labels);
-            if (n <= 0) { /* an image folder's strict error, or its last batches all unreadable */
+            if (n <= 0) { /* an image folder's strict error, or its last batches all unreadable: the epoch ends */
                 if (n < 0) rc = -1;
+                else b = per_epoch;
                 break;
             }
             int hits = 0;
