@@ -234,9 +234,9 @@ static void test_topology(void)
         {"Layer Name, M, N,\ng1, 4, 4,\n", ":1: header is neither"},
         {"Layer Name, M, N, K,\ng1, 4, -4, 4,\n", ":2: N '-4' is not a positive integer"},
         {"Layer Name, M, N, K,\ng1, 4, 4x, 4,\n", "N '4x' is not a positive integer"},
-        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, 5:4,\n", ":2: Sparsity '5:4' is not N:M"},
-        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, two,\n", "Sparsity 'two' is not N:M"},
-        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, 2:\n", "Sparsity '2:' is not N:M"},
+        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, 5:4,\n", ":2: Sparsity: '5:4': N must be smaller than M (or equal, for dense)"},
+        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, two,\n", "Sparsity: 'two' is not an N:M ratio"},
+        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, 2:\n", "Sparsity: '2:' is not an N:M ratio"},
         {"Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
          "c1,8,8,9,9,3,8,1,\n",
          ":2: filter 9x9 is larger than the ifmap 8x8"},
