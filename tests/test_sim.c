@@ -613,7 +613,7 @@ static void test_workloads(void)
 
         /* N:M with N = M is dense, cycle for cycle */
         nmt_sim_workload d = wl, e = wl;
-        d.opts.method.kind = NMT_METHOD_DENSE;
+        nmt_method_defaults(NMT_METHOD_DENSE, d.opts.method.nm, &d.opts.method); /* plain dense: no --grad-nm either */
         e.opts.method.nm.n = e.opts.method.nm.m = 8;
         double cd = run_cycles(&cfg, &d), ce = run_cycles(&cfg, &e);
         CHECK(cd == ce && cd > r.total.cycles, "%s: 8:8 %g == dense %g > bdwp %g", models[mi], ce, cd,
@@ -1011,7 +1011,7 @@ static void test_reports(void)
     nmt_sim_result r, b;
     CHECK(nmt_sim_run(&cfg, &wl, &r) == 0, "run");
     nmt_sim_workload d = wl;
-    d.opts.method.kind = NMT_METHOD_DENSE;
+    nmt_method_defaults(NMT_METHOD_DENSE, d.opts.method.nm, &d.opts.method); /* plain dense: no --grad-nm either */
     CHECK(nmt_sim_run(&cfg, &d, &b) == 0, "dense");
     const char *csv = tmp_path("r.csv"), *cr = tmp_path("COMPUTE_REPORT.csv"), *js = tmp_path("r.json");
     CHECK(nmt_sim_report_csv(csv, &wl, &r) == 0 && nmt_sim_report_compute(cr, &cfg, &wl, &r) == 0 &&

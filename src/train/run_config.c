@@ -88,6 +88,11 @@ int nmt_checkpoint_model(const char *path, nmt_model_config *model, char *arch_b
     nmt_method_kind kind;
     nmt_nm nm;
     if (!rc && (nmt_method_parse(method_name, &kind) || nmt_nm_parse(nm_text, 1, path, &nm))) rc = -1;
+    /* grad_nm: absent before --grad-nm existed, "0:0" when off */
+    char grad_text[32] = "0:0";
+    nmt_nm grad_nm = {0, 0};
+    if (!rc && json_value(json, "grad_nm") && json_string(json, path, "grad_nm", grad_text, sizeof grad_text)) rc = -1;
+    if (!rc && strcmp(grad_text, "0:0") != 0 && nmt_grad_nm_parse(grad_text, &grad_nm) != 0) rc = -1;
     free(json);
     if (rc) return -1;
     memset(model, 0, sizeof *model);
@@ -100,6 +105,7 @@ int nmt_checkpoint_model(const char *path, nmt_model_config *model, char *arch_b
     method->decay = (float)decay;
     method->mask_interval = (int)interval;
     method->sparse_classifier = (int)classifier;
+    method->grad_nm = grad_nm;
     return 0;
 }
 

@@ -63,12 +63,12 @@ static void config_json(const nmt_train_config *cfg, const float *mean, const fl
         out, size,
         "{\"arch\": \"%s\", \"width\": %.9g, \"in_c\": %d, \"in_h\": %d, \"in_w\": %d, \"classes\": %d, "
         "\"imagenet_stem\": %d, \"method\": \"%s\", \"nm\": \"%d:%d\", \"decay\": %.9g, \"mask_interval\": %d, "
-        "\"sparse_classifier\": %d, \"data\": \"%s\", \"epochs\": %d, \"batch\": %d, "
+        "\"sparse_classifier\": %d, \"grad_nm\": \"%d:%d\", \"data\": \"%s\", \"epochs\": %d, \"batch\": %d, "
         "\"lr\": %.9g, \"seed\": %llu",
         cfg->model.arch, (double)cfg->model.width, cfg->model.in_c, cfg->model.in_h, cfg->model.in_w,
         cfg->model.classes, cfg->model.imagenet_stem, nmt_method_name(cfg->method.kind), cfg->method.nm.n,
         cfg->method.nm.m, (double)cfg->method.decay, cfg->method.mask_interval,
-        cfg->method.sparse_classifier, cfg->data_name ? cfg->data_name : "", cfg->epochs, cfg->batch,
+        cfg->method.sparse_classifier, cfg->method.grad_nm.n, cfg->method.grad_nm.m, cfg->data_name ? cfg->data_name : "", cfg->epochs, cfg->batch,
         (double)cfg->lr, (unsigned long long)cfg->seed);
     for (int pass = 0; pass < 2 && used < size; pass++) {
         const float *v = pass ? std : mean;
@@ -253,6 +253,7 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
                 break;
             }
             if (sync) nmt_net_set_grad_share(net, (float)n / (float)cfg->batch);
+            nmt_net_set_step(net, state.step);
             if (nmt_net_backward(net) || (sync && grad_sync_finish(sync) != 0)) {
                 rc = -1;
                 break;
