@@ -24,7 +24,7 @@ static int cmp_double(const void *a, const void *b)
 static double pair_seconds(const nmt_sim_config *cfg, const nmt_sim_workload *wl)
 {
     nmt_sim_workload dense = *wl;
-    dense.opts.method.kind = NMT_METHOD_DENSE;
+    nmt_method_defaults(NMT_METHOD_DENSE, dense.opts.method.nm, &dense.opts.method); /* plain dense: no --grad-nm either */
     nmt_sim_result r, b;
     double t0 = nmt_now();
     if (nmt_sim_run(cfg, wl, &r) || nmt_sim_run(cfg, &dense, &b)) {

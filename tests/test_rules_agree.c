@@ -2,7 +2,8 @@
  * layers (what `nmtrain sim` runs) make the same GEMMs N:M, with the same
  * operand, at the same ratio and with the same executed MACs, for every zoo
  * model, every method, 2:4, 2:8 and 1:8, with and without the classifier
- * exemption. ResNet9 with 8 input channels adds a first layer that passes
+ * exemption, with dense weight gradients and with --grad-nm 1:2 and 2:4.
+ * ResNet9 with 8 input channels adds a first layer that passes
  * the divisibility rule (N:M forward, no backward-data). */
 #include <string.h>
 
@@ -15,7 +16,8 @@ static int64_t gemm_macs(const nmt_sim_layer *L, int phase)
     for (int j = 0; j < L->n_gemm[phase]; j++) {
         const nmt_sim_gemm *g = &L->gemm[phase][j];
         const int sparse = g->nm.m > 0 && g->nm.n < g->nm.m;
-        macs += g->m * g->n * (sparse ? g->k / g->nm.m * g->nm.n : g->k) * g->count;
+        /* a reduction short of whole groups is padded (WG under --grad-nm) */
+        macs += g->m * g->n * (sparse ? (g->k + g->nm.m - 1) / g->nm.m * g->nm.n : g->k) * g->count;
     }
     return macs;
 }
@@ -45,11 +47,24 @@ static int compare(const nmt_model_desc *desc, const nmt_method_config *method, 
         const nmt_sim_layer *L = &layers[i];
         if (!rule->is_gemm) continue;
         const int fw = nmt_gemm_is_nm(rule, NMT_GEMM_FW), bw = nmt_gemm_is_nm(rule, NMT_GEMM_BW);
+        const nmt_nm wg_nm = L->gemm[NMT_SIM_WG][0].nm;
+        const int sim_wg = wg_nm.m > 0 && wg_nm.n < wg_nm.m;
         int wrong = L->sparse_fw != fw || L->sparse_bw != bw || strcmp(L->note, rule->why) != 0;
+        wrong += sim_wg != nmt_gemm_is_nm(rule, NMT_GEMM_WG) || (sim_wg && (wg_nm.n != rule->wg_nm.n || wg_nm.m != rule->wg_nm.m));
         for (int j = 0; j < L->n_gemm[NMT_SIM_BW]; j++)
             wrong += L->gemm[NMT_SIM_BW][j].sparse_b != (rule->gemm[NMT_GEMM_BW] == NMT_NM_DY_CHANNELS);
         const nmt_macs run = report[i].executed;
-        const int64_t want[3] = {run.fw * batch, run.bw * batch, run.wg * batch};
+        /* WG: the report counts N/M of the dense MACs per sample; at a batch
+         * whose reduction (images x positions) is not whole groups the last
+         * group is padded */
+        const nmt_sim_gemm *wg = &L->gemm[NMT_SIM_WG][0];
+        const int64_t dense_wg = report[i].dense.wg * batch;
+        wrong += wg->m * wg->n * wg->k * wg->count != dense_wg;
+        const int64_t want_wg = nmt_gemm_is_nm(rule, NMT_GEMM_WG)
+                                    ? wg->m * wg->n * ((wg->k + rule->wg_nm.m - 1) / rule->wg_nm.m * rule->wg_nm.n)
+                                    : dense_wg;
+        if (wg->k % rule->wg_nm.m == 0) wrong += want_wg != run.wg * batch;
+        const int64_t want[3] = {run.fw * batch, run.bw * batch, want_wg};
         for (int p = 0; p < 3; p++) wrong += gemm_macs(L, p) != want[p];
         if (wrong) {
             fprintf(stderr, "  %s %s: info says FW %d BW %d (%s), MACs %lld/%lld/%lld; sim says FW %d BW %d (%s), "
@@ -84,13 +99,16 @@ int main(void)
         }
         for (int k = 0; k < NMT_METHOD_COUNT; k++)
             for (size_t t = 0; t < sizeof nms / sizeof nms[0]; t++)
-                for (int classifier = 0; classifier < 2; classifier++) {
+                for (int variant = 0; variant < 6; variant++) {
+                    const int classifier = variant & 1, grad = variant >> 1; /* grad: off, 1:2, 2:4 */
                     nmt_method_config method;
                     nmt_method_defaults((nmt_method_kind)k, nms[t], &method);
                     method.sparse_classifier = classifier;
+                    if (grad) method.grad_nm = (nmt_nm){grad, 2 * grad};
                     char label[128];
-                    snprintf(label, sizeof label, "%s %s %d:%d%s", name, nmt_method_name(method.kind), nms[t].n,
-                             nms[t].m, classifier ? " sparse-classifier" : "");
+                    snprintf(label, sizeof label, "%s %s %d:%d%s grad-nm %d:%d", name, nmt_method_name(method.kind),
+                             nms[t].n, nms[t].m, classifier ? " sparse-classifier" : "", method.grad_nm.n,
+                             method.grad_nm.m);
                     const int bad = compare(desc, &method, label);
                     CHECK(bad == 0, "%s: %d layers disagree", label, bad);
                     cases++;
@@ -101,7 +119,7 @@ int main(void)
     }
     /* The 8-channel first layer (64 outputs) runs its forward N:M under
      * srste, bdwp and tnm at every ratio, with both classifier settings. */
-    CHECK(sparse_first_forwards == 3 * 3 * 2, "%d runs make the first layer's forward N:M", sparse_first_forwards);
+    CHECK(sparse_first_forwards == 3 * 3 * 6, "%d runs make the first layer's forward N:M", sparse_first_forwards);
     printf("  %d model x method x N:M x exemption cases compared\n", cases);
     free(desc);
     TEST_END("test_rules_agree");

@@ -234,9 +234,9 @@ static void test_topology(void)
         {"Layer Name, M, N,\ng1, 4, 4,\n", ":1: header is neither"},
         {"Layer Name, M, N, K,\ng1, 4, -4, 4,\n", ":2: N '-4' is not a positive integer"},
         {"Layer Name, M, N, K,\ng1, 4, 4x, 4,\n", "N '4x' is not a positive integer"},
-        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, 5:4,\n", ":2: Sparsity '5:4' is not N:M"},
-        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, two,\n", "Sparsity 'two' is not N:M"},
-        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, 2:\n", "Sparsity '2:' is not N:M"},
+        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, 5:4,\n", ":2: Sparsity: '5:4': N must be smaller than M (or equal, for dense)"},
+        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, two,\n", "Sparsity: 'two' is not an N:M ratio"},
+        {"Layer Name, M, N, K, Sparsity,\ng1, 4, 4, 8, 2:\n", "Sparsity: '2:' is not an N:M ratio"},
         {"Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
          "c1,8,8,9,9,3,8,1,\n",
          ":2: filter 9x9 is larger than the ifmap 8x8"},
@@ -613,7 +613,7 @@ static void test_workloads(void)
 
         /* N:M with N = M is dense, cycle for cycle */
         nmt_sim_workload d = wl, e = wl;
-        d.opts.method.kind = NMT_METHOD_DENSE;
+        nmt_method_defaults(NMT_METHOD_DENSE, d.opts.method.nm, &d.opts.method); /* plain dense: no --grad-nm either */
         e.opts.method.nm.n = e.opts.method.nm.m = 8;
         double cd = run_cycles(&cfg, &d), ce = run_cycles(&cfg, &e);
         CHECK(cd == ce && cd > r.total.cycles, "%s: 8:8 %g == dense %g > bdwp %g", models[mi], ce, cd,
@@ -1011,7 +1011,7 @@ static void test_reports(void)
     nmt_sim_result r, b;
     CHECK(nmt_sim_run(&cfg, &wl, &r) == 0, "run");
     nmt_sim_workload d = wl;
-    d.opts.method.kind = NMT_METHOD_DENSE;
+    nmt_method_defaults(NMT_METHOD_DENSE, d.opts.method.nm, &d.opts.method); /* plain dense: no --grad-nm either */
     CHECK(nmt_sim_run(&cfg, &d, &b) == 0, "dense");
     const char *csv = tmp_path("r.csv"), *cr = tmp_path("COMPUTE_REPORT.csv"), *js = tmp_path("r.json");
     CHECK(nmt_sim_report_csv(csv, &wl, &r) == 0 && nmt_sim_report_compute(cr, &cfg, &wl, &r) == 0 &&

@@ -49,6 +49,24 @@ uint32_t nmt_rng_below(nmt_rng *rng, uint32_t bound); /* uniform in [0, bound) *
 float nmt_rng_uniform(nmt_rng *rng);                  /* uniform in [0, 1) */
 float nmt_rng_normal(nmt_rng *rng);                   /* standard normal */
 
+/* Counter-based draws: a pure function of (key, counter), so any thread
+ * may draw any element and a resumed run draws the same numbers. The key
+ * comes from (seed, step, layer); each stage and the draw are SplitMix64's
+ * finaliser of its input xor (the previous stage) plus the golden-ratio
+ * constant (tests/ref/mvue.py computes the same). */
+uint64_t nmt_rng_counter_key(uint64_t seed, uint64_t step, uint64_t layer);
+static inline uint64_t nmt_rng_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+/* Uniform in [0, 1) with 24 bits, exact in a float. */
+static inline float nmt_rng_counter_uniform(uint64_t key, uint64_t counter)
+{
+    return (float)(nmt_rng_mix64(key ^ (counter + 0x9E3779B97F4A7C15ULL)) >> 40) * (1.0f / 16777216.0f);
+}
+
 /* ---- time and threads ----------------------------------------------------- */
 double nmt_now(void); /* monotonic seconds */
 /* Sets the thread count of OpenMP and OpenBLAS together (0 keeps the default). */

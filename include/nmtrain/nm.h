@@ -80,6 +80,16 @@ int nmt_pack_masked_strided(nmt_view w, const uint8_t *mask, ptrdiff_t mask_row_
 /* Writes the dense rows x k matrix (zeros where not kept), row-major. */
 void nmt_unpack(const nmt_packed *p, float *dense);
 
+/* Unbiased N:M pruning of a gradient along rows (Chmiel et al., ICLR 2023,
+ * the MVUE 1:2 rule): each pair of consecutive entries (a, b) of a row keeps
+ * a with probability |a| / (|a| + |b|), set to sign(a) (|a| + |b|), or else b
+ * the same way; (0, 0) stays 0. The draw of the pair at (r, 2i) is
+ * nmt_rng_counter_uniform(key, r * cols + 2i): a keeps when u (|a| + |b|) <
+ * |a|. 2:4 is two such pairs per group, so both ratios prune to the same
+ * values. An odd last entry pairs with a zero and is kept as it is. E[out] = in.
+ * out is rows x cols, dense, with the pruned entries 0. Parallel over rows. */
+void nmt_mvue_prune(const float *in, int rows, int cols, uint64_t key, float *out);
+
 /* ---- PyTorch's 2:4 semi-structured layout ----------------------------------
  * The float16 form torch.sparse.SparseSemiStructuredTensorCUTLASS holds
  * (to_sparse_semi_structured of a float16 CUDA matrix): docs/export.md. */

@@ -72,6 +72,7 @@ typedef struct nmt_sim_config {
     int vec_lanes;             /* 32 FP32 lanes */
     double vec_fw[NMT_OP_COUNT], vec_bw[NMT_OP_COUNT]; /* FP32 ops per element per op type */
     double vec_loss_fw, vec_loss_bw; /* softmax cross-entropy, ops per logit */
+    double vec_grad_prune;     /* --grad-nm: MVUE pruning ops per dY element (draw, |a|+|b|, scale, compare, select): 3 */
     double vec_softmax_fw, vec_softmax_bw; /* attention softmax, ops per score */
     double upd_ops;            /* optimiser ops per parameter (SGD momentum + weight decay): 4 */
     double upd_decay_ops;      /* extra ops per parameter for the SR-STE decay term: 2 */

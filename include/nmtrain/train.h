@@ -22,7 +22,8 @@ extern "C" {
  * operands (or why not), and the MACs per sample executed against dense. */
 typedef struct nmt_layer_report {
     nmt_layer_sparsity sparsity;
-    nmt_macs dense, executed;
+    nmt_macs dense, executed;  /* executed: what the method's rule skips (N/M of each N:M GEMM) */
+    char wg_path[64];          /* how the CPU engine runs the weight gradient */
 } nmt_layer_report;
 /* Fills one report per node of `desc` (out has desc->n_nodes entries). */
 void nmt_method_report(const nmt_model_desc *desc, const nmt_method_config *method, nmt_layer_report *out);
@@ -126,6 +127,10 @@ const char *nmt_net_first_nonfinite(nmt_net *net, nmt_tensor_part part);
  * training step goes, printed as a table of op, direction, ms and share. */
 void nmt_net_set_profiling(nmt_net *net, int on);
 void nmt_net_print_profile(const nmt_net *net, FILE *out);
+/* The optimiser step the next backward belongs to: with --grad-nm it keys
+ * the pruning's draws (with the seed the network was created with and the
+ * layer), so a resumed run draws the same. The trainer sets it. */
+void nmt_net_set_step(nmt_net *net, int64_t step);
 /* Batch-norm num_batches_tracked, shared by all batch-norm layers. */
 int64_t nmt_net_bn_batches(const nmt_net *net);
 void nmt_net_set_bn_batches(nmt_net *net, int64_t batches);

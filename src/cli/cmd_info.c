@@ -47,9 +47,11 @@ int nmt_cmd_info(int argc, char **argv)
     printf("%s, width %g, input %dx%dx%d, %d classes; method %s", desc->arch, (double)m->width, m->in_c, m->in_h,
            m->in_w, m->classes, nmt_method_name(method->kind));
     if (method->kind != NMT_METHOD_DENSE) printf(" %d:%d", method->nm.n, method->nm.m);
-    printf("\nMACs are per sample; 'exec' is what the method executes.\n\n");
-    printf("%-24s %-16s %-14s %10s %12s %12s %12s %12s %12s  %s\n", "layer", "op", "output", "params", "FW dense",
-           "FW exec", "BW dense", "BW exec", "WG", "sparsity");
+    if (method->grad_nm.m) printf(", weight gradients %d:%d", method->grad_nm.n, method->grad_nm.m);
+    printf("\nMACs are per sample; 'exec' is what the method's N:M GEMMs execute; 'WG path' is how the CPU engine\n"
+           "runs the weight gradient.\n\n");
+    printf("%-24s %-16s %-14s %10s %12s %12s %12s %12s %12s %12s  %-40s %s\n", "layer", "op", "output", "params",
+           "FW dense", "FW exec", "BW dense", "BW exec", "WG dense", "WG exec", "WG path", "sparsity");
     int64_t params = 0, padding = 0, winograd = 0;
     nmt_macs dense = {0, 0, 0}, exec = {0, 0, 0};
     for (int i = 0; i < desc->n_nodes; i++) {
@@ -66,9 +68,10 @@ int nmt_cmd_info(int argc, char **argv)
             printf("%-24s %-16s %-14s %10lld\n", n->name, nmt_op_name(n->op), shape, (long long)nmt_node_params(n));
             continue;
         }
-        printf("%-24s %-16s %-14s %10lld %12lld %12lld %12lld %12lld %12lld  %s\n", n->name, nmt_op_name(n->op),
-               shape, (long long)nmt_node_params(n), (long long)r->dense.fw, (long long)r->executed.fw,
-               (long long)r->dense.bw, (long long)r->executed.bw, (long long)r->dense.wg, r->sparsity.why);
+        printf("%-24s %-16s %-14s %10lld %12lld %12lld %12lld %12lld %12lld %12lld  %-40s %s\n", n->name,
+               nmt_op_name(n->op), shape, (long long)nmt_node_params(n), (long long)r->dense.fw,
+               (long long)r->executed.fw, (long long)r->dense.bw, (long long)r->executed.bw, (long long)r->dense.wg,
+               (long long)r->executed.wg, r->wg_path, r->sparsity.why);
     }
     const int64_t total_dense = dense.fw + dense.bw + dense.wg, total_exec = exec.fw + exec.bw + exec.wg;
     printf("\ntotal: %lld parameters\n", (long long)params);
@@ -83,11 +86,12 @@ int nmt_cmd_info(int argc, char **argv)
     printf("  Winograd layers    %14lld %14s %8.3f  of the dense forward: 3x3 'same' convolutions whose dense GEMMs "
            "(every weight gradient) run Winograd F(2x2,3x3), 4/9 of these MACs%s\n",
            (long long)winograd, "", ratio(winograd, dense.fw), nmt_conv_winograd() ? "" : " (off: NMTRAIN_WINOGRAD=0)");
-    if (method->kind != NMT_METHOD_DENSE) {
-        const double nm = (double)method->nm.n / method->nm.m;
+    if (method->kind != NMT_METHOD_DENSE || method->grad_nm.m) {
+        const double nm = method->kind == NMT_METHOD_DENSE ? 1.0 : (double)method->nm.n / method->nm.m;
+        const double wg = method->grad_nm.m ? (double)method->grad_nm.n / method->grad_nm.m : 1.0;
         const int both = method->kind == NMT_METHOD_BDWP || method->kind == NMT_METHOD_TNM;
         printf("  spec formula, all three GEMMs equal and every layer sparse: %.3f\n",
-               both ? (2 * nm + 1) / 3 : (nm + 2) / 3);
+               (both ? 2 * nm + wg : nm + 1 + wg) / 3);
     }
     free(desc), free(report);
     return 0;

@@ -81,8 +81,12 @@ static int run_zoo(const cli_options *o, const nmt_sim_config *cfg)
     if (o->sim.ablation) return run_zoo_ablation(o, cfg);
     static const char *const datasets[] = {"CIFAR-10", "CIFAR-10", "CIFAR-100", "Tiny ImageNet", "ImageNet"};
     const int batch = o->train.batch ? o->train.batch : 128;
-    printf("SAT zoo: batch %d, %s %d:%d vs dense, array %dx%d @ %g MHz\n\n", batch,
-           nmt_method_name(o->sim.opts.method.kind), o->sim.opts.method.nm.n, o->sim.opts.method.nm.m, cfg->rows, cfg->cols, cfg->clock_mhz);
+    const nmt_nm grad = o->sim.opts.method.grad_nm;
+    char grad_text[48] = "";
+    if (grad.m) snprintf(grad_text, sizeof grad_text, " with weight gradients %d:%d", grad.n, grad.m);
+    printf("SAT zoo: batch %d, %s %d:%d%s vs dense, array %dx%d @ %g MHz\n\n", batch,
+           nmt_method_name(o->sim.opts.method.kind), o->sim.opts.method.nm.n, o->sim.opts.method.nm.m, grad_text,
+           cfg->rows, cfg->cols, cfg->clock_mhz);
     printf("| model | data set | dense cycles | dense ms/iter | %s cycles | %s ms/iter | speedup | dense-eq GOPS | "
            "energy dense J | energy %s J |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
            nmt_method_name(o->sim.opts.method.kind), nmt_method_name(o->sim.opts.method.kind),
@@ -101,7 +105,7 @@ static int run_zoo(const cli_options *o, const nmt_sim_config *cfg)
         int rc = nmt_sim_workload_from_model(desc, batch, &o->sim.opts, &wl);
         free(desc);
         if (rc || nmt_sim_run(cfg, &wl, &r)) return fail(nmt_errmsg());
-        wl.opts.method.kind = NMT_METHOD_DENSE;
+        nmt_method_defaults(NMT_METHOD_DENSE, wl.opts.method.nm, &wl.opts.method); /* plain dense: no --grad-nm either */
         if (nmt_sim_run(cfg, &wl, &b)) return fail(nmt_errmsg());
         double sp = b.total.cycles / r.total.cycles;
         sum += sp;
@@ -278,7 +282,7 @@ int nmt_cmd_sim(int argc, char **argv)
     int have_base = wl.opts.method.kind != NMT_METHOD_DENSE;
     if (have_base) {
         nmt_sim_workload dense = wl;
-        dense.opts.method.kind = NMT_METHOD_DENSE;
+        nmt_method_defaults(NMT_METHOD_DENSE, dense.opts.method.nm, &dense.opts.method); /* plain dense: no --grad-nm either */
         if (nmt_sim_run(&cfg, &dense, &base)) rc = fail(nmt_errmsg());
     }
     if (!rc) {

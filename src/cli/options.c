@@ -20,6 +20,7 @@ typedef enum cli_kind {
     K_STEPS,      /* int64_t in [lo, hi] */
     K_SHAPE,      /* "CxHxW" into an nmt_model_config */
     K_NM,         /* N:M (N = M allowed only by sim) */
+    K_GRAD_NM,    /* the weight gradient's N:M: 1:2 or 2:4 */
     K_METHOD,     /* method name, parsed by the engine or (sim) by the simulator */
     K_SCHEDULE,   /* learning-rate schedule name */
     K_NO_AUGMENT, /* nmt_augment = none */
@@ -73,6 +74,9 @@ static const cli_option table[] = {
      "recompute the masks and sparse operands every T steps", "40 for tnm, else 1"},
     {"sparse-classifier", NULL, METHOD_CMDS, K_FLAG, F(train.method.sparse_classifier), 0, 0,
      "make the classifier N:M too", NULL},
+    {"grad-nm", "N:M", METHOD_CMDS, K_GRAD_NM, F(train.method.grad_nm), 0, 0,
+     "weight gradients N:M too: dY pruned 1:2 or 2:4 (unbiased MVUE) along the batch and positions",
+     "off, dense weight gradients"},
     /* data */
     {"data", "NAME", CLI_TRAIN | CLI_EVAL, K_TEXT, F(data), 0, 0,
      "data set: fashion-mnist, mnist, cifar10, cifar100, imagefolder, imagenet, tinyimagenet", NULL},
@@ -313,6 +317,8 @@ static int apply(cli_options *o, const cli_option *opt, const char *value)
         if (nmt_nm_parse(value, o->command == CLI_SIM, NULL, (nmt_nm *)field))
             return fail(o, opt->name, "%s", nmt_errmsg());
         return 0;
+    case K_GRAD_NM:
+        return nmt_grad_nm_parse(value, (nmt_nm *)field) ? fail(o, opt->name, "%s", nmt_errmsg()) : 0;
     case K_METHOD:
         return nmt_method_parse(value, (nmt_method_kind *)field) ? fail(o, opt->name, "%s", nmt_errmsg()) : 0;
     case K_SCHEDULE:
@@ -351,6 +357,7 @@ static void resolve_method(cli_options *o)
     const nmt_method_config given = *m;
     nmt_method_defaults(given.kind, given.nm, m);
     m->sparse_classifier = given.sparse_classifier;
+    m->grad_nm = given.grad_nm;
     if (o->decay_given) m->decay = given.decay;
     if (given.mask_interval) m->mask_interval = given.mask_interval;
     o->sim.opts.method = *m;
@@ -431,7 +438,7 @@ int cli_given(const cli_options *o, const char *name)
  * says otherwise; the recipe only from checkpoints that record it. */
 static const char *const resumed_settings[] = {
     "model", "width", "in", "classes", "imagenet-stem", "method", "nm", "decay", "mask-interval",
-    "sparse-classifier", "data", "epochs", "batch", "lr", "seed",
+    "sparse-classifier", "grad-nm", "data", "epochs", "batch", "lr", "seed",
 };
 static const char *const resumed_recipe[] = {
     "schedule", "warmup", "momentum", "nesterov", "wd", "wd-all", "label-smoothing", "crop-pad", "hflip",
@@ -465,7 +472,8 @@ static void take_setting(cli_options *o, const char *name, const nmt_run_config 
         case K_SEED: memcpy(dst, src, sizeof(uint64_t)); break;
         case K_ARCH:
         case K_TEXT: *(const char **)dst = *(const char *const *)src; break;
-        case K_NM: memcpy(dst, src, sizeof(nmt_nm)); break;
+        case K_NM:
+        case K_GRAD_NM: memcpy(dst, src, sizeof(nmt_nm)); break;
         case K_METHOD: memcpy(dst, src, sizeof(nmt_method_kind)); break;
         case K_SCHEDULE: memcpy(dst, src, sizeof(nmt_schedule_kind)); break;
         default: break;

@@ -1,4 +1,5 @@
-/* PCG32 (O'Neill), with Box-Muller normals. */
+/* PCG32 (O'Neill), with Box-Muller normals; counter-based draws keyed by
+ * (seed, step, layer). */
 #include <math.h>
 
 #include "nmtrain/core.h"
@@ -41,4 +42,12 @@ float nmt_rng_normal(nmt_rng *rng)
     float u1 = nmt_rng_uniform(rng), u2 = nmt_rng_uniform(rng);
     if (u1 < 1e-12f) u1 = 1e-12f;
     return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530718f * u2);
+}
+
+uint64_t nmt_rng_counter_key(uint64_t seed, uint64_t step, uint64_t layer)
+{
+    const uint64_t golden = 0x9E3779B97F4A7C15ULL;
+    uint64_t key = nmt_rng_mix64(seed + golden);
+    key = nmt_rng_mix64(key ^ (step + golden));
+    return nmt_rng_mix64(key ^ (layer + golden));
 }

@@ -309,7 +309,7 @@ static void winograd_backward(const nmt_conv_shape *s, int c_out, const float *w
 }
 
 int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float *x, const float *dy,
-                  nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx, float *workspace,
+                  const float *dy_wg, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx, float *workspace,
                   size_t workspace_floats, conv_timing *timing)
 {
     nmt_conv_shape shape;
@@ -330,14 +330,15 @@ int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float
     /* Backward-data goes with the weight gradient when both are Winograd:
      * dY's transform serves both. */
     const int winograd_dx = plan->bw == CONV_PATH_WINOGRAD;
+    if (!dy_wg) dy_wg = dy;
     double mark = timing ? nmt_now() : 0.0;
     switch (plan->wg) {
     case CONV_PATH_WINOGRAD:
-        winograd_backward(s, c_out, w_t.dense, x, dy, dy_bw.dense, dw, winograd_dx ? dx : NULL, accumulate_dx,
+        winograd_backward(s, c_out, w_t.dense, x, dy_wg, dy_bw.dense, dw, winograd_dx ? dx : NULL, accumulate_dx,
                           workspace, timing, &mark);
         break;
     case CONV_PATH_POINTWISE:
-        nmt_gemm(0, 1, c_out, k, cols, 1.0f, dy, cols, x, cols, 0.0f, dw, k);
+        nmt_gemm(0, 1, c_out, k, cols, 1.0f, dy_wg, cols, x, cols, 0.0f, dw, k);
         break;
     default:
         /* Lowered again, a chunk at a time: the forward's buffer went to
@@ -346,7 +347,7 @@ int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float
             const int part = (n1 - n0) * image_cols;
             nmt_im2col_images(s, x, n0, n1, col);
             lap(timing, CONV_LOWER_BW, &mark);
-            nmt_gemm(0, 1, c_out, k, part, 1.0f, dy + (size_t)n0 * image_cols, cols, col, part, n0 ? 1.0f : 0.0f,
+            nmt_gemm(0, 1, c_out, k, part, 1.0f, dy_wg + (size_t)n0 * image_cols, cols, col, part, n0 ? 1.0f : 0.0f,
                      dw, k);
             lap(timing, CONV_WEIGHT_GRAD, &mark);
         }

@@ -31,7 +31,8 @@ typedef struct nmt_operand {
  * workspace the three directions share (they run one after another); the
  * network allocates what the plans ask for, and the compute functions pass
  * the workspace's real capacity down to the kernels, which check it.
- * Backward: the weight gradient reads dy, backward-data reads dy_bw: dense
+ * Backward: the weight gradient reads dy_wg (NULL: dy; --grad-nm: the
+ * MVUE-pruned dY), the bias gradient dy, backward-data dy_bw: dense
  * (.dense), or pruned by the method and packed with the pixels as rows
  * (.packed, rows = cols, k = c_out; then w_t must be dense). dW and dbias
  * are overwritten; dx is added to, or overwritten when accumulate_dx is 0
@@ -85,7 +86,7 @@ int conv_uses_winograd(const nmt_conv_shape *s, int c_out);
 int conv_forward(const conv_plan *plan, int batch, nmt_operand w, const float *bias, const float *x,
                  float *workspace, size_t workspace_floats, float *y, conv_timing *timing);
 int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float *x, const float *dy,
-                  nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx, float *workspace,
+                  const float *dy_wg, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx, float *workspace,
                   size_t workspace_floats, conv_timing *timing);
 
 /* ---- batch norm (over the batch and spatial dims of each channel) ---- */

@@ -42,11 +42,39 @@ int nmt_method_mask_interval(const nmt_method_config *method)
     return method->kind == NMT_METHOD_TNM ? 40 : 1;
 }
 
+int nmt_grad_nm_parse(const char *text, nmt_nm *out)
+{
+    nmt_nm nm;
+    if (nmt_nm_parse(text, 0, "weight-gradient N:M", &nm)) return -1;
+    if (!((nm.n == 1 && nm.m == 2) || (nm.n == 2 && nm.m == 4))) {
+        nmt_error("weight-gradient N:M %d:%d: the unbiased (MVUE) pruning of dY is defined for 1:2 and 2:4", nm.n,
+                  nm.m);
+        return -1;
+    }
+    *out = nm;
+    return 0;
+}
+
+/* WG under grad_nm: dY pruned along the GEMM's reduction (image, position)
+ * at each output channel; only an exempt classifier keeps it dense. A
+ * reduction that is not a multiple of M is padded with zeros, which the
+ * MVUE rule keeps exact, so no layer fails divisibility here. */
+static void weight_gradient_rule(const nmt_node *node, const nmt_method_config *method, nmt_layer_sparsity *out)
+{
+    const nmt_nm g = method->grad_nm;
+    if (g.m < 2 || (node->is_classifier && !method->sparse_classifier)) return;
+    out->gemm[NMT_GEMM_WG] = NMT_NM_DY_POSITIONS;
+    out->wg_nm = g;
+    const size_t used = strlen(out->why);
+    snprintf(out->why + used, sizeof out->why - used, "; WG dY MVUE %d:%d", g.n, g.m);
+}
+
 void nmt_layer_sparsity_of(const nmt_node *node, const nmt_method_config *method, nmt_layer_sparsity *out)
 {
     memset(out, 0, sizeof *out);
     out->nm = (nmt_nm){1, 1};
     out->is_gemm = node->op == NMT_OP_CONV || node->op == NMT_OP_LINEAR || node->op == NMT_OP_PATCH_EMBED;
+    out->wg_nm = (nmt_nm){1, 1};
     if (!out->is_gemm) return;
     out->has_bw = node->input >= 0;
     const nmt_nm nm = method->nm;
@@ -62,6 +90,7 @@ void nmt_layer_sparsity_of(const nmt_node *node, const nmt_method_config *method
     }
     if (exempt) {
         snprintf(out->why, sizeof out->why, "%s", exempt);
+        weight_gradient_rule(node, method, out);
         return;
     }
     out->nm = nm;
@@ -101,6 +130,7 @@ void nmt_layer_sparsity_of(const nmt_node *node, const nmt_method_config *method
     default:
         break;
     }
+    weight_gradient_rule(node, method, out);
 }
 
 nmt_macs nmt_layer_sparsity_macs(const nmt_layer_sparsity *s, nmt_macs dense)
@@ -108,6 +138,6 @@ nmt_macs nmt_layer_sparsity_macs(const nmt_layer_sparsity *s, nmt_macs dense)
     nmt_macs run = dense;
     if (nmt_gemm_is_nm(s, NMT_GEMM_FW)) run.fw = dense.fw / s->nm.m * s->nm.n;
     if (nmt_gemm_is_nm(s, NMT_GEMM_BW)) run.bw = dense.bw / s->nm.m * s->nm.n;
-    if (nmt_gemm_is_nm(s, NMT_GEMM_WG)) run.wg = dense.wg / s->nm.m * s->nm.n;
+    if (nmt_gemm_is_nm(s, NMT_GEMM_WG)) run.wg = dense.wg / s->wg_nm.m * s->wg_nm.n;
     return run;
 }

@@ -57,6 +57,8 @@ static const key_def keys[] = {
     VEC("token_pool", NMT_OP_TOKEN_POOL, 0, 0)
     {"vec_loss_fw", "vector", K_DOUBLE, OFF(vec_loss_fw), "softmax cross-entropy ops per logit, forward"},
     {"vec_loss_bw", "vector", K_DOUBLE, OFF(vec_loss_bw), "softmax cross-entropy ops per logit, backward"},
+    {"vec_grad_prune", "vector", K_DOUBLE, OFF(vec_grad_prune),
+     "--grad-nm: MVUE pruning ops per dY element, before WG"},
     {"vec_softmax_fw", "vector", K_DOUBLE, OFF(vec_softmax_fw), "attention softmax ops per score, forward"},
     {"vec_softmax_bw", "vector", K_DOUBLE, OFF(vec_softmax_bw), "attention softmax ops per score, backward"},
     {"upd_ops", "vector", K_DOUBLE, OFF(upd_ops), "optimiser ops per parameter"},
@@ -133,6 +135,7 @@ void nmt_sim_config_default(nmt_sim_config *c)
     c->vec_fw[NMT_OP_ATTENTION] = 1, c->vec_bw[NMT_OP_ATTENTION] = 1;     /* 1/sqrt(d) scaling per score */
     c->vec_loss_fw = 7, c->vec_loss_bw = 1;
     c->vec_softmax_fw = 7, c->vec_softmax_bw = 3;
+    c->vec_grad_prune = 3;
     c->upd_ops = 4;
     c->upd_decay_ops = 2;
     c->ibuf_kib = 4096;
@@ -550,7 +553,7 @@ int nmt_sim_config_check(const nmt_sim_config *c)
     for (int i = 0; i < NMT_OP_COUNT; i++)
         NEED(c->vec_fw[i] >= 0 && c->vec_bw[i] >= 0, "vector op costs must not be negative");
     NEED(c->vec_loss_fw >= 0 && c->vec_loss_bw >= 0 && c->vec_softmax_fw >= 0 && c->vec_softmax_bw >= 0 &&
-             c->upd_ops >= 0 && c->upd_decay_ops >= 0,
+             c->upd_ops >= 0 && c->upd_decay_ops >= 0 && c->vec_grad_prune >= 0,
          "vector op costs must not be negative");
     NEED(c->ibuf_kib > 0 && c->wbuf_kib > 0 && c->obuf_kib > 0, "buffer sizes must be positive");
     NEED(c->act_bytes >= 1 && c->act_bytes <= 8 && c->weight_bytes >= 1 && c->weight_bytes <= 8 &&

@@ -13,6 +13,8 @@ static void header_line(FILE *out, const nmt_sim_config *cfg, const nmt_sim_work
 {
     fprintf(out, "SAT simulation: %s, batch %d, %s", wl->name, wl->batch, nmt_method_name(wl->opts.method.kind));
     if (wl->opts.method.kind != NMT_METHOD_DENSE) fprintf(out, " %d:%d", wl->opts.method.nm.n, wl->opts.method.nm.m);
+    if (wl->opts.method.grad_nm.m)
+        fprintf(out, ", weight gradients %d:%d", wl->opts.method.grad_nm.n, wl->opts.method.grad_nm.m);
     fprintf(out, ", %s\n", wl->opts.training ? "one training iteration" : "forward only");
     if (wl->opts.scalesim)
         fprintf(out, "SCALE-Sim v2's accounting of every GEMM: %s dataflow, its folds, fill and drain, unlimited "

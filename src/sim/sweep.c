@@ -13,7 +13,7 @@ static int run_pair(const nmt_sim_config *cfg, const nmt_sim_workload *wl, nmt_s
 {
     if (nmt_sim_run(cfg, wl, res)) return -1;
     nmt_sim_workload dense = *wl; /* shallow: only opts differ, nodes are shared read-only */
-    dense.opts.method.kind = NMT_METHOD_DENSE;
+    nmt_method_defaults(NMT_METHOD_DENSE, dense.opts.method.nm, &dense.opts.method); /* plain dense: no --grad-nm either */
     if (nmt_sim_run(cfg, &dense, base)) {
         nmt_sim_result_free(res);
         return -1;

@@ -54,13 +54,9 @@ static int parse_sparsity(const char *text, const char *where, nmt_nm *out)
     if (!*text || sim_strieq(text, "dense") || sim_strieq(text, "none") || !strcmp(text, "1") ||
         !strcmp(text, "0"))
         return 0;
-    int n, m, len = 0;
-    if (sscanf(text, "%d:%d%n", &n, &m, &len) != 2 || text[len] || n < 1 || m < 1 || n > m || m > NMT_NM_MAX_M) {
-        nmt_error("%s: Sparsity '%s' is not N:M with 1 <= N <= M <= %d (or 'dense')", where, text, NMT_NM_MAX_M);
-        return -1;
-    }
-    out->n = n, out->m = m;
-    return 0;
+    char what[640];
+    snprintf(what, sizeof what, "%s: Sparsity", where);
+    return nmt_nm_parse(text, 1, what, out);
 }
 
 int nmt_sim_workload_from_topology(const char *path, int batch, const nmt_sim_options *opts,

@@ -245,11 +245,20 @@ static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, 
             }
         }
         if (o->training) {
-            /* WG: dW[cout x K] = dY[cout x P] X^T[P x K], dense, FP32 result */
+            /* WG: dW[cout x K] = dY[cout x P] X^T[P x K], FP32 result. Under
+             * --grad-nm dY (A) is N:M along P: the vector engine prunes it
+             * (a draw, a scale and a compare per pair: the generator only
+             * ranks magnitudes), reading dY and writing it packed. */
             g = &L->gemm[NMT_SIM_WG][L->n_gemm[NMT_SIM_WG]++];
             gemm_init(cfg, g, cout, K, P, 1);
             g->b_dram_ratio = lowered_ratio;
             g->out_bytes = cfg->psum_bytes;
+            if (nmt_gemm_is_nm(&rule, NMT_GEMM_WG)) {
+                const nmt_nm wg = rule.wg_nm;
+                g->nm = wg;
+                L->vec_ops[NMT_SIM_WG] += cfg->vec_grad_prune * (double)e_out;
+                L->vec_bytes[NMT_SIM_WG] += (double)e_out * ab * (1.0 + (double)wg.n / wg.m);
+            }
         }
         /* bias (and ViT's position embedding) on the vector engine, fused
          * with the GEMM output stream: no extra DRAM traffic */

@@ -37,12 +37,15 @@ struct nmt_net {
     size_t col_floats;
     void *dy_scratch;  /* SDGP's pruned, packed dY */
     float *w_scratch;  /* the backward-data operand of the layer at hand (method_bw_operand) */
+    float *wg_dy;      /* --grad-nm: the layer at hand's MVUE-pruned dY, which only its WG reads */
+    uint64_t seed;     /* with the step and the layer, the key of the pruning's draws */
+    int64_t step;
     nmt_arena arena;
     int64_t bn_batches;
     int profiling;
     double seconds[NMT_OP_COUNT][2];  /* [op][0 = forward, 1 = backward] */
     conv_timing conv_phases;          /* the conv/linear seconds, by phase */
-    double prune_seconds;             /* SDGP's dY pruning, inside conv backward */
+    double prune_seconds;             /* SDGP's and --grad-nm's dY pruning, inside conv backward */
     double refresh_seconds;           /* regenerating the sparse operands after the step */
     double operand_seconds;           /* building backward-data operands (method_bw_operand) */
     /* data parallelism */
@@ -140,7 +143,7 @@ static size_t plan_gradients(const nmt_net *net, size_t *offset)
  * first pass). */
 static void plan_memory(nmt_net *net, nmt_arena *arena)
 {
-    size_t workspace = 0, dy_scratch_bytes = 0, w_scratch_floats = 0;
+    size_t workspace = 0, dy_scratch_bytes = 0, w_scratch_floats = 0, wg_dy_floats = 0;
     int consumers[NMT_MAX_NODES] = {0};
     const int n = net->desc.n_nodes;
     net->n_params = 0;
@@ -187,6 +190,7 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
                 const size_t bytes = method_bw_dy_scratch_bytes(&net->method, &node->sparse, cols);
                 if (bytes > dy_scratch_bytes) dy_scratch_bytes = bytes;
             }
+            if (node->sparse.wg_pruned && (size_t)d->c_out * cols > wg_dy_floats) wg_dy_floats = (size_t)d->c_out * cols;
             if (method_bw_scratch_floats(&node->sparse) > w_scratch_floats)
                 w_scratch_floats = method_bw_scratch_floats(&node->sparse);
         } else if (d->op == NMT_OP_BATCHNORM) {
@@ -208,6 +212,7 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
     net->col_floats = workspace;
     net->dy_scratch = dy_scratch_bytes ? nmt_arena_alloc(arena, dy_scratch_bytes) : NULL;
     net->w_scratch = NMT_ARENA_FLOATS(arena, w_scratch_floats);
+    net->wg_dy = NMT_ARENA_FLOATS(arena, wg_dy_floats);
 }
 
 static void init_weights(nmt_net *net, uint64_t seed)
@@ -265,6 +270,7 @@ nmt_net *nmt_net_create(const nmt_model_desc *desc, int max_batch, const nmt_met
     net->desc = *desc;
     net->max_batch = max_batch;
     net->grad_share = 1.0f;
+    net->seed = seed;
     if (method) {
         net->method = *method;
     } else {
@@ -296,6 +302,7 @@ int nmt_net_param_count(const nmt_net *net) { return net->n_params; }
 nmt_param *nmt_net_param(nmt_net *net, int i) { return &net->params[i]; }
 size_t nmt_net_bytes(const nmt_net *net) { return net->arena.capacity; }
 int64_t nmt_net_bn_batches(const nmt_net *net) { return net->bn_batches; }
+void nmt_net_set_step(nmt_net *net, int64_t step) { net->step = step; }
 void nmt_net_set_bn_batches(nmt_net *net, int64_t batches) { net->bn_batches = batches; }
 
 nmt_param *nmt_net_find_param(nmt_net *net, const char *name)
@@ -538,7 +545,15 @@ int nmt_net_backward(nmt_net *net)
                 net->operand_seconds += spent;
                 start += spent;
             }
-            if (conv_backward(&node->conv, batch, w_bw, in, dy, dy_bw, w->grad,
+            const float *dy_wg = NULL;
+            if (node->sparse.wg_pruned) {
+                const double prune_start = net->profiling ? nmt_now() : 0.0;
+                nmt_mvue_prune(dy, d->c_out, batch * (int)plane_out(d),
+                               nmt_rng_counter_key(net->seed, (uint64_t)net->step, (uint64_t)i), net->wg_dy);
+                dy_wg = net->wg_dy;
+                if (net->profiling) net->prune_seconds += nmt_now() - prune_start;
+            }
+            if (conv_backward(&node->conv, batch, w_bw, in, dy, dy_wg, dy_bw, w->grad,
                               node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, !overwrite, net->col,
                               net->col_floats, net->profiling ? &net->conv_phases : NULL))
                 return -1;
@@ -632,7 +647,8 @@ void nmt_net_print_profile(const nmt_net *net, FILE *out)
         profile_row(out, "  lowering", t[CONV_LOWER_FW], t[CONV_LOWER_BW], total);
         profile_row(out, "  GEMM FW / dX", t[CONV_GEMM_FW], t[CONV_BACKWARD_DATA], total);
         profile_row(out, "  GEMM dW", 0.0, t[CONV_WEIGHT_GRAD], total);
-        if (net->method.kind == NMT_METHOD_SDGP) profile_row(out, "  dY pruning", 0.0, net->prune_seconds, total);
+        if (net->method.kind == NMT_METHOD_SDGP || net->method.grad_nm.m)
+            profile_row(out, "  dY pruning", 0.0, net->prune_seconds, total);
     }
     if (net->method.kind != NMT_METHOD_DENSE)
         profile_row(out, "sparse operands", net->refresh_seconds, net->operand_seconds, total);

@@ -1,7 +1,9 @@
 /* Per-layer method report: the method's rule for each node and the MACs it
  * executes. */
+#include <stdio.h>
 #include <string.h>
 
+#include "layers/layers.h"
 #include "nmtrain/train.h"
 
 void nmt_method_report(const nmt_model_desc *desc, const nmt_method_config *method, nmt_layer_report *out)
@@ -12,5 +14,20 @@ void nmt_method_report(const nmt_model_desc *desc, const nmt_method_config *meth
         nmt_layer_sparsity_of(node, method, &r->sparsity);
         r->dense = nmt_node_macs(node);
         r->executed = nmt_layer_sparsity_macs(&r->sparsity, r->dense);
+        r->wg_path[0] = 0;
+        if (!r->sparsity.is_gemm || node->op == NMT_OP_PATCH_EMBED) continue;
+        /* The engine's plan at one image: the paths do not depend on the batch. */
+        const nmt_layer_sparsity *rule = &r->sparsity;
+        nmt_conv_shape s = {node->c_in, 1, node->h_in, node->w_in, 1, 1, 1, 0, node->h_out, node->w_out};
+        if (node->op == NMT_OP_CONV) s.kh = node->kh, s.kw = node->kw, s.stride = node->stride, s.pad = node->pad;
+        const nmt_nm_operand bw = rule->gemm[NMT_GEMM_BW];
+        const conv_operands operands = {nmt_gemm_is_nm(rule, NMT_GEMM_FW), bw == NMT_NM_W_OUT || bw == NMT_NM_W_T,
+                                        bw == NMT_NM_DY_CHANNELS, rule->has_bw};
+        conv_plan plan;
+        conv_plan_make(&s, node->c_out, operands, &plan);
+        /* The pruned dY goes through the dense GEMM for now: the N:M
+         * weight-gradient kernel is not written yet. */
+        snprintf(r->wg_path, sizeof r->wg_path, "%s%s", conv_path_name(plan.wg),
+                 nmt_gemm_is_nm(rule, NMT_GEMM_WG) ? ", dense on MVUE-pruned dY" : "");
     }
 }

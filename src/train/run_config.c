@@ -34,8 +34,9 @@ char *nmt_run_config_json(const nmt_train_config *cfg, const float *mean, const 
 {
     const nmt_model_config *m = &cfg->model;
     const nmt_method_config *me = &cfg->method;
-    char nm[32];
+    char nm[32], grad_nm[32];
     snprintf(nm, sizeof nm, "%d:%d", me->nm.n, me->nm.m);
+    snprintf(grad_nm, sizeof grad_nm, "%d:%d", me->grad_nm.n, me->grad_nm.m); /* "0:0" when off */
     cJSON *obj = cJSON_CreateObject();
     int rc = obj ? 0 : -1;
     if (!rc) rc = cJSON_AddStringToObject(obj, "arch", m->arch ? m->arch : "") ? 0 : -1;
@@ -44,6 +45,7 @@ char *nmt_run_config_json(const nmt_train_config *cfg, const float *mean, const 
                   add_number(obj, "classes", m->classes) || add_number(obj, "imagenet_stem", m->imagenet_stem);
     if (!rc) rc = cJSON_AddStringToObject(obj, "method", nmt_method_name(me->kind)) ? 0 : -1;
     if (!rc) rc = cJSON_AddStringToObject(obj, "nm", nm) ? 0 : -1;
+    if (!rc) rc = cJSON_AddStringToObject(obj, "grad_nm", grad_nm) ? 0 : -1;
     if (!rc) rc = add_number(obj, "decay", (double)me->decay) || add_number(obj, "mask_interval", me->mask_interval) ||
                   add_number(obj, "sparse_classifier", me->sparse_classifier);
     if (!rc) rc = cJSON_AddStringToObject(obj, "data", cfg->data_name ? cfg->data_name : "") ? 0 : -1;
@@ -151,7 +153,7 @@ int nmt_run_config_parse(const char *json, const char *path, nmt_run_config *out
     const reader r = {obj, path};
     nmt_train_config *t = &out->train;
     nmt_model_config *m = &t->model;
-    char method[16], nm[16];
+    char method[16], nm[16], grad_nm[16] = "0:0"; /* absent before the weight gradient's dY pruning existed */
     double seed = 0;
     /* Fields every nmtrain checkpoint has carried. */
     int rc = !get_string(&r, "arch", out->arch, sizeof out->arch, 0) ||
@@ -162,6 +164,7 @@ int nmt_run_config_parse(const char *json, const char *path, nmt_run_config *out
              get_int(&r, "classes", 2, NMT_MODEL_MAX_DIM, 0, &m->classes) ||
              get_int(&r, "imagenet_stem", 0, 1, 0, &m->imagenet_stem) ||
              !get_string(&r, "method", method, sizeof method, 0) || !get_string(&r, "nm", nm, sizeof nm, 0) ||
+             !get_string(&r, "grad_nm", grad_nm, sizeof grad_nm, 1) ||
              get_float(&r, "decay", 0, 1, 0, &t->method.decay) ||
              get_int(&r, "mask_interval", 0, NMT_MASK_INTERVAL_MAX, 0, &t->method.mask_interval) ||
              get_int(&r, "sparse_classifier", 0, 1, 0, &t->method.sparse_classifier) ||
@@ -206,12 +209,20 @@ int nmt_run_config_parse(const char *json, const char *path, nmt_run_config *out
         nmt_error("%s: %s", path, why);
         rc = -1;
     }
+    nmt_nm grad_ratio = {0, 0};
+    if (!rc && strcmp(grad_nm, "0:0") && nmt_grad_nm_parse(grad_nm, &grad_ratio) != 0) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", nmt_errmsg());
+        nmt_error("%s: run configuration 'grad_nm': %s", path, why);
+        rc = -1;
+    }
     if (rc) return -1;
     const nmt_method_config parsed = t->method;
     nmt_method_defaults(kind, ratio, &t->method);
     t->method.decay = parsed.decay;
     t->method.sparse_classifier = parsed.sparse_classifier;
     if (parsed.mask_interval > 0) t->method.mask_interval = parsed.mask_interval;
+    t->method.grad_nm = grad_ratio;
     t->seed = (uint64_t)seed;
     m->arch = out->arch;
     t->data_name = out->data[0] ? out->data : NULL;

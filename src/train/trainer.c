@@ -243,6 +243,8 @@ static int check_resume_config(const nmt_train_config *cfg, const nmt_run_config
     DIFFERS("mask interval", "%d", c->method.mask_interval, cfg->method.mask_interval)
     DIFFERS("SR-STE decay", "%g", (double)c->method.decay, (double)cfg->method.decay)
     DIFFERS("sparse classifier", "%d", c->method.sparse_classifier, cfg->method.sparse_classifier)
+    DIFFERS("dY pruning N of the weight gradient", "%d", c->method.grad_nm.n, cfg->method.grad_nm.n)
+    DIFFERS("dY pruning M of the weight gradient", "%d", c->method.grad_nm.m, cfg->method.grad_nm.m)
     if (!field && c->data_name && cfg->data_name && strcmp(c->data_name, cfg->data_name)) {
         field = "data set";
         snprintf(then, sizeof then, "%s", c->data_name);
@@ -482,6 +484,7 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
             if (state.step == 0 && isfinite(loss)) state.first_loss = loss;
             const float bound = cfg->max_loss > 0 ? cfg->max_loss : NMT_DIVERGENCE_FACTOR * state.first_loss;
             if (sync) nmt_net_set_grad_share(net, (float)n / (float)cfg->batch);
+            nmt_net_set_step(net, state.step);
             if (isfinite(loss) && (nmt_net_backward(net) != 0 || (sync && grad_sync_finish(sync) != 0))) {
                 rc = -1;
                 break;

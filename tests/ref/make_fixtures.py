@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import methods  # noqa: E402
+import mvue  # noqa: E402
 import reference  # noqa: E402
 from safetensors_io import save  # noqa: E402
 
@@ -206,6 +207,21 @@ def method_trajectories(path):
     save(path.replace("_steps", "_init"), init_state, {"arch": "resnet9", "width": "0.125"})
 
 
+def mvue_pruning(path):
+    """--grad-nm's dY pruning with the counter-based draws: dY of two shapes
+    (the second with an odd reduction) and what tests/ref/mvue.py keeps."""
+    gen = torch.Generator().manual_seed(23)
+    out, meta = {}, {}
+    for case, (rows, cols, seed, step, layer) in enumerate(((32, 150, 7, 3, 5), (16, 1001, 123456789, 40000, 61))):
+        dy = torch.randn(rows, cols, generator=gen).numpy()
+        dy[0, :8] = 0.0  # pairs of zeros and a zero beside a value
+        dy[0, 9] = 0.0
+        out["dy.%d" % case] = dy
+        out["pruned.%d" % case] = mvue.prune(dy, mvue.counter_key(seed, step, layer))
+        meta["key.%d" % case] = "%d %d %d" % (seed, step, layer)
+    save(path, out, meta)
+
+
 def main():
     directory = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures"
     os.makedirs(directory, exist_ok=True)
@@ -214,6 +230,7 @@ def main():
     model_steps(directory)
     method_layers(os.path.join(directory, "methods_layers.safetensors"))
     method_trajectories(os.path.join(directory, "methods_steps.safetensors"))
+    mvue_pruning(os.path.join(directory, "mvue.safetensors"))
 
 
 if __name__ == "__main__":
