@@ -3,7 +3,7 @@
  * peak memory (RSS) of each run. Each configuration runs in its own process,
  * so peak RSS is its own.
  *
- *   build/bench/bench_train [--quick] [--models resnet9,resnet18,vgg19]
+ *   build/bench/bench_train [--quick] [--models resnet9,resnet18,vgg19] (or vit: the zoo's ViT)
  *                           [--batch 128] [--reps 5] [--threads 2] [--isa avx2|avx512]
  *                           [--methods dense,sdgp,bdwp:2:8] [--rounds 2] [--profile] [--csv FILE]
  *

@@ -5,7 +5,8 @@
                                        [--data-dir DIR] [--batch B]
 
 1. nmtrain -> PyTorch: loads the file into the reference model
-   (tests/ref/reference.py, strict names and shapes), trained with the file's
+   (tests/ref/reference.py, strict names and shapes; a ViT into the timm-layout
+   VisionTransformer there), trained with the file's
    method (tests/ref/methods.py: the forward runs W*m_in for srste and bdwp,
    W*m_t for tnm, masks computed from the loaded weights as nmtrain does, with
    the same exemptions), and compares its logits on the first test batch with
@@ -83,7 +84,13 @@ def method_model(config, tensors):
     """The reference model of a run configuration with `tensors` loaded and
     the run's method applied (the checkpoint's held masks, else masks from
     the loaded weights)."""
-    model = reference.build(config["arch"], config["in_c"], config["classes"], config["width"])
+    if config["arch"] == "vit":  # timm's VisionTransformer layout; 0 = nmtrain's default
+        shape = {k: config.get(k) or default for k, default in
+                 (("patch", 4), ("dim", 192), ("depth", 6), ("heads", 3), ("mlp_dim", 384))}
+        model = reference.ViT(config["in_c"], config["classes"], config["in_h"], shape["patch"], shape["dim"],
+                              shape["depth"], shape["heads"], shape["mlp_dim"])
+    else:
+        model = reference.build(config["arch"], config["in_c"], config["classes"], config["width"])
     state = {k: torch.from_numpy(v.copy()) for k, v in tensors.items()
              if not k.startswith(("optimizer.", MASK_PREFIX)) and not k.endswith((".nm_values", ".nm_index"))}
     model.load_state_dict(state, strict=True)

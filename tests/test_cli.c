@@ -500,6 +500,36 @@ int main(void)
     CHECK(rc == 1 && strstr(output, "beyond the supported size"), "info --in 1x60000x60000: exit %d: %s", rc, output);
     rc = run("sim --model resnet9 --in 1x99999999999x1");
     CHECK(rc == 2 && strstr(output, "CxHxW"), "sim --in: exit %d: %s", rc, output);
+    /* A small ViT with AdamW: trains, stops mid-epoch and resumes onto the
+     * uninterrupted run's checkpoint bytes (the AdamW moments and step
+     * count travel in the checkpoint), evaluates. */
+    const char *vit = "--model vit --patch 7 --dim 16 --depth 1 --heads 2 --mlp-dim 32 --optimizer adamw --lr 2e-3 "
+                      "--schedule cosine --method bdwp --nm 2:4";
+    rc = run("train --data-dir %s %s %s --epochs 2 --out %s/vit_full", dir, common, vit, dir);
+    CHECK(rc == 0, "vit train exit %d: %s", rc, output);
+    rc = run("train --data-dir %s %s %s --epochs 2 --out %s/vit_part --max-steps 13", dir, common, vit, dir);
+    CHECK(rc == 0, "vit partial train exit %d: %s", rc, output);
+    rc = run("train --data-dir %s %s %s --epochs 2 --out %s/vit_part --resume %s/vit_part/checkpoint.safetensors", dir,
+             common, vit, dir, dir);
+    CHECK(rc == 0, "vit resume exit %d: %s", rc, output);
+    snprintf(path, sizeof path, "%s/vit_full/checkpoint.safetensors", dir);
+    snprintf(other, sizeof other, "%s/vit_part/checkpoint.safetensors", dir);
+    CHECK(files_equal(path, other), "resumed ViT run's checkpoint differs from the uninterrupted run's");
+    rc = run("eval --checkpoint %s --data-dir %s", path, dir);
+    CHECK(rc == 0 && strstr(output, "vit on"), "vit eval exit %d: %s", rc, output);
+    /* Bad ViT shapes and a checkpoint of another shape: one line, exit 1. */
+    rc = run("train --data-dir %s %s --model vit --patch 5", dir, common);
+    CHECK(rc == 1 && strstr(output, "5x5 patches") && !strchr(output, '\n')[1], "patch 5 on 28x28: exit %d: %s", rc,
+          output);
+    rc = run("train --data-dir %s %s --model vit --dim 20 --heads 3", dir, common);
+    CHECK(rc == 1 && strstr(output, "dim 20 is not a multiple of heads 3") && !strchr(output, '\n')[1],
+          "heads 3 of dim 20: exit %d: %s", rc, output);
+    rc = run("train --data-dir %s %s --model vit --patch 7 --dim 32 --depth 1 --heads 2 --mlp-dim 32 --optimizer adamw "
+             "--out %s/vit_other --resume %s", dir, common, dir, path);
+    CHECK(rc == 1 && strstr(output, "vit_full/checkpoint.safetensors") && strstr(output, "[32, 1, 7, 7]"),
+          "ViT checkpoint of another dim: exit %d: %s", rc, output);
+    rc = run("train --data-dir %s %s %s --optimizer sgd --out %s/vit_sgd --resume %s", dir, common, vit, dir, path);
+    CHECK(rc == 1 && strstr(output, "trained with adamw"), "AdamW checkpoint resumed with SGD: exit %d: %s", rc, output);
 
     /* info: the spec's compute figures for BDWP at 2:8. */
     rc = run("info --model resnet18 --in 3x32x32 --method bdwp --nm 2:8");

@@ -27,11 +27,11 @@ typedef enum nmt_op {
     NMT_OP_FLATTEN,       /* c x h x w -> features */
     NMT_OP_SCALE,         /* multiply by `scale` (ResNet9's logit scaling) */
     /* Transformer ops, described for the simulator and for the ViT engine. */
-    NMT_OP_PATCH_EMBED,   /* conv with kernel = stride = patch, then tokens */
+    NMT_OP_PATCH_EMBED,   /* conv with kernel = stride = patch, then class token + position embedding */
     NMT_OP_LAYERNORM,
     NMT_OP_GELU,
     NMT_OP_ATTENTION,     /* softmax(Q K^T / sqrt(d)) V over `heads`: two act x act GEMMs */
-    NMT_OP_TOKEN_POOL,    /* class token or mean over tokens */
+    NMT_OP_TOKEN_POOL,    /* the class token */
     NMT_OP_COUNT
 } nmt_op;
 
@@ -107,6 +107,9 @@ int64_t nmt_node_padding_macs(const nmt_node *node);
  * (its dense GEMMs, when nmt_conv_winograd() is on): 4/9 of its MACs. */
 int nmt_node_winograd(const nmt_node *node);
 int64_t nmt_node_params(const nmt_node *node);
+/* Patches of a patch-embedding node: its convolution's output positions
+ * (its h_out adds the class token). */
+int64_t nmt_node_patches(const nmt_node *node);
 
 #ifdef __cplusplus
 }

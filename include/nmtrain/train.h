@@ -35,7 +35,8 @@ void nmt_method_report(const nmt_model_desc *desc, const nmt_method_config *meth
  * (co, ci, kh, kw). */
 typedef struct nmt_param {
     char name[NMT_NAME_MAX + 24];
-    float *data, *grad, *momentum;  /* grad and momentum are NULL for buffers */
+    float *data, *grad, *momentum;  /* grad and momentum are NULL for buffers; momentum is AdamW's exp_avg */
+    float *exp_avg_sq;              /* AdamW's second moment; NULL for buffers */
     int64_t count;
     int ndim;
     int64_t shape[4];               /* PyTorch shape */
@@ -147,6 +148,18 @@ typedef struct nmt_sgd_config {
 } nmt_sgd_config;
 void nmt_sgd_step(nmt_net *net, const nmt_sgd_config *cfg, float lr);
 
+/* AdamW, torch.optim.AdamW semantics (amsgrad off): decoupled weight decay
+ * w *= 1 - lr * wd, then the Adam step with bias correction. `step` is the
+ * number of optimiser steps done before this one. */
+typedef enum nmt_optimizer_kind { NMT_OPT_SGD, NMT_OPT_ADAMW } nmt_optimizer_kind;
+typedef struct nmt_adamw_config {
+    double beta1, beta2, eps;  /* doubles, as PyTorch's Python-side scalars */
+    float weight_decay;
+    int decay_bn_and_bias;     /* 0 = no decay on norms, biases, class token, position embedding */
+} nmt_adamw_config;
+void nmt_adamw_step(nmt_net *net, const nmt_adamw_config *cfg, float lr, int64_t step);
+/* Parses "sgd" or "adamw". */
+int nmt_optimizer_parse(const char *name, nmt_optimizer_kind *out);
 /* ---- learning-rate schedules ---- */
 typedef enum nmt_schedule_kind { NMT_SCHED_CONSTANT, NMT_SCHED_COSINE, NMT_SCHED_ONECYCLE } nmt_schedule_kind;
 typedef struct nmt_schedule {
@@ -171,10 +184,12 @@ typedef struct nmt_run_state {
     int64_t epoch_correct, epoch_seen;
     float first_loss;  /* the run's first training loss: the default divergence bound's scale */
     int masks_regenerated; /* load: the checkpoint lacked the masks in use, so they were recomputed */
+    int adamw;         /* the optimiser state holds AdamW's second moments too */
 } nmt_run_state;
 
-/* Writes weights, buffers, momentum ("optimizer.momentum.<name>") and
- * metadata (`meta_json`, run state) atomically. */
+/* Writes weights, buffers, momentum ("optimizer.momentum.<name>"; with
+ * state->adamw also "optimizer.exp_avg_sq.<name>") and metadata
+ * (`meta_json`, run state) atomically. */
 int nmt_checkpoint_save(nmt_net *net, const char *path, const nmt_run_state *state, const char *meta_json);
 /* Loads weights and buffers (and momentum and run state when present and
  * `state` is not NULL). Every tensor's name and shape are checked. */
@@ -218,7 +233,9 @@ typedef struct nmt_train_config {
     int epochs, batch;
     nmt_schedule_kind schedule;
     float lr, warmup_epochs, final_lr_fraction;
+    nmt_optimizer_kind optimizer;
     nmt_sgd_config sgd;
+    nmt_adamw_config adamw;
     float label_smoothing;
     nmt_augment augment;
     uint64_t seed;

@@ -64,7 +64,7 @@ int nmt_cmd_info(int argc, char **argv)
         if (nmt_node_winograd(n)) winograd += r->dense.fw;
         dense.fw += r->dense.fw, dense.bw += r->dense.bw, dense.wg += r->dense.wg;
         exec.fw += r->executed.fw, exec.bw += r->executed.bw, exec.wg += r->executed.wg;
-        if (!r->sparsity.is_gemm) {
+        if (r->dense.fw + r->dense.bw + r->dense.wg == 0) {
             printf("%-24s %-16s %-14s %10lld\n", n->name, nmt_op_name(n->op), shape, (long long)nmt_node_params(n));
             continue;
         }

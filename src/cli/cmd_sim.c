@@ -35,7 +35,8 @@ static int load_config(const cli_sim *a, nmt_sim_config *cfg)
 static int describe(const cli_options *o, nmt_model_desc *desc)
 {
     nmt_model_config mc = o->train.model;
-    int custom = o->in_given || mc.classes || mc.width != 1.0f || mc.imagenet_stem;
+    int custom = o->in_given || mc.classes || mc.width != 1.0f || mc.imagenet_stem || mc.patch || mc.dim ||
+                 mc.depth || mc.heads || mc.mlp_dim;
     int in_zoo = 0;
     for (int i = 0; i < nmt_sim_zoo_count(); i++) in_zoo |= !strcmp(mc.arch, nmt_sim_zoo_name(i));
     if (in_zoo && !custom) return nmt_sim_zoo_describe(mc.arch, desc);

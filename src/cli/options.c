@@ -23,6 +23,7 @@ typedef enum cli_kind {
     K_GRAD_NM,    /* the weight gradient's N:M: 1:2 or 2:4 */
     K_METHOD,     /* method name, parsed by the engine or (sim) by the simulator */
     K_SCHEDULE,   /* learning-rate schedule name */
+    K_OPTIMIZER,  /* sgd or adamw */
     K_NO_AUGMENT, /* nmt_augment = none */
     K_LIST,       /* appends to a const char *[]; `hi` is its capacity, the count follows the array */
     K_HELP,
@@ -59,6 +60,12 @@ static const cli_option table[] = {
     {"in", "CxHxW", CLI_TRAIN, K_SHAPE, F(train.model), 0, 0, "model input shape", "the data set's"},
     {"in", "CxHxW", CLI_INFO, K_SHAPE, F(train.model), 0, 0, "model input shape", "1x28x28, Fashion-MNIST's"},
     {"in", "CxHxW", CLI_SIM, K_SHAPE, F(train.model), 0, 0, "model input shape", "the zoo model's, else 3x32x32"},
+    {"patch", "P", METHOD_CMDS, K_INT, F(train.model.patch), 1, 1 << 16,
+     "vit: patch side, the patch embedding's kernel and stride (divides the input)", "4"},
+    {"dim", "D", METHOD_CMDS, K_INT, F(train.model.dim), 1, 1 << 16, "vit: token width", "192"},
+    {"depth", "L", METHOD_CMDS, K_INT, F(train.model.depth), 1, 1 << 10, "vit: transformer blocks", "6"},
+    {"heads", "H", METHOD_CMDS, K_INT, F(train.model.heads), 1, 1 << 12, "vit: attention heads (divide dim)", "3"},
+    {"mlp-dim", "F", METHOD_CMDS, K_INT, F(train.model.mlp_dim), 1, 1 << 20, "vit: MLP hidden width", "384"},
     {"classes", "K", CLI_TRAIN, K_INT, F(train.model.classes), 2, 1 << 20, "classifier outputs", "the data set's"},
     {"classes", "K", CLI_INFO, K_INT, F(train.model.classes), 2, 1 << 20, "classifier outputs", "10"},
     {"classes", "K", CLI_SIM, K_INT, F(train.model.classes), 2, 1 << 20, "classifier outputs",
@@ -105,13 +112,15 @@ static const cli_option table[] = {
      "learning-rate schedule: onecycle, cosine, constant", "onecycle"},
     {"warmup", "EPOCHS", CLI_TRAIN, K_FLOAT, F(train.warmup_epochs), 0, 1000, "epochs of learning-rate warm-up",
      NULL},
+    {"optimizer", "O", CLI_TRAIN, K_OPTIMIZER, F(train.optimizer), 0, 0,
+     "sgd (momentum) or adamw (torch.optim.AdamW: betas 0.9, 0.999, eps 1e-8)", "sgd"},
     {"momentum", "M", CLI_TRAIN, K_FLOAT, F(train.sgd.momentum), 0, 0.9999, "SGD momentum", NULL},
     {"nesterov", NULL, CLI_TRAIN, K_FLAG, F(train.sgd.nesterov), 0, 0, "Nesterov momentum", "on"},
     {"no-nesterov", NULL, CLI_TRAIN, K_CLEAR, F(train.sgd.nesterov), 0, 0, "plain momentum", NULL},
     {"wd", "WD", CLI_TRAIN, K_FLOAT, F(train.sgd.weight_decay), 0, 1,
-     "weight decay (not on batch-norm weights and biases)", NULL},
+     "weight decay (not on norm weights, biases, class token and position embedding)", "5e-4 for sgd, 0.05 for adamw"},
     {"wd-all", NULL, CLI_TRAIN, K_FLAG, F(train.sgd.decay_bn_and_bias), 0, 0,
-     "weight decay on batch-norm weights and biases too", NULL},
+     "weight decay on norm weights, biases, class token and position embedding too", NULL},
     {"label-smoothing", "S", CLI_TRAIN, K_FLOAT, F(train.label_smoothing), 0, 0.999, "label smoothing", NULL},
     {"sync-bn", NULL, CLI_TRAIN, K_FLAG, F(train.sync_bn), 0, 0,
      "under mpirun: batch-norm statistics over all ranks (else per rank, as PyTorch DDP)", NULL},
@@ -211,6 +220,7 @@ static void defaults(cli_options *o, unsigned command)
     t->sgd.momentum = 0.9f;
     t->sgd.nesterov = 1;
     t->sgd.weight_decay = 5e-4f;
+    t->adamw = (nmt_adamw_config){0.9, 0.999, 1e-8, 0.05f, 0};
     t->label_smoothing = 0.1f;
     t->augment.crop_pad = 2;
     t->augment.hflip = 1;
@@ -323,6 +333,8 @@ static int apply(cli_options *o, const cli_option *opt, const char *value)
         return nmt_method_parse(value, (nmt_method_kind *)field) ? fail(o, opt->name, "%s", nmt_errmsg()) : 0;
     case K_SCHEDULE:
         return nmt_schedule_parse(value, (nmt_schedule_kind *)field) ? fail(o, opt->name, "%s", nmt_errmsg()) : 0;
+    case K_OPTIMIZER:
+        return nmt_optimizer_parse(value, (nmt_optimizer_kind *)field) ? fail(o, opt->name, "%s", nmt_errmsg()) : 0;
     case K_LIST: {
         int *count = (int *)(field + sizeof(const char *) * (size_t)opt->hi);
         if (*count == (int)opt->hi) return fail(o, opt->name, "given more than %d times", (int)opt->hi);
@@ -401,6 +413,7 @@ int cli_parse(int argc, char **argv, unsigned command, const char *about, cli_op
             if (!strcmp(opt->name, "model")) o->model_given = 1;
             if (!strcmp(opt->name, "width")) o->width_given = 1;
             if (!strcmp(opt->name, "decay")) o->decay_given = 1;
+            if (!strcmp(opt->name, "wd")) o->wd_given = 1;
             if (apply(o, opt, optarg)) return -1;
         }
     }
@@ -416,6 +429,9 @@ int cli_parse(int argc, char **argv, unsigned command, const char *about, cli_op
     /* A named model is the published network; only the default job is narrower. */
     if (o->model_given && !o->width_given) o->train.model.width = 1.0f;
     resolve_method(o);
+    /* --wd and --wd-all speak for whichever optimiser runs */
+    if (o->wd_given) o->train.adamw.weight_decay = o->train.sgd.weight_decay;
+    o->train.adamw.decay_bn_and_bias = o->train.sgd.decay_bn_and_bias;
     o->train.data_name = o->data;
     if (o->threads) nmt_set_threads(o->threads);
     return 0;

@@ -43,6 +43,7 @@ typedef struct cli_options {
     int decay_given;            /* train.method.decay is --decay's, not the method's default */
     unsigned char given[CLI_MAX_OPTIONS]; /* per row of the option table: given on the command line */
     nmt_run_config resumed;     /* train --resume: the checkpoint's run configuration */
+    int wd_given;               /* --wd given: it replaces AdamW's default decay too */
     cli_sim sim;
 } cli_options;
 

@@ -159,6 +159,61 @@ void flatten_backward(int c, int n, int plane, const float *dy, float *dx);
 float cross_entropy(int classes, int n, const float *logits, const int *labels, float smoothing,
                     float *dlogits, int *correct);
 
+/* ---- transformer layers ----
+ * Tokens are the plane (h = tokens, w = 1): a ViT activation is dim x cols
+ * with cols = batch * tokens, token t of sample n in column n * tokens + t.
+ * A linear layer over tokens is then conv_forward's pointwise GEMM with the
+ * tokens as columns: the N:M kernels read it with no transpose or copy. */
+
+/* Class token and position embedding around the patch embedding's output x
+ * (dim x batch*patches): tokens = patches + 1, token 0 the class token.
+ *   y[d, n*tokens]       = cls[d] + pos[d]
+ *   y[d, n*tokens + 1+i] = x[d, n*patches + i] + pos[(1+i)*dim + d]
+ * pos is PyTorch's [tokens, dim]. Backward overwrites dx, dcls and dpos. */
+void tokens_forward(int dim, int batch, int patches, const float *x, const float *cls, const float *pos, float *y);
+void tokens_backward(int dim, int batch, int patches, const float *dy, float *dx, float *dcls, float *dpos);
+
+/* LayerNorm over the dim features of each column (torch.nn.LayerNorm(dim)). */
+typedef struct ln_saved {
+    float *mean, *rstd; /* per column, from the forward pass */
+} ln_saved;
+void layernorm_forward(int dim, int cols, const float *x, const float *gamma, const float *beta, float eps,
+                       ln_saved saved, float *y);
+/* dgamma and dbeta are overwritten; dx added to, or overwritten when
+ * accumulate is 0. */
+void layernorm_backward(int dim, int cols, const float *x, const float *gamma, ln_saved saved, const float *dy,
+                        float *dgamma, float *dbeta, float *dx, int accumulate);
+
+/* GELU, the erf form (torch.nn.GELU()), with erf to 1.5e-7 (Abramowitz and
+ * Stegun 7.1.26) so that it vectorises; backward reads the input x. GELU and
+ * attention run the copy of their loops compiled for the N:M kernels' path
+ * (transformer_kernels.h). */
+void gelu_forward(int64_t n, const float *x, float *y);
+void gelu_backward(int64_t n, const float *x, const float *dy, float *dx, int accumulate);
+
+/* Multi-head self-attention core: qkv (3*dim x cols, timm's feature order
+ * which * dim + head * head_dim + e) -> y (dim x cols, feature
+ * head * head_dim + e) = softmax(Q K^T / sqrt(head_dim)) V per sample and
+ * head. The forward keeps each query row's log-sum-exp (lse: batch * heads *
+ * tokens floats); the backward recomputes the scores from it a row at a
+ * time, so neither direction holds more than one row of one head's scores
+ * per thread. workspace: threads * attention_workspace_floats; the passes
+ * run on `threads` OpenMP threads, each on whole (sample, head) pairs. */
+typedef struct attention_shape {
+    int batch, tokens, heads, head_dim;
+} attention_shape;
+size_t attention_workspace_floats(const attention_shape *s);
+void attention_forward(const attention_shape *s, const float *qkv, float *lse, float *workspace, int threads,
+                       float *y);
+/* dqkv added to, or overwritten when accumulate is 0. */
+void attention_backward(const attention_shape *s, const float *qkv, const float *y, const float *lse,
+                        const float *dy, float *workspace, int threads, float *dqkv, int accumulate);
+
+/* Class-token pooling: y (dim x batch) = token 0 of each sample. Backward
+ * adds dy there (overwrite: zeros elsewhere). */
+void token_pool_forward(int dim, int batch, int tokens, const float *x, float *y);
+void token_pool_backward(int dim, int batch, int tokens, const float *dy, float *dx, int accumulate);
+
 #pragma GCC visibility pop
 
 #endif

@@ -113,15 +113,24 @@ const char *nmt_op_name(nmt_op op)
     return (op >= 0 && op < NMT_OP_COUNT && names[op]) ? names[op] : "?";
 }
 
+int64_t nmt_node_patches(const nmt_node *n)
+{
+    const int stride = n->stride > 0 ? n->stride : 1;
+    return (int64_t)(n->h_in / stride) * (n->w_in / stride);
+}
+
 nmt_macs nmt_node_macs(const nmt_node *n)
 {
     nmt_macs m = {0, 0, 0};
     int64_t per_output;
     switch (n->op) {
     case NMT_OP_CONV:
-    case NMT_OP_PATCH_EMBED:
         per_output = (int64_t)n->c_in * n->kh * n->kw;
         m.fw = m.wg = m.bw = per_output * n->c_out * n->h_out * n->w_out;
+        break;
+    case NMT_OP_PATCH_EMBED: /* per patch: the class token is no convolution output */
+        per_output = (int64_t)n->c_in * n->kh * n->kw;
+        m.fw = m.wg = m.bw = per_output * n->c_out * nmt_node_patches(n);
         break;
     case NMT_OP_LINEAR: /* per token when h > 1 (transformers) */
         m.fw = m.wg = m.bw = (int64_t)n->c_in * n->c_out * n->h_in * n->w_in;
@@ -180,8 +189,10 @@ int64_t nmt_node_params(const nmt_node *n)
 {
     switch (n->op) {
     case NMT_OP_CONV:
-    case NMT_OP_PATCH_EMBED:
         return (int64_t)n->c_out * n->c_in * n->kh * n->kw + (n->bias ? n->c_out : 0);
+    case NMT_OP_PATCH_EMBED: /* + class token and position embedding */
+        return (int64_t)n->c_out * n->c_in * n->kh * n->kw + (n->bias ? n->c_out : 0) + n->c_out +
+               (int64_t)n->c_out * n->h_out * n->w_out;
     case NMT_OP_LINEAR:
         return (int64_t)n->c_out * n->c_in + (n->bias ? n->c_out : 0);
     case NMT_OP_BATCHNORM:

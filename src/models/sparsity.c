@@ -75,6 +75,8 @@ void nmt_layer_sparsity_of(const nmt_node *node, const nmt_method_config *method
     out->nm = (nmt_nm){1, 1};
     out->is_gemm = node->op == NMT_OP_CONV || node->op == NMT_OP_LINEAR || node->op == NMT_OP_PATCH_EMBED;
     out->wg_nm = (nmt_nm){1, 1};
+    if (node->op == NMT_OP_ATTENTION) /* Q K^T and A V: both operands are activations */
+        snprintf(out->why, sizeof out->why, "dense: Q K^T and A V multiply activations");
     if (!out->is_gemm) return;
     out->has_bw = node->input >= 0;
     const nmt_nm nm = method->nm;

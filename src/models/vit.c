@@ -1,5 +1,7 @@
-/* ViT description (timm-style module names: patch_embed, blocks.<i>.norm1,
- * blocks.<i>.attn.qkv, blocks.<i>.attn.proj, blocks.<i>.mlp.fc1, ...). */
+/* ViT description (timm's module names: patch_embed, blocks.<i>.norm1,
+ * blocks.<i>.attn.qkv, blocks.<i>.attn.proj, blocks.<i>.mlp.fc1, ...; the
+ * engine names the patch convolution's tensors patch_embed.proj.*, and the
+ * class token and position embedding cls_token and pos_embed, as timm). */
 #include <stdio.h>
 #include <string.h>
 
@@ -44,7 +46,8 @@ int nmt_describe_vit(const nmt_model_config *cfg, nmt_model_desc *out)
         nmt_error("vit: %d classes (need at least 2)", cfg->classes);
         return -1;
     }
-    const int tokens = (cfg->in_h / patch) * (cfg->in_w / patch);
+    /* the patches and the class token */
+    const int tokens = (cfg->in_h / patch) * (cfg->in_w / patch) + 1;
     model_builder b;
     builder_start(&b, out, cfg, "vit");
 

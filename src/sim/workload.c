@@ -198,7 +198,7 @@ static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, 
             pix_out = pix_in = (int64_t)n->h_in * n->w_in;
         } else {
             kh = n->kh, kw = n->kw, s = n->stride > 0 ? n->stride : 1;
-            pix_out = (int64_t)n->h_out * n->w_out;
+            pix_out = n->op == NMT_OP_PATCH_EMBED ? nmt_node_patches(n) : (int64_t)n->h_out * n->w_out;
             pix_in = (int64_t)n->h_in * n->w_in;
         }
         const int64_t K = cin * kh * kw, P = B * pix_out;
@@ -268,7 +268,6 @@ static int node_to_layer(const nmt_sim_config *cfg, const nmt_sim_workload *wl, 
         }
         L->weights = cout * K;
         L->params = nmt_node_params(n);
-        if (n->op == NMT_OP_PATCH_EMBED) L->params += (int64_t)n->c_out * n->h_out * n->w_out;
         L->gen_elems_per_dir = (double)L->weights;
         /* The generator makes each distinct N:M weight operand (one
          * transposable mask serves both directions) and, every step before

@@ -12,6 +12,7 @@
 #include "nmtrain/train.h"
 
 #define MOMENTUM_PREFIX "optimizer.momentum."
+#define EXP_AVG_SQ_PREFIX "optimizer.exp_avg_sq."
 /* "method.mask_<in|out|t>.<weight>": a held mask, one bit per weight. */
 #define MASK_PREFIX "method.mask_"
 #define FORMAT_NAME "nmtrain-checkpoint-1"
@@ -103,8 +104,8 @@ static int write_net(nmt_net *net, const char *path, const nmt_run_state *state,
     nmt_st_init(&st);
     /* Per parameter: its PyTorch-layout copy and a second tensor (momentum,
      * or the packed values), with names kept alive until the write. */
-    float **copies = calloc((size_t)2 * count, sizeof *copies);
-    char (*names)[NMT_NAME_MAX + 48] = calloc((size_t)3 * count, sizeof *names);
+    float **copies = calloc((size_t)3 * count, sizeof *copies);
+    char (*names)[NMT_NAME_MAX + 48] = calloc((size_t)4 * count, sizeof *names);
     int64_t batches = nmt_net_bn_batches(net);
     int rc = copies && names ? 0 : out_of_memory(path);
     int in_momentum;
@@ -117,29 +118,35 @@ static int write_net(nmt_net *net, const char *path, const nmt_run_state *state,
     for (int i = 0; i < count && !rc; i++) {
         nmt_param *p = nmt_net_param(net, i);
         const nmt_packed *packed = export ? nmt_net_forward_operand(net, p->name) : NULL;
-        copies[2 * i] = malloc(sizeof(float) * (size_t)p->count);
-        if (!copies[2 * i]) { rc = out_of_memory(path); break; }
+        copies[3 * i] = malloc(sizeof(float) * (size_t)p->count);
+        if (!copies[3 * i]) { rc = out_of_memory(path); break; }
         if (export) {
-            if (nmt_param_inference_copy(net, p, copies[2 * i]) != 0) { rc = out_of_memory(path); break; }
+            if (nmt_param_inference_copy(net, p, copies[3 * i]) != 0) { rc = out_of_memory(path); break; }
         } else {
-            convert_layout(p, p->data, copies[2 * i], 1);
+            convert_layout(p, p->data, copies[3 * i], 1);
         }
-        rc = nmt_st_add(&st, p->name, NMT_F32, p->ndim, p->shape, copies[2 * i]);
-        if (!rc && batches_tracked_name(p, names[3 * i], sizeof names[0]))
-            rc = nmt_st_add(&st, names[3 * i], NMT_I64, 0, NULL, &batches);
+        rc = nmt_st_add(&st, p->name, NMT_F32, p->ndim, p->shape, copies[3 * i]);
+        if (!rc && batches_tracked_name(p, names[4 * i], sizeof names[0]))
+            rc = nmt_st_add(&st, names[4 * i], NMT_I64, 0, NULL, &batches);
         if (rc) break;
         if (packed) {
             const int64_t shape[3] = {packed->rows, packed->k / packed->nm.m, packed->nm.n};
-            snprintf(names[3 * i + 1], sizeof names[0], "%s.nm_values", p->name);
-            snprintf(names[3 * i + 2], sizeof names[0], "%s.nm_index", p->name);
-            rc = nmt_st_add(&st, names[3 * i + 1], NMT_F32, 3, shape, packed->values);
-            if (!rc) rc = nmt_st_add(&st, names[3 * i + 2], NMT_U8, 3, shape, packed->index);
+            snprintf(names[4 * i + 1], sizeof names[0], "%s.nm_values", p->name);
+            snprintf(names[4 * i + 2], sizeof names[0], "%s.nm_index", p->name);
+            rc = nmt_st_add(&st, names[4 * i + 1], NMT_F32, 3, shape, packed->values);
+            if (!rc) rc = nmt_st_add(&st, names[4 * i + 2], NMT_U8, 3, shape, packed->index);
         } else if (!export && p->momentum) {
-            copies[2 * i + 1] = malloc(sizeof(float) * (size_t)p->count);
-            if (!copies[2 * i + 1]) { rc = out_of_memory(path); break; }
-            convert_layout(p, p->momentum, copies[2 * i + 1], 1);
-            snprintf(names[3 * i + 1], sizeof names[0], MOMENTUM_PREFIX "%s", p->name);
-            rc = nmt_st_add(&st, names[3 * i + 1], NMT_F32, p->ndim, p->shape, copies[2 * i + 1]);
+            copies[3 * i + 1] = malloc(sizeof(float) * (size_t)p->count);
+            if (!copies[3 * i + 1]) { rc = out_of_memory(path); break; }
+            convert_layout(p, p->momentum, copies[3 * i + 1], 1);
+            snprintf(names[4 * i + 1], sizeof names[0], MOMENTUM_PREFIX "%s", p->name);
+            rc = nmt_st_add(&st, names[4 * i + 1], NMT_F32, p->ndim, p->shape, copies[3 * i + 1]);
+            if (rc || !state || !state->adamw) continue;
+            copies[3 * i + 2] = malloc(sizeof(float) * (size_t)p->count);
+            if (!copies[3 * i + 2]) { rc = out_of_memory(path); break; }
+            convert_layout(p, p->exp_avg_sq, copies[3 * i + 2], 1);
+            snprintf(names[4 * i + 3], sizeof names[0], EXP_AVG_SQ_PREFIX "%s", p->name);
+            rc = nmt_st_add(&st, names[4 * i + 3], NMT_F32, p->ndim, p->shape, copies[3 * i + 2]);
         }
     }
     /* The held masks, so a resume continues with them and an export packs
@@ -189,7 +196,7 @@ static int write_net(nmt_net *net, const char *path, const nmt_run_state *state,
     if (!rc && meta_json) rc = nmt_st_set_meta(&st, "config", meta_json);
     if (!rc) rc = nmt_st_write(&st, path);
     nmt_st_free(&st);
-    for (int i = 0; copies && i < 2 * count; i++) free(copies[i]);
+    for (int i = 0; copies && i < 3 * count; i++) free(copies[i]);
     for (int i = 0; bits && i < n_masks; i++) free(bits[i]);
     free(copies), free(names), free(masks), free(bits), free(mask_names);
     return rc;
@@ -288,6 +295,8 @@ static int check_names(nmt_net *net, const nmt_safetensors *st, const char *path
         const char *name = st->tensors[i].name, *base = name;
         if (!strncmp(name, MOMENTUM_PREFIX, strlen(MOMENTUM_PREFIX))) {
             base = name + strlen(MOMENTUM_PREFIX);
+        } else if (!strncmp(name, EXP_AVG_SQ_PREFIX, strlen(EXP_AVG_SQ_PREFIX))) {
+            base = name + strlen(EXP_AVG_SQ_PREFIX);
         } else if (!strncmp(name, MASK_PREFIX, strlen(MASK_PREFIX))) {
             const char *dot = strchr(name + strlen(MASK_PREFIX), '.');
             base = dot ? dot + 1 : "";
@@ -344,7 +353,7 @@ int nmt_checkpoint_load(nmt_net *net, const char *path, nmt_run_state *state)
     nmt_safetensors st;
     if (nmt_st_read(path, &st) != 0) return -1;
     const int count = nmt_net_param_count(net);
-    int rc = check_names(net, &st, path);
+    int rc = check_names(net, &st, path), adamw = 0;
     for (int i = 0; i < count && !rc; i++) {
         nmt_param *p = nmt_net_param(net, i);
         rc = load_tensor(&st, path, p->name, p, p->data);
@@ -360,6 +369,11 @@ int nmt_checkpoint_load(nmt_net *net, const char *path, nmt_run_state *state)
         if (rc || !p->momentum || !state) continue;
         snprintf(name, sizeof name, MOMENTUM_PREFIX "%s", p->name);
         if (nmt_st_find(&st, name)) rc = load_tensor(&st, path, name, p, p->momentum);
+        snprintf(name, sizeof name, EXP_AVG_SQ_PREFIX "%s", p->name);
+        if (!rc && nmt_st_find(&st, name)) {
+            rc = load_tensor(&st, path, name, p, p->exp_avg_sq);
+            adamw = 1;
+        }
     }
     int in_momentum;
     const char *poisoned = rc ? NULL : first_nonfinite(net, &in_momentum);
@@ -390,6 +404,7 @@ int nmt_checkpoint_load(nmt_net *net, const char *path, nmt_run_state *state)
             state->step = step;
             state->epoch = (int)epoch;
             state->batch_in_epoch = (int)batch;
+            state->adamw = adamw;
             state->mask_step = mask_step;
             state->epoch_loss_sum = loss_sum;
             state->epoch_correct = correct;

@@ -36,7 +36,7 @@ void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, nmt_a
     memset(l, 0, sizeof *l);
     l->c_out = node->c_out;
     l->c_in = node->c_in;
-    l->taps = node->op == NMT_OP_CONV ? node->kh * node->kw : 1;
+    l->taps = node->op == NMT_OP_CONV || node->op == NMT_OP_PATCH_EMBED ? node->kh * node->kw : 1;
     l->k = l->c_in * l->taps;
     nmt_layer_sparsity_of(node, cfg, &l->rule);
     const nmt_nm_operand fw = l->rule.gemm[NMT_GEMM_FW], bw = l->rule.gemm[NMT_GEMM_BW];

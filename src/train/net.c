@@ -2,6 +2,7 @@
  * backward pass over the layer functions. All memory comes from one arena
  * sized by a measuring pass over the same allocation code. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "train/method.h"
 
 #define BN_MOMENTUM 0.1f
+#define LN_EPS 1e-6f /* timm's ViT LayerNorm */
 #define MAX_PARAMS (4 * NMT_MAX_NODES)
 
 typedef struct net_node {
@@ -20,8 +22,12 @@ typedef struct net_node {
     int weight, bias;              /* parameter indices, -1 = none */
     int running_mean, running_var; /* batch norm buffers */
     bn_saved saved;
-    method_layer sparse;           /* conv / linear only */
-    conv_plan conv;                /* conv / linear: each direction's path and the workspace it needs */
+    method_layer sparse;           /* conv / linear / patch embedding only */
+    conv_plan conv;                /* conv / linear / patch embedding: each direction's path and workspace */
+    int cls_token, pos_embed;      /* patch embedding's class token and position embedding */
+    float *patches, *patches_grad; /* patch embedding: the convolution's output and its gradient */
+    ln_saved ln;                   /* layer norm's per-token statistics */
+    float *lse;                    /* attention: each query row's log-sum-exp */
     int last_consumer;             /* highest node index reading this output */
     int consumers;                 /* how many nodes read this output */
 } net_node;
@@ -40,6 +46,8 @@ struct nmt_net {
     float *wg_dy;      /* --grad-nm: the layer at hand's MVUE-pruned dY, which only its WG reads */
     uint64_t seed;     /* with the step and the layer, the key of the pruning's draws */
     int64_t step;
+    float *attention_workspace; /* per thread, attention_threads of them */
+    int attention_threads;
     nmt_arena arena;
     int64_t bn_batches;
     int profiling;
@@ -62,14 +70,28 @@ struct nmt_net {
 
 static int64_t plane_out(const nmt_node *n) { return (int64_t)n->h_out * n->w_out; }
 static int64_t plane_in(const nmt_node *n) { return (int64_t)n->h_in * n->w_in; }
-static int is_gemm(const nmt_node *n) { return n->op == NMT_OP_CONV || n->op == NMT_OP_LINEAR; }
+static int is_gemm(const nmt_node *n)
+{
+    return n->op == NMT_OP_CONV || n->op == NMT_OP_LINEAR || n->op == NMT_OP_PATCH_EMBED;
+}
 
+/* The GEMM layer's convolution; a patch embedding's outputs are its
+ * patches (its node's tokens add the class token). */
 static nmt_conv_shape conv_shape(const nmt_node *n, int batch)
 {
     nmt_conv_shape s = {n->c_in, batch, n->h_in, n->w_in, 1, 1, 1, 0, n->h_out, n->w_out};
     if (n->op == NMT_OP_CONV) {
         s.kh = n->kh, s.kw = n->kw, s.stride = n->stride, s.pad = n->pad;
+    } else if (n->op == NMT_OP_PATCH_EMBED) {
+        s.kh = n->kh, s.kw = n->kw, s.stride = n->stride;
+        s.ho = n->h_in / n->stride, s.wo = n->w_in / n->stride;
     }
+    return s;
+}
+
+static attention_shape attention_shape_of(const nmt_node *n, int batch)
+{
+    attention_shape s = {batch, n->h_in, n->heads, n->c_in / n->heads};
     return s;
 }
 
@@ -83,7 +105,7 @@ static int add_param(nmt_net *net, nmt_arena *arena, const char *node, const cha
                      const int64_t *shape, int is_buffer, int no_decay, int conv_layout)
 {
     nmt_param *p = &net->params[net->n_params];
-    snprintf(p->name, sizeof p->name, "%s.%s", node, suffix);
+    snprintf(p->name, sizeof p->name, "%s%s%s", node, *node ? "." : "", suffix);
     p->ndim = ndim;
     p->count = 1;
     for (int d = 0; d < ndim; d++) p->shape[d] = shape[d], p->count *= shape[d];
@@ -93,6 +115,7 @@ static int add_param(nmt_net *net, nmt_arena *arena, const char *node, const cha
     p->data = NMT_ARENA_FLOATS(arena, p->count);
     p->grad = is_buffer ? NULL : NMT_ARENA_FLOATS(arena, p->count);
     p->momentum = is_buffer ? NULL : NMT_ARENA_FLOATS(arena, p->count);
+    p->exp_avg_sq = is_buffer ? NULL : NMT_ARENA_FLOATS(arena, p->count);
     return net->n_params++;
 }
 
@@ -143,7 +166,7 @@ static size_t plan_gradients(const nmt_net *net, size_t *offset)
  * first pass). */
 static void plan_memory(nmt_net *net, nmt_arena *arena)
 {
-    size_t workspace = 0, dy_scratch_bytes = 0, w_scratch_floats = 0, wg_dy_floats = 0;
+    size_t workspace = 0, dy_scratch_bytes = 0, w_scratch_floats = 0, wg_dy_floats = 0, attention_floats = 0;
     int consumers[NMT_MAX_NODES] = {0};
     const int n = net->desc.n_nodes;
     net->n_params = 0;
@@ -161,6 +184,7 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
         const int cols = net->max_batch * (int)plane_out(d);
         node->desc = d;
         node->weight = node->bias = node->running_mean = node->running_var = -1;
+        node->cls_token = node->pos_embed = -1;
         /* ReLU works in place when it is its input's only reader: its own
          * backward needs only its output, and batch norm's backward reads its
          * input, not its output. */
@@ -169,19 +193,30 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
         else
             node->out = NMT_ARENA_FLOATS(arena, out_size);
         if (is_gemm(d)) {
-            if (d->op == NMT_OP_CONV) {
+            const nmt_conv_shape s = conv_shape(d, net->max_batch);
+            /* timm's names: the patch convolution is patch_embed.proj */
+            char gemm_name[NMT_NAME_MAX + 8];
+            snprintf(gemm_name, sizeof gemm_name, "%s%s", d->name, d->op == NMT_OP_PATCH_EMBED ? ".proj" : "");
+            if (d->op != NMT_OP_LINEAR) {
                 const int64_t shape[4] = {d->c_out, d->c_in, d->kh, d->kw};
-                node->weight = add_param(net, arena, d->name, "weight", 4, shape, 0, 0, 1);
+                node->weight = add_param(net, arena, gemm_name, "weight", 4, shape, 0, 0, 1);
             } else {
                 const int64_t shape[2] = {d->c_out, d->c_in};
-                node->weight = add_param(net, arena, d->name, "weight", 2, shape, 0, 0, 0);
+                node->weight = add_param(net, arena, gemm_name, "weight", 2, shape, 0, 0, 0);
             }
             if (d->bias) {
                 const int64_t shape[1] = {d->c_out};
-                node->bias = add_param(net, arena, d->name, "bias", 1, shape, 0, 1, 0);
+                node->bias = add_param(net, arena, gemm_name, "bias", 1, shape, 0, 1, 0);
+            }
+            if (d->op == NMT_OP_PATCH_EMBED) {
+                const int64_t cls_shape[3] = {1, 1, d->c_out}, pos_shape[3] = {1, d->h_out, d->c_out};
+                const size_t patch_floats = (size_t)d->c_out * net->max_batch * s.ho * s.wo;
+                node->cls_token = add_param(net, arena, "", "cls_token", 3, cls_shape, 0, 1, 0);
+                node->pos_embed = add_param(net, arena, "", "pos_embed", 3, pos_shape, 0, 1, 0);
+                node->patches = NMT_ARENA_FLOATS(arena, patch_floats);
+                node->patches_grad = NMT_ARENA_FLOATS(arena, patch_floats);
             }
             method_layer_plan(&net->method, d, arena, &node->sparse);
-            const nmt_conv_shape s = conv_shape(d, net->max_batch);
             const conv_operands operands = {node->sparse.fw_sparse, node->sparse.bw_sparse, node->sparse.dy_pruned,
                                             d->input >= 0};
             conv_plan_make(&s, d->c_out, operands, &node->conv);
@@ -203,6 +238,16 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
             node->running_var = add_param(net, arena, d->name, "running_var", 1, shape, 1, 1, 0);
             node->saved.mean = NMT_ARENA_FLOATS(arena, d->c_in);
             node->saved.invstd = NMT_ARENA_FLOATS(arena, d->c_in);
+        } else if (d->op == NMT_OP_LAYERNORM) {
+            const int64_t shape[1] = {d->c_in};
+            node->weight = add_param(net, arena, d->name, "weight", 1, shape, 0, 1, 0);
+            node->bias = add_param(net, arena, d->name, "bias", 1, shape, 0, 1, 0);
+            node->ln.mean = NMT_ARENA_FLOATS(arena, cols);
+            node->ln.rstd = NMT_ARENA_FLOATS(arena, cols);
+        } else if (d->op == NMT_OP_ATTENTION) {
+            const attention_shape s = attention_shape_of(d, net->max_batch);
+            node->lse = NMT_ARENA_FLOATS(arena, (size_t)net->max_batch * s.heads * s.tokens);
+            if (attention_workspace_floats(&s) > attention_floats) attention_floats = attention_workspace_floats(&s);
         }
     }
     size_t offset[NMT_MAX_NODES];
@@ -213,6 +258,8 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
     net->dy_scratch = dy_scratch_bytes ? nmt_arena_alloc(arena, dy_scratch_bytes) : NULL;
     net->w_scratch = NMT_ARENA_FLOATS(arena, w_scratch_floats);
     net->wg_dy = NMT_ARENA_FLOATS(arena, wg_dy_floats);
+    net->attention_threads = omp_get_max_threads();
+    net->attention_workspace = NMT_ARENA_FLOATS(arena, attention_floats * net->attention_threads);
 }
 
 static void init_weights(nmt_net *net, uint64_t seed)
@@ -231,11 +278,18 @@ static void init_weights(nmt_net *net, uint64_t seed)
                 nmt_param *b = &net->params[node->bias];
                 for (int64_t j = 0; j < b->count; j++) b->data[j] = bound * (2.0f * nmt_rng_uniform(&rng) - 1.0f);
             }
+            /* timm: class token and position embedding ~ N(0, 0.02^2) */
+            for (int which = 0; which < 2 && d->op == NMT_OP_PATCH_EMBED; which++) {
+                nmt_param *p = &net->params[which ? node->pos_embed : node->cls_token];
+                for (int64_t j = 0; j < p->count; j++) p->data[j] = 0.02f * nmt_rng_normal(&rng);
+            }
         } else if (d->op == NMT_OP_BATCHNORM) {
             for (int c = 0; c < d->c_in; c++) {
                 net->params[node->weight].data[c] = 1.0f;
                 net->params[node->running_var].data[c] = 1.0f;
             }
+        } else if (d->op == NMT_OP_LAYERNORM) {
+            for (int c = 0; c < d->c_in; c++) net->params[node->weight].data[c] = 1.0f;
         }
     }
 }
@@ -248,17 +302,11 @@ nmt_net *nmt_net_create(const nmt_model_desc *desc, int max_batch, const nmt_met
         return NULL;
     }
     for (int i = 0; i < desc->n_nodes; i++) {
-        const nmt_op op = desc->nodes[i].op;
         /* A layer's GEMM columns (batch x output pixels) are ints. */
         if ((int64_t)max_batch * plane_out(&desc->nodes[i]) > INT32_MAX ||
             (int64_t)max_batch * plane_in(&desc->nodes[i]) > INT32_MAX) {
             nmt_error("model %s: a batch of %d through layer %s (%dx%d pixels) exceeds %d columns", desc->arch,
                       max_batch, desc->nodes[i].name, desc->nodes[i].h_in, desc->nodes[i].w_in, INT32_MAX);
-            return NULL;
-        }
-        if (op >= NMT_OP_PATCH_EMBED) {
-            nmt_error("model %s: layer %s (%s) is described for the simulator but the training engine "
-                      "does not run it yet", desc->arch, desc->nodes[i].name, nmt_op_name(op));
             return NULL;
         }
     }
@@ -424,14 +472,34 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
         const double start = net->profiling ? nmt_now() : 0.0;
         switch (d->op) {
         case NMT_OP_CONV:
-        case NMT_OP_LINEAR: {
+        case NMT_OP_LINEAR:
+        case NMT_OP_PATCH_EMBED: {
             const float *w = net->params[node->weight].data;
             if (conv_forward(&node->conv, batch, method_fw_operand(&node->sparse, w),
                              node->bias >= 0 ? net->params[node->bias].data : NULL, in, net->col, net->col_floats,
-                             node->out, net->profiling ? &net->conv_phases : NULL))
+                             d->op == NMT_OP_PATCH_EMBED ? node->patches : node->out,
+                             net->profiling ? &net->conv_phases : NULL))
                 return NAN;
+            if (d->op == NMT_OP_PATCH_EMBED)
+                tokens_forward(d->c_out, batch, node->conv.shape.ho * node->conv.shape.wo, node->patches,
+                               net->params[node->cls_token].data, net->params[node->pos_embed].data, node->out);
             break;
         }
+        case NMT_OP_LAYERNORM:
+            layernorm_forward(d->c_in, cols, in, net->params[node->weight].data, net->params[node->bias].data,
+                              LN_EPS, node->ln, node->out);
+            break;
+        case NMT_OP_GELU:
+            gelu_forward(n_in, in, node->out);
+            break;
+        case NMT_OP_ATTENTION: {
+            const attention_shape s = attention_shape_of(d, batch);
+            attention_forward(&s, in, node->lse, net->attention_workspace, net->attention_threads, node->out);
+            break;
+        }
+        case NMT_OP_TOKEN_POOL:
+            token_pool_forward(d->c_in, batch, d->h_in, in, node->out);
+            break;
         case NMT_OP_BATCHNORM:
             if (training && net->bn_comm)
                 batchnorm_forward_train_summed(d->c_in, cols, in, net->params[node->weight].data,
@@ -513,7 +581,7 @@ int nmt_net_backward(nmt_net *net)
          * Batch norm and ReLU overwrite instead when they are the only
          * reader, convolutions and max pooling whenever they write first. */
         const int writes_first = d->op == NMT_OP_CONV || d->op == NMT_OP_LINEAR || d->op == NMT_OP_MAXPOOL ||
-                                 d->op == NMT_OP_ADAPTIVE_MAXPOOL;
+                                 d->op == NMT_OP_ADAPTIVE_MAXPOOL || d->op >= NMT_OP_PATCH_EMBED;
         const int overwrite = d->input >= 0 &&
                               (writes_first ? net->nodes[d->input].last_consumer == i
                                             : (d->op == NMT_OP_BATCHNORM || d->op == NMT_OP_RELU) &&
@@ -529,12 +597,19 @@ int nmt_net_backward(nmt_net *net)
             if (first_writer[which]) zero_fill(n_in, net->nodes[(which ? d->input2 : d->input)].grad);
         switch (d->op) {
         case NMT_OP_CONV:
-        case NMT_OP_LINEAR: {
+        case NMT_OP_LINEAR:
+        case NMT_OP_PATCH_EMBED: {
             nmt_param *w = &net->params[node->weight];
+            const int gemm_plane = node->conv.shape.ho * node->conv.shape.wo; /* a patch embedding's patches */
+            if (d->op == NMT_OP_PATCH_EMBED) { /* the class token and position embedding first */
+                tokens_backward(d->c_out, batch, gemm_plane, dy, node->patches_grad,
+                                net->params[node->cls_token].grad, net->params[node->pos_embed].grad);
+                dy = node->patches_grad;
+            }
             nmt_packed dy_packed;
             const double prune_start = net->profiling ? nmt_now() : 0.0;
             const nmt_operand dy_bw =
-                dx ? method_bw_dy(&net->method, &node->sparse, batch * (int)plane_out(d), dy, net->dy_scratch, &dy_packed)
+                dx ? method_bw_dy(&net->method, &node->sparse, batch * gemm_plane, dy, net->dy_scratch, &dy_packed)
                    : (nmt_operand){dy, NULL};
             if (net->profiling) net->prune_seconds += nmt_now() - prune_start;
             const double operand_start = net->profiling ? nmt_now() : 0.0;
@@ -548,7 +623,7 @@ int nmt_net_backward(nmt_net *net)
             const float *dy_wg = NULL;
             if (node->sparse.wg_pruned) {
                 const double prune_start = net->profiling ? nmt_now() : 0.0;
-                nmt_mvue_prune(dy, d->c_out, batch * (int)plane_out(d),
+                nmt_mvue_prune(dy, d->c_out, batch * gemm_plane,
                                nmt_rng_counter_key(net->seed, (uint64_t)net->step, (uint64_t)i), net->wg_dy);
                 dy_wg = net->wg_dy;
                 if (net->profiling) net->prune_seconds += nmt_now() - prune_start;
@@ -596,6 +671,23 @@ int nmt_net_backward(nmt_net *net)
             break;
         case NMT_OP_SCALE:
             if (dx) scale_backward(n_in, d->scale, dy, dx);
+            break;
+        case NMT_OP_LAYERNORM:
+            layernorm_backward(d->c_in, cols, in, net->params[node->weight].data, node->ln, dy,
+                               net->params[node->weight].grad, net->params[node->bias].grad, dx, !overwrite);
+            break;
+        case NMT_OP_GELU:
+            if (dx) gelu_backward(n_in, in, dy, dx, !overwrite);
+            break;
+        case NMT_OP_ATTENTION:
+            if (dx) {
+                const attention_shape s = attention_shape_of(d, batch);
+                attention_backward(&s, in, node->out, node->lse, dy, net->attention_workspace, net->attention_threads,
+                                   dx, !overwrite);
+            }
+            break;
+        case NMT_OP_TOKEN_POOL:
+            if (dx) token_pool_backward(d->c_in, batch, d->h_in, dy, dx, !overwrite);
             break;
         default:
             break;

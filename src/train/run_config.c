@@ -42,7 +42,11 @@ char *nmt_run_config_json(const nmt_train_config *cfg, const float *mean, const 
     if (!rc) rc = cJSON_AddStringToObject(obj, "arch", m->arch ? m->arch : "") ? 0 : -1;
     if (!rc) rc = add_number(obj, "width", (double)m->width) || add_number(obj, "in_c", m->in_c) ||
                   add_number(obj, "in_h", m->in_h) || add_number(obj, "in_w", m->in_w) ||
-                  add_number(obj, "classes", m->classes) || add_number(obj, "imagenet_stem", m->imagenet_stem);
+                  add_number(obj, "classes", m->classes) || add_number(obj, "imagenet_stem", m->imagenet_stem) ||
+                  add_number(obj, "patch", m->patch) || add_number(obj, "dim", m->dim) ||
+                  add_number(obj, "depth", m->depth) || add_number(obj, "heads", m->heads) ||
+                  add_number(obj, "mlp_dim", m->mlp_dim);
+    if (!rc) rc = cJSON_AddStringToObject(obj, "optimizer", cfg->optimizer == NMT_OPT_ADAMW ? "adamw" : "sgd") ? 0 : -1;
     if (!rc) rc = cJSON_AddStringToObject(obj, "method", nmt_method_name(me->kind)) ? 0 : -1;
     if (!rc) rc = cJSON_AddStringToObject(obj, "nm", nm) ? 0 : -1;
     if (!rc) rc = cJSON_AddStringToObject(obj, "grad_nm", grad_nm) ? 0 : -1;
@@ -163,6 +167,12 @@ int nmt_run_config_parse(const char *json, const char *path, nmt_run_config *out
              get_int(&r, "in_w", 1, NMT_MODEL_MAX_DIM, 0, &m->in_w) ||
              get_int(&r, "classes", 2, NMT_MODEL_MAX_DIM, 0, &m->classes) ||
              get_int(&r, "imagenet_stem", 0, 1, 0, &m->imagenet_stem) ||
+             /* the ViT's shape (0: the default), absent before the ViT trained */
+             get_int(&r, "patch", 0, NMT_MODEL_MAX_DIM, 1, &m->patch) ||
+             get_int(&r, "dim", 0, NMT_MODEL_MAX_DIM, 1, &m->dim) ||
+             get_int(&r, "depth", 0, NMT_MODEL_MAX_DIM, 1, &m->depth) ||
+             get_int(&r, "heads", 0, NMT_MODEL_MAX_DIM, 1, &m->heads) ||
+             get_int(&r, "mlp_dim", 0, NMT_MODEL_MAX_DIM, 1, &m->mlp_dim) ||
              !get_string(&r, "method", method, sizeof method, 0) || !get_string(&r, "nm", nm, sizeof nm, 0) ||
              !get_string(&r, "grad_nm", grad_nm, sizeof grad_nm, 1) ||
              get_float(&r, "decay", 0, 1, 0, &t->method.decay) ||

@@ -397,6 +397,7 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
         for (int i = 0; i < nmt_net_param_count(net); i++) {
             nmt_param *p = nmt_net_param(net, i);
             if (p->momentum) memset(p->momentum, 0, sizeof(float) * (size_t)p->count);
+            if (p->exp_avg_sq) memset(p->exp_avg_sq, 0, sizeof(float) * (size_t)p->count);
         }
         nmt_net_refresh_sparse(net, 1);
         if (cfg->progress_seconds > 0)
@@ -405,6 +406,13 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
     } else if (!rc && state.masks_regenerated && cfg->progress_seconds > 0) {
         printf("%s holds no masks for this method and interval: regenerated from its weights\n", cfg->resume);
     }
+    const int adamw = cfg->optimizer == NMT_OPT_ADAMW;
+    if (!rc && cfg->resume && !cfg->finetune && state.step > 0 && state.adamw != adamw) {
+        nmt_error("%s: the checkpoint was trained with %s, not --optimizer %s", cfg->resume,
+                  state.adamw ? "adamw" : "sgd", adamw ? "adamw" : "sgd");
+        rc = -1;
+    }
+    state.adamw = adamw;
     nmt_loader ld;
     memset(&ld, 0, sizeof ld);
     if (!rc && nmt_loader_init(&ld, train, cfg->batch, 1, cfg->augment, mean, std, (int64_t)(cfg->seed & 0x7fffffff)) != 0)
@@ -494,7 +502,10 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
                 rc = -1;
                 break;
             }
-            nmt_sgd_step(net, &cfg->sgd, lr);
+            if (adamw)
+                nmt_adamw_step(net, &cfg->adamw, lr, state.step);
+            else
+                nmt_sgd_step(net, &cfg->sgd, lr);
             const char *tensor = nmt_net_first_nonfinite(net, NMT_PART_VALUES);
             if (tensor) {
                 nmt_error("training diverged at step %lld: '%s' holds NaN or infinite values after the update",

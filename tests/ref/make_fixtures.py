@@ -139,6 +139,82 @@ def model_steps(directory):
         save(os.path.join(directory, "%s_step.safetensors" % arch), out, {"label_smoothing": "0.1"})
 
 
+class PatchTokens(nn.Module):
+    """Patch embedding, class token and position embedding: ViT's input stage."""
+
+    def __init__(self, in_c, dim, patch, patches):
+        super().__init__()
+        self.patch_embed = reference.PatchEmbed(in_c, dim, patch)
+        self.cls_token = nn.Parameter(0.5 * torch.randn(1, 1, dim))
+        self.pos_embed = nn.Parameter(0.5 * torch.randn(1, patches + 1, dim))
+
+    def forward(self, x):
+        x = self.patch_embed(x)
+        return torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+
+
+class TokenPool(nn.Module):
+    def forward(self, x):
+        return x[:, 0]
+
+
+def vit_layers(path):
+    """Each ViT layer alone: tokens are [batch, tokens, dim] (nmtrain holds
+    dim x batch*tokens)."""
+    torch.manual_seed(4)
+    out = {}
+    layer_case(out, "tokens", PatchTokens(3, 8, 4, 6), torch.randn(2, 3, 8, 12))
+    ln = nn.LayerNorm(12, eps=1e-6)
+    with torch.no_grad():
+        ln.weight.copy_(1 + 0.2 * torch.randn(12))
+        ln.bias.copy_(0.2 * torch.randn(12))
+    layer_case(out, "layernorm", ln, 1 + 2 * torch.randn(3, 5, 12))
+    layer_case(out, "gelu", nn.GELU(), 2 * torch.randn(3, 5, 12))
+    layer_case(out, "attention", reference.AttentionCore(3), torch.randn(2, 7, 3 * 12))
+    layer_case(out, "attention_one_head", reference.AttentionCore(1), 2 * torch.randn(3, 5, 3 * 4))
+    layer_case(out, "token_pool", TokenPool(), torch.randn(3, 5, 12))
+    save(path, out, {"generator": "tests/ref/make_fixtures.py", "layernorm_eps": "1e-6"})
+
+
+VIT_SHAPE = dict(in_c=3, classes=10, img=8, patch=4, dim=16, depth=2, heads=2, mlp=32)
+
+
+def vit_training(directory):
+    """A small ViT: one step's logits and every gradient, and 10 AdamW steps
+    (timm's no-decay groups) with their losses and final weights."""
+    gen = torch.Generator().manual_seed(9)
+    model = reference.ViT(**VIT_SHAPE)
+    reference.init_like_nmtrain(model, gen)
+    save(os.path.join(directory, "vit_init.safetensors"), {k: t(v) for k, v in model.state_dict().items()},
+         {k: str(v) for k, v in VIT_SHAPE.items()})
+    x = torch.randn(6, 3, 8, 8, generator=gen)
+    labels = torch.randint(0, 10, (6,), generator=gen)
+    named = list(model.named_parameters())
+    groups = [{"params": [p for n, p in named if not reference.vit_no_decay(n)], "weight_decay": 0.05},
+              {"params": [p for n, p in named if reference.vit_no_decay(n)], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
+    out = {"x": t(x), "labels": labels.numpy()}
+    losses = []
+    for step in range(10):
+        opt.zero_grad()
+        logits = model(x)
+        loss = F.cross_entropy(logits, labels, label_smoothing=0.1)
+        loss.backward()
+        if step == 0:
+            out["logits"] = t(logits)
+            for name, p in named:
+                out["grad." + name] = t(p.grad)
+        losses.append(loss.item())
+        opt.step()
+    out["losses"] = torch.tensor(losses).numpy()
+    for name, p in named:
+        out["final." + name] = t(p)
+        out["exp_avg." + name] = t(opt.state[p]["exp_avg"])
+        out["exp_avg_sq." + name] = t(opt.state[p]["exp_avg_sq"])
+    save(os.path.join(directory, "vit_steps.safetensors"), out,
+         {"lr": "2e-3", "betas": "0.9,0.999", "eps": "1e-8", "weight_decay": "0.05", "label_smoothing": "0.1"})
+
+
 METHODS = ("dense", "srste", "bdwp", "sdgp", "tnm")
 RATIOS = ((2, 4), (2, 8), (1, 8), (3, 16))
 
@@ -222,6 +298,44 @@ def mvue_pruning(path):
     save(path, out, meta)
 
 
+def vit_methods(path):
+    """Every method at 2:4 and 2:8 on the small ViT (qkv, proj, fc1, fc2
+    sparse; patch embedding and head exempt): the first step's logits and
+    every gradient, and the losses of 10 AdamW steps."""
+    out = {}
+    for method in METHODS:
+        for n, m in ((2, 4), (2, 8)):
+            gen = torch.Generator().manual_seed(9)
+            model = reference.ViT(**VIT_SHAPE)
+            reference.init_like_nmtrain(model, gen)
+            x = torch.randn(6, 3, 8, 8, generator=gen)
+            labels = torch.randint(0, 10, (6,), generator=gen)
+            layers = methods.convert(model, method, n, m, 2e-4)
+            named = list(model.named_parameters())
+            groups = [{"params": [p for k, p in named if not reference.vit_no_decay(k)], "weight_decay": 0.05},
+                      {"params": [p for k, p in named if reference.vit_no_decay(k)], "weight_decay": 0.0}]
+            opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
+            interval = 40 if method == "tnm" else 1
+            key = "%s.%d_%d" % (method, n, m)
+            losses = []
+            for step in range(10):
+                opt.zero_grad()
+                logits = model(x)
+                loss = F.cross_entropy(logits, labels, label_smoothing=0.1)
+                loss.backward()
+                if step == 0:
+                    out[key + ".logits"] = t(logits)
+                    for name, p in named:
+                        out[key + ".grad." + name] = t(p.grad)
+                losses.append(loss.item())
+                opt.step()
+                if (step + 1) % interval == 0:
+                    for layer in layers:
+                        layer.refresh()
+            out[key + ".losses"] = torch.tensor(losses).numpy()
+    save(path, out, {"init": "vit_init.safetensors", "decay": "2e-4", "lr": "2e-3", "weight_decay": "0.05"})
+
+
 def main():
     directory = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures"
     os.makedirs(directory, exist_ok=True)
@@ -231,6 +345,9 @@ def main():
     method_layers(os.path.join(directory, "methods_layers.safetensors"))
     method_trajectories(os.path.join(directory, "methods_steps.safetensors"))
     mvue_pruning(os.path.join(directory, "mvue.safetensors"))
+    vit_layers(os.path.join(directory, "vit_layers.safetensors"))
+    vit_training(directory)
+    vit_methods(os.path.join(directory, "vit_methods.safetensors"))
 
 
 if __name__ == "__main__":

@@ -120,10 +120,12 @@ class MethodGemm(torch.autograd.Function):
             dx = torch.nn.grad.conv2d_input(x.shape, w_bw, dy_bw, ctx.stride, ctx.padding)
             dw = torch.nn.grad.conv2d_weight(x, w.shape, dy, ctx.stride, ctx.padding)
             db = dy.sum((0, 2, 3)) if ctx.has_bias else None
-        else:
-            dx = dy_bw @ w_bw
-            dw = dy.t() @ x
-            db = dy.sum(0) if ctx.has_bias else None
+        else:  # tokens ([batch, tokens, features]) are rows like samples
+            x2, dy2 = x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])
+            dy_bw = prune_dy(dy2, plan.n, plan.m) if plan.prune_dy else dy2
+            dx = (dy_bw @ w_bw).reshape(x.shape)
+            dw = dy2.t() @ x2
+            db = dy2.sum(0) if ctx.has_bias else None
         if plan.decay_mask is not None and plan.decay:
             dw = dw + plan.decay * (1 - plan.decay_mask) * w
         return dx, dw, db, None, None, None

@@ -113,7 +113,97 @@ class VGG19(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-def build(arch, in_c, classes, w):
+class PatchEmbed(nn.Module):
+    def __init__(self, in_c, dim, patch):
+        super().__init__()
+        self.proj = nn.Conv2d(in_c, dim, patch, patch)
+
+    def forward(self, x):
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class AttentionCore(nn.Module):
+    """softmax(Q K^T / sqrt(d)) V per head, timm's qkv feature order."""
+
+    def __init__(self, heads):
+        super().__init__()
+        self.heads = heads
+
+    def forward(self, qkv):
+        B, N, C3 = qkv.shape
+        C = C3 // 3
+        q, k, v = qkv.reshape(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        attn = ((q @ k.transpose(-2, -1)) * (C // self.heads) ** -0.5).softmax(dim=-1)
+        return (attn @ v).transpose(1, 2).reshape(B, N, C)
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.core = AttentionCore(heads)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return self.proj(self.core(self.qkv(x)))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, dim, heads, mlp):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, mlp)
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class ViT(nn.Module):
+    """timm's VisionTransformer (class token, learned position embedding,
+    pre-norm blocks, LayerNorm eps 1e-6, class-token pooling) with timm's
+    state_dict names, as nmtrain's models/vit.c."""
+
+    def __init__(self, in_c=3, classes=10, img=32, patch=4, dim=192, depth=6, heads=3, mlp=384):
+        super().__init__()
+        self.patch_embed = PatchEmbed(in_c, dim, patch)
+        tokens = (img // patch) ** 2 + 1
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, tokens, dim))
+        self.blocks = nn.ModuleList([Block(dim, heads, mlp) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, x):
+        x = self.patch_embed(x)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.norm(x)[:, 0])
+
+
+def vit_no_decay(name):
+    """timm's rule: no weight decay on biases, norms, cls_token, pos_embed."""
+    return name.endswith(".bias") or ".norm" in name or name.startswith("norm.") or name in ("cls_token", "pos_embed")
+
+
+def build(arch, in_c, classes, w, img=32):
+    """The zoo's models; the ViT at nmtrain's default shape (no width)."""
+    if arch == "vit":
+        return ViT(in_c, classes, img)
     return {"resnet9": ResNet9, "resnet18": ResNet18, "vgg19": VGG19}[arch](in_c, classes, w)
 
 
@@ -128,6 +218,9 @@ def init_like_nmtrain(model, gen):
                 m.weight.copy_((torch.rand(m.weight.shape, generator=gen) * 2 - 1) * bound)
                 if m.bias is not None:
                     m.bias.copy_((torch.rand(m.bias.shape, generator=gen) * 2 - 1) * bound)
-            elif isinstance(m, nn.BatchNorm2d):
+            elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm)):
                 m.weight.copy_(1 + 0.1 * torch.randn(m.weight.shape, generator=gen))
                 m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=gen))
+            elif isinstance(m, ViT):
+                m.cls_token.copy_(0.02 * torch.randn(m.cls_token.shape, generator=gen))
+                m.pos_embed.copy_(0.02 * torch.randn(m.pos_embed.shape, generator=gen))
