@@ -82,6 +82,30 @@ static int list_dir(const char *dir, int want_dirs, name_list *out)
     return 0;
 }
 
+/* Appends one image path and its label, growing both arrays together;
+ * `source` (the folder or list being read) names the failure. */
+static int add_image(struct nmt_image_files *out, int *capacity, const char *image, int label, const char *source)
+{
+    if (out->count == *capacity) {
+        int grown = *capacity ? 2 * *capacity : 1024;
+        char **p = realloc(out->paths, sizeof(char *) * (size_t)grown);
+        int *l = p ? realloc(out->labels, sizeof(int) * (size_t)grown) : NULL;
+        if (p) out->paths = p;
+        if (l) out->labels = l;
+        if (!p || !l) {
+            nmt_error("%s: out of memory listing the images", source);
+            return -1;
+        }
+        *capacity = grown;
+    }
+    if (!(out->paths[out->count] = strdup(image))) {
+        nmt_error("%s: out of memory listing the images", source);
+        return -1;
+    }
+    out->labels[out->count++] = label;
+    return 0;
+}
+
 /* Appends the images under `dir` (any depth) to out->paths, labelled
  * `label`. os.walk sorted by folder path visits a folder before its
  * subfolders and subfolders in name order, which is this recursion. */
@@ -92,26 +116,8 @@ static int walk_class(const char *dir, int label, struct nmt_image_files *out, i
     if (!rc) rc = list_dir(dir, 1, &dirs);
     char path[PATH_MAX];
     for (int i = 0; !rc && i < files.count; i++) {
-        if (out->count == *capacity) {
-            int grown = *capacity ? 2 * *capacity : 1024;
-            char **p = realloc(out->paths, sizeof(char *) * (size_t)grown);
-            int *l = p ? realloc(out->labels, sizeof(int) * (size_t)grown) : NULL;
-            if (p) out->paths = p;
-            if (l) out->labels = l;
-            if (!p || !l) {
-                nmt_error("%s: out of memory listing the images", dir);
-                rc = -1;
-                break;
-            }
-            *capacity = grown;
-        }
         snprintf(path, sizeof path, "%s/%s", dir, files.items[i]);
-        if (!(out->paths[out->count] = strdup(path))) {
-            nmt_error("%s: out of memory listing the images", dir);
-            rc = -1;
-            break;
-        }
-        out->labels[out->count++] = label;
+        rc = add_image(out, capacity, path, label, dir);
     }
     for (int i = 0; !rc && i < dirs.count; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, dirs.items[i]);
@@ -156,27 +162,9 @@ static int scan_tiny_val(const char *root, const name_list *classes, struct nmt_
             rc = -1;
             break;
         }
-        if (out->count == *capacity) {
-            int grown = *capacity ? 2 * *capacity : 1024;
-            char **p = realloc(out->paths, sizeof(char *) * (size_t)grown);
-            int *l = p ? realloc(out->labels, sizeof(int) * (size_t)grown) : NULL;
-            if (p) out->paths = p;
-            if (l) out->labels = l;
-            if (!p || !l) {
-                nmt_error("%s: out of memory", path);
-                rc = -1;
-                break;
-            }
-            *capacity = grown;
-        }
         char image[PATH_MAX];
         snprintf(image, sizeof image, "%s/val/images/%s", root, file);
-        if (!(out->paths[out->count] = strdup(image))) {
-            nmt_error("%s: out of memory", path);
-            rc = -1;
-            break;
-        }
-        out->labels[out->count++] = label;
+        rc = add_image(out, capacity, image, label, path);
     }
     fclose(f);
     if (!rc && out->count == 0) {
