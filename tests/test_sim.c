@@ -1082,18 +1082,108 @@ static void test_reports(void)
         CHECK(pts[4].speedup > 1, "speedup over dense");
         free(pts);
     }
+    f = fopen(sw, "r");
+    if (!f || !fgets(line, sizeof line, f)) line[0] = 0;
+    if (f) fclose(f);
+    CHECK(contains(line, ",dsp_frac,lut_frac,ff_frac,bram_frac,uram_frac,over_budget,error"), "sweep CSV header: %s",
+          line);
     remove(sw);
     nmt_sim_sweep_axis_free(&ax[0]);
     nmt_sim_sweep_axis_free(&ax[1]);
     nmt_sim_workload_free(&wl);
+}
 
+/* The resource check against Yosys's synthesis of hw/rtl (docs/sat.md,
+ * "Synthesis"): per PE 1,663 LUT / 536 FF (dense), 1,923 / 764 (M <= 8),
+ * 1,981 / 1,022 (M <= 16), 1 DSP; per generator lane 5,638 / 1,109. */
+static void test_resources(void)
+{
+    nmt_sim_config cfg;
+    nmt_sim_config_default(&cfg);
     nmt_sim_resources res;
+    char over[64];
     nmt_sim_resources_check(&cfg, &res);
-    CHECK(!res.over_budget && res.dsp == 32 * 32 * 2 + 32 * 5 && res.uram > 0 && res.bram36 > 0,
-          "default fits the VU9P: DSP %g BRAM %g URAM %g", res.dsp, res.bram36, res.uram);
+    CHECK(res.dsp == 32 * 32 * 1 + 32 * 5 && res.array_dsp == 1024, "default DSP: 1 per PE as in the RTL, %g", res.dsp);
+    CHECK(res.lut == 1024 * 1981 + 32 * 5638 && res.ff == 1024 * 1022 + 32 * 1109,
+          "default LUT %g FF %g: 1024 M <= 16 PEs and 32 generator lanes", res.lut, res.ff);
+    CHECK(res.uram > 0 && res.bram36 > 0, "buffers in BRAM36 %g and URAM %g", res.bram36, res.uram);
+    /* this RTL's 32 x 32 array needs more LUTs than the VU9P has, nothing else */
+    CHECK(res.over_budget && res.lut_frac > 1.8 && res.lut_frac < 1.9 && res.ff_frac < 0.5 && res.dsp_frac < 0.2 &&
+              res.bram_frac < 1 && res.uram_frac < 1 && !strcmp(nmt_sim_resources_over(&res, over, sizeof over), "LUT"),
+          "default over budget in LUTs only (%.3f): '%s'", res.lut_frac, over);
+
+    /* over budget is reported, never refused: the default simulates and says so */
+    nmt_sim_workload wl = zoo_workload("resnet9", 8, NMT_METHOD_BDWP, 2, 8);
+    nmt_sim_result r;
+    CHECK(nmt_sim_run(&cfg, &wl, &r) == 0 && r.total.cycles > 0 && r.res.over_budget, "over budget still simulates");
+    const char *tp = tmp_path("table.txt"), *js = tmp_path("res.json");
+    FILE *f = fopen(tp, "w");
+    if (f) {
+        nmt_sim_report_table(f, &cfg, &wl, &r, NULL, 0);
+        fclose(f);
+    }
+    CHECK(nmt_sim_report_json(js, &cfg, &wl, &r, NULL) == 0, "JSON written");
+    char text[65536] = "", json[8192] = "";
+    f = fopen(tp, "r");
+    if (f) {
+        text[fread(text, 1, sizeof text - 1, f)] = 0;
+        fclose(f);
+    }
+    f = fopen(js, "r");
+    if (f) {
+        json[fread(json, 1, sizeof json - 1, f)] = 0;
+        fclose(f);
+    }
+    CHECK(contains(text, "DSP 1184/6840 (17.3%), LUT 2208960/1182240 (186.8%), FF 1082016/2364480 (45.8%)") &&
+              contains(text, "** OVER BUDGET: LUT **") && contains(text, "32 x 32 PEs x 1981/1022"),
+          "the table's resource lines");
+    CHECK(contains(json, "\"lut\": 2208960, \"ff\": 1082016") && contains(json, "\"over_budget\": true"),
+          "the JSON's resources");
+    remove(tp), remove(js);
+    nmt_sim_result_free(&r);
+    nmt_sim_workload_free(&wl);
+
+    /* an 8 x 8 M <= 16 array against the 8 x 8 array Yosys synthesized whole:
+     * 125,656 LUT, 65,408 FF, 64 DSP. 1%: ABC maps the PE's logic about 1%
+     * differently inside the array than alone (1,981 x 64 = 126,784, 0.9%
+     * over), and the array's own WS output tap multiplexer is not counted. */
+    cfg.rows = cfg.cols = 8;
+    nmt_sim_resources_check(&cfg, &res);
+    CHECK(fabs(res.array_lut - 125656) <= 0.01 * 125656 && fabs(res.array_ff - 65408) <= 0.01 * 65408 &&
+              res.array_dsp == 64,
+          "8 x 8, M <= 16: LUT %g FF %g DSP %g against the synthesized 125656 / 65408 / 64", res.array_lut,
+          res.array_ff, res.array_dsp);
+
+    /* the PE follows the multiplexer max_m asks for */
+    static const struct {
+        int max_m;
+        double lut, ff;
+    } pe[] = {{1, 1663, 536}, {2, 1923, 764}, {8, 1923, 764}, {9, 1981, 1022}, {16, 1981, 1022}, {32, 1981, 1022}};
+    for (size_t i = 0; i < sizeof pe / sizeof pe[0]; i++) {
+        cfg.max_m = pe[i].max_m;
+        nmt_sim_resources_check(&cfg, &res);
+        CHECK(res.pe_lut == pe[i].lut && res.pe_ff == pe[i].ff && res.array_lut == 64 * pe[i].lut,
+              "max_m %d: PE %g LUT %g FF", pe[i].max_m, res.pe_lut, res.pe_ff);
+    }
+    /* every figure is a key */
+    nmt_sim_config_default(&cfg);
+    CHECK(nmt_sim_config_set(&cfg, "lut_per_pe_m16", "1000", "test") == 0 &&
+              nmt_sim_config_set(&cfg, "lut_per_gen_lane", "0", "test") == 0 &&
+              nmt_sim_config_set(&cfg, "fpga_lut", "2000000", "test") == 0,
+          "LUT keys");
+    nmt_sim_resources_check(&cfg, &res);
+    CHECK(res.lut == 1024 * 1000 && !res.over_budget, "a cheaper PE fits: LUT %g", res.lut);
+    CHECK(nmt_sim_config_set(&cfg, "ff_per_pe_dense", "-1", "test") == 0 && nmt_sim_config_check(&cfg) == -1 &&
+              contains(nmt_errmsg(), "must not be negative"),
+          "negative FF per PE refused");
+    nmt_sim_config_default(&cfg);
+    cfg.fpga_ff = 0;
+    CHECK(nmt_sim_config_check(&cfg) == -1 && contains(nmt_errmsg(), "budgets"), "zero FF budget refused");
+
+    nmt_sim_config_default(&cfg);
     cfg.rows = cfg.cols = 128;
     nmt_sim_resources_check(&cfg, &res);
-    CHECK(res.over_budget && res.dsp_frac > 1, "128x128 is over budget (reported, not refused)");
+    CHECK(res.over_budget && res.dsp_frac > 1 && res.lut_frac > 1, "128x128 is over budget (reported, not refused)");
 }
 
 static void test_vit(void)
@@ -1136,6 +1226,7 @@ int main(void)
     test_pinned();
     test_functional();
     test_reports();
+    test_resources();
     test_vit();
     TEST_END("test_sim");
 }

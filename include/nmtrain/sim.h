@@ -106,9 +106,17 @@ typedef struct nmt_sim_config {
     double pj_vec_op;          /* FP32 vector op: 12 pJ */
     double pj_gen_elem;        /* one generator element (compare + select): 2 pJ */
     double static_w;           /* static + clock power: 6 W */
-    /* resource check: VU9P budget and per-unit costs */
+    /* resource check: VU9P budget and per-unit costs; the PE and generator
+       figures are Yosys's synthesis of hw/rtl (docs/sat.md) */
     int fpga_dsp, fpga_bram36, fpga_uram; /* 6840, 2160, 960 */
-    double dsp_per_pe, dsp_per_vec_lane, dsp_per_gen_lane; /* 2, 5, 0 */
+    int fpga_lut, fpga_ff;     /* 1182240, 2364480 */
+    double dsp_per_pe, dsp_per_vec_lane, dsp_per_gen_lane; /* 1, 5, 0 */
+    /* LUTs and FFs per PE, by the multiplexer max_m provides: 1 (dense),
+       2..8, 9..16 (also used above 16, which the RTL does not build) */
+    double lut_per_pe_dense, ff_per_pe_dense; /* 1663, 536 */
+    double lut_per_pe_m8, ff_per_pe_m8;       /* 1923, 764 */
+    double lut_per_pe_m16, ff_per_pe_m16;     /* 1981, 1022 */
+    double lut_per_gen_lane, ff_per_gen_lane; /* 5638, 1109 (an M <= 16 lane) */
     int ibuf_uram, wbuf_uram, obuf_uram; /* which buffers map to URAM (else BRAM36): 1, 1, 0 */
     int gen_bram_per_lane;     /* staging BRAM36 per generator lane: 1 */
 } nmt_sim_config;
@@ -291,11 +299,18 @@ typedef struct nmt_sim_layer_result {
     nmt_sim_cost cost[NMT_SIM_NPHASES][NMT_SIM_MAX_GEMMS]; /* each GEMM's cost under its schedule */
 } nmt_sim_layer_result;
 
+/* The vector engine's and the controllers' LUTs and FFs are not counted
+ * (no RTL of them); their DSPs are. */
 typedef struct nmt_sim_resources {
-    double dsp, bram36, uram;
-    double dsp_frac, bram_frac, uram_frac;
-    int over_budget;
+    double dsp, lut, ff, bram36, uram;               /* totals */
+    double array_dsp, array_lut, array_ff;           /* the R x C PEs */
+    double pe_lut, pe_ff;                            /* one PE, as chosen by max_m */
+    double gen_lut, gen_ff;                          /* the generator's lanes */
+    double dsp_frac, lut_frac, ff_frac, bram_frac, uram_frac;
+    int over_budget;                                 /* any fraction above 1: reported, never refused */
 } nmt_sim_resources;
+/* "DSP LUT" etc.: the resources over the device's budget, "" if none. */
+const char *nmt_sim_resources_over(const nmt_sim_resources *res, char *buf, size_t size);
 
 typedef struct nmt_sim_result {
     int n_layers;
@@ -354,7 +369,7 @@ typedef struct nmt_sim_sweep_axis {
 
 typedef struct nmt_sim_sweep_point {
     double cycles, dense_cycles, seconds, speedup, gops_dense, energy_j, utilisation;
-    double dsp_frac, bram_frac, uram_frac;
+    double dsp_frac, lut_frac, ff_frac, bram_frac, uram_frac;
     int over_budget;
 } nmt_sim_sweep_point;
 

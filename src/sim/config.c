@@ -96,9 +96,20 @@ static const key_def keys[] = {
     {"fpga_dsp", "resources", K_INT, OFF(fpga_dsp), "DSP slices of the device (VU9P 6840)"},
     {"fpga_bram36", "resources", K_INT, OFF(fpga_bram36), "BRAM36 blocks (VU9P 2160)"},
     {"fpga_uram", "resources", K_INT, OFF(fpga_uram), "URAM blocks (VU9P 960)"},
-    {"dsp_per_pe", "resources", K_DOUBLE, OFF(dsp_per_pe), "DSP slices per PE"},
+    {"fpga_lut", "resources", K_INT, OFF(fpga_lut), "LUTs (VU9P 1182240)"},
+    {"fpga_ff", "resources", K_INT, OFF(fpga_ff), "flip-flops (VU9P 2364480)"},
+    {"dsp_per_pe", "resources", K_DOUBLE, OFF(dsp_per_pe), "DSP slices per PE (RTL: the significand product)"},
     {"dsp_per_vec_lane", "resources", K_DOUBLE, OFF(dsp_per_vec_lane), "DSP slices per vector lane"},
     {"dsp_per_gen_lane", "resources", K_DOUBLE, OFF(dsp_per_gen_lane), "DSP slices per generator lane"},
+    {"lut_per_pe_dense", "resources", K_DOUBLE, OFF(lut_per_pe_dense), "LUTs per PE when max_m = 1 (synthesized)"},
+    {"ff_per_pe_dense", "resources", K_DOUBLE, OFF(ff_per_pe_dense), "FFs per PE when max_m = 1 (synthesized)"},
+    {"lut_per_pe_m8", "resources", K_DOUBLE, OFF(lut_per_pe_m8), "LUTs per PE when max_m is 2..8 (synthesized)"},
+    {"ff_per_pe_m8", "resources", K_DOUBLE, OFF(ff_per_pe_m8), "FFs per PE when max_m is 2..8 (synthesized)"},
+    {"lut_per_pe_m16", "resources", K_DOUBLE, OFF(lut_per_pe_m16),
+     "LUTs per PE when max_m > 8 (synthesized at M <= 16)"},
+    {"ff_per_pe_m16", "resources", K_DOUBLE, OFF(ff_per_pe_m16), "FFs per PE when max_m > 8 (synthesized at M <= 16)"},
+    {"lut_per_gen_lane", "resources", K_DOUBLE, OFF(lut_per_gen_lane), "LUTs per generator lane (synthesized)"},
+    {"ff_per_gen_lane", "resources", K_DOUBLE, OFF(ff_per_gen_lane), "FFs per generator lane (synthesized)"},
     {"ibuf_uram", "resources", K_BOOL, OFF(ibuf_uram), "input buffer in URAM (else BRAM36)"},
     {"wbuf_uram", "resources", K_BOOL, OFF(wbuf_uram), "weight buffer in URAM (else BRAM36)"},
     {"obuf_uram", "resources", K_BOOL, OFF(obuf_uram), "output buffer in URAM (else BRAM36)"},
@@ -164,9 +175,16 @@ void nmt_sim_config_default(nmt_sim_config *c)
     c->fpga_dsp = 6840;
     c->fpga_bram36 = 2160;
     c->fpga_uram = 960;
-    c->dsp_per_pe = 2;
+    c->fpga_lut = 1182240;
+    c->fpga_ff = 2364480;
+    c->dsp_per_pe = 1;
     c->dsp_per_vec_lane = 5;
     c->dsp_per_gen_lane = 0;
+    /* Yosys synth_xilinx -family xcup of hw/rtl (make synth; docs/sat.md) */
+    c->lut_per_pe_dense = 1663, c->ff_per_pe_dense = 536;
+    c->lut_per_pe_m8 = 1923, c->ff_per_pe_m8 = 764;
+    c->lut_per_pe_m16 = 1981, c->ff_per_pe_m16 = 1022;
+    c->lut_per_gen_lane = 5638, c->ff_per_gen_lane = 1109;
     c->ibuf_uram = 1;
     c->wbuf_uram = 1;
     c->obuf_uram = 0;
@@ -569,8 +587,11 @@ int nmt_sim_config_check(const nmt_sim_config *c)
     NEED(c->pj_mac >= 0 && c->pj_sram_byte >= 0 && c->pj_dram_byte >= 0 && c->pj_vec_op >= 0 &&
              c->pj_gen_elem >= 0 && c->static_w >= 0,
          "energy costs must not be negative");
-    NEED(c->fpga_dsp > 0 && c->fpga_bram36 > 0 && c->fpga_uram >= 0, "device budgets must be positive");
-    NEED(c->dsp_per_pe >= 0 && c->dsp_per_vec_lane >= 0 && c->dsp_per_gen_lane >= 0 && c->gen_bram_per_lane >= 0,
+    NEED(c->fpga_dsp > 0 && c->fpga_bram36 > 0 && c->fpga_uram >= 0 && c->fpga_lut > 0 && c->fpga_ff > 0,
+         "device budgets must be positive");
+    NEED(c->dsp_per_pe >= 0 && c->dsp_per_vec_lane >= 0 && c->dsp_per_gen_lane >= 0 && c->gen_bram_per_lane >= 0 &&
+             c->lut_per_pe_dense >= 0 && c->ff_per_pe_dense >= 0 && c->lut_per_pe_m8 >= 0 && c->ff_per_pe_m8 >= 0 &&
+             c->lut_per_pe_m16 >= 0 && c->ff_per_pe_m16 >= 0 && c->lut_per_gen_lane >= 0 && c->ff_per_gen_lane >= 0,
          "resource costs must not be negative");
 #undef NEED
     return 0;

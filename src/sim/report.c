@@ -105,9 +105,20 @@ void nmt_sim_report_table(FILE *out, const nmt_sim_config *cfg, const nmt_sim_wo
                 base->total.cycles, base->seconds * 1e3, base->energy_j, base->total.cycles / t->cycles,
                 res->energy_j > 0 ? base->energy_j / res->energy_j : 0);
     const nmt_sim_resources *rs = &res->res;
-    fprintf(out, "resources (VU9P): DSP %.0f/%d (%.1f%%), BRAM36 %.0f/%d (%.1f%%), URAM %.0f/%d (%.1f%%)%s\n", rs->dsp,
-            cfg->fpga_dsp, 100 * rs->dsp_frac, rs->bram36, cfg->fpga_bram36, 100 * rs->bram_frac, rs->uram,
-            cfg->fpga_uram, 100 * rs->uram_frac, rs->over_budget ? "  ** OVER BUDGET **" : "");
+    char over[64];
+    fprintf(out,
+            "resources (VU9P): DSP %.0f/%d (%.1f%%), LUT %.0f/%d (%.1f%%), FF %.0f/%d (%.1f%%), "
+            "BRAM36 %.0f/%d (%.1f%%), URAM %.0f/%d (%.1f%%)%s%s%s\n",
+            rs->dsp, cfg->fpga_dsp, 100 * rs->dsp_frac, rs->lut, cfg->fpga_lut, 100 * rs->lut_frac, rs->ff,
+            cfg->fpga_ff, 100 * rs->ff_frac, rs->bram36, cfg->fpga_bram36, 100 * rs->bram_frac, rs->uram,
+            cfg->fpga_uram, 100 * rs->uram_frac, rs->over_budget ? "  ** OVER BUDGET: " : "",
+            nmt_sim_resources_over(rs, over, sizeof over), rs->over_budget ? " **" : "");
+    fprintf(out,
+            "  LUT/FF: %d x %d PEs x %.0f/%.0f (the synthesized %s PE%s) + %d generator lanes x %.0f/%.0f; "
+            "the vector engine and controllers are not counted\n",
+            cfg->rows, cfg->cols, rs->pe_lut, rs->pe_ff, cfg->max_m == 1 ? "dense" : cfg->max_m <= 8 ? "M <= 8" : "M <= 16",
+            cfg->max_m > 16 ? ", smaller than max_m needs" : "", cfg->gen_lanes, cfg->lut_per_gen_lane,
+            cfg->ff_per_gen_lane);
 }
 
 int nmt_sim_report_csv(const char *path, const nmt_sim_workload *wl, const nmt_sim_result *res)
@@ -221,8 +232,11 @@ int nmt_sim_report_json(const char *path, const nmt_sim_config *cfg, const nmt_s
     if (base && base->total.cycles > 0)
         fprintf(f, "  \"dense_cycles\": %.0f,\n  \"dense_energy_j\": %.6g,\n  \"speedup\": %.6g,\n", base->total.cycles,
                 base->energy_j, base->total.cycles / res->total.cycles);
-    fprintf(f, "  \"resources\": {\"dsp\": %.0f, \"bram36\": %.0f, \"uram\": %.0f, \"over_budget\": %s},\n",
-            res->res.dsp, res->res.bram36, res->res.uram, res->res.over_budget ? "true" : "false");
+    fprintf(f,
+            "  \"resources\": {\"dsp\": %.0f, \"lut\": %.0f, \"ff\": %.0f, \"bram36\": %.0f, \"uram\": %.0f, "
+            "\"over_budget\": %s},\n",
+            res->res.dsp, res->res.lut, res->res.ff, res->res.bram36, res->res.uram,
+            res->res.over_budget ? "true" : "false");
     fprintf(f, "  \"phases\": {");
     for (int p = 0; p < NMT_SIM_NPHASES; p++) {
         fprintf(f, "%s\n    \"%s\": ", p ? "," : "", nmt_sim_phase_name((nmt_sim_phase)p));

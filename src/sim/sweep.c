@@ -231,6 +231,8 @@ int nmt_sim_sweep_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, con
         p->energy_j = r.energy_j;
         p->utilisation = r.utilisation;
         p->dsp_frac = r.res.dsp_frac;
+        p->lut_frac = r.res.lut_frac;
+        p->ff_frac = r.res.ff_frac;
         p->bram_frac = r.res.bram_frac;
         p->uram_frac = r.res.uram_frac;
         p->over_budget = r.res.over_budget;
@@ -245,8 +247,8 @@ int nmt_sim_sweep_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, con
             rc = -1;
         } else {
             for (int a = 0; a < n_axes; a++) fprintf(f, "%s,", axes[a].key);
-            fprintf(f, "cycles,dense_cycles,seconds,speedup,gops_dense,energy_j,utilisation,dsp_frac,bram_frac,"
-                       "uram_frac,over_budget,error\n");
+            fprintf(f, "cycles,dense_cycles,seconds,speedup,gops_dense,energy_j,utilisation,dsp_frac,lut_frac,"
+                       "ff_frac,bram_frac,uram_frac,over_budget,error\n");
             for (int i = 0; i < np; i++) {
                 int rest = i;
                 double vals[NMT_SIM_SWEEP_MAX_KEYS];
@@ -257,13 +259,13 @@ int nmt_sim_sweep_run(const nmt_sim_config *cfg, const nmt_sim_workload *wl, con
                 for (int a = 0; a < n_axes; a++) fprintf(f, "%.10g,", vals[a]);
                 const nmt_sim_sweep_point *p = &pts[i];
                 if (isnan(p->cycles)) {
-                    fprintf(f, ",,,,,,,,,,,\"");
+                    fprintf(f, ",,,,,,,,,,,,,\"");
                     for (const char *c = errs[i]; *c; c++) fputc(*c == '"' ? '\'' : *c, f);
                     fprintf(f, "\"\n");
                 } else {
-                    fprintf(f, "%.0f,%.0f,%.9g,%.6g,%.6g,%.6g,%.6g,%.4f,%.4f,%.4f,%d,\n", p->cycles, p->dense_cycles,
-                            p->seconds, p->speedup, p->gops_dense, p->energy_j, p->utilisation, p->dsp_frac,
-                            p->bram_frac, p->uram_frac, p->over_budget);
+                    fprintf(f, "%.0f,%.0f,%.9g,%.6g,%.6g,%.6g,%.6g,%.4f,%.4f,%.4f,%.4f,%.4f,%d,\n", p->cycles,
+                            p->dense_cycles, p->seconds, p->speedup, p->gops_dense, p->energy_j, p->utilisation,
+                            p->dsp_frac, p->lut_frac, p->ff_frac, p->bram_frac, p->uram_frac, p->over_budget);
                 }
             }
             if (fclose(f)) {
