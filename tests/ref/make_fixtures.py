@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Dumps the PyTorch fixtures the C tests compare against (llm.c style).
 
-    python3 tests/ref/make_fixtures.py tests/fixtures
+    python3 tests/ref/make_fixtures.py tests/fixtures [GROUP...]
+
+(all groups, or those named: FIXTURES below, e.g. `grad_nm`).
 
 Every tensor is stored in PyTorch's own layout (NCHW activations, OIHW
 weights); the C tests convert. Loss of a layer case is sum(y * dy) for a
@@ -9,6 +11,7 @@ random dy, so dx and the parameter gradients are exact vector-Jacobian
 products. Rerunning gives the same files (seeded)."""
 import os
 import sys
+import types
 
 import torch
 import torch.nn as nn
@@ -18,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import methods  # noqa: E402
 import mvue  # noqa: E402
 import reference  # noqa: E402
-from safetensors_io import save  # noqa: E402
+from safetensors_io import load, save  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -242,7 +245,7 @@ def method_layers(path):
                 xi = x.clone().requires_grad_(True)
                 wi = w.clone().requires_grad_(True)
                 bi = b.clone().requires_grad_(True)
-                y = methods.MethodGemm.apply(xi, wi, bi, plan, *(conv if conv else (1, 0)))
+                y = methods.MethodGemm.apply(xi, wi, bi, plan, *(conv if conv else (1, 0)), None)
                 (y * dy).sum().backward()
                 key = "%s.%s.%d_%d" % (layer, method, n, m)
                 out[key + ".y"], out[key + ".dx"], out[key + ".dweight"] = t(y), t(xi.grad), t(wi.grad)
@@ -336,18 +339,152 @@ def vit_methods(path):
     save(path, out, {"init": "vit_init.safetensors", "decay": "2e-4", "lr": "2e-3", "weight_decay": "0.05"})
 
 
+# --grad-nm fixtures: ResNet9 (SGD) and the small ViT, whose GEMMs but the
+# patch embedding are linear layers (AdamW), at odd GEMM reductions (batch 7
+# at 15x15 gives odd planes; the ViT's 5 tokens at batch 5 give 25 columns).
+GRAD_NM_CASES = (("dense", 2, 8, False),) + tuple(
+    (method, n, m, False) for method in METHODS[1:] for n, m in ((2, 4), (2, 8))) + (("bdwp", 2, 8, True),)
+GRAD_NM_RESNET9_WIDTH = 1 / 32
+# A draw whose u (|a| + |b|) lies this close to |a| (relative to |a| + |b|)
+# could flip under the engine's other fp32 summation orders; each case's seed
+# is the first that keeps every draw of its two steps farther than this.
+GRAD_NM_MARGIN = 1e-4
+
+
+def resnet9_node_names():
+    """nmtrain's graph of ResNet9 (src/models/resnet.c), one node per op in forward order."""
+    names = ["prep.0", "prep.1", "prep.2"]
+    for stage, residual in (("layer1", True), ("layer2", False), ("layer3", True)):
+        names += ["%s.%d" % (stage, j) for j in range(4)]
+        if residual:
+            res = "res" + stage[-1]
+            names += ["%s.%d.%d" % (res, r, j) for r in range(2) for j in range(3)] + [res + ".add"]
+    return names + ["pool", "flatten", "fc", "scale"]
+
+
+def vit_node_names(depth):
+    """nmtrain's graph of the ViT (src/models/vit.c); the patch embedding is one node."""
+    names = ["patch_embed"]
+    for i in range(depth):
+        names += ["blocks.%d.%s" % (i, op) for op in ("norm1", "attn.qkv", "attn", "attn.proj", "add1", "norm2",
+                                                     "mlp.fc1", "mlp.act", "mlp.fc2", "add2")]
+    return names + ["norm", "pool", "head"]
+
+
+def grad_nm_case(arch, init, x, labels, method, n, m, sparse_classifier, grad_m, seed):
+    """Two optimiser steps (the draws keyed by steps 0 and 1) of `arch` with a
+    method and --grad-nm: step 1's loss and gradients, then the weights and
+    optimiser state after both steps, and the draws' smallest margin."""
+    names = resnet9_node_names() if arch == "resnet9" else vit_node_names(VIT_SHAPE["depth"])
+    index = {name: i for i, name in enumerate(names)}
+
+    def node_of(module):
+        return index[module] if module in index else index[module.rsplit(".", 1)[0]]  # patch_embed.proj
+
+    if arch == "resnet9":
+        model = reference.ResNet9(in_c=3, classes=10, w=GRAD_NM_RESNET9_WIDTH)
+    else:
+        model = reference.ViT(**VIT_SHAPE)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in init.items()})
+    layers = methods.convert(model, method, n, m, 2e-4, sparse_classifier)
+    clock = types.SimpleNamespace(step=0, margins=[])
+    methods.enable_grad_nm(model, grad_m, seed, node_of, clock, sparse_classifier)
+    named = list(model.named_parameters())
+    if arch == "resnet9":
+        opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    else:
+        groups = [{"params": [p for k, p in named if not reference.vit_no_decay(k)], "weight_decay": 0.05},
+                  {"params": [p for k, p in named if reference.vit_no_decay(k)], "weight_decay": 0.0}]
+        opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
+    interval = 40 if method == "tnm" else 1
+    out, losses = {}, []
+    for step in range(2):
+        clock.step = step
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), labels, label_smoothing=0.1)
+        loss.backward()
+        losses.append(loss.item())
+        opt.step()
+        if (step + 1) % interval == 0:
+            for layer in layers:
+                layer.refresh()
+    out["losses"] = torch.tensor(losses).numpy()
+    for name, p in named:
+        out["grad." + name] = t(p.grad)
+        out["final." + name] = t(p)
+        if arch == "resnet9":
+            out["momentum." + name] = t(opt.state[p]["momentum_buffer"])
+        else:
+            out["exp_avg." + name] = t(opt.state[p]["exp_avg"])
+    pruned = sorted({mod.grad_nm.node for mod in layers if mod.grad_nm is not None})
+    return out, min(clock.margins), " ".join("%s=%d" % (names[i], i) for i in pruned)
+
+
+def grad_nm_steps(directory):
+    """Every method at 2:4 and 2:8 (dense once, bdwp 2:8 also with a sparse
+    classifier) with --grad-nm on ResNet9 and the ViT. 1:2 and 2:4 prune to
+    the same values (checked here), so each case is stored once and the test
+    runs it at both."""
+    gen = torch.Generator().manual_seed(31)
+    for cols in (150, 1001):  # the torch pruning at both ratios is tests/ref/mvue.py's (numpy)
+        dy = torch.randn(16, cols, generator=gen)
+        key = mvue.counter_key(7, 3, cols)
+        want = mvue.prune(dy.numpy(), key)
+        assert all((methods.mvue_prune_rows(dy, m, key).numpy() == want).all() for m in (2, 4)), cols
+    model = reference.ResNet9(in_c=3, classes=10, w=GRAD_NM_RESNET9_WIDTH)
+    reference.init_like_nmtrain(model, gen)
+    resnet9_init = {k: t(v) for k, v in model.state_dict().items()}
+    save(os.path.join(directory, "grad_nm_resnet9_init.safetensors"), resnet9_init,
+         {"arch": "resnet9", "width": "0.03125", "in": "3x15x15", "classes": "10"})
+    vit_init, _ = load(os.path.join(directory, "vit_init.safetensors"))
+    inputs = {"resnet9": (resnet9_init, torch.randn(7, 3, 15, 15, generator=gen), torch.randint(0, 10, (7,), generator=gen)),
+              "vit": (vit_init, torch.randn(5, 3, 8, 8, generator=gen), torch.randint(0, 10, (5,), generator=gen))}
+    out, meta = {}, {"margin": str(GRAD_NM_MARGIN)}
+    for arch, (init, x, labels) in inputs.items():
+        out[arch + ".x"], out[arch + ".labels"] = t(x), labels.numpy()
+        for method, n, m, sparse_classifier in GRAD_NM_CASES:
+            if arch == "vit" and sparse_classifier:
+                continue
+            key = "%s.%s.%d_%d%s" % (arch, method, n, m, ".sparse_classifier" if sparse_classifier else "")
+            for seed in range(1, 1000):
+                half, margin, nodes = grad_nm_case(arch, init, x, labels, method, n, m, sparse_classifier, 2, seed)
+                if margin > GRAD_NM_MARGIN:
+                    break
+            else:
+                raise RuntimeError("%s: no seed below 1000 keeps the draws off their thresholds" % key)
+            quarter, _, _ = grad_nm_case(arch, init, x, labels, method, n, m, sparse_classifier, 4, seed)
+            assert all((half[k] == quarter[k]).all() for k in half), key + ": 1:2 and 2:4 differ"
+            print("%s: seed %d, smallest draw margin %.2e" % (key, seed, margin))
+            meta[key + ".seed"] = str(seed)
+            meta[arch + ".nodes" + (".sparse_classifier" if sparse_classifier else "")] = nodes
+            out.update({key + "." + k: v for k, v in half.items()})
+    save(os.path.join(directory, "grad_nm_steps.safetensors"), out, meta)
+
+
+FIXTURES = {
+    "layers": lambda d: layers(os.path.join(d, "layers.safetensors")),
+    "resnet9": resnet9_training,
+    "models": model_steps,
+    "methods_layers": lambda d: method_layers(os.path.join(d, "methods_layers.safetensors")),
+    "methods_steps": lambda d: method_trajectories(os.path.join(d, "methods_steps.safetensors")),
+    "mvue": lambda d: mvue_pruning(os.path.join(d, "mvue.safetensors")),
+    "vit_layers": lambda d: vit_layers(os.path.join(d, "vit_layers.safetensors")),
+    "vit": vit_training,
+    "vit_methods": lambda d: vit_methods(os.path.join(d, "vit_methods.safetensors")),
+    "grad_nm": grad_nm_steps,  # after "vit": reads vit_init.safetensors
+}
+
+
 def main():
+    """make_fixtures.py [DIR [NAME...]]: all fixtures, or the named groups."""
     directory = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures"
+    wanted = sys.argv[2:] or list(FIXTURES)
+    unknown = [w for w in wanted if w not in FIXTURES]
+    if unknown:
+        sys.exit("make_fixtures.py: unknown fixture group %s (choose from %s)" % (", ".join(unknown), ", ".join(FIXTURES)))
     os.makedirs(directory, exist_ok=True)
-    layers(os.path.join(directory, "layers.safetensors"))
-    resnet9_training(directory)
-    model_steps(directory)
-    method_layers(os.path.join(directory, "methods_layers.safetensors"))
-    method_trajectories(os.path.join(directory, "methods_steps.safetensors"))
-    mvue_pruning(os.path.join(directory, "mvue.safetensors"))
-    vit_layers(os.path.join(directory, "vit_layers.safetensors"))
-    vit_training(directory)
-    vit_methods(os.path.join(directory, "vit_methods.safetensors"))
+    for name in wanted:
+        FIXTURES[name](directory)
 
 
 if __name__ == "__main__":
