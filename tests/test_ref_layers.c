@@ -177,10 +177,25 @@ static void cross_entropy_case(void)
     float *logits = malloc(sizeof(float) * n * classes), *dlogits = malloc(sizeof(float) * n * classes);
     float *dlogits_nc = malloc(sizeof(float) * n * classes);
     nchw_to_cnhw(logits_ref, n, classes, 1, logits);
-    float loss = cross_entropy(classes, n, logits, labels, 0.1f, dlogits, NULL);
+    float loss = cross_entropy(classes, n, logits, labels, 0.1f, dlogits, n, NULL);
     CHECK_CLOSE("cross-entropy loss (smoothing 0.1)", &loss, fixture_f32(&st, FIXTURE, "ce.loss", NULL), 1, TOL);
     cnhw_to_nchw(dlogits, n, classes, 1, dlogits_nc);
     CHECK_CLOSE("cross-entropy dlogits", dlogits_nc, fixture_f32(&st, FIXTURE, "ce.dlogits", NULL), (size_t)n * classes, TOL);
+    /* Data parallel: three ranks' shards of 2 samples, each averaged over
+     * the global batch, give the whole batch's columns bit for bit (scaling
+     * a shard's mean by 2/6 afterwards rounds twice and does not). */
+    CHECK(n % 3 == 0 && n / 3 <= 8, "cross-entropy fixture: %d samples, not 3 shards of up to 8", n);
+    for (int lo = 0, shard = n / 3; lo + shard <= n && shard <= 8; lo += shard) {
+        float shard_logits[8 * 64], shard_dlogits[8 * 64];
+        for (int c = 0; c < classes && c < 64; c++)
+            memcpy(shard_logits + c * shard, logits + (size_t)c * n + lo, sizeof(float) * shard);
+        cross_entropy(classes, shard, shard_logits, labels + lo, 0.1f, shard_dlogits, n, NULL);
+        int same = 1;
+        for (int c = 0; c < classes && c < 64; c++)
+            same &= memcmp(shard_dlogits + c * shard, dlogits + (size_t)c * n + lo, sizeof(float) * shard) == 0;
+        CHECK(same, "cross-entropy dlogits of samples %d-%d over the global batch: not the whole batch's", lo,
+              lo + shard - 1);
+    }
     free(logits), free(dlogits), free(dlogits_nc);
 }
 

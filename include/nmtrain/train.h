@@ -110,10 +110,11 @@ int nmt_net_restore_masks(nmt_net *net);
 /* The packed forward operand of the layer owning weight `param_name`, or
  * NULL when that layer's forward GEMM is dense. */
 const nmt_packed *nmt_net_forward_operand(nmt_net *net, const char *param_name);
-/* Data parallelism: this rank's share of the global batch (its samples /
- * the global batch, 1 by default) scales the loss gradient and the method's
- * decay term, so the ranks' gradients sum to the global batch's. */
-void nmt_net_set_grad_share(nmt_net *net, float share);
+/* Data parallelism: the loss gradient averages over `global_batch` samples
+ * (0, the default: the batch at hand) and the method's decay term is scaled
+ * by this rank's part of it, so the ranks' gradients sum to the global
+ * batch's; each sample's loss gradient is then one process's bit for bit. */
+void nmt_net_set_grad_batch(nmt_net *net, int global_batch);
 /* `ready` is called during backward as soon as parameter `index`'s
  * gradient is final (to start its reduction while backward goes on). */
 void nmt_net_on_grad_ready(nmt_net *net, void (*ready)(void *ctx, int index), void *ctx);

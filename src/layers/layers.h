@@ -154,10 +154,12 @@ void flatten_backward(int c, int n, int plane, const float *dy, float *dx);
 
 /* ---- softmax cross-entropy with label smoothing ----
  * logits are classes x n (CNHW with a 1x1 plane). Returns the mean loss,
- * writes dlogits = d(mean loss)/d(logits) when dlogits is not NULL, and
+ * writes dlogits = d(summed loss)/d(logits) / grad_batch when dlogits is not
+ * NULL (grad_batch n: the mean loss's gradient; a data-parallel rank passes
+ * the global batch, so its columns equal one process's bit for bit), and
  * counts correct top-1 predictions. */
 float cross_entropy(int classes, int n, const float *logits, const int *labels, float smoothing,
-                    float *dlogits, int *correct);
+                    float *dlogits, int grad_batch, int *correct);
 
 /* ---- transformer layers ----
  * Tokens are the plane (h = tokens, w = 1): a ViT activation is dim x cols

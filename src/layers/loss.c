@@ -5,7 +5,7 @@
 #include "layers/layers.h"
 
 float cross_entropy(int classes, int n, const float *logits, const int *labels, float smoothing,
-                    float *dlogits, int *correct)
+                    float *dlogits, int grad_batch, int *correct)
 {
     /* Per-sample terms summed serially afterwards: an OpenMP reduction would
      * combine partial sums in whatever order threads finish. */
@@ -34,7 +34,7 @@ float cross_entropy(int classes, int n, const float *logits, const int *labels, 
             for (int c = 0; c < classes; c++) {
                 const double p = exp(logits[(size_t)c * n + s] - log_z);
                 const double target = (c == labels[s] ? 1.0 - smoothing : 0.0) + smoothing / classes;
-                dlogits[(size_t)c * n + s] = (float)((p - target) / n);
+                dlogits[(size_t)c * n + s] = (float)((p - target) / grad_batch);
             }
         }
     }

@@ -57,7 +57,7 @@ struct nmt_net {
     double refresh_seconds;           /* regenerating the sparse operands after the step */
     double operand_seconds;           /* building backward-data operands (method_bw_operand) */
     /* data parallelism */
-    float grad_share;                 /* this rank's part of the global batch */
+    int grad_batch;                   /* the global batch the loss gradient averages over (0: this batch) */
     void (*grad_ready)(void *ctx, int index);
     void *grad_ready_ctx;
     nmt_comm *bn_comm;                /* sync batch norm over these ranks */
@@ -317,7 +317,6 @@ nmt_net *nmt_net_create(const nmt_model_desc *desc, int max_batch, const nmt_met
     }
     net->desc = *desc;
     net->max_batch = max_batch;
-    net->grad_share = 1.0f;
     net->seed = seed;
     if (method) {
         net->method = *method;
@@ -550,7 +549,7 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
     if (!labels) return 0.0f;
     const nmt_node *last = &net->desc.nodes[net->desc.n_nodes - 1];
     return cross_entropy(last->c_out, batch, net->nodes[net->desc.n_nodes - 1].out, labels,
-                         label_smoothing, NULL, correct);
+                         label_smoothing, NULL, batch, correct);
 }
 
 const float *nmt_net_logits(const nmt_net *net)
@@ -561,13 +560,9 @@ const float *nmt_net_logits(const nmt_net *net)
 int nmt_net_backward(nmt_net *net)
 {
     const int batch = net->batch, last = net->desc.n_nodes - 1;
+    const int grad_batch = net->grad_batch > 0 ? net->grad_batch : batch;
     cross_entropy(net->desc.nodes[last].c_out, batch, net->nodes[last].out, net->labels, net->smoothing,
-                  net->nodes[last].grad, NULL);
-    if (net->grad_share != 1.0f) {
-        float *g = net->nodes[last].grad;
-        const int64_t n = (int64_t)net->desc.nodes[last].c_out * batch;
-        for (int64_t k = 0; k < n; k++) g[k] *= net->grad_share;
-    }
+                  net->nodes[last].grad, grad_batch, NULL);
     for (int i = last; i >= 0; i--) {
         net_node *node = &net->nodes[i];
         const nmt_node *d = node->desc;
@@ -632,9 +627,9 @@ int nmt_net_backward(nmt_net *net)
                               node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, !overwrite, net->col,
                               net->col_floats, net->profiling ? &net->conv_phases : NULL))
                 return -1;
-            if (net->grad_share != 1.0f) { /* each rank adds its share of the decay term */
+            if (grad_batch != batch) { /* each rank adds its share of the decay term */
                 nmt_method_config shared = net->method;
-                shared.decay *= net->grad_share;
+                shared.decay *= (float)batch / (float)grad_batch;
                 method_correct_wg(&shared, &node->sparse, w->data, w->grad);
             } else {
                 method_correct_wg(&net->method, &node->sparse, w->data, w->grad);
@@ -693,15 +688,16 @@ int nmt_net_backward(nmt_net *net)
             break;
         }
         if (net->profiling) net->seconds[d->op][1] += nmt_now() - start;
-        if (net->grad_ready) {
-            if (node->weight >= 0) net->grad_ready(net->grad_ready_ctx, node->weight);
-            if (node->bias >= 0) net->grad_ready(net->grad_ready_ctx, node->bias);
+        if (net->grad_ready) { /* every parameter the node owns */
+            const int owned[] = {node->weight, node->bias, node->cls_token, node->pos_embed};
+            for (size_t k = 0; k < sizeof owned / sizeof owned[0]; k++)
+                if (owned[k] >= 0) net->grad_ready(net->grad_ready_ctx, owned[k]);
         }
     }
     return 0;
 }
 
-void nmt_net_set_grad_share(nmt_net *net, float share) { net->grad_share = share; }
+void nmt_net_set_grad_batch(nmt_net *net, int global_batch) { net->grad_batch = global_batch; }
 
 void nmt_net_on_grad_ready(nmt_net *net, void (*ready)(void *ctx, int index), void *ctx)
 {

@@ -17,6 +17,7 @@ struct grad_sync {
     float *flat;
     size_t *offset;        /* per parameter; SIZE_MAX until first seen */
     int *order, n_order;   /* parameters in the order backward finishes them */
+    int trainable;         /* parameters with a gradient: all must reach the sum */
     size_t assigned, bucket_start, filled;
     int failed;
 };
@@ -42,8 +43,9 @@ grad_sync *grad_sync_create(nmt_net *net, nmt_comm *comm)
 {
     const int n = nmt_net_param_count(net);
     size_t total = 0;
+    int trainable = 0;
     for (int i = 0; i < n; i++)
-        if (!nmt_net_param(net, i)->is_buffer) total += (size_t)nmt_net_param(net, i)->count;
+        if (!nmt_net_param(net, i)->is_buffer) total += (size_t)nmt_net_param(net, i)->count, trainable++;
     grad_sync *g = calloc(1, sizeof *g);
     if (g) {
         g->flat = malloc(sizeof(float) * (total ? total : 1));
@@ -58,6 +60,7 @@ grad_sync *grad_sync_create(nmt_net *net, nmt_comm *comm)
     for (int i = 0; i < n; i++) g->offset[i] = SIZE_MAX;
     g->net = net;
     g->comm = comm;
+    g->trainable = trainable;
     nmt_net_on_grad_ready(net, on_grad_ready, g);
     return g;
 }
@@ -72,6 +75,15 @@ int grad_sync_finish(grad_sync *g)
         memcpy(p->grad, g->flat + g->offset[g->order[k]], sizeof(float) * (size_t)p->count);
     }
     g->bucket_start = g->filled = 0;
+    if (g->n_order != g->trainable) { /* a gradient backward never handed over would stay per rank */
+        for (int i = 0; i < nmt_net_param_count(g->net); i++)
+            if (!nmt_net_param(g->net, i)->is_buffer && g->offset[i] == SIZE_MAX) {
+                nmt_error("the gradient of %s never reached the sum over %d ranks", nmt_net_param(g->net, i)->name,
+                          g->comm->size);
+                break;
+            }
+        return -1;
+    }
     if (g->failed) {
         nmt_error("summing the gradients over %d ranks failed", g->comm->size);
         return -1;

@@ -491,7 +491,7 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
             const float loss = nmt_net_forward(net, x, labels, n, 1, cfg->label_smoothing, &hits);
             if (state.step == 0 && isfinite(loss)) state.first_loss = loss;
             const float bound = cfg->max_loss > 0 ? cfg->max_loss : NMT_DIVERGENCE_FACTOR * state.first_loss;
-            if (sync) nmt_net_set_grad_share(net, (float)n / (float)cfg->batch);
+            if (sync) nmt_net_set_grad_batch(net, cfg->batch);
             nmt_net_set_step(net, state.step);
             if (isfinite(loss) && (nmt_net_backward(net) != 0 || (sync && grad_sync_finish(sync) != 0))) {
                 rc = -1;
