@@ -49,7 +49,7 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
     float *x = malloc(sizeof(float) * ci * cols), *w = malloc(sizeof(float) * co * k);
     float *dy = malloc(sizeof(float) * co * cols), *scratch = malloc(sizeof(float) * co * cols);
     conv_plan plan;
-    conv_plan_make(&s, co, (conv_operands){l.fw_sparse, l.bw_sparse, l.dy_pruned, 1}, &plan);
+    conv_plan_make(&s, co, (conv_operands){.fw_nm = l.fw_sparse, .bw_nm = l.bw_sparse, .dy_nm = l.dy_pruned, .needs_dx = 1}, &plan);
     float *col = malloc(sizeof(float) * (plan.workspace_floats + 1));
     float *y = malloc(sizeof(float) * co * cols), *dx = malloc(sizeof(float) * ci * cols);
     float *dw = malloc(sizeof(float) * co * k), *db = malloc(sizeof(float) * co);
@@ -66,7 +66,7 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
         conv_forward(&plan, n, method_fw_operand(&l, w), bias, x, col, plan.workspace_floats, y, NULL);
         nmt_packed dy_packed;
         const nmt_operand dy_bw = method_bw_dy(&cfg, &l, cols, dy, scratch, &dy_packed);
-        CHECK(conv_backward(&plan, n, method_bw_operand(&cfg, &l, w, w_scratch), x, dy, NULL, dy_bw, dw, db, dx, 0, col,
+        CHECK(conv_backward(&plan, n, method_bw_operand(&cfg, &l, w, w_scratch), x, dy, 0, dy_bw, dw, db, dx, 0, col,
                             plan.workspace_floats, NULL) == 0,
               "%s", nmt_errmsg());
         method_correct_wg(&cfg, &l, w, dw);

@@ -102,6 +102,18 @@ void nmt_col2im_transposed_images(const nmt_conv_shape *s, const float *dcol_t, 
  * nmt_nm_panels_floats(k, ncols) floats. */
 void nmt_im2col_panels(const nmt_conv_shape *s, const float *x, float *panels);
 void nmt_im2col_panels_images(const nmt_conv_shape *s, const float *x, int n0, int n1, float *panels);
+/* The weight gradient's lowering for the N:M kernel: col^T of images [n0,
+ * n1), one row per output pixel ((n1-n0)*ho*wo rows, ordered (n, oy, ox))
+ * and K = kh*kw*c columns ordered (kh, kw, ci), in the panel layout with
+ * k_rows (>= the rows written) rows per panel; rows past the written ones
+ * and columns past K are zeroed. The panels hold
+ * nmt_nm_panels_floats(k_rows, K) floats; scratch (the chunk's input made
+ * pixel-major) nmt_im2row_panels_scratch_floats(s, n1 - n0), none for a
+ * 1x1 stride-1 unpadded convolution, whose lowering is x^T. Parallel over
+ * the OpenMP threads. */
+size_t nmt_im2row_panels_scratch_floats(const nmt_conv_shape *s, int images);
+void nmt_im2row_panels_images(const nmt_conv_shape *s, const float *x, int n0, int n1, float *scratch, int k_rows,
+                              float *panels);
 /* Sparse forward fused with the lowering: y = W_in im2col(x) for the whole
  * batch, w packed N:M along K = (kh, kw, ci) (rows c_out), y c_out x
  * n*ho*wo row-major. Each thread lowers a column panel (K x

@@ -2,7 +2,10 @@
  *   FW: Y[c_out x cols]  = W[c_out x K] col[K x cols]
  *   BW: dcol[K x cols]   = W^T dY          (then col2im)
  *       or, with dY sparse (SDGP), dcol^T[cols x K] = dY^T W
- *   WG: dW[c_out x K]    = dY col^T        (always dense)
+ *   WG: dW[c_out x K]    = dY col^T
+ *       or, under --grad-nm, with dY MVUE-pruned and packed 1:2 along
+ *       (image, position) and col^T lowered pixel-major into panels: the
+ *       N:M kernel, never Winograd (its transform would undo the pattern)
  * A 3x3 "same" convolution with dense operands runs them as Winograd
  * F(2x2, 3x3) instead (conv_uses_winograd): 16 GEMMs of a quarter of the
  * size each, 2.25x fewer multiplications. conv_plan_make picks the path of
@@ -117,6 +120,71 @@ static size_t conv_winograd_floats(const nmt_conv_shape *s, int c_out, int dense
     for (int n0 = 0, n1 = (step) < (s)->n ? (step) : (s)->n; n0 < (s)->n;                        \
          n0 = n1, n1 = n1 + (step) < (s)->n ? n1 + (step) : (s)->n)
 
+/* --grad-nm's weight gradient for a chunk of `images`: col^T in panels
+ * (one row per output pixel, plus a zero row when the chunk's pixels are
+ * odd), the pixel-major input the lowering needs, and dY's packed 1:2
+ * values and indices; each part 64-byte aligned. */
+typedef struct nm_wg_workspace {
+    float *panels, *scratch;
+    nmt_packed dy;
+} nm_wg_workspace;
+
+static size_t align16(size_t floats) { return (floats + 15) / 16 * 16; }
+
+static size_t nm_wg_groups(const nmt_conv_shape *s, int images) { return ((size_t)images * s->ho * s->wo + 1) / 2; }
+
+static size_t nm_wg_floats(const nmt_conv_shape *s, int c_out, int images)
+{
+    const size_t groups = nm_wg_groups(s, images), entries = (size_t)c_out * groups;
+    const int k = s->kh * s->kw * s->c;
+    return align16(nmt_nm_panels_floats((int)(2 * groups), k)) + align16(nmt_im2row_panels_scratch_floats(s, images)) +
+           align16(entries) + align16((entries + 3) / 4);
+}
+
+static nm_wg_workspace nm_wg_carve(const nmt_conv_shape *s, int c_out, int images, float *workspace)
+{
+    const size_t groups = nm_wg_groups(s, images), entries = (size_t)c_out * groups;
+    nm_wg_workspace w;
+    w.panels = workspace;
+    w.scratch = w.panels + align16(nmt_nm_panels_floats((int)(2 * groups), s->kh * s->kw * s->c));
+    w.dy.values = w.scratch + align16(nmt_im2row_panels_scratch_floats(s, images));
+    w.dy.index = (uint8_t *)(w.dy.values + align16(entries));
+    return w;
+}
+
+/* Images per chunk: within the lowering's budget, and an even count when an
+ * image has an odd number of pixels, so every chunk but the batch's last
+ * starts and ends on a whole pair of dY's columns. */
+static int nm_wg_chunk_limit(const nmt_conv_shape *s, int c_out)
+{
+    int limit = chunk_limit(nm_wg_floats(s, c_out, 1), CONV_CHUNK_FLOATS, s->n);
+    if (s->ho * s->wo % 2 && limit < s->n) limit = limit > 1 ? limit & ~1 : 2;
+    return limit < s->n ? limit : s->n;
+}
+
+static int nm_wg_chunk_images(const nmt_conv_shape *s, int c_out)
+{
+    const int limit = nm_wg_chunk_limit(s, c_out), step = equal_chunks(s->n, limit);
+    return step < s->n && s->ho * s->wo % 2 ? step + (step & 1) : step;
+}
+
+/* dW = prune(dY) col^T through the N:M kernel, a chunk of images at a time. */
+static void nm_weight_gradient(const nmt_conv_shape *s, int c_out, const float *x, const float *dy, uint64_t key,
+                               float *dw, float *workspace, conv_timing *timing, double *mark)
+{
+    const int step = nm_wg_chunk_images(s, c_out), image_cols = s->ho * s->wo, cols = s->n * image_cols;
+    const int k = s->kh * s->kw * s->c;
+    FOR_EACH_CHUNK(s, step, n0, n1) {
+        nm_wg_workspace w = nm_wg_carve(s, c_out, n1 - n0, workspace);
+        nmt_mvue_prune_packed(dy, c_out, cols, n0 * image_cols, (n1 - n0) * image_cols, key, &w.dy);
+        lap(timing, CONV_PRUNE_WG, mark);
+        nmt_im2row_panels_images(s, x, n0, n1, w.scratch, w.dy.k, w.panels);
+        lap(timing, CONV_LOWER_BW, mark);
+        nmt_gemm_nm_panels(&w.dy, w.panels, k, n0 ? 1.0f : 0.0f, dw, k);
+        lap(timing, CONV_WEIGHT_GRAD, mark);
+    }
+}
+
 /* The 16 GEMMs of one Winograd pass, position p: C_p = op(A_p) B_p. */
 static void winograd_gemms(int trans_a, int trans_b, int m, int n, int k, const float *a, const float *b, float beta,
                            float *c)
@@ -165,8 +233,8 @@ static void winograd_forward(const nmt_conv_shape *s, int c_out, const float *w,
 
 const char *conv_path_name(conv_path path)
 {
-    static const char *const names[] = {"none", "pointwise", "lowered", "winograd", "nm-fused", "nm-dy"};
-    return path >= CONV_PATH_NONE && path <= CONV_PATH_NM_DY ? names[path] : "?";
+    static const char *const names[] = {"none", "pointwise", "lowered", "winograd", "nm-fused", "nm-dy", "nm-wg"};
+    return path >= CONV_PATH_NONE && path <= CONV_PATH_NM_WG ? names[path] : "?";
 }
 
 static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
@@ -178,6 +246,8 @@ static size_t path_floats(const nmt_conv_shape *s, int c_out, conv_path path, in
 {
     nmt_conv_shape worst = *s;
     switch (path) {
+    case CONV_PATH_NM_WG:
+        return nm_wg_floats(s, c_out, nm_wg_chunk_limit(s, c_out));
     case CONV_PATH_LOWERED:
     case CONV_PATH_NM_DY:
         return lowering_per_image(s) * (size_t)chunk_limit(lowering_per_image(s), CONV_CHUNK_FLOATS, s->n);
@@ -186,6 +256,16 @@ static size_t path_floats(const nmt_conv_shape *s, int c_out, conv_path path, in
         return conv_winograd_floats(&worst, c_out, winograd_weights);
     default: return 0;
     }
+}
+
+conv_operands conv_operands_of(const nmt_layer_sparsity *rule)
+{
+    const nmt_nm_operand bw = rule->gemm[NMT_GEMM_BW];
+    return (conv_operands){.fw_nm = nmt_gemm_is_nm(rule, NMT_GEMM_FW),
+                           .bw_nm = bw == NMT_NM_W_OUT || bw == NMT_NM_W_T,
+                           .dy_nm = bw == NMT_NM_DY_CHANNELS,
+                           .needs_dx = rule->has_bw,
+                           .wg_nm = rule->gemm[NMT_GEMM_WG] == NMT_NM_DY_POSITIONS};
 }
 
 void conv_plan_make(const nmt_conv_shape *s, int c_out, conv_operands operands, conv_plan *p)
@@ -198,7 +278,7 @@ void conv_plan_make(const nmt_conv_shape *s, int c_out, conv_operands operands, 
     const conv_path dense = winograd ? CONV_PATH_WINOGRAD : pointwise ? CONV_PATH_POINTWISE : CONV_PATH_LOWERED;
     const conv_path nm_weights = pointwise ? CONV_PATH_POINTWISE : CONV_PATH_NM_FUSED;
     p->fw = operands.fw_nm ? nm_weights : dense;
-    p->wg = dense;
+    p->wg = operands.wg_nm ? CONV_PATH_NM_WG : dense;
     p->bw = !operands.needs_dx ? CONV_PATH_NONE
             : operands.dy_nm   ? CONV_PATH_NM_DY
             : operands.bw_nm   ? nm_weights
@@ -282,7 +362,8 @@ int conv_forward(const conv_plan *plan, int batch, nmt_operand w, const float *b
 }
 
 /* dW = dY x^T through Winograd, and with `dx`, dX = W^T dY as well: dY's
- * transform serves both. workspace: conv_winograd_floats. */
+ * transform serves both. dw NULL: dX alone (the weight gradient runs N:M).
+ * workspace: conv_winograd_floats. */
 static void winograd_backward(const nmt_conv_shape *s, int c_out, const float *w_t, const float *x, const float *dy,
                               const float *dy_bw, float *dw, float *dx, int accumulate_dx, float *workspace,
                               conv_timing *timing, double *mark)
@@ -293,23 +374,26 @@ static void winograd_backward(const nmt_conv_shape *s, int c_out, const float *w
     if (dx) nmt_winograd_weights(c_out, s->c, w_t, u);
     FOR_EACH_CHUNK(s, step, n0, n1) {
         const int tiles = (int)nmt_winograd_tiles(s, n1 - n0);
-        nmt_winograd_input(s, x, n0, n1, v);
-        nmt_winograd_grad_output(s, c_out, dy, n0, n1, d);
-        lap(timing, CONV_LOWER_BW, mark);
-        winograd_gemms(0, 1, c_out, s->c, tiles, d, v, n0 ? 1.0f : 0.0f, sums);
-        lap(timing, CONV_WEIGHT_GRAD, mark);
+        if (dw) {
+            nmt_winograd_input(s, x, n0, n1, v);
+            nmt_winograd_grad_output(s, c_out, dy, n0, n1, d);
+            lap(timing, CONV_LOWER_BW, mark);
+            winograd_gemms(0, 1, c_out, s->c, tiles, d, v, n0 ? 1.0f : 0.0f, sums);
+            lap(timing, CONV_WEIGHT_GRAD, mark);
+        }
         if (!dx) continue;
-        if (dy_bw != dy) nmt_winograd_grad_output(s, c_out, dy_bw, n0, n1, d);
+        if (!dw || dy_bw != dy) nmt_winograd_grad_output(s, c_out, dy_bw, n0, n1, d);
         winograd_gemms(1, 0, s->c, tiles, c_out, u, d, 0.0f, v); /* v is free: dX's transform goes there */
         nmt_winograd_grad_input(s, v, n0, n1, dx, accumulate_dx);
         lap(timing, CONV_BACKWARD_DATA, mark);
     }
+    if (!dw) return;
     nmt_winograd_grad_weights(c_out, s->c, sums, dw);
     lap(timing, CONV_WEIGHT_GRAD, mark);
 }
 
 int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float *x, const float *dy,
-                  const float *dy_wg, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx, float *workspace,
+                  uint64_t wg_key, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx, float *workspace,
                   size_t workspace_floats, conv_timing *timing)
 {
     nmt_conv_shape shape;
@@ -330,15 +414,20 @@ int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float
     /* Backward-data goes with the weight gradient when both are Winograd:
      * dY's transform serves both. */
     const int winograd_dx = plan->bw == CONV_PATH_WINOGRAD;
-    if (!dy_wg) dy_wg = dy;
     double mark = timing ? nmt_now() : 0.0;
     switch (plan->wg) {
     case CONV_PATH_WINOGRAD:
-        winograd_backward(s, c_out, w_t.dense, x, dy_wg, dy_bw.dense, dw, winograd_dx ? dx : NULL, accumulate_dx,
+        winograd_backward(s, c_out, w_t.dense, x, dy, dy_bw.dense, dw, winograd_dx ? dx : NULL, accumulate_dx,
                           workspace, timing, &mark);
         break;
+    case CONV_PATH_NM_WG:
+        nm_weight_gradient(s, c_out, x, dy, wg_key, dw, workspace, timing, &mark);
+        if (winograd_dx)
+            winograd_backward(s, c_out, w_t.dense, x, dy, dy_bw.dense, NULL, dx, accumulate_dx, workspace, timing,
+                              &mark);
+        break;
     case CONV_PATH_POINTWISE:
-        nmt_gemm(0, 1, c_out, k, cols, 1.0f, dy_wg, cols, x, cols, 0.0f, dw, k);
+        nmt_gemm(0, 1, c_out, k, cols, 1.0f, dy, cols, x, cols, 0.0f, dw, k);
         break;
     default:
         /* Lowered again, a chunk at a time: the forward's buffer went to
@@ -347,7 +436,7 @@ int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float
             const int part = (n1 - n0) * image_cols;
             nmt_im2col_images(s, x, n0, n1, col);
             lap(timing, CONV_LOWER_BW, &mark);
-            nmt_gemm(0, 1, c_out, k, part, 1.0f, dy_wg + (size_t)n0 * image_cols, cols, col, part, n0 ? 1.0f : 0.0f,
+            nmt_gemm(0, 1, c_out, k, part, 1.0f, dy + (size_t)n0 * image_cols, cols, col, part, n0 ? 1.0f : 0.0f,
                      dw, k);
             lap(timing, CONV_WEIGHT_GRAD, &mark);
         }

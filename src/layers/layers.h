@@ -11,6 +11,7 @@
 
 #include "nmtrain/kernels.h"
 #include "nmtrain/nm.h"
+#include "nmtrain/sparsity.h"
 
 /* Not part of the library's interface: hidden from its users (Makefile). */
 #pragma GCC visibility push(hidden)
@@ -31,8 +32,9 @@ typedef struct nmt_operand {
  * workspace the three directions share (they run one after another); the
  * network allocates what the plans ask for, and the compute functions pass
  * the workspace's real capacity down to the kernels, which check it.
- * Backward: the weight gradient reads dy_wg (NULL: dy; --grad-nm: the
- * MVUE-pruned dY), the bias gradient dy, backward-data dy_bw: dense
+ * Backward: the weight gradient reads dy, or under --grad-nm (the plan's
+ * wg_nm) dy MVUE-pruned with the draws of wg_key (nmt_mvue_prune's, over
+ * the whole batch's columns); the bias gradient dy; backward-data dy_bw: dense
  * (.dense), or pruned by the method and packed with the pixels as rows
  * (.packed, rows = cols, k = c_out; then w_t must be dense). dW and dbias
  * are overwritten; dx is added to, or overwritten when accumulate_dx is 0
@@ -44,6 +46,7 @@ typedef enum conv_path {
     CONV_PATH_WINOGRAD,  /* Winograd F(2x2, 3x3): 16 dense GEMMs over transforms */
     CONV_PATH_NM_FUSED,  /* N:M weights with the lowering fused into the kernel (FW: panels, BW: col2im) */
     CONV_PATH_NM_DY,     /* N:M dY (sdgp): dcol^T = dY^T W a chunk at a time, then the transposed col2im */
+    CONV_PATH_NM_WG,     /* --grad-nm: dW = MVUE-pruned dY, packed 1:2, times col^T in panels, a chunk at a time */
 } conv_path;
 const char *conv_path_name(conv_path path);
 
@@ -51,7 +54,10 @@ const char *conv_path_name(conv_path path);
  * backward-data runs at all. */
 typedef struct conv_operands {
     int fw_nm, bw_nm, dy_nm, needs_dx;
+    int wg_nm; /* the weight gradient reads dY MVUE-pruned along (image, position) */
 } conv_operands;
+/* The operands a layer's sparsity rule asks for. */
+conv_operands conv_operands_of(const nmt_layer_sparsity *rule);
 
 typedef struct conv_plan {
     nmt_conv_shape shape;    /* at the largest batch the layer runs */
@@ -69,6 +75,7 @@ enum conv_phase {
     CONV_LOWER_FW, CONV_GEMM_FW,       /* forward: lowering, GEMM */
     CONV_LOWER_BW, CONV_WEIGHT_GRAD,   /* backward: lowering again, the dW GEMM */
     CONV_BACKWARD_DATA,                /* the dX GEMM with its col2im or scatter */
+    CONV_PRUNE_WG,                     /* --grad-nm: dY's MVUE pruning and packing */
     CONV_PHASES
 };
 typedef struct conv_timing {
@@ -86,7 +93,7 @@ int conv_uses_winograd(const nmt_conv_shape *s, int c_out);
 int conv_forward(const conv_plan *plan, int batch, nmt_operand w, const float *bias, const float *x,
                  float *workspace, size_t workspace_floats, float *y, conv_timing *timing);
 int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float *x, const float *dy,
-                  const float *dy_wg, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx, float *workspace,
+                  uint64_t wg_key, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx, float *workspace,
                   size_t workspace_floats, conv_timing *timing);
 
 /* ---- batch norm (over the batch and spatial dims of each channel) ---- */

@@ -43,7 +43,6 @@ void method_layer_plan(const nmt_method_config *cfg, const nmt_node *node, nmt_a
     l->fw_sparse = fw != NMT_NM_NONE;
     l->bw_sparse = bw == NMT_NM_W_OUT || bw == NMT_NM_W_T;
     l->dy_pruned = bw == NMT_NM_DY_CHANNELS;
-    l->wg_pruned = l->rule.gemm[NMT_GEMM_WG] == NMT_NM_DY_POSITIONS;
     l->bw_masked = l->rule.bw_masked;
     /* Masks are only read back between refreshes; refreshed every step, W
      * and W^T are selected and packed in one pass instead, and the decay

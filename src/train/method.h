@@ -22,7 +22,6 @@ typedef struct method_layer {
     nmt_layer_sparsity rule;      /* the method's rule for this layer (nmtrain/sparsity.h) */
     int fw_sparse, bw_sparse;     /* which GEMMs read a packed N:M weight operand */
     int dy_pruned;                /* SDGP prunes dY for backward-data */
-    int wg_pruned;                /* --grad-nm: WG reads dY MVUE-pruned along (image, position) */
     nmt_packed fw;                /* pre-generated forward operand */
     nmt_packed bw;                /* backward-data operand, packed into the scratch when needed */
     uint8_t *mask_in;             /* c_out x k: srste/bdwp m_in, held between refreshes (--mask-interval > 1) */

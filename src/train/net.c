@@ -43,7 +43,6 @@ struct nmt_net {
     size_t col_floats;
     void *dy_scratch;  /* SDGP's pruned, packed dY */
     float *w_scratch;  /* the backward-data operand of the layer at hand (method_bw_operand) */
-    float *wg_dy;      /* --grad-nm: the layer at hand's MVUE-pruned dY, which only its WG reads */
     uint64_t seed;     /* with the step and the layer, the key of the pruning's draws */
     int64_t step;
     float *attention_workspace; /* per thread, attention_threads of them */
@@ -166,7 +165,7 @@ static size_t plan_gradients(const nmt_net *net, size_t *offset)
  * first pass). */
 static void plan_memory(nmt_net *net, nmt_arena *arena)
 {
-    size_t workspace = 0, dy_scratch_bytes = 0, w_scratch_floats = 0, wg_dy_floats = 0, attention_floats = 0;
+    size_t workspace = 0, dy_scratch_bytes = 0, w_scratch_floats = 0, attention_floats = 0;
     int consumers[NMT_MAX_NODES] = {0};
     const int n = net->desc.n_nodes;
     net->n_params = 0;
@@ -217,15 +216,12 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
                 node->patches_grad = NMT_ARENA_FLOATS(arena, patch_floats);
             }
             method_layer_plan(&net->method, d, arena, &node->sparse);
-            const conv_operands operands = {node->sparse.fw_sparse, node->sparse.bw_sparse, node->sparse.dy_pruned,
-                                            d->input >= 0};
-            conv_plan_make(&s, d->c_out, operands, &node->conv);
+            conv_plan_make(&s, d->c_out, conv_operands_of(&node->sparse.rule), &node->conv);
             if (node->conv.workspace_floats > workspace) workspace = node->conv.workspace_floats;
             if (node->sparse.dy_pruned) {
                 const size_t bytes = method_bw_dy_scratch_bytes(&net->method, &node->sparse, cols);
                 if (bytes > dy_scratch_bytes) dy_scratch_bytes = bytes;
             }
-            if (node->sparse.wg_pruned && (size_t)d->c_out * cols > wg_dy_floats) wg_dy_floats = (size_t)d->c_out * cols;
             if (method_bw_scratch_floats(&node->sparse) > w_scratch_floats)
                 w_scratch_floats = method_bw_scratch_floats(&node->sparse);
         } else if (d->op == NMT_OP_BATCHNORM) {
@@ -257,7 +253,6 @@ static void plan_memory(nmt_net *net, nmt_arena *arena)
     net->col_floats = workspace;
     net->dy_scratch = dy_scratch_bytes ? nmt_arena_alloc(arena, dy_scratch_bytes) : NULL;
     net->w_scratch = NMT_ARENA_FLOATS(arena, w_scratch_floats);
-    net->wg_dy = NMT_ARENA_FLOATS(arena, wg_dy_floats);
     net->attention_threads = omp_get_max_threads();
     net->attention_workspace = NMT_ARENA_FLOATS(arena, attention_floats * net->attention_threads);
 }
@@ -615,15 +610,9 @@ int nmt_net_backward(nmt_net *net)
                 net->operand_seconds += spent;
                 start += spent;
             }
-            const float *dy_wg = NULL;
-            if (node->sparse.wg_pruned) {
-                const double prune_start = net->profiling ? nmt_now() : 0.0;
-                nmt_mvue_prune(dy, d->c_out, batch * gemm_plane,
-                               nmt_rng_counter_key(net->seed, (uint64_t)net->step, (uint64_t)i), net->wg_dy);
-                dy_wg = net->wg_dy;
-                if (net->profiling) net->prune_seconds += nmt_now() - prune_start;
-            }
-            if (conv_backward(&node->conv, batch, w_bw, in, dy, dy_wg, dy_bw, w->grad,
+            /* --grad-nm's draws: keyed by (seed, step, layer) */
+            const uint64_t wg_key = nmt_rng_counter_key(net->seed, (uint64_t)net->step, (uint64_t)i);
+            if (conv_backward(&node->conv, batch, w_bw, in, dy, wg_key, dy_bw, w->grad,
                               node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, !overwrite, net->col,
                               net->col_floats, net->profiling ? &net->conv_phases : NULL))
                 return -1;
@@ -736,7 +725,7 @@ void nmt_net_print_profile(const nmt_net *net, FILE *out)
         profile_row(out, "  GEMM FW / dX", t[CONV_GEMM_FW], t[CONV_BACKWARD_DATA], total);
         profile_row(out, "  GEMM dW", 0.0, t[CONV_WEIGHT_GRAD], total);
         if (net->method.kind == NMT_METHOD_SDGP || net->method.grad_nm.m)
-            profile_row(out, "  dY pruning", 0.0, net->prune_seconds, total);
+            profile_row(out, "  dY pruning", 0.0, net->prune_seconds + t[CONV_PRUNE_WG], total);
     }
     if (net->method.kind != NMT_METHOD_DENSE)
         profile_row(out, "sparse operands", net->refresh_seconds, net->operand_seconds, total);

@@ -20,14 +20,9 @@ void nmt_method_report(const nmt_model_desc *desc, const nmt_method_config *meth
         const nmt_layer_sparsity *rule = &r->sparsity;
         nmt_conv_shape s = {node->c_in, 1, node->h_in, node->w_in, 1, 1, 1, 0, node->h_out, node->w_out};
         if (node->op == NMT_OP_CONV) s.kh = node->kh, s.kw = node->kw, s.stride = node->stride, s.pad = node->pad;
-        const nmt_nm_operand bw = rule->gemm[NMT_GEMM_BW];
-        const conv_operands operands = {nmt_gemm_is_nm(rule, NMT_GEMM_FW), bw == NMT_NM_W_OUT || bw == NMT_NM_W_T,
-                                        bw == NMT_NM_DY_CHANNELS, rule->has_bw};
         conv_plan plan;
-        conv_plan_make(&s, node->c_out, operands, &plan);
-        /* The pruned dY goes through the dense GEMM for now: the N:M
-         * weight-gradient kernel is not written yet. */
+        conv_plan_make(&s, node->c_out, conv_operands_of(rule), &plan);
         snprintf(r->wg_path, sizeof r->wg_path, "%s%s", conv_path_name(plan.wg),
-                 nmt_gemm_is_nm(rule, NMT_GEMM_WG) ? ", dense on MVUE-pruned dY" : "");
+                 plan.wg == CONV_PATH_NM_WG ? " (MVUE-pruned dY, 1:2 packed)" : "");
     }
 }
