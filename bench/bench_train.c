@@ -5,7 +5,7 @@
  *
  *   build/bench/bench_train [--quick] [--models resnet9,resnet18,vgg19] (or vit: the zoo's ViT)
  *                           [--batch 128] [--reps 5] [--threads 2] [--isa avx2|avx512]
- *                           [--methods dense,sdgp,bdwp:2:8] [--rounds 2] [--profile] [--csv FILE]
+ *                           [--methods dense,sdgp,bdwp:2:8,bdwp+g2:4:2:8] [--rounds 2] [--profile] [--csv FILE]
  *
  * Inputs are 3x32x32 random images with 10 classes (speed does not depend on
  * the values). A step is forward + backward + SGD + the method's operand
@@ -22,7 +22,9 @@
  * lower their forward and backward-data GEMMs (their weight gradients, dense,
  * run Winograd too). bdwp-lowered (2:8) lowers its weight gradient as well:
  * against dense-lowered it is the like-for-like pair, every GEMM lowered on
- * both sides, that BDWP.md's ideal counts. */
+ * both sides, that BDWP.md's ideal counts. A "+gN:M" row adds --grad-nm
+ * N:M: its weight gradients run the N:M kernel on MVUE-pruned dY, lowered
+ * (never Winograd); its ideal counts the nominal (lowered) MACs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,14 +38,23 @@
 typedef struct bench_config {
     nmt_method_kind kind;
     nmt_nm nm;
-    int lowered; /* every convolution lowered, no Winograd ("dense-lowered") */
+    int lowered;    /* every convolution lowered, no Winograd ("dense-lowered") */
+    nmt_nm grad_nm; /* --grad-nm ("bdwp+g2:4"), {0, 0}: off */
 } bench_config;
 
-/* "bdwp", or "bdwp-lowered" without Winograd. */
+/* "bdwp", "bdwp-lowered" without Winograd, "bdwp+g2:4" with --grad-nm 2:4. */
 static const char *config_name(bench_config c, char *name, size_t size)
 {
-    snprintf(name, size, "%s%s", nmt_method_name(c.kind), c.lowered ? "-lowered" : "");
+    char grad[16] = "";
+    if (c.grad_nm.m) snprintf(grad, sizeof grad, "+g%d:%d", c.grad_nm.n, c.grad_nm.m);
+    snprintf(name, size, "%s%s%s", nmt_method_name(c.kind), c.lowered ? "-lowered" : "", grad);
     return name;
+}
+
+static void config_method(bench_config c, nmt_method_config *method)
+{
+    nmt_method_defaults(c.kind, c.nm, method);
+    method->grad_nm = c.grad_nm;
 }
 
 typedef struct bench_result {
@@ -90,7 +101,7 @@ static double run_config(const char *arch, bench_config c, int batch, int reps)
 {
     nmt_model_desc *desc = describe(arch);
     nmt_method_config method;
-    nmt_method_defaults(c.kind, c.nm, &method);
+    config_method(c, &method);
     if (!desc) return -1;
     nmt_conv_set_winograd(!c.lowered);
     nmt_net *net = nmt_net_create(desc, batch, &method, 1);
@@ -179,22 +190,25 @@ int main(int argc, char **argv)
     nmt_tune_runtime(argv, wide ? "SkylakeX" : "Haswell");
     nmt_set_threads(threads);
     static const bench_config full[] = {
-        {NMT_METHOD_DENSE, {1, 1}, 0}, {NMT_METHOD_DENSE, {1, 1}, 1},
-        {NMT_METHOD_BDWP, {2, 4}, 0}, {NMT_METHOD_BDWP, {2, 8}, 0}, {NMT_METHOD_BDWP, {1, 8}, 0},
-        {NMT_METHOD_BDWP, {2, 8}, 1},
-        {NMT_METHOD_SRSTE, {2, 4}, 0}, {NMT_METHOD_SRSTE, {2, 8}, 0}, {NMT_METHOD_SRSTE, {1, 8}, 0},
-        {NMT_METHOD_SDGP, {2, 4}, 0}, {NMT_METHOD_SDGP, {2, 8}, 0}, {NMT_METHOD_SDGP, {1, 8}, 0},
-        {NMT_METHOD_TNM, {2, 4}, 0}, {NMT_METHOD_TNM, {2, 8}, 0}, {NMT_METHOD_TNM, {1, 8}, 0},
+        {NMT_METHOD_DENSE, {1, 1}, 0, {0, 0}}, {NMT_METHOD_DENSE, {1, 1}, 1, {0, 0}},
+        {NMT_METHOD_BDWP, {2, 4}, 0, {0, 0}}, {NMT_METHOD_BDWP, {2, 8}, 0, {0, 0}}, {NMT_METHOD_BDWP, {1, 8}, 0, {0, 0}},
+        {NMT_METHOD_BDWP, {2, 8}, 1, {0, 0}},
+        {NMT_METHOD_SRSTE, {2, 4}, 0, {0, 0}}, {NMT_METHOD_SRSTE, {2, 8}, 0, {0, 0}}, {NMT_METHOD_SRSTE, {1, 8}, 0, {0, 0}},
+        {NMT_METHOD_SDGP, {2, 4}, 0, {0, 0}}, {NMT_METHOD_SDGP, {2, 8}, 0, {0, 0}}, {NMT_METHOD_SDGP, {1, 8}, 0, {0, 0}},
+        {NMT_METHOD_TNM, {2, 4}, 0, {0, 0}}, {NMT_METHOD_TNM, {2, 8}, 0, {0, 0}}, {NMT_METHOD_TNM, {1, 8}, 0, {0, 0}},
+        {NMT_METHOD_DENSE, {1, 1}, 0, {2, 4}},
+        {NMT_METHOD_BDWP, {2, 4}, 0, {2, 4}}, {NMT_METHOD_BDWP, {2, 8}, 0, {2, 4}}, {NMT_METHOD_BDWP, {1, 8}, 0, {2, 4}},
+        {NMT_METHOD_BDWP, {2, 8}, 0, {1, 2}},
     };
     static const bench_config short_list[] = {
-        {NMT_METHOD_DENSE, {1, 1}, 0}, {NMT_METHOD_DENSE, {1, 1}, 1}, {NMT_METHOD_BDWP, {2, 8}, 0}};
+        {NMT_METHOD_DENSE, {1, 1}, 0, {0, 0}}, {NMT_METHOD_DENSE, {1, 1}, 1, {0, 0}}, {NMT_METHOD_BDWP, {2, 8}, 0, {0, 0}}};
     const bench_config *configs = quick ? short_list : full;
     int n_configs = quick ? 3 : (int)(sizeof full / sizeof full[0]);
     bench_config chosen[sizeof full / sizeof full[0]];
     if (methods) { /* the listed methods: every ratio of the full list, or one ("bdwp:2:8") */
         int count = 0;
         for (int i = 0; i < n_configs; i++) {
-            char list[128], want[48], plain[32];
+            char list[128], want[64], plain[48];
             snprintf(list, sizeof list, "%s", methods);
             for (char *name = strtok(list, ","); name; name = strtok(NULL, ",")) {
                 config_name(configs[i], plain, sizeof plain);
@@ -250,7 +264,7 @@ int main(int argc, char **argv)
             for (int i = 0; i < n_configs; i++) {
                 bench_result r;
                 if (measure(arch, configs[i], batch, reps, &r) != 0) {
-                    char name[32];
+                    char name[48];
                     fprintf(stderr, "bench_train: %s %s failed\n", arch, config_name(configs[i], name, sizeof name));
                     bench_csv_discard(&csv);
                     return 1;
@@ -261,12 +275,13 @@ int main(int argc, char **argv)
         }
         double dense_ips = 0, lowered_ips = 0;
         for (int i = 0; i < n_configs; i++) {
-            if (configs[i].kind == NMT_METHOD_DENSE && !configs[i].lowered) dense_ips = best[i].images_per_s;
-            if (configs[i].kind == NMT_METHOD_DENSE && configs[i].lowered) lowered_ips = best[i].images_per_s;
+            if (configs[i].kind != NMT_METHOD_DENSE || configs[i].grad_nm.m) continue;
+            if (configs[i].lowered) lowered_ips = best[i].images_per_s;
+            else dense_ips = best[i].images_per_s;
         }
         for (int i = 0; i < n_configs; i++) {
             nmt_method_config method;
-            nmt_method_defaults(configs[i].kind, configs[i].nm, &method);
+            config_method(configs[i], &method);
             const double ideal = ideal_speedup(desc, &method);
             char nm[16] = "-";
             if (configs[i].kind != NMT_METHOD_DENSE) snprintf(nm, sizeof nm, "%d:%d", configs[i].nm.n, configs[i].nm.m);
@@ -280,7 +295,7 @@ int main(int argc, char **argv)
                 snprintf(vs_lowered, sizeof vs_lowered, "%.2fx", best[i].images_per_s / lowered_ips);
                 snprintf(vs_lowered_csv, sizeof vs_lowered_csv, "%.4f", best[i].images_per_s / lowered_ips);
             }
-            char name[32];
+            char name[48];
             const double spread = 100.0 * (best[i].images_per_s / slowest[i] - 1.0);
             printf("%-9s %-13s %-5s %10.1f %9s %10s %6.2fx %9.0f %7.0f%%\n", arch,
                    config_name(configs[i], name, sizeof name), nm, best[i].images_per_s, speedup, vs_lowered, ideal,

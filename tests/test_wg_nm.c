@@ -28,12 +28,16 @@ static void packed_equals_dense(void)
 {
     const int rows = 7, cols = 203;
     float *dy = random_floats((size_t)rows * cols, 1), *dense = malloc(sizeof(float) * rows * cols);
+    for (int j = 0; j < 40; j += 2) dy[j] = dy[j + 1] = 0.0f;     /* pairs of zeros */
+    dy[41] = -0.0f, dy[60] = INFINITY, dy[75] = -INFINITY;          /* signed zero, infinities */
     const uint64_t key = nmt_rng_counter_key(4, 5, 6);
     nmt_mvue_prune(dy, rows, cols, key, dense);
     const int ranges[][2] = {{0, 203}, {0, 100}, {100, 103}, {202, 1}, {40, 62}};
+    const nmt_nm_path paths[] = {NMT_NM_PATH_PORTABLE, NMT_NM_PATH_AVX2, NMT_NM_PATH_AVX512};
     int differ = 0;
-    for (size_t t = 0; t < sizeof ranges / sizeof ranges[0]; t++) {
-        const int col0 = ranges[t][0], count = ranges[t][1], groups = (count + 1) / 2;
+    for (size_t t = 0; t < 3 * sizeof ranges / sizeof ranges[0]; t++) {
+        if (nmt_gemm_nm_set_path(paths[t % 3])) continue; /* the pruning follows the GEMM's path */
+        const int col0 = ranges[t / 3][0], count = ranges[t / 3][1], groups = (count + 1) / 2;
         float *values = malloc(sizeof(float) * rows * groups), *unpacked = malloc(sizeof(float) * rows * 2 * groups);
         uint8_t *index = malloc((size_t)rows * groups);
         nmt_packed p = {.values = values, .index = index};
@@ -46,6 +50,7 @@ static void packed_equals_dense(void)
         }
         free(values), free(unpacked), free(index);
     }
+    nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
     CHECK(differ == 0, "%d packed entries differ from nmt_mvue_prune's", differ);
     free(dy), free(dense);
 }
