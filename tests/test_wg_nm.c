@@ -2,7 +2,8 @@
  * dW = prune(dY) col^T against the dense product of nmt_mvue_prune's
  * pruned dY with im2col's lowering (summed in double), on every N:M path
  * the CPU runs, for 3x3 (Winograd and lowered), strided, 5x5, 1x1 and
- * linear layers, odd pixel counts, odd batches and several chunks.
+ * linear layers, odd pixel counts, odd batches, several chunks (few
+ * pixels) and the fused form a slice of images per thread (many).
  * Backward-data and the bias gradient must not change: bit for bit the
  * same as the layer without --grad-nm. Also: the packed pruning equals the
  * dense one value for value, and the lowering into panels equals im2col
@@ -163,7 +164,8 @@ int main(void)
         {"5x5 first layer", {3, 2, 11, 11, 5, 5, 1, 2, 11, 11}, 8, 1},
         {"1x1 pointwise", {100, 3, 5, 5, 1, 1, 1, 0, 5, 5}, 24, 0},
         {"linear", {200, 7, 1, 1, 1, 1, 1, 0, 1, 1}, 30, 1},
-        {"3x3 64ch, chunks, odd tail", {64, 17, 31, 31, 3, 3, 1, 1, 31, 31}, 64, 0},
+        {"3x3 sliced, odd tail", {64, 17, 31, 31, 3, 3, 1, 1, 31, 31}, 64, 0},
+        {"3x3 chunked, odd tail", {32, 7, 63, 63, 3, 3, 1, 1, 63, 63}, 16, 0},
     };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) layer(&cases[t]);
     TEST_END("test_wg_nm");

@@ -7,7 +7,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "lowering.h"
+#include "nm_gemm_internal.h"
 
 /* Pixels per transposed tile: a tile of up to 96 channels by 64 pixels is
  * 24 KiB of source and of destination, both in L1. */
@@ -43,18 +43,20 @@ static void transpose(const float *src, ptrdiff_t ld_src, int rows, int cols, fl
         for (int j = 0; j < cols; j++) dst[j * ld_dst + i] = src[i * ld_src + j];
 }
 
-/* Row `row` of the panel layout (k_rows rows per panel), columns [col,
- * col + len) from src, or zeros when src is NULL. */
-static void put_run(float *panels, int k_rows, int row, int col, const float *src, int len)
+/* Columns [col0, col0 + width) of the lowered row of output pixel (n, oy,
+ * ox) into dst, from the pixel-major input of images n0.. (scratch). */
+static void lower_row(const nmt_conv_shape *s, const float *scratch, int n, int oy, int ox, int col0, int width,
+                      float *dst)
 {
-    while (len > 0) {
-        const int panel = col / NMT_NM_PANEL_COLS, at = col % NMT_NM_PANEL_COLS;
-        const int part = NMT_NM_PANEL_COLS - at < len ? NMT_NM_PANEL_COLS - at : len;
-        float *dst = panels + ((size_t)panel * k_rows + row) * NMT_NM_PANEL_COLS + at;
-        if (src) memcpy(dst, src, sizeof(float) * part), src += part;
-        else memset(dst, 0, sizeof(float) * part);
-        col += part;
-        len -= part;
+    const int first_tap = col0 / s->c, end = col0 + width;
+    for (int tap = first_tap, col = tap * s->c; col < end; tap++, col += s->c) {
+        const int i = tap / s->kw, j = tap % s->kw, iy = oy * s->stride - s->pad + i, ix = ox * s->stride - s->pad + j;
+        const int from = col > col0 ? col : col0, to = col + s->c < end ? col + s->c : end;
+        float *out = dst + (from - col0);
+        if (iy >= 0 && iy < s->h && ix >= 0 && ix < s->w)
+            memcpy(out, scratch + ((size_t)(n * s->h + iy) * s->w + ix) * s->c + (from - col), sizeof(float) * (to - from));
+        else
+            memset(out, 0, sizeof(float) * (to - from));
     }
 }
 
@@ -63,54 +65,54 @@ size_t nmt_im2row_panels_scratch_floats(const nmt_conv_shape *s, int images)
     return is_pointwise(s) ? 0 : (size_t)s->c * images * s->h * s->w;
 }
 
+void nm_pixel_major(const nmt_conv_shape *s, const float *x, int n0, int n1, float *scratch)
+{
+    const int area = s->h * s->w, tiles = (area + TILE_PIXELS - 1) / TILE_PIXELS;
+    const ptrdiff_t channel_stride = (ptrdiff_t)s->n * area;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = n0; n < n1; n++)
+        for (int t = 0; t < tiles; t++) {
+            const int p0 = t * TILE_PIXELS, count = area - p0 < TILE_PIXELS ? area - p0 : TILE_PIXELS;
+            transpose(x + (ptrdiff_t)n * area + p0, channel_stride, s->c, count,
+                      scratch + ((size_t)(n - n0) * area + p0) * s->c, s->c);
+        }
+}
+
+void nm_lower_rows_panel(const nmt_conv_shape *s, const float *x, const float *scratch, int n0, int row0, int row1,
+                         int panel, float *dst)
+{
+    const int k = s->kh * s->kw * s->c, out_area = s->ho * s->wo, col0 = panel * NMT_NM_PANEL_COLS;
+    const int width = k - col0 < NMT_NM_PANEL_COLS ? k - col0 : NMT_NM_PANEL_COLS;
+    if (is_pointwise(s)) { /* col is x itself: transpose its block */
+        const ptrdiff_t channel_stride = (ptrdiff_t)s->n * out_area;
+        for (int r = row0; r < row1; r += TILE_PIXELS) {
+            const int count = row1 - r < TILE_PIXELS ? row1 - r : TILE_PIXELS;
+            transpose(x + col0 * channel_stride + (ptrdiff_t)n0 * out_area + r, channel_stride, width, count,
+                      dst + (size_t)r * NMT_NM_PANEL_COLS, NMT_NM_PANEL_COLS);
+        }
+    } else {
+        for (int r = row0; r < row1; r++)
+            lower_row(s, scratch, r / out_area, r % out_area / s->wo, r % s->wo, col0, width,
+                      dst + (size_t)r * NMT_NM_PANEL_COLS);
+    }
+    if (width < NMT_NM_PANEL_COLS)
+        for (int r = row0; r < row1; r++)
+            memset(dst + (size_t)r * NMT_NM_PANEL_COLS + width, 0, sizeof(float) * (NMT_NM_PANEL_COLS - width));
+}
+
 void nmt_im2row_panels_images(const nmt_conv_shape *s, const float *x, int n0, int n1, float *scratch, int k_rows,
                               float *panels)
 {
-    const int k = s->kh * s->kw * s->c, area = s->h * s->w, out_area = s->ho * s->wo;
-    const int rows = (n1 - n0) * out_area, panel_count = (k + NMT_NM_PANEL_COLS - 1) / NMT_NM_PANEL_COLS;
-    const int pad_cols = panel_count * NMT_NM_PANEL_COLS - k;
-    const ptrdiff_t channel_stride = (ptrdiff_t)s->n * area;
-    if (is_pointwise(s)) {
-        /* col is x itself: transpose it into the panels, a tile at a time. */
-        const int tiles = (rows + TILE_PIXELS - 1) / TILE_PIXELS;
+    const int k = s->kh * s->kw * s->c, rows = (n1 - n0) * s->ho * s->wo;
+    const int panel_count = (k + NMT_NM_PANEL_COLS - 1) / NMT_NM_PANEL_COLS, tiles = (rows + TILE_PIXELS - 1) / TILE_PIXELS;
+    if (!is_pointwise(s)) nm_pixel_major(s, x, n0, n1, scratch);
 #pragma omp parallel for collapse(2) schedule(static)
-        for (int panel = 0; panel < panel_count; panel++)
-            for (int t = 0; t < tiles; t++) {
-                const int c0 = panel * NMT_NM_PANEL_COLS, p0 = t * TILE_PIXELS;
-                const int width = k - c0 < NMT_NM_PANEL_COLS ? k - c0 : NMT_NM_PANEL_COLS;
-                const int count = rows - p0 < TILE_PIXELS ? rows - p0 : TILE_PIXELS;
-                float *dst = panels + ((size_t)panel * k_rows + p0) * NMT_NM_PANEL_COLS;
-                transpose(x + c0 * channel_stride + (ptrdiff_t)n0 * area + p0, channel_stride, width, count, dst,
-                          NMT_NM_PANEL_COLS);
-                if (width < NMT_NM_PANEL_COLS)
-                    for (int p = 0; p < count; p++) memset(dst + (size_t)p * NMT_NM_PANEL_COLS + width, 0,
-                                                           sizeof(float) * (NMT_NM_PANEL_COLS - width));
-            }
-    } else {
-        /* The chunk's images pixel-major, then one lowered row per output
-         * pixel: a run of c floats (or zeros, off the image) per tap. */
-        const int tiles = (area + TILE_PIXELS - 1) / TILE_PIXELS;
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int n = n0; n < n1; n++)
-            for (int t = 0; t < tiles; t++) {
-                const int p0 = t * TILE_PIXELS, count = area - p0 < TILE_PIXELS ? area - p0 : TILE_PIXELS;
-                transpose(x + (ptrdiff_t)n * area + p0, channel_stride, s->c, count,
-                          scratch + ((size_t)(n - n0) * area + p0) * s->c, s->c);
-            }
-#pragma omp parallel for schedule(static)
-        for (int row = 0; row < rows; row++) {
-            const int n = row / out_area, oy = row % out_area / s->wo, ox = row % s->wo;
-            for (int i = 0; i < s->kh; i++) {
-                const int iy = oy * s->stride - s->pad + i;
-                for (int j = 0; j < s->kw; j++) {
-                    const int ix = ox * s->stride - s->pad + j, col = (i * s->kw + j) * s->c;
-                    const int inside = iy >= 0 && iy < s->h && ix >= 0 && ix < s->w;
-                    put_run(panels, k_rows, row, col,
-                            inside ? scratch + ((size_t)n * area + (size_t)iy * s->w + ix) * s->c : NULL, s->c);
-                }
-            }
-            if (pad_cols) put_run(panels, k_rows, row, k, NULL, pad_cols);
+    for (int panel = 0; panel < panel_count; panel++)
+        for (int t = 0; t < tiles; t++) {
+            const int row0 = t * TILE_PIXELS, row1 = row0 + TILE_PIXELS < rows ? row0 + TILE_PIXELS : rows;
+            nm_lower_rows_panel(s, x, scratch, n0, row0, row1, panel, panels + (size_t)panel * k_rows * NMT_NM_PANEL_COLS);
         }
-    }
-    for (int row = rows; row < k_rows; row++) put_run(panels, k_rows, row, 0, NULL, k + pad_cols);
+    for (int panel = 0; panel < panel_count; panel++)
+        memset(panels + ((size_t)panel * k_rows + rows) * NMT_NM_PANEL_COLS, 0,
+               sizeof(float) * (size_t)(k_rows - rows) * NMT_NM_PANEL_COLS);
 }

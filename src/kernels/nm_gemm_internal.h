@@ -93,6 +93,16 @@ void nm_gemm_panel(const nmt_packed *a, int row_begin, int row_end, const float 
  * panel's width. */
 int nm_lower_panel(const nmt_conv_shape *s, const float *x, int n0, int n1, int p, float *out);
 
+/* The weight gradient's lowering (im2row_panels.c): images [n0, n1) of x
+ * made pixel-major (c floats per input pixel) into scratch; and rows
+ * [row0, row1) of panel `panel` of col^T (rows = output pixels counted from
+ * image n0) into dst (rows NMT_NM_PANEL_COLS floats apart, row0 at dst +
+ * row0 * NMT_NM_PANEL_COLS), columns past K zeroed, from that scratch (a 1x1
+ * stride-1 unpadded layer reads x itself and no scratch). */
+void nm_pixel_major(const nmt_conv_shape *s, const float *x, int n0, int n1, float *scratch);
+void nm_lower_rows_panel(const nmt_conv_shape *s, const float *x, const float *scratch, int n0, int row0, int row1,
+                         int panel, float *dst);
+
 /* Output pixels of one column panel of a convolution, as runs of
  * consecutive ox sharing (n, oy): shared by the lowering into panels and the
  * fused backward-data scatter. */

@@ -168,6 +168,16 @@ static int nm_wg_chunk_images(const nmt_conv_shape *s, int c_out)
     return step < s->n && s->ho * s->wo % 2 ? step + (step & 1) : step;
 }
 
+/* Whether --grad-nm's weight gradient runs fused, a slice of images per
+ * thread (nmt_gemm_nm_wg): when the batch has enough pixels for 8 slices.
+ * Fewer pixels leave too few slices to share among the threads, and their
+ * col^T is small enough that the chunked form below reads it from cache. */
+static int nm_wg_sliced(const nmt_conv_shape *s)
+{
+    const int images = nmt_gemm_nm_wg_slice_images(s);
+    return (s->n + images - 1) / images >= 8;
+}
+
 /* dW = prune(dY) col^T through the N:M kernel, a chunk of images at a time. */
 static void nm_weight_gradient(const nmt_conv_shape *s, int c_out, const float *x, const float *dy, uint64_t key,
                                float *dw, float *workspace, conv_timing *timing, double *mark)
@@ -246,8 +256,9 @@ static size_t path_floats(const nmt_conv_shape *s, int c_out, conv_path path, in
 {
     nmt_conv_shape worst = *s;
     switch (path) {
-    case CONV_PATH_NM_WG:
-        return nm_wg_floats(s, c_out, nm_wg_chunk_limit(s, c_out));
+    case CONV_PATH_NM_WG: /* a smaller batch may run the other form */
+        return max_size(nm_wg_floats(s, c_out, nm_wg_chunk_limit(s, c_out)),
+                        nm_wg_sliced(s) ? nmt_gemm_nm_wg_workspace_floats(s, c_out) : 0);
     case CONV_PATH_LOWERED:
     case CONV_PATH_NM_DY:
         return lowering_per_image(s) * (size_t)chunk_limit(lowering_per_image(s), CONV_CHUNK_FLOATS, s->n);
@@ -421,7 +432,12 @@ int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float
                           workspace, timing, &mark);
         break;
     case CONV_PATH_NM_WG:
-        nm_weight_gradient(s, c_out, x, dy, wg_key, dw, workspace, timing, &mark);
+        if (!nm_wg_sliced(s)) {
+            nm_weight_gradient(s, c_out, x, dy, wg_key, dw, workspace, timing, &mark);
+        } else {
+            if (nmt_gemm_nm_wg(s, c_out, x, dy, wg_key, workspace, workspace_floats, dw)) return -1;
+            lap(timing, CONV_WEIGHT_GRAD, &mark);
+        }
         if (winograd_dx)
             winograd_backward(s, c_out, w_t.dense, x, dy, dy_bw.dense, NULL, dx, accumulate_dx, workspace, timing,
                               &mark);
