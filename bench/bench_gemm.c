@@ -11,6 +11,8 @@
  *   through col2im instead: GEMM from row-major dY into dcol and nmt_col2im
  *   against the fused nmt_gemm_nm_col2im (which packs dY a panel at a time
  *   itself).
+ *   build/bench/bench_gemm --wg [--quick ...] times the weight gradient with
+ *   --grad-nm (see wg_table), ResNet50's shapes included.
  *   build/bench/bench_gemm --one ROWS K COLS N M [--threads T] [--reps R] times
  *   one sparse GEMM in the panel layout against OpenBLAS and exits; with
  *   --reps 1 it is the thing to profile under valgrind --tool=callgrind.
@@ -43,6 +45,7 @@
 
 #include "bench_csv.h"
 #include "bench_timing.h"
+#include "layers/layers.h"
 #include "nmtrain.h"
 
 char *openblas_get_corename(void);
@@ -288,6 +291,98 @@ static void fused_table(const bench_config *cfg, nmt_rng *rng)
         }
 }
 
+/* ResNet50 with the CIFAR stem at 32x32 (torchvision's v1.5 blocks: the
+ * stride on the 3x3): its bottleneck shapes, whose 1x1 layers have no
+ * Winograd to compete with. */
+static const conv_layer resnet50_layers[] = {
+    {"resnet50", "layer1.0.conv1", 64, 64, 1, 1, 32, 1, 1},
+    {"resnet50", "layer1.*.conv1", 256, 64, 1, 1, 32, 2, 0},
+    {"resnet50", "layer1.*.conv2", 64, 64, 3, 1, 32, 3, 1},
+    {"resnet50", "layer1.*.conv3", 64, 256, 1, 1, 32, 4, 1},
+    {"resnet50", "layer2.0.conv1", 256, 128, 1, 1, 32, 1, 0},
+    {"resnet50", "layer2.0.conv2", 128, 128, 3, 2, 16, 1, 0},
+    {"resnet50", "layer2.*.conv1", 512, 128, 1, 1, 16, 3, 0},
+    {"resnet50", "layer2.*.conv2", 128, 128, 3, 1, 16, 3, 0},
+    {"resnet50", "layer2.*.conv3", 128, 512, 1, 1, 16, 4, 0},
+    {"resnet50", "layer2.0.down", 256, 512, 1, 2, 16, 1, 0},
+    {"resnet50", "layer3.0.conv1", 512, 256, 1, 1, 16, 1, 0},
+    {"resnet50", "layer3.0.conv2", 256, 256, 3, 2, 8, 1, 0},
+    {"resnet50", "layer3.*.conv1", 1024, 256, 1, 1, 8, 5, 0},
+    {"resnet50", "layer3.*.conv2", 256, 256, 3, 1, 8, 5, 0},
+    {"resnet50", "layer3.*.conv3", 256, 1024, 1, 1, 8, 6, 0},
+    {"resnet50", "layer3.0.down", 512, 1024, 1, 2, 8, 1, 0},
+    {"resnet50", "layer4.0.conv1", 1024, 512, 1, 1, 8, 1, 0},
+    {"resnet50", "layer4.0.conv2", 512, 512, 3, 2, 4, 1, 0},
+    {"resnet50", "layer4.*.conv1", 2048, 512, 1, 1, 4, 2, 0},
+    {"resnet50", "layer4.*.conv2", 512, 512, 3, 1, 4, 2, 0},
+    {"resnet50", "layer4.*.conv3", 512, 2048, 1, 1, 4, 3, 0},
+    {"resnet50", "layer4.0.down", 1024, 2048, 1, 2, 4, 1, 0},
+};
+
+/* --wg: the weight gradient of every layer shape (ResNet9, ResNet18 and
+ * ResNet50's) with --grad-nm (2:4 and 1:2 prune and pack alike, so one
+ * column serves both), through the engine's own convolution layer: its
+ * N:M path (dY's pruning, the lowering and the N:M GEMM, all timed) against
+ * OpenBLAS on the same GEMM with col already lowered (the lowering not
+ * timed), and against the engine's fastest dense weight gradient (Winograd
+ * on 3x3 "same" layers, otherwise lowering + OpenBLAS, all timed). The
+ * "model" rows weight each shape by its count. */
+static void wg_table(const bench_config *cfg, nmt_rng *rng)
+{
+    printf("\n### Weight gradient with --grad-nm 2:4 (= 1:2): N:M path vs OpenBLAS and the engine's dense\n\n"
+           "| model | layer | batch | threads | OpenBLAS GEMM ms | dense WG ms (path) | N:M WG ms | vs OpenBLAS | "
+           "vs dense |\n|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
+    const int total = LAYER_COUNT + (int)(sizeof resnet50_layers / sizeof resnet50_layers[0]);
+    for (int t = 0; t < cfg->thread_count; t++)
+        for (int bi = 0; bi < cfg->batch_count; bi++) {
+            double sum_blas = 0, sum_dense = 0, sum_nm = 0;
+            const char *model = NULL;
+            for (int layer = 0; layer <= total; layer++) {
+                const conv_layer *l = layer < total ? (layer < LAYER_COUNT ? &layers[layer] : &resnet50_layers[layer - LAYER_COUNT]) : NULL;
+                if (l && cfg->quick && !l->quick) continue;
+                if (model && (!l || strcmp(model, l->model))) {
+                    printf("| %s | all (weighted) | %d | %d | %.2f | %.2f | %.2f | %.2fx | %.2fx |\n", model,
+                           cfg->batches[bi], cfg->threads[t], sum_blas * 1e3, sum_dense * 1e3, sum_nm * 1e3,
+                           sum_blas / sum_nm, sum_dense / sum_nm);
+                    sum_blas = sum_dense = sum_nm = 0;
+                }
+                if (!l) break;
+                model = l->model;
+                nmt_set_threads(cfg->threads[t]);
+                const int in_hw = l->out_hw * l->stride;
+                const nmt_conv_shape s = {.c = l->cin, .n = cfg->batches[bi], .h = in_hw, .w = in_hw, .kh = l->ksize,
+                                          .kw = l->ksize, .stride = l->stride, .pad = l->ksize / 2,
+                                          .ho = l->out_hw, .wo = l->out_hw};
+                const int k = l->ksize * l->ksize * l->cin, cols = s.n * s.ho * s.wo;
+                const size_t x_floats = (size_t)l->cin * s.n * in_hw * in_hw;
+                conv_plan dense, sparse;
+                conv_plan_make(&s, l->cout, (conv_operands){0}, &dense);
+                conv_plan_make(&s, l->cout, (conv_operands){.wg_nm = 1}, &sparse);
+                const size_t workspace_floats = dense.workspace_floats > sparse.workspace_floats ? dense.workspace_floats
+                                                                                                  : sparse.workspace_floats;
+                float *x = must_alloc(sizeof(float) * x_floats), *dy = must_alloc(sizeof(float) * l->cout * cols);
+                float *col = must_alloc(sizeof(float) * k * cols), *dw = must_alloc(sizeof(float) * l->cout * k);
+                float *workspace = must_alloc(sizeof(float) * workspace_floats);
+                fill(rng, x, x_floats);
+                fill(rng, dy, (size_t)l->cout * cols);
+                nmt_im2col(&s, x, col);
+                fprintf(stderr, "  %s %s WG batch %d threads %d\n", l->model, l->name, s.n, cfg->threads[t]);
+                const nmt_operand none = {NULL, NULL};
+                double blas, dense_wg, nm_wg;
+                TIME_MEDIAN(cfg->reps, blas, nmt_gemm(0, 1, l->cout, k, cols, 1.0f, dy, cols, col, cols, 0.0f, dw, k));
+                TIME_MEDIAN(cfg->reps, dense_wg, conv_backward(&dense, s.n, none, x, dy, 0, none, dw, NULL, NULL, 0,
+                                                               workspace, workspace_floats, NULL));
+                TIME_MEDIAN(cfg->reps, nm_wg, conv_backward(&sparse, s.n, none, x, dy, 7, none, dw, NULL, NULL, 0,
+                                                            workspace, workspace_floats, NULL));
+                printf("| %s | %s | %d | %d | %.2f | %.2f (%s) | %.2f | %.2fx | %.2fx |\n", l->model, l->name, s.n,
+                       cfg->threads[t], blas * 1e3, dense_wg * 1e3, conv_path_name(dense.wg), nm_wg * 1e3, blas / nm_wg,
+                       dense_wg / nm_wg);
+                sum_blas += l->count * blas, sum_dense += l->count * dense_wg, sum_nm += l->count * nm_wg;
+                free(x), free(dy), free(col), free(dw), free(workspace);
+            }
+        }
+}
+
 /* One GEMM shape on random operands: the median of `reps` nmt_gemm_nm_panels
  * calls after a warm-up, against OpenBLAS on the same shape (--reps 1 for
  * instruction profiles). */
@@ -347,7 +442,7 @@ static void print_machine(void)
 int main(int argc, char **argv)
 {
     bench_config cfg = {.reps = 5, .threads = {1, 2}, .thread_count = 2, .batches = {32, 128}, .batch_count = 2};
-    int blas_native = 0, fused = 0, one[5] = {0};
+    int blas_native = 0, fused = 0, wg = 0, one[5] = {0};
     const char *isa = "avx2", *csv_path = NULL;
     const char *quick_env = getenv("NMT_BENCH_QUICK");
     cfg.quick = quick_env && *quick_env && strcmp(quick_env, "0") != 0;
@@ -355,6 +450,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--quick")) cfg.quick = 1;
         else if (!strcmp(argv[i], "--blas-native")) blas_native = 1;
         else if (!strcmp(argv[i], "--fused")) fused = 1;
+        else if (!strcmp(argv[i], "--wg")) wg = 1;
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa = argv[++i];
         else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) cfg.reps = atoi(argv[++i]);
@@ -363,7 +459,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--one") && i + 5 < argc)
             for (int j = 0; j < 5; j++) one[j] = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--fused] [--reps R] [--threads 1,2] [--batch 32,128] [--isa avx2|avx512] [--blas-native]\n"
+            fprintf(stderr, "usage: %s [--quick] [--fused | --wg] [--reps R] [--threads 1,2] [--batch 32,128] [--isa avx2|avx512] [--blas-native]\n"
                             "       [--csv FILE]\n"
                             "       %s --one ROWS K COLS N M [--threads T] [--reps R]\n", argv[0], argv[0]);
             return 2;
@@ -377,8 +473,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_gemm: --isa must be avx2 or avx512\n");
         return 2;
     }
-    if (csv_path && (fused || one[0])) {
-        fprintf(stderr, "bench_gemm: --csv writes the per-layer tables; not with --fused or --one\n");
+    if (csv_path && (fused || wg || one[0])) {
+        fprintf(stderr, "bench_gemm: --csv writes the per-layer tables; not with --fused, --wg or --one\n");
         return 2;
     }
     /* Both sides on one instruction set: OpenBLAS's Haswell or SkylakeX
@@ -409,8 +505,9 @@ int main(int argc, char **argv)
     printf("reps %d (median after 1 warm-up)%s\n", cfg.reps, cfg.quick ? ", --quick subset" : "");
     nmt_rng rng;
     nmt_rng_seed(&rng, 2024, 7);
-    if (fused) {
-        fused_table(&cfg, &rng);
+    if (fused || wg) {
+        if (fused) fused_table(&cfg, &rng);
+        else wg_table(&cfg, &rng);
         return 0;
     }
 
