@@ -169,13 +169,15 @@ static int nm_wg_chunk_images(const nmt_conv_shape *s, int c_out)
 }
 
 /* Whether --grad-nm's weight gradient runs fused, a slice of images per
- * thread (nmt_gemm_nm_wg): when the batch has enough pixels for 8 slices.
- * Fewer pixels leave too few slices to share among the threads, and their
- * col^T is small enough that the chunked form below reads it from cache. */
+ * thread (nmt_gemm_nm_wg): when the batch has pixels for 4 slices or more
+ * (on ResNet9 and ResNet50 shapes at batch 64, 2 threads, the fused form
+ * was 1.1-1.2x the chunked one; bench_gemm --wg). Fewer slices would leave
+ * a thread idle; the chunked form below shares each GEMM among the
+ * threads. A shape's choice never depends on the thread count. */
 static int nm_wg_sliced(const nmt_conv_shape *s)
 {
     const int images = nmt_gemm_nm_wg_slice_images(s);
-    return (s->n + images - 1) / images >= 8;
+    return (s->n + images - 1) / images >= 4;
 }
 
 /* dW = prune(dY) col^T through the N:M kernel, a chunk of images at a time. */
