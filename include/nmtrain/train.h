@@ -250,6 +250,9 @@ typedef struct nmt_train_config {
                                    its share of every global batch of `batch`; rank 0 alone prints,
                                    logs, evaluates and checkpoints */
     int sync_bn;                /* with comm: batch-norm statistics over all ranks */
+    float bucket_mb;            /* with comm: gradients are summed in buckets of this many MB, each started
+                                   as soon as backward fills it (0: 1 MB); one larger than the gradients
+                                   sums them all after backward */
     int overwrite;              /* out_dir may hold another run, which is replaced */
     int finetune;               /* resume may change the checkpoint's configuration: its weights start a new
                                    schedule at step 0, momentum and masks are regenerated */
@@ -269,6 +272,17 @@ typedef struct nmt_epoch_result {
     int skipped_images;   /* unreadable training images left out this epoch */
 } nmt_epoch_result;
 
+/* Where data-parallel training's gradient sums spent their time (per rank). */
+typedef struct nmt_grad_sum_stats {
+    int64_t steps;
+    double bytes;             /* a step's gradients */
+    int buckets;              /* a step's buckets */
+    double backward_seconds;  /* in backward, the sums' starts included */
+    double start_seconds;     /* of it, starting and progressing the sums (MPI calls) */
+    double finish_seconds;    /* after backward: the last bucket, waiting for all (and for the slowest
+                                 rank), copying the sums back */
+} nmt_grad_sum_stats;
+
 typedef struct nmt_train_result {
     int epochs_done;        /* epochs completed by this call; `last` describes the last of them */
     nmt_epoch_result last;
@@ -276,6 +290,7 @@ typedef struct nmt_train_result {
     nmt_run_state state;    /* where the run stands: what its last checkpoint holds */
     int stopped_by;         /* the signal number in *cfg->stop that ended the run early, or 0 */
     int already_finished;   /* the resumed checkpoint had done every epoch: nothing ran */
+    nmt_grad_sum_stats grad_sums; /* data parallel only (else all 0) */
 } nmt_train_result;
 
 /* Evaluates `net` on every sample of `ds` (batch-norm in inference mode). */

@@ -39,6 +39,15 @@ static void catch_signals(void)
 
 static int train_job(cli_options *o);
 
+static void print_grad_sums(const nmt_grad_sum_stats *g)
+{
+    if (g->steps == 0) return;
+    const double ms = 1e3 / (double)g->steps;
+    printf("gradient sums: %.1f MB a step in %d buckets; a step's backward %.1f ms (%.1f ms of it in MPI calls "
+           "starting and progressing the sums), then %.1f ms finishing them\n",
+           g->bytes / 1048576.0, g->buckets, g->backward_seconds * ms, g->start_seconds * ms, g->finish_seconds * ms);
+}
+
 /* Under a launcher (mpirun -np K) every rank runs the same job on its share
  * of each batch; rank 0 alone prints, logs and checkpoints. */
 int nmt_cmd_train(int argc, char **argv)
@@ -93,6 +102,7 @@ static int train_job(cli_options *op)
     o.train.stop = &stop_signal;
     catch_signals();
     int rc = nmt_train(t, &train, &test, &result);
+    if (rc == 0) print_grad_sums(&result.grad_sums);
     const nmt_run_state *s = &result.state;
     if (rc != 0) {
         fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());

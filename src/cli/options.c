@@ -124,6 +124,9 @@ static const cli_option table[] = {
     {"label-smoothing", "S", CLI_TRAIN, K_FLOAT, F(train.label_smoothing), 0, 0.999, "label smoothing", NULL},
     {"sync-bn", NULL, CLI_TRAIN, K_FLAG, F(train.sync_bn), 0, 0,
      "under mpirun: batch-norm statistics over all ranks (else per rank, as PyTorch DDP)", NULL},
+    {"bucket-mb", "MB", CLI_TRAIN, K_FLOAT, F(train.bucket_mb), 1e-3, 1e6,
+     "under mpirun: gradients are summed in buckets of MB, each started as soon as backward fills it "
+     "(larger than the gradients: one sum after backward)", "1"},
     {"seed", "S", CLI_TRAIN, K_SEED, F(train.seed), 0, 2147483647, "random seed of initialisation and batches", "0"},
     {"threads", "T", CLI_TRAIN | CLI_EVAL | CLI_SIM, K_INT, F(threads), 1, 1024, "OpenMP and OpenBLAS threads",
      "the cores"},

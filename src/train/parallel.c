@@ -7,10 +7,6 @@
 
 #include "train/parallel.h"
 
-/* 1 MB buckets: large enough to keep the per-message cost small, small
- * enough that the first ones go out early in backward. */
-#define BUCKET_FLOATS (256 * 1024)
-
 struct grad_sync {
     nmt_net *net;
     nmt_comm *comm;
@@ -18,9 +14,18 @@ struct grad_sync {
     size_t *offset;        /* per parameter; SIZE_MAX until first seen */
     int *order, n_order;   /* parameters in the order backward finishes them */
     int trainable;         /* parameters with a gradient: all must reach the sum */
-    size_t assigned, bucket_start, filled;
+    size_t assigned, bucket_start, filled, bucket_floats;
     int failed;
+    int buckets;           /* started this step */
+    nmt_grad_sum_stats stats;
 };
+
+static void start_bucket(grad_sync *g)
+{
+    g->failed |= g->comm->sum_start(g->comm, g->flat + g->bucket_start, g->filled - g->bucket_start) != 0;
+    g->bucket_start = g->filled;
+    g->buckets++;
+}
 
 static void on_grad_ready(void *ctx, int index)
 {
@@ -33,13 +38,14 @@ static void on_grad_ready(void *ctx, int index)
     }
     memcpy(g->flat + g->offset[index], p->grad, sizeof(float) * (size_t)p->count);
     g->filled = g->offset[index] + (size_t)p->count;
-    if (g->filled - g->bucket_start >= BUCKET_FLOATS) {
-        g->failed |= g->comm->sum_start(g->comm, g->flat + g->bucket_start, g->filled - g->bucket_start) != 0;
-        g->bucket_start = g->filled;
+    if (g->filled - g->bucket_start >= g->bucket_floats) {
+        const double start = nmt_now();
+        start_bucket(g);
+        g->stats.start_seconds += nmt_now() - start;
     }
 }
 
-grad_sync *grad_sync_create(nmt_net *net, nmt_comm *comm)
+grad_sync *grad_sync_create(nmt_net *net, nmt_comm *comm, size_t bucket_floats)
 {
     const int n = nmt_net_param_count(net);
     size_t total = 0;
@@ -61,19 +67,25 @@ grad_sync *grad_sync_create(nmt_net *net, nmt_comm *comm)
     g->net = net;
     g->comm = comm;
     g->trainable = trainable;
+    g->bucket_floats = bucket_floats ? bucket_floats : 1;
     nmt_net_on_grad_ready(net, on_grad_ready, g);
     return g;
 }
 
 int grad_sync_finish(grad_sync *g)
 {
-    if (g->filled > g->bucket_start)
-        g->failed |= g->comm->sum_start(g->comm, g->flat + g->bucket_start, g->filled - g->bucket_start) != 0;
+    const double start = nmt_now();
+    if (g->filled > g->bucket_start) start_bucket(g);
     g->failed |= g->comm->sum_wait(g->comm) != 0;
     for (int k = 0; k < g->n_order; k++) {
         nmt_param *p = nmt_net_param(g->net, g->order[k]);
         memcpy(p->grad, g->flat + g->offset[g->order[k]], sizeof(float) * (size_t)p->count);
     }
+    g->stats.finish_seconds += nmt_now() - start;
+    g->stats.steps++;
+    g->stats.bytes = sizeof(float) * (double)g->filled;
+    g->stats.buckets = g->buckets;
+    g->buckets = 0;
     g->bucket_start = g->filled = 0;
     if (g->n_order != g->trainable) { /* a gradient backward never handed over would stay per rank */
         for (int i = 0; i < nmt_net_param_count(g->net); i++)
@@ -90,6 +102,8 @@ int grad_sync_finish(grad_sync *g)
     }
     return 0;
 }
+
+nmt_grad_sum_stats grad_sync_stats(const grad_sync *g) { return g->stats; }
 
 void grad_sync_free(grad_sync *g)
 {

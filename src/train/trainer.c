@@ -427,7 +427,9 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
         nmt_loader_shard(&ld, (int)((int64_t)cfg->batch * comm->rank / comm->size),
                          (int)((int64_t)cfg->batch * (comm->rank + 1) / comm->size));
         if (cfg->sync_bn) nmt_net_sync_batchnorm(net, comm);
-        if (!(sync = grad_sync_create(net, comm))) rc = -1;
+        const float bucket_mb = cfg->bucket_mb > 0 ? cfg->bucket_mb : 1.0f;
+        if (!(sync = grad_sync_create(net, comm, (size_t)((double)bucket_mb * (1 << 20) / sizeof(float)))))
+            rc = -1;
     }
     const int per_epoch = rc ? 0 : nmt_loader_batches(&ld);
     if (!rc && cfg->resume && !cfg->finetune && check_resume_state(&state, per_epoch, cfg, cfg->resume) != 0) rc = -1;
@@ -462,6 +464,7 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
     if (!rc && cfg->progress_seconds > 0)
         printf("network memory: %.0f MB, allocated once for the run\n", nmt_net_bytes(net) / 1048576.0);
     const double start = nmt_now();
+    double backward_seconds = 0.0; /* data parallel: for the gradient sums' statistics */
     double last_print = start;
     int64_t steps_this_run = 0;
     const int resumed_epoch = state.batch_in_epoch > 0 ? state.epoch : -1;
@@ -493,7 +496,10 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
             const float bound = cfg->max_loss > 0 ? cfg->max_loss : NMT_DIVERGENCE_FACTOR * state.first_loss;
             if (sync) nmt_net_set_grad_batch(net, cfg->batch);
             nmt_net_set_step(net, state.step);
-            if (isfinite(loss) && (nmt_net_backward(net) != 0 || (sync && grad_sync_finish(sync) != 0))) {
+            const double backward_start = nmt_now();
+            const int backward_failed = isfinite(loss) && nmt_net_backward(net) != 0;
+            backward_seconds += nmt_now() - backward_start;
+            if (backward_failed || (isfinite(loss) && sync && grad_sync_finish(sync) != 0)) {
                 rc = -1;
                 break;
             }
@@ -593,6 +599,10 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
     }
     result->state = state;
     result->seconds = nmt_now() - start;
+    if (sync) {
+        result->grad_sums = grad_sync_stats(sync);
+        result->grad_sums.backward_seconds = backward_seconds;
+    }
     if (rc && paths && exists(paths->checkpoint) && good_step != state.step)
         fprintf(stderr, "nmtrain: the last good checkpoint, %s (step %lld), is kept\n", paths->checkpoint,
                 (long long)good_step);
