@@ -19,7 +19,10 @@
 #   pre-activation or pooling window within the ranks' last-bit difference
 #   of a tie routes a gradient differently (a 1e-4 jump), which happens in
 #   this recipe at step 3 to 15 (docs/data-parallel.md).
-# Needs nmtrain built with mpicc. About 6 s on the project's 2-core VM.
+# - Resume with another rank count: the ViT 10 steps at 2 ranks, then to 20
+#   at 3 ranks and at one process (against one process, 1e-5), and at 2
+#   ranks (bit for bit against 20 steps at 2 ranks).
+# Needs nmtrain built with mpicc. About 11 s on the project's 2-core VM.
 set -e
 NMTRAIN=${NMTRAIN:-build/nmtrain}
 dir=$(mktemp -d /tmp/nmt_mpi_XXXXXX)
@@ -39,7 +42,7 @@ subset("train-labels-idx1-ubyte", 480, 8, 1)
 subset("t10k-images-idx3-ubyte", 48, 16, 784)
 subset("t10k-labels-idx1-ubyte", 48, 8, 1)
 PY
-vit="train --data fashion-mnist --data-dir $dir --batch 24 --max-steps 20 --lr 0.05 --schedule constant --threads 1 --quiet --model vit --patch 7 --dim 32 --depth 2 --heads 2 --mlp-dim 64"
+vit="train --data fashion-mnist --data-dir $dir --batch 24 --lr 0.05 --schedule constant --threads 1 --quiet --model vit --patch 7 --dim 32 --depth 2 --heads 2 --mlp-dim 64"
 resnet="train --data fashion-mnist --data-dir $dir --width 0.125 --batch 24 --max-steps 5 --lr 0.02 --schedule constant --threads 1 --sync-bn --quiet"
 ranks() { # ranks K NAME ARGS...: mpirun -np K, output in $dir/NAME
     k=$1 name=$2
@@ -48,13 +51,24 @@ ranks() { # ranks K NAME ARGS...: mpirun -np K, output in $dir/NAME
     grep -q "data parallel: $k ranks" "$dir/$name.log" || { cat "$dir/$name.log"; exit 1; }
     grep -q "gradient sums: .* a step in [0-9]* buckets" "$dir/$name.log" || { cat "$dir/$name.log"; exit 1; }
 }
-"$NMTRAIN" $vit --out "$dir/vit1" > /dev/null
+"$NMTRAIN" $vit --max-steps 20 --out "$dir/vit1" > /dev/null
 "$NMTRAIN" $resnet --out "$dir/resnet1" > /dev/null
 for k in 2 3; do
-    ranks $k vit$k $vit --bucket-mb 0.01
+    ranks $k vit$k $vit --max-steps 20 --bucket-mb 0.01
     ranks $k resnet$k $resnet
 done
 ranks 2 again2 $resnet
+# Resume under another rank count: 10 steps at 2 ranks, then on to 20 at 3
+# ranks, at one process, and at 2 ranks again.
+ranks 2 half $vit --max-steps 10 --bucket-mb 0.01
+for run in to3 to1 to2; do cp -r "$dir/half" "$dir/$run"; done
+ranks 3 to3 $vit --max-steps 20 --resume "$dir/to3/checkpoint.safetensors"
+"$NMTRAIN" $vit --max-steps 20 --resume "$dir/to1/checkpoint.safetensors" --out "$dir/to1" > "$dir/to1.log" 2>&1 ||
+    { cat "$dir/to1.log"; exit 1; }
+ranks 2 to2 $vit --max-steps 20 --bucket-mb 0.01 --resume "$dir/to2/checkpoint.safetensors"
+for run in to3 to1 to2; do
+    grep -q "final test accuracy" "$dir/$run.log" || { cat "$dir/$run.log"; exit 1; }
+done
 cd tests/ref
 compare() { /usr/bin/python3 compare_checkpoints.py "$dir/$1/checkpoint.safetensors" "$dir/$2/checkpoint.safetensors" "$3" $4; }
 compare vit1 vit2 1e-5
@@ -62,4 +76,8 @@ compare vit1 vit3 1e-5
 compare resnet1 resnet2 1e-5
 compare resnet1 resnet3 1e-5
 compare resnet2 again2 0 --exact
-echo "mpi-check: 2 and 3 ranks match one process after 20 ViT steps and 5 ResNet9 (sync-bn) steps; 2 ranks repeat bit for bit"
+compare vit1 to3 1e-5
+compare vit1 to1 1e-5
+compare vit2 to2 0 --exact
+echo "mpi-check: 2 and 3 ranks match one process after 20 ViT steps and 5 ResNet9 (sync-bn) steps; 2 ranks repeat bit for bit;"
+echo "  10 steps at 2 ranks resume at 3 ranks and at one process to match one process, and at 2 ranks bit for bit"
