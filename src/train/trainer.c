@@ -494,7 +494,17 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
             const float loss = nmt_net_forward(net, x, labels, n, 1, cfg->label_smoothing, &hits);
             if (state.step == 0 && isfinite(loss)) state.first_loss = loss;
             const float bound = cfg->max_loss > 0 ? cfg->max_loss : NMT_DIVERGENCE_FACTOR * state.first_loss;
-            if (sync) nmt_net_set_grad_batch(net, cfg->batch);
+            if (sync) {
+                /* An image folder's global batch is short by the images the ranks skipped: average over
+                 * those they kept, as one process does. */
+                double kept = n;
+                if (ld.stream && comm->sum_doubles(comm, &kept, 1) != 0) {
+                    nmt_error("summing the batch's images over %d ranks failed", comm->size);
+                    rc = -1;
+                    break;
+                }
+                nmt_net_set_grad_batch(net, ld.stream ? (int)kept : cfg->batch);
+            }
             nmt_net_set_step(net, state.step);
             const double backward_start = nmt_now();
             const int backward_failed = isfinite(loss) && nmt_net_backward(net) != 0;
