@@ -125,6 +125,12 @@ AVX2 void nm_block_avx2(const nm_block *blk)
         case 2: tile_rows(blk, 12, 0, 2, 0); break;
         default: tile_rows(blk, 12, 0, 0, 0); break;
         }
+    } else if (n == 1 && blk->ldb == NMT_NM_PANEL_COLS) {
+        /* Narrow panel layouts at 1:N (--grad-nm's weight gradient of a
+         * layer with K < 96, the last panel of others): fixed shapes. */
+        if (blk->width <= 32) tile_rows(blk, 4, 1, 1, 1);
+        else if (blk->width <= 64) tile_rows(blk, 8, 1, 1, 1);
+        else tile_rows(blk, 12, 1, 1, 1);
     } else if (blk->width <= 32) {
         tile_rows(blk, 4, 1, 0, 0);
     } else if (blk->width <= 64) {

@@ -138,6 +138,24 @@ AVX512 void nm_block_avx512(const nm_block *blk)
         case 2: tile_rows(blk, VECTORS, 0, 2, 0); break;
         default: tile_rows(blk, VECTORS, 0, 0, 0); break;
         }
+    } else if (n == 1 && blk->ldb == NMT_NM_PANEL_COLS) {
+        /* A narrow panel layout at 1:N (--grad-nm's 1:2 weight gradient of a
+         * layer with K < 96, the last panel of others, 1:8): every shape a
+         * compile-time constant, as for full panels. */
+        const int masked = blk->width % 16 != 0;
+        switch ((blk->width + 15) / 16 * 2 + masked) {
+        case 2: tile_rows(blk, 1, 0, 1, 1); break;
+        case 3: tile_rows(blk, 1, 1, 1, 1); break;
+        case 4: tile_rows(blk, 2, 0, 1, 1); break;
+        case 5: tile_rows(blk, 2, 1, 1, 1); break;
+        case 6: tile_rows(blk, 3, 0, 1, 1); break;
+        case 7: tile_rows(blk, 3, 1, 1, 1); break;
+        case 8: tile_rows(blk, 4, 0, 1, 1); break;
+        case 9: tile_rows(blk, 4, 1, 1, 1); break;
+        case 10: tile_rows(blk, 5, 0, 1, 1); break;
+        case 11: tile_rows(blk, 5, 1, 1, 1); break;
+        default: tile_rows(blk, VECTORS, 1, 1, 1); break; /* 81..95 columns */
+        }
     } else {
         switch ((blk->width + 15) / 16) { /* ragged last panel: the last vector masked */
         case 1: tile_rows(blk, 1, 1, 0, 0); break;
