@@ -46,13 +46,24 @@ static int describe(const cli_options *o, nmt_model_desc *desc)
     return nmt_model_describe(&mc, desc);
 }
 
+/* " with weight gradients N:M" under --grad-nm, else "": the table titles. */
+static void grad_nm_text(const cli_options *o, char *text, size_t size)
+{
+    const nmt_nm grad = o->sim.opts.method.grad_nm;
+    text[0] = 0;
+    if (grad.m) snprintf(text, size, " with weight gradients %d:%d", grad.n, grad.m);
+}
+
 /* The ablation over the whole zoo: one row per model. */
 static int run_zoo_ablation(const cli_options *o, const nmt_sim_config *cfg)
 {
     const int batch = o->train.batch ? o->train.batch : 128;
-    printf("SAT ablation: batch %d, %s %d:%d; iteration time relative to all optimisations on "
+    char grad_text[48];
+    grad_nm_text(o, grad_text, sizeof grad_text);
+    printf("SAT ablation: batch %d, %s %d:%d%s; iteration time relative to all optimisations on "
            "(speedup over dense under the same switches in brackets)\n\n",
-           batch, nmt_method_name(o->sim.opts.method.kind), o->sim.opts.method.nm.n, o->sim.opts.method.nm.m);
+           batch, nmt_method_name(o->sim.opts.method.kind), o->sim.opts.method.nm.n, o->sim.opts.method.nm.m,
+           grad_text);
     printf("| model | all on | interleave off | pre-generation off | offline scheduling off | all off |\n"
            "|---|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < nmt_sim_zoo_count(); i++) {
@@ -82,9 +93,8 @@ static int run_zoo(const cli_options *o, const nmt_sim_config *cfg)
     if (o->sim.ablation) return run_zoo_ablation(o, cfg);
     static const char *const datasets[] = {"CIFAR-10", "CIFAR-10", "CIFAR-100", "Tiny ImageNet", "ImageNet"};
     const int batch = o->train.batch ? o->train.batch : 128;
-    const nmt_nm grad = o->sim.opts.method.grad_nm;
-    char grad_text[48] = "";
-    if (grad.m) snprintf(grad_text, sizeof grad_text, " with weight gradients %d:%d", grad.n, grad.m);
+    char grad_text[48];
+    grad_nm_text(o, grad_text, sizeof grad_text);
     printf("SAT zoo: batch %d, %s %d:%d%s vs dense, array %dx%d @ %g MHz\n\n", batch,
            nmt_method_name(o->sim.opts.method.kind), o->sim.opts.method.nm.n, o->sim.opts.method.nm.m, grad_text,
            cfg->rows, cfg->cols, cfg->clock_mhz);
