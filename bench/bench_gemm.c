@@ -370,9 +370,9 @@ static void wg_table(const bench_config *cfg, nmt_rng *rng)
                 const nmt_operand none = {NULL, NULL};
                 double blas, dense_wg, nm_wg;
                 TIME_MEDIAN(cfg->reps, blas, nmt_gemm(0, 1, l->cout, k, cols, 1.0f, dy, cols, col, cols, 0.0f, dw, k));
-                TIME_MEDIAN(cfg->reps, dense_wg, conv_backward(&dense, s.n, none, x, dy, 0, none, dw, NULL, NULL, 0,
+                TIME_MEDIAN(cfg->reps, dense_wg, conv_backward(&dense, s.n, none, x, dy, (nmt_mvue_draws){0}, none, dw, NULL, NULL, 0,
                                                                workspace, workspace_floats, NULL));
-                TIME_MEDIAN(cfg->reps, nm_wg, conv_backward(&sparse, s.n, none, x, dy, 7, none, dw, NULL, NULL, 0,
+                TIME_MEDIAN(cfg->reps, nm_wg, conv_backward(&sparse, s.n, none, x, dy, (nmt_mvue_draws){7, cols, 0}, none, dw, NULL, NULL, 0,
                                                             workspace, workspace_floats, NULL));
                 printf("| %s | %s | %d | %d | %.2f | %.2f (%s) | %.2f | %.2fx | %.2fx |\n", l->model, l->name, s.n,
                        cfg->threads[t], blas * 1e3, dense_wg * 1e3, conv_path_name(dense.wg), nm_wg * 1e3, blas / nm_wg,

@@ -81,7 +81,7 @@ int main(int argc, char **argv)
             const conv_plan *plan = &plans[winograd];
             TIME_MEDIAN(reps, fw[winograd], conv_forward(plan, batch, op, NULL, x, col, workspace, y, NULL));
             TIME_MEDIAN(reps, bw[winograd],
-                        conv_backward(plan, batch, op, x, dy, 0, dy_op, dw, NULL, dx, 0, col, workspace, NULL));
+                        conv_backward(plan, batch, op, x, dy, (nmt_mvue_draws){0}, dy_op, dw, NULL, dx, 0, col, workspace, NULL));
         }
         printf("| %s | %d -> %d | %dx%d | %.1f | %.1f | %.2fx | %.1f | %.1f | %.2fx |\n", l->model, l->c, co, l->hw,
                l->hw, 1e3 * fw[0], 1e3 * fw[1], fw[0] / fw[1], 1e3 * bw[0], 1e3 * bw[1], bw[0] / bw[1]);

@@ -74,7 +74,7 @@ static void conv_case(const char *c, int stride, int pad)
     float *dw = calloc((size_t)co * k, sizeof(float)), *dw_oihw = malloc(sizeof(float) * co * k);
     float *db = calloc((size_t)co, sizeof(float)), *dx = malloc(sizeof(float) * fixture_count(xt));
     for (size_t i = 0; i < fixture_count(xt); i++) dx[i] = NAN; /* overwritten: the first writer of dx */
-    CHECK(conv_backward(&plan, n, op, x, dy, 0, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, 0, col,
+    CHECK(conv_backward(&plan, n, op, x, dy, (nmt_mvue_draws){0}, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, 0, col,
                         plan.workspace_floats, NULL) == 0, "%s", nmt_errmsg());
     ohwi_to_oihw(dw, co, ci, kh, kw, dw_oihw);
     snprintf(label, sizeof label, "%s dweight", c);
@@ -86,7 +86,7 @@ static void conv_case(const char *c, int stride, int pad)
     snprintf(label, sizeof label, "%s dx", c);
     compare_cnhw(label, dx, get(c, "dx", NULL), xt);
     /* a later writer adds: dx doubles */
-    conv_backward(&plan, n, op, x, dy, 0, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, 1, col,
+    conv_backward(&plan, n, op, x, dy, (nmt_mvue_draws){0}, (nmt_operand){dy, NULL}, dw, bias ? db : NULL, dx, 1, col,
                   plan.workspace_floats, NULL);
     for (size_t i = 0; i < fixture_count(xt); i++) dx[i] *= 0.5f;
     snprintf(label, sizeof label, "%s dx accumulated / 2", c);
@@ -251,7 +251,7 @@ static void conv_in_chunks(void)
         CHECK(plan->fw == (winograd ? CONV_PATH_WINOGRAD : CONV_PATH_LOWERED), "planned %s", conv_path_name(plan->fw));
         memset(dx, 0, sizeof(float) * s.c * cols);
         conv_forward(plan, s.n, (nmt_operand){w, NULL}, NULL, x, col, col_floats, y, NULL);
-        conv_backward(plan, s.n, (nmt_operand){w, NULL}, x, dy, 0, (nmt_operand){dy, NULL}, dw, NULL, dx, 1, col,
+        conv_backward(plan, s.n, (nmt_operand){w, NULL}, x, dy, (nmt_mvue_draws){0}, (nmt_operand){dy, NULL}, dw, NULL, dx, 1, col,
                       col_floats, NULL);
         CHECK_CLOSE(winograd ? "chunked conv y (dense, Winograd)" : "chunked conv y (dense, lowered)", y, y_ref,
                     (size_t)c_out * cols, 1e-4);
@@ -280,7 +280,7 @@ static void conv_in_chunks(void)
     nmt_col2im(&s, full, dx_ref);
     for (int i = 0; i < s.c * cols; i++) dx[i] = NAN; /* overwritten */
     CHECK(plans[3].bw == CONV_PATH_NM_DY, "packed dY planned %s", conv_path_name(plans[3].bw));
-    conv_backward(&plans[3], s.n, (nmt_operand){w, NULL}, x, dy, 0, (nmt_operand){NULL, &dy_packed}, dw, NULL, dx, 0,
+    conv_backward(&plans[3], s.n, (nmt_operand){w, NULL}, x, dy, (nmt_mvue_draws){0}, (nmt_operand){NULL, &dy_packed}, dw, NULL, dx, 0,
                   col, col_floats, NULL);
     CHECK_CLOSE("chunked conv dx (packed dY)", dx, dx_ref, (size_t)s.c * cols, 1e-4);
     free(x), free(w), free(dy), free(full), free(col), free(y), free(y_ref), free(dw), free(dw_ref);
@@ -369,7 +369,7 @@ static void conv_batch_below_plan(void)
         y[p] = malloc(sizeof(float) * c_out * cols), dw[p] = malloc(sizeof(float) * c_out * k);
         dx[p] = malloc(sizeof(float) * s.c * cols);
         CHECK(conv_forward(plan, batch, (nmt_operand){w, NULL}, NULL, x, work, plan->workspace_floats, y[p], NULL) == 0 &&
-                  conv_backward(plan, batch, (nmt_operand){w, NULL}, x, dy, 0, (nmt_operand){dy, NULL}, dw[p], NULL,
+                  conv_backward(plan, batch, (nmt_operand){w, NULL}, x, dy, (nmt_mvue_draws){0}, (nmt_operand){dy, NULL}, dw[p], NULL,
                                 dx[p], 0, work, plan->workspace_floats, NULL) == 0,
               "%s", nmt_errmsg());
     }

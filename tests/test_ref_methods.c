@@ -66,7 +66,7 @@ static void layer_case(const nmt_safetensors *st, const char *layer, nmt_method_
         conv_forward(&plan, n, method_fw_operand(&l, w), bias, x, col, plan.workspace_floats, y, NULL);
         nmt_packed dy_packed;
         const nmt_operand dy_bw = method_bw_dy(&cfg, &l, cols, dy, scratch, &dy_packed);
-        CHECK(conv_backward(&plan, n, method_bw_operand(&cfg, &l, w, w_scratch), x, dy, 0, dy_bw, dw, db, dx, 0, col,
+        CHECK(conv_backward(&plan, n, method_bw_operand(&cfg, &l, w, w_scratch), x, dy, (nmt_mvue_draws){0}, dy_bw, dw, db, dx, 0, col,
                             plan.workspace_floats, NULL) == 0,
               "%s", nmt_errmsg());
         method_correct_wg(&cfg, &l, w, dw);

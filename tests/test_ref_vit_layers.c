@@ -89,7 +89,7 @@ static void tokens_case(void)
     float *dpos = malloc(sizeof(float) * dim * (patches + 1)), *dw = malloc(sizeof(float) * dim * k);
     float *dw_oihw = malloc(sizeof(float) * dim * k), *db = malloc(sizeof(float) * dim);
     tokens_backward(dim, n, patches, dy, dconv, dcls, dpos);
-    CHECK(conv_backward(&plan, n, (nmt_operand){weight, NULL}, x, dconv, 0, (nmt_operand){dconv, NULL}, dw, db, NULL, 0,
+    CHECK(conv_backward(&plan, n, (nmt_operand){weight, NULL}, x, dconv, (nmt_mvue_draws){0}, (nmt_operand){dconv, NULL}, dw, db, NULL, 0,
                         col, plan.workspace_floats, NULL) == 0,
           "%s", nmt_errmsg());
     ohwi_to_oihw(dw, dim, ci, p, p, dw_oihw);

@@ -6,8 +6,9 @@
  * pixels) and the fused form a slice of images per thread (many).
  * Backward-data and the bias gradient must not change: bit for bit the
  * same as the layer without --grad-nm. Also: the packed pruning equals the
- * dense one value for value, and the lowering into panels equals im2col
- * transposed. */
+ * dense one value for value (and a data-parallel shard's, drawing with the
+ * whole batch's counters, the whole's), and the lowering into panels equals
+ * im2col transposed. */
 #include <string.h>
 
 #include "harness.h"
@@ -42,7 +43,7 @@ static void packed_equals_dense(void)
         float *values = malloc(sizeof(float) * rows * groups), *unpacked = malloc(sizeof(float) * rows * 2 * groups);
         uint8_t *index = malloc((size_t)rows * groups);
         nmt_packed p = {.values = values, .index = index};
-        nmt_mvue_prune_packed(dy, rows, cols, col0, count, key, &p);
+        nmt_mvue_prune_packed(dy, rows, cols, col0, count, (nmt_mvue_draws){key, cols, 0}, &p);
         CHECK(p.k == 2 * groups && p.nm.n == 1 && p.nm.m == 2, "packed shape k %d", p.k);
         nmt_unpack(&p, unpacked);
         for (int r = 0; r < rows; r++) {
@@ -53,6 +54,24 @@ static void packed_equals_dense(void)
     }
     nmt_gemm_nm_set_path(NMT_NM_PATH_AUTO);
     CHECK(differ == 0, "%d packed entries differ from nmt_mvue_prune's", differ);
+    /* A data-parallel shard: columns [first, first + width) held alone,
+     * drawing with the whole row's counters, prune as the whole does. */
+    const int shards[][2] = {{0, 60}, {60, 143}, {100, 103}};
+    int shard_differ = 0;
+    for (int t = 0; t < 3; t++) {
+        const int first = shards[t][0], width = shards[t][1], groups = (width + 1) / 2;
+        float *part = malloc(sizeof(float) * rows * width), *values = malloc(sizeof(float) * rows * groups);
+        float *unpacked = malloc(sizeof(float) * rows * 2 * groups);
+        uint8_t *index = malloc((size_t)rows * groups);
+        for (int r = 0; r < rows; r++) memcpy(part + r * width, dy + r * cols + first, sizeof(float) * width);
+        nmt_packed p = {.values = values, .index = index};
+        nmt_mvue_prune_packed(part, rows, width, 0, width, (nmt_mvue_draws){key, cols, first}, &p);
+        nmt_unpack(&p, unpacked);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < width; j++) shard_differ += unpacked[r * p.k + j] != dense[r * cols + first + j];
+        free(part), free(values), free(unpacked), free(index);
+    }
+    CHECK(shard_differ == 0, "%d entries of shards pruned apart differ from the whole", shard_differ);
     free(dy), free(dense);
 }
 
@@ -99,12 +118,12 @@ static void layer(const layer_case *t)
     float *dx = malloc(sizeof(float) * x_count), *dx_dense = malloc(sizeof(float) * x_count);
     float *db = malloc(sizeof(float) * t->c_out), *db_dense = malloc(sizeof(float) * t->c_out);
     const nmt_operand op = {w, NULL}, dy_op = {dy, NULL};
-    CHECK(conv_backward(&dense, s->n, op, x, dy, 0, dy_op, dw_dense, t->bias ? db_dense : NULL, dx_dense, 0,
+    CHECK(conv_backward(&dense, s->n, op, x, dy, (nmt_mvue_draws){0}, dy_op, dw_dense, t->bias ? db_dense : NULL, dx_dense, 0,
                         workspace, floats, NULL) == 0, "%s", nmt_errmsg());
     const nmt_nm_path paths[] = {NMT_NM_PATH_PORTABLE, NMT_NM_PATH_AVX2, NMT_NM_PATH_AVX512};
     for (int p = 0; p < 3; p++) {
         if (nmt_gemm_nm_set_path(paths[p])) continue;
-        CHECK(conv_backward(&sparse, s->n, op, x, dy, key, dy_op, dw, t->bias ? db : NULL, dx, 0, workspace, floats,
+        CHECK(conv_backward(&sparse, s->n, op, x, dy, (nmt_mvue_draws){key, cols, 0}, dy_op, dw, t->bias ? db : NULL, dx, 0, workspace, floats,
                             NULL) == 0, "%s", nmt_errmsg());
         /* fp32 sums of `cols` products: the error is bounded by a few
          * units of rounding of the sum of the products' magnitudes. */

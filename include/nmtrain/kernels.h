@@ -116,7 +116,7 @@ void nmt_im2row_panels_images(const nmt_conv_shape *s, const float *x, int n0, i
                               float *panels);
 /* --grad-nm's weight gradient fused with dY's pruning and the lowering:
  * dW (c_out x K, K ordered (kh, kw, ci)) = P col^T, P being dY (c_out x
- * n*ho*wo) pruned as nmt_mvue_prune prunes it with `key`. The batch is cut
+ * n*ho*wo) pruned by the MVUE rule with `draws` (nmtrain/nm.h). The batch is cut
  * into slices of nmt_gemm_nm_wg_slice_images(s) images (fixed by the
  * shape): a thread prunes, lowers (a column panel at a time, in its part of
  * the workspace) and multiplies one slice into its own partial sum, and the
@@ -127,7 +127,7 @@ void nmt_im2row_panels_images(const nmt_conv_shape *s, const float *x, int n0, i
  * one thread. */
 int nmt_gemm_nm_wg_slice_images(const nmt_conv_shape *s);
 size_t nmt_gemm_nm_wg_workspace_floats(const nmt_conv_shape *s, int c_out);
-int nmt_gemm_nm_wg(const nmt_conv_shape *s, int c_out, const float *x, const float *dy, uint64_t key,
+int nmt_gemm_nm_wg(const nmt_conv_shape *s, int c_out, const float *x, const float *dy, nmt_mvue_draws draws,
                    float *workspace, size_t workspace_floats, float *dw);
 /* Sparse forward fused with the lowering: y = W_in im2col(x) for the whole
  * batch, w packed N:M along K = (kh, kw, ci) (rows c_out), y c_out x

@@ -89,14 +89,23 @@ void nmt_unpack(const nmt_packed *p, float *dense);
  * values. An odd last entry pairs with a zero and is kept as it is. E[out] = in.
  * out is rows x cols, dense, with the pruned entries 0. Parallel over rows. */
 void nmt_mvue_prune(const float *in, int rows, int cols, uint64_t key, float *out);
-/* The same draws over columns [col0, col0 + count) of each row of `in`
- * (rows x cols, so a pair's counter is still r * cols + j), packed 1:2 along
- * the columns into out (rows x 2*ceil(count/2); values and index of
- * rows * ceil(count/2) entries, owned by the caller): the weight gradient's
- * N:M operand. 2:4 keeps one of each pair too, so it packs the same. col0
- * must be even; an odd count must end the row (its last entry is kept as
- * it is, paired with a zero column the packed k adds). */
-void nmt_mvue_prune_packed(const float *in, int rows, int cols, int col0, int count, uint64_t key,
+/* Where a pruning's draws come from: the pair starting at (r, j) of the
+ * matrix at hand draws counter r * row_length + first_column + j with `key`.
+ * nmt_mvue_prune's are {key, cols, 0}. A data-parallel rank holding samples
+ * [f, f + b) of a global batch of B samples (P positions each) draws {key,
+ * B * P, f * P}: as one process pruning the whole batch would. */
+typedef struct nmt_mvue_draws {
+    uint64_t key;
+    int64_t row_length, first_column;
+} nmt_mvue_draws;
+/* The same rule over columns [col0, col0 + count) of each row of `in`
+ * (rows x cols), with `draws`, packed 1:2 along the columns into out (rows x
+ * 2*ceil(count/2); values and index of rows * ceil(count/2) entries, owned
+ * by the caller): the weight gradient's N:M operand. 2:4 keeps one of each
+ * pair too, so it packs the same. col0 + draws.first_column must be even; an
+ * odd count must end the row (its last entry is kept as it is, paired with a
+ * zero column the packed k adds). */
+void nmt_mvue_prune_packed(const float *in, int rows, int cols, int col0, int count, nmt_mvue_draws draws,
                            nmt_packed *out);
 
 /* ---- PyTorch's 2:4 semi-structured layout ----------------------------------

@@ -115,6 +115,11 @@ const nmt_packed *nmt_net_forward_operand(nmt_net *net, const char *param_name);
  * by this rank's part of it, so the ranks' gradients sum to the global
  * batch's; each sample's loss gradient is then one process's bit for bit. */
 void nmt_net_set_grad_batch(nmt_net *net, int global_batch);
+/* Data parallelism: this rank's samples start at `first_sample` of the
+ * global batch (0, the default), so --grad-nm's draws count the global
+ * batch's columns (with nmt_net_set_grad_batch's size) and K ranks prune dY
+ * as one process pruning the whole batch does. */
+void nmt_net_set_first_sample(nmt_net *net, int first_sample);
 /* `ready` is called during backward as soon as parameter `index`'s
  * gradient is final (to start its reduction while backward goes on). */
 void nmt_net_on_grad_ready(nmt_net *net, void (*ready)(void *ctx, int index), void *ctx);

@@ -54,7 +54,7 @@ size_t nmt_gemm_nm_wg_workspace_floats(const nmt_conv_shape *s, int c_out)
     return align16(partials) + thread_floats(s, c_out, nmt_gemm_nm_wg_slice_images(s)) * (size_t)omp_get_num_procs();
 }
 
-int nmt_gemm_nm_wg(const nmt_conv_shape *s, int c_out, const float *x, const float *dy, uint64_t key,
+int nmt_gemm_nm_wg(const nmt_conv_shape *s, int c_out, const float *x, const float *dy, nmt_mvue_draws draws,
                    float *workspace, size_t workspace_floats, float *dw)
 {
     const int images = nmt_gemm_nm_wg_slice_images(s), slices = slice_count(s), area = s->ho * s->wo;
@@ -77,7 +77,7 @@ int nmt_gemm_nm_wg(const nmt_conv_shape *s, int c_out, const float *x, const flo
         float *scratch = panel + align16(2 * groups * NMT_NM_PANEL_COLS);
         nmt_packed a = {.values = scratch + align16(nmt_im2row_panels_scratch_floats(s, n1 - n0))};
         a.index = (uint8_t *)(a.values + align16((size_t)c_out * groups));
-        nmt_mvue_prune_packed(dy, c_out, cols, n0 * area, pixels, key, &a);
+        nmt_mvue_prune_packed(dy, c_out, cols, n0 * area, pixels, draws, &a);
         if (nmt_im2row_panels_scratch_floats(s, 1)) nm_pixel_major(s, x, n0, n1, scratch);
         if (a.k > pixels) /* the zero row the odd last pixel pairs with */
             for (int p = 0; p < NMT_NM_PANEL_COLS; p++) panel[(size_t)pixels * NMT_NM_PANEL_COLS + p] = 0.0f;

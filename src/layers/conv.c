@@ -181,14 +181,14 @@ static int nm_wg_sliced(const nmt_conv_shape *s)
 }
 
 /* dW = prune(dY) col^T through the N:M kernel, a chunk of images at a time. */
-static void nm_weight_gradient(const nmt_conv_shape *s, int c_out, const float *x, const float *dy, uint64_t key,
+static void nm_weight_gradient(const nmt_conv_shape *s, int c_out, const float *x, const float *dy, nmt_mvue_draws draws,
                                float *dw, float *workspace, conv_timing *timing, double *mark)
 {
     const int step = nm_wg_chunk_images(s, c_out), image_cols = s->ho * s->wo, cols = s->n * image_cols;
     const int k = s->kh * s->kw * s->c;
     FOR_EACH_CHUNK(s, step, n0, n1) {
         nm_wg_workspace w = nm_wg_carve(s, c_out, n1 - n0, workspace);
-        nmt_mvue_prune_packed(dy, c_out, cols, n0 * image_cols, (n1 - n0) * image_cols, key, &w.dy);
+        nmt_mvue_prune_packed(dy, c_out, cols, n0 * image_cols, (n1 - n0) * image_cols, draws, &w.dy);
         lap(timing, CONV_PRUNE_WG, mark);
         nmt_im2row_panels_images(s, x, n0, n1, w.scratch, w.dy.k, w.panels);
         lap(timing, CONV_LOWER_BW, mark);
@@ -406,7 +406,7 @@ static void winograd_backward(const nmt_conv_shape *s, int c_out, const float *w
 }
 
 int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float *x, const float *dy,
-                  uint64_t wg_key, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx, float *workspace,
+                  nmt_mvue_draws wg_draws, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx, float *workspace,
                   size_t workspace_floats, conv_timing *timing)
 {
     nmt_conv_shape shape;
@@ -435,9 +435,9 @@ int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float
         break;
     case CONV_PATH_NM_WG:
         if (!nm_wg_sliced(s)) {
-            nm_weight_gradient(s, c_out, x, dy, wg_key, dw, workspace, timing, &mark);
+            nm_weight_gradient(s, c_out, x, dy, wg_draws, dw, workspace, timing, &mark);
         } else {
-            if (nmt_gemm_nm_wg(s, c_out, x, dy, wg_key, workspace, workspace_floats, dw)) return -1;
+            if (nmt_gemm_nm_wg(s, c_out, x, dy, wg_draws, workspace, workspace_floats, dw)) return -1;
             lap(timing, CONV_WEIGHT_GRAD, &mark);
         }
         if (winograd_dx)

@@ -33,8 +33,8 @@ typedef struct nmt_operand {
  * network allocates what the plans ask for, and the compute functions pass
  * the workspace's real capacity down to the kernels, which check it.
  * Backward: the weight gradient reads dy, or under --grad-nm (the plan's
- * wg_nm) dy MVUE-pruned with the draws of wg_key (nmt_mvue_prune's, over
- * the whole batch's columns); the bias gradient dy; backward-data dy_bw: dense
+ * wg_nm) dy MVUE-pruned with wg_draws (nmtrain/nm.h; {key, cols, 0}
+ * prunes as nmt_mvue_prune); the bias gradient dy; backward-data dy_bw: dense
  * (.dense), or pruned by the method and packed with the pixels as rows
  * (.packed, rows = cols, k = c_out; then w_t must be dense). dW and dbias
  * are overwritten; dx is added to, or overwritten when accumulate_dx is 0
@@ -93,7 +93,7 @@ int conv_uses_winograd(const nmt_conv_shape *s, int c_out);
 int conv_forward(const conv_plan *plan, int batch, nmt_operand w, const float *bias, const float *x,
                  float *workspace, size_t workspace_floats, float *y, conv_timing *timing);
 int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float *x, const float *dy,
-                  uint64_t wg_key, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx, float *workspace,
+                  nmt_mvue_draws wg_draws, nmt_operand dy_bw, float *dw, float *dbias, float *dx, int accumulate_dx, float *workspace,
                   size_t workspace_floats, conv_timing *timing);
 
 /* ---- batch norm (over the batch and spatial dims of each channel) ---- */

@@ -157,7 +157,7 @@ static prune_row_fn choose_prune_row(void)
     return prune_row_portable;
 }
 
-void nmt_mvue_prune_packed(const float *in, int rows, int cols, int col0, int count, uint64_t key,
+void nmt_mvue_prune_packed(const float *in, int rows, int cols, int col0, int count, nmt_mvue_draws draws,
                            nmt_packed *out)
 {
     const int groups = (count + 1) / 2;
@@ -170,7 +170,8 @@ void nmt_mvue_prune_packed(const float *in, int rows, int cols, int col0, int co
         const float *x = in + (size_t)r * cols + col0;
         float *values = out->values + (size_t)r * groups;
         uint8_t *index = out->index + (size_t)r * groups;
-        prune_row(x, count / 2, key, (uint64_t)r * (uint64_t)cols + (uint64_t)col0, values, index);
+        prune_row(x, count / 2, draws.key, (uint64_t)(r * draws.row_length + draws.first_column + col0), values,
+                  index);
         if (count % 2) values[groups - 1] = x[count - 1], index[groups - 1] = 0; /* the row's odd last entry, as it is */
     }
 }

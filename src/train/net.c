@@ -57,6 +57,7 @@ struct nmt_net {
     double operand_seconds;           /* building backward-data operands (method_bw_operand) */
     /* data parallelism */
     int grad_batch;                   /* the global batch the loss gradient averages over (0: this batch) */
+    int first_sample;                 /* this rank's first sample in the global batch (--grad-nm's draws) */
     void (*grad_ready)(void *ctx, int index);
     void *grad_ready_ctx;
     nmt_comm *bn_comm;                /* sync batch norm over these ranks */
@@ -610,9 +611,11 @@ int nmt_net_backward(nmt_net *net)
                 net->operand_seconds += spent;
                 start += spent;
             }
-            /* --grad-nm's draws: keyed by (seed, step, layer) */
-            const uint64_t wg_key = nmt_rng_counter_key(net->seed, (uint64_t)net->step, (uint64_t)i);
-            if (conv_backward(&node->conv, batch, w_bw, in, dy, wg_key, dy_bw, w->grad,
+            /* --grad-nm's draws: keyed by (seed, step, layer), counted over
+             * the global batch's columns, as one process counts them */
+            const nmt_mvue_draws wg_draws = {nmt_rng_counter_key(net->seed, (uint64_t)net->step, (uint64_t)i),
+                                             (int64_t)grad_batch * gemm_plane, (int64_t)net->first_sample * gemm_plane};
+            if (conv_backward(&node->conv, batch, w_bw, in, dy, wg_draws, dy_bw, w->grad,
                               node->bias >= 0 ? net->params[node->bias].grad : NULL, dx, !overwrite, net->col,
                               net->col_floats, net->profiling ? &net->conv_phases : NULL))
                 return -1;
@@ -687,6 +690,7 @@ int nmt_net_backward(nmt_net *net)
 }
 
 void nmt_net_set_grad_batch(nmt_net *net, int global_batch) { net->grad_batch = global_batch; }
+void nmt_net_set_first_sample(nmt_net *net, int first_sample) { net->first_sample = first_sample; }
 
 void nmt_net_on_grad_ready(nmt_net *net, void (*ready)(void *ctx, int index), void *ctx)
 {

@@ -424,8 +424,9 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
     const int is_root = !comm || comm->rank == 0;
     grad_sync *sync = NULL;
     if (!rc && comm) {
-        nmt_loader_shard(&ld, (int)((int64_t)cfg->batch * comm->rank / comm->size),
-                         (int)((int64_t)cfg->batch * (comm->rank + 1) / comm->size));
+        const int first_sample = (int)((int64_t)cfg->batch * comm->rank / comm->size);
+        nmt_loader_shard(&ld, first_sample, (int)((int64_t)cfg->batch * (comm->rank + 1) / comm->size));
+        nmt_net_set_first_sample(net, first_sample);
         if (cfg->sync_bn) nmt_net_sync_batchnorm(net, comm);
         const float bucket_mb = cfg->bucket_mb > 0 ? cfg->bucket_mb : 1.0f;
         if (!(sync = grad_sync_create(net, comm, (size_t)((double)bucket_mb * (1 << 20) / sizeof(float)))))
