@@ -98,6 +98,15 @@ done
 for run in folder1 folder2 folder3; do
     tail -1 "$dir/$run/log.csv" | grep -q ',1$' || { echo "$run: not 1 skipped image"; cat "$dir/$run/log.csv"; exit 1; }
 done
+# --grad-nm: one step of the ViT, bdwp 2:8 with dY pruned 2:4. The ranks
+# draw with the global batch's column counters, so they prune as one process
+# pruning the whole batch. Not more steps: once the weights differ in their
+# last bit a pair whose u (|a| + |b|) lies within an ulp of |a| can flip (seen
+# at step 2 on one row of qkv), which moves that row by the pair's size.
+gradnm="$vit --max-steps 1 --method bdwp --nm 2:8 --grad-nm 2:4"
+"$NMTRAIN" $gradnm --out "$dir/gradnm1" > /dev/null
+ranks 2 gradnm2 $gradnm
+ranks 3 gradnm3 $gradnm
 cd tests/ref
 compare() { /usr/bin/python3 compare_checkpoints.py "$dir/$1/checkpoint.safetensors" "$dir/$2/checkpoint.safetensors" "$3" $4; }
 compare vit1 vit2 1e-5
@@ -110,6 +119,8 @@ compare vit1 to1 1e-5
 compare vit2 to2 0 --exact
 compare folder1 folder2 1e-5
 compare folder1 folder3 1e-5
-echo "mpi-check: 2 and 3 ranks match one process after 20 ViT steps and 5 ResNet9 (sync-bn) steps; 2 ranks repeat bit for bit;"
+compare gradnm1 gradnm2 1e-6
+compare gradnm1 gradnm3 1e-6
+echo "mpi-check: 2 and 3 ranks match one process after 20 ViT steps, 5 ResNet9 (sync-bn) steps and one --grad-nm step; 2 ranks repeat bit for bit;"
 echo "  10 steps at 2 ranks resume at 3 ranks and at one process to match one process, and at 2 ranks bit for bit;"
 echo "  with a skipped image, 2 and 3 ranks match one process"
