@@ -5,6 +5,8 @@ set -e
 packages="gcc make libc6-dev libopenblas-dev zlib1g-dev libpng-dev libcjson-dev binutils pkg-config dataset-fashion-mnist python3-numpy python3-torch python3-onnx verilator yosys"
 # image-folder data sets: JPEG decoding, and PIL for the tests' reference decoder
 packages="$packages libjpeg62-turbo-dev python3-pil"
+# the dense anchor benchmark (bench/bench_onednn.c): oneDNN's C API
+packages="$packages libdnnl-dev"
 # data-parallel training: Open MPI (mpicc, mpirun)
 packages="$packages libopenmpi-dev openmpi-bin"
 # the fuzz harnesses (mk/fuzz.mk): clang, its libFuzzer runtime and its OpenMP
