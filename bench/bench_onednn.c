@@ -250,8 +250,9 @@ static void nmt_conv_forward(const conv_plan *plan, const nmt_conv *c)
 static void nmt_conv_backward(const conv_plan *plan, const nmt_conv *c, double *bwd, double *wg)
 {
     const nmt_operand w_t = {c->w, plan->operands.bw_nm ? &c->w_out : NULL}, dy_bw = {c->dy, NULL};
+    const nmt_mvue_draws draws = {7, (int64_t)c->shape.n * c->shape.ho * c->shape.wo, 0}; /* the whole batch */
     conv_timing timing = {{0}};
-    check_nmt(conv_backward(plan, c->shape.n, w_t, c->x, c->dy, 7, dy_bw, c->dw, NULL, c->dx, 0, c->workspace,
+    check_nmt(conv_backward(plan, c->shape.n, w_t, c->x, c->dy, draws, dy_bw, c->dw, NULL, c->dx, 0, c->workspace,
                             c->workspace_floats, &timing),
               "conv_backward");
     *bwd = timing.seconds[CONV_BACKWARD_DATA];
