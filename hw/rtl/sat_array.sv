@@ -50,9 +50,13 @@ module sat_array #(
     logic [31:0]          vp  [R+1][C];
     logic [31:0]          dup [R+1][C];
     logic [31:0]          ddn [R+1][C];
-    logic [31:0]          s   [R][C];
-    logic                 sv  [R][C];
-    logic [TGW-1:0]       st  [R][C];
+    // the WS tap's sources, driven only by PE outputs and read at a variable
+    // row: with the PE as a blackbox (a separately mapped PE, read_verilog
+    // -lib) Yosys 0.23 keeps them as memories without write ports and drops
+    // the tap; mem2reg makes them wires in every flow
+    (* mem2reg *) logic [31:0]    s   [R][C];
+    (* mem2reg *) logic           sv  [R][C];
+    (* mem2reg *) logic [TGW-1:0] st  [R][C];
 
     for (genvar pr = 0; pr < R; pr++) begin : g_row_edge
         assign hv[pr][0] = h_vld[pr];
