@@ -50,13 +50,15 @@ module sat_array #(
     logic [31:0]          vp  [R+1][C];
     logic [31:0]          dup [R+1][C];
     logic [31:0]          ddn [R+1][C];
-    // the WS tap's sources, driven only by PE outputs and read at a variable
-    // row: with the PE as a blackbox (a separately mapped PE, read_verilog
-    // -lib) Yosys 0.23 keeps them as memories without write ports and drops
-    // the tap; mem2reg makes them wires in every flow
-    (* mem2reg *) logic [31:0]    s   [R][C];
-    (* mem2reg *) logic           sv  [R][C];
-    (* mem2reg *) logic [TGW-1:0] st  [R][C];
+    // the WS tap's sources, PE (pr, pc) at word pc*R + pr: packed, a column
+    // per R words, so the tap is an R:1 multiplexer per column. (Read at
+    // [tap_row][pc] from an unpacked [R][C] array, Yosys 0.23 compares the
+    // flattened address with all R x C words for every read: 3 C (R C - 1)
+    // comparators and R C-way multiplexers, 98k at 32 x 32, which kept the
+    // whole-array synthesis from finishing.)
+    logic [R*C*32-1:0]  s;
+    logic [R*C-1:0]     sv;
+    logic [R*C*TGW-1:0] st;
 
     for (genvar pr = 0; pr < R; pr++) begin : g_row_edge
         assign hv[pr][0] = h_vld[pr];
@@ -72,9 +74,12 @@ module sat_array #(
         assign ddn[0][pc] = d_top[pc*32 +: 32];
         assign dup[R][pc] = 32'd0;
         assign drain[pc*32 +: 32] = dup[0][pc];
-        assign tap_sum[pc*32 +: 32] = s[tap_row][pc];
-        assign tap_vld[pc] = sv[tap_row][pc];
-        assign tap_tag[pc*TGW +: TGW] = st[tap_row][pc];
+        wire [R*32-1:0]  col_s = s[pc*R*32 +: R*32];
+        wire [R-1:0]     col_v = sv[pc*R +: R];
+        wire [R*TGW-1:0] col_t = st[pc*R*TGW +: R*TGW];
+        assign tap_sum[pc*32 +: 32] = col_s[tap_row*32 +: 32];
+        assign tap_vld[pc] = col_v[tap_row];
+        assign tap_tag[pc*TGW +: TGW] = col_t[tap_row*TGW +: TGW];
     end
 
     for (genvar pr = 0; pr < R; pr++) begin : g_r
@@ -89,7 +94,7 @@ module sat_array #(
                 .v_lanes_in(vl[pr][pc]), .v_lanes_out(vl[pr+1][pc]),
                 .w_in(vw[pr][pc]), .w_out(vw[pr+1][pc]),
                 .v_ps_in(vp[pr][pc]), .v_ps_out(vp[pr+1][pc]),
-                .sum(s[pr][pc]), .sum_vld(sv[pr][pc]), .sum_tag(st[pr][pc]),
+                .sum(s[(pc*R+pr)*32 +: 32]), .sum_vld(sv[pc*R+pr]), .sum_tag(st[(pc*R+pr)*TGW +: TGW]),
                 .d_up_in(dup[pr+1][pc]), .d_up_out(dup[pr][pc]),
                 .d_dn_in(ddn[pr][pc]), .d_dn_out(ddn[pr+1][pc]));
         end
