@@ -62,9 +62,10 @@ hw-check: $(HW_BUILD)/sat_hw $(HW_BUILD)/fp/Vfp $(HW_BUILD)/tile4x4/Vtile $(HW_B
 	$(HW_BUILD)/sat_hw gen-check $(HW_BUILD)/gen4/g.expect $(HW_BUILD)/gen4/g.out
 
 # Synthesis for UltraScale+ (the VU9P's family): PEs, arrays, the
-# generator. Minutes per PE; a 32 x 32 array's run takes well over half an
-# hour (Yosys works through the array module's 1024-instance netlist), so
-# `make synth` is never part of make check. One line per design in
+# generator. Under a minute per PE; a whole 32 x 32 array about 6 CPU
+# minutes and 1.7 GB (Yosys's opt_clean over the array module's
+# 1024-instance netlist is most of it), so `make synth` is never part of
+# make check. One line per design in
 # $(HW_SYNTH)/NAME.line; the table is $(HW_SYNTH)/summary.txt (docs/sat.md).
 HW_SYNTH := $(HW_BUILD)/synth
 HW_SYNTH_DESIGNS := pe_dense pe_nm8 pe_nm16 gen_lane_m16 array8_nm16 array32_dense array32_nm8 array32_nm16 gen32_m16

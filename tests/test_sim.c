@@ -1107,6 +1107,12 @@ static void test_resources(void)
     CHECK(res.lut == 1024 * 1981 + 32 * 5638 && res.ff == 1024 * 1022 + 32 * 1109,
           "default LUT %g FF %g: 1024 M <= 16 PEs and 32 generator lanes", res.lut, res.ff);
     CHECK(res.uram > 0 && res.bram36 > 0, "buffers in BRAM36 %g and URAM %g", res.bram36, res.uram);
+    /* against the whole 32 x 32, M <= 16 array as synthesized (2,035,668 LUT,
+     * 1,046,528 FF, 1,024 DSP; make synth, 2026-12-06): 1% on LUTs for ABC's
+     * run-to-run mapping of the PE and the array's own tap multiplexers
+     * (27,604 LUTs), which the check does not count; it is 0.35% under */
+    CHECK(fabs(res.array_lut - 2035668) <= 0.01 * 2035668 && res.array_ff == 1046528 && res.array_dsp == 1024,
+          "32 x 32 array LUT %g FF %g DSP %g against its synthesis", res.array_lut, res.array_ff, res.array_dsp);
     /* this RTL's 32 x 32 array needs more LUTs than the VU9P has, nothing else */
     CHECK(res.over_budget && res.lut_frac > 1.8 && res.lut_frac < 1.9 && res.ff_frac < 0.5 && res.dsp_frac < 0.2 &&
               res.bram_frac < 1 && res.uram_frac < 1 && !strcmp(nmt_sim_resources_over(&res, over, sizeof over), "LUT"),
@@ -1144,14 +1150,16 @@ static void test_resources(void)
     nmt_sim_workload_free(&wl);
 
     /* an 8 x 8 M <= 16 array against the 8 x 8 array Yosys synthesized whole:
-     * 125,656 LUT, 65,408 FF, 64 DSP. 1%: ABC maps the PE's logic about 1%
-     * differently inside the array than alone (1,981 x 64 = 126,784, 0.9%
-     * over), and the array's own WS output tap multiplexer is not counted. */
+     * 126,616 LUT, 65,408 FF, 64 DSP (make synth, 2026-12-06). 1% on LUTs:
+     * ABC maps the same PE to 1,948..1,981 LUTs from run to run (its input's
+     * order follows the design around it; 125,656 in an earlier run of the
+     * same array), and the array's own WS tap multiplexers (984 LUTs here)
+     * are not counted; the check's 126,784 is 0.13% over. */
     cfg.rows = cfg.cols = 8;
     nmt_sim_resources_check(&cfg, &res);
-    CHECK(fabs(res.array_lut - 125656) <= 0.01 * 125656 && fabs(res.array_ff - 65408) <= 0.01 * 65408 &&
+    CHECK(fabs(res.array_lut - 126616) <= 0.01 * 126616 && fabs(res.array_ff - 65408) <= 0.01 * 65408 &&
               res.array_dsp == 64,
-          "8 x 8, M <= 16: LUT %g FF %g DSP %g against the synthesized 125656 / 65408 / 64", res.array_lut,
+          "8 x 8, M <= 16: LUT %g FF %g DSP %g against the synthesized 126616 / 65408 / 64", res.array_lut,
           res.array_ff, res.array_dsp);
 
     /* the PE follows the multiplexer max_m asks for */

@@ -115,7 +115,7 @@ void nmt_sim_report_table(FILE *out, const nmt_sim_config *cfg, const nmt_sim_wo
             nmt_sim_resources_over(rs, over, sizeof over), rs->over_budget ? " **" : "");
     fprintf(out,
             "  LUT/FF: %d x %d PEs x %.0f/%.0f (the synthesized %s PE%s) + %d generator lanes x %.0f/%.0f; "
-            "the vector engine and controllers are not counted\n",
+            "the vector engine, the controllers and the array's WS tap are not counted\n",
             cfg->rows, cfg->cols, rs->pe_lut, rs->pe_ff, cfg->max_m == 1 ? "dense" : cfg->max_m <= 8 ? "M <= 8" : "M <= 16",
             cfg->max_m > 16 ? ", smaller than max_m needs" : "", cfg->gen_lanes, cfg->lut_per_gen_lane,
             cfg->ff_per_gen_lane);
