@@ -584,8 +584,21 @@ static void check_training_resume(void)
              nmtrain, root);
     snprintf(command, sizeof command, "%s --workers 1 --out %s/full 2>/dev/null", common, root);
     int rc = system(command);
-    snprintf(command, sizeof command, "%s --workers 2 --out %s/part --max-steps 4 2>/dev/null", common, root);
+    snprintf(command, sizeof command, "%s --workers 2 --out %s/part --max-steps 4 >%s/part.out 2>/dev/null", common,
+             root, root);
     rc |= system(command);
+    /* Its step-time line: the 3 steps after the first, their data wait a part of their time. */
+    FILE *out = fopen(at(p, "part.out"), "r");
+    char text[512];
+    int after_first = 0;
+    double first = -1, step = -1, images_per_s = -1, wait_ms = -1;
+    while (out && fgets(text, sizeof text, out))
+        if (sscanf(text, "step time: the first %lf s; the %d after it %lf s a step (%lf img/s), %lf ms", &first,
+                   &after_first, &step, &images_per_s, &wait_ms) == 5)
+            break;
+    if (out) fclose(out);
+    CHECK(after_first == 3 && first > 0 && step > 0 && wait_ms >= 0 && wait_ms <= 1.01e3 * step,
+          "step time line: %d steps after the first, %g s a step, %g ms waiting", after_first, step, wait_ms);
     snprintf(command, sizeof command,
              "%s --workers 4 --out %s/part --resume %s/part/checkpoint.safetensors 2>/dev/null", common, root, root);
     rc |= system(command);

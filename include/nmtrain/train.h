@@ -288,6 +288,15 @@ typedef struct nmt_grad_sum_stats {
                                  rank), copying the sums back */
 } nmt_grad_sum_stats;
 
+/* Where this call's optimiser steps spent their time; the first step apart
+ * (allocation, cold caches, the first batch decoded while nothing is ahead). */
+typedef struct nmt_step_timing {
+    int64_t steps;
+    double first_seconds;
+    double rest_seconds;           /* the steps after the first */
+    double rest_data_wait_seconds; /* of them, waiting for the next batch */
+} nmt_step_timing;
+
 typedef struct nmt_train_result {
     int epochs_done;        /* epochs completed by this call; `last` describes the last of them */
     nmt_epoch_result last;
@@ -296,6 +305,7 @@ typedef struct nmt_train_result {
     int stopped_by;         /* the signal number in *cfg->stop that ended the run early, or 0 */
     int already_finished;   /* the resumed checkpoint had done every epoch: nothing ran */
     nmt_grad_sum_stats grad_sums; /* data parallel only (else all 0) */
+    nmt_step_timing timing;
 } nmt_train_result;
 
 /* Evaluates `net` on every sample of `ds` (batch-norm in inference mode). */

@@ -48,6 +48,15 @@ static void print_grad_sums(const nmt_grad_sum_stats *g)
            g->bytes / 1048576.0, g->buckets, g->backward_seconds * ms, g->start_seconds * ms, g->finish_seconds * ms);
 }
 
+static void print_step_timing(const nmt_step_timing *t, int batch)
+{
+    if (t->steps < 2) return;
+    const double rest = (double)(t->steps - 1), step = t->rest_seconds / rest;
+    printf("step time: the first %.4g s; the %lld after it %.4g s a step (%.4g img/s), %.3g ms of it waiting for "
+           "data\n",
+           t->first_seconds, (long long)(t->steps - 1), step, batch / step, 1e3 * t->rest_data_wait_seconds / rest);
+}
+
 /* Under a launcher (mpirun -np K) every rank runs the same job on its share
  * of each batch; rank 0 alone prints, logs and checkpoints. */
 int nmt_cmd_train(int argc, char **argv)
@@ -102,7 +111,7 @@ static int train_job(cli_options *op)
     o.train.stop = &stop_signal;
     catch_signals();
     int rc = nmt_train(t, &train, &test, &result);
-    if (rc == 0) print_grad_sums(&result.grad_sums);
+    if (rc == 0) print_grad_sums(&result.grad_sums), print_step_timing(&result.timing, t->batch);
     const nmt_run_state *s = &result.state;
     if (rc != 0) {
         fprintf(stderr, "nmtrain: %s\n", nmt_errmsg());

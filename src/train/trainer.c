@@ -484,7 +484,9 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
                 result->stopped_by = *cfg->stop;
                 break;
             }
+            const double step_start = nmt_now();
             const int n = nmt_loader_next(&ld, x, labels);
+            const double data_wait = nmt_now() - step_start;
             if (n <= 0) { /* an image folder's strict error, or its last batches all unreadable: the epoch ends */
                 if (n < 0) rc = -1;
                 else b = per_epoch;
@@ -536,6 +538,14 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
             const int new_masks = state.step % interval == 0;
             nmt_net_refresh_sparse(net, new_masks);
             if (new_masks) state.mask_step = state.step;
+            const double step_seconds = nmt_now() - step_start;
+            result->timing.steps = steps_this_run;
+            if (steps_this_run == 1) {
+                result->timing.first_seconds = step_seconds;
+            } else {
+                result->timing.rest_seconds += step_seconds;
+                result->timing.rest_data_wait_seconds += data_wait;
+            }
             state.epoch_loss_sum += (double)loss * n;
             state.epoch_correct += hits;
             state.epoch_seen += n;
