@@ -2,7 +2,7 @@
 """nmtrain beside PyTorch 1.13 (Debian's python3-torch) on the same models,
 batch, optimiser, thread count and instruction set, in one invocation.
 
-    python3 bench/compare_torch.py [--models resnet9,resnet18,vgg19 (or vit)] [--methods dense,dense-lowered,bdwp:2:8]
+    python3 bench/compare_torch.py [--models resnet9,resnet18,vgg19 (or vit, resnet50)] [--methods dense,dense-lowered,bdwp:2:8,bdwp+g2:4:2:8]
                                    [--batch 128] [--threads 2] [--isa avx2|avx512] [--rounds 3] [--csv FILE]
 
 --isa caps both sides: nmtrain's OpenBLAS core and N:M path (bench_train

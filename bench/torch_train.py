@@ -3,7 +3,7 @@
 and names, tests/ref/reference.py), batch, input size and optimiser as
 build/bench/bench_train, through Debian's python3-torch on the CPU.
 
-    python3 bench/torch_train.py [--models resnet9,resnet18,vgg19] [--batch 128] [--reps 5] [--threads 2]
+    python3 bench/torch_train.py [--models resnet9,resnet18,vgg19,resnet50,vit] [--batch 128] [--reps 5] [--threads 2]
 
 Each model runs in its own process so its peak RSS is its own. Prints
 images/s (median of --reps steps after one warm-up) and peak MB."""
@@ -24,7 +24,13 @@ def child(arch, batch, reps, threads):
     import reference
     torch.set_num_threads(threads)
     torch.manual_seed(1)
-    model = reference.build(arch, 3, 10, 1.0)
+    if arch == "resnet50":  # torchvision's (v1.5 blocks) with nmtrain's CIFAR stem: 3x3 stride 1, no max pool
+        import torchvision
+        model = torchvision.models.resnet50(num_classes=10)
+        model.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+        model.maxpool = torch.nn.Identity()
+    else:
+        model = reference.build(arch, 3, 10, 1.0)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
     x = torch.randn(batch, 3, 32, 32)
     y = torch.randint(0, 10, (batch,))
