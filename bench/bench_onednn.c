@@ -371,20 +371,9 @@ static const char *isa_name(dnnl_cpu_isa_t isa)
 
 static void print_machine(int threads, int reps, int rounds, int quick)
 {
-    char model[256] = "unknown", load[64] = "?";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f))
-            if (strncmp(line, "model name", 10) == 0) {
-                char *colon = strchr(line, ':');
-                if (colon) snprintf(model, sizeof model, "%s", colon + 2);
-                model[strcspn(model, "\n")] = 0;
-                break;
-            }
-        fclose(f);
-    }
-    f = fopen("/proc/loadavg", "r");
+    char model[256], load[64] = "?";
+    bench_cpu_model(model, sizeof model);
+    FILE *f = fopen("/proc/loadavg", "r");
     if (f) {
         double one, five, fifteen;
         if (fscanf(f, "%lf %lf %lf", &one, &five, &fifteen) == 3)

@@ -1,9 +1,30 @@
 /* Timing shared by the benchmark programs: the median of `reps` timed runs
- * of a statement after one untimed warm-up. */
+ * of a statement after one untimed warm-up, and the CPU's model name that
+ * every table states. */
 #ifndef NMT_BENCH_TIMING_H
 #define NMT_BENCH_TIMING_H
 
+#include <stdio.h>
+#include <string.h>
+
 #include "nmtrain.h"
+
+/* The "model name" line of /proc/cpuinfo, or "unknown". */
+static inline void bench_cpu_model(char *model, size_t size)
+{
+    snprintf(model, size, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0) {
+            const char *colon = strchr(line, ':');
+            if (colon) snprintf(model, size, "%s", colon + 2);
+            model[strcspn(model, "\n")] = 0;
+            break;
+        }
+    fclose(f);
+}
 
 static inline double median(double *t, int n)
 {
