@@ -52,7 +52,7 @@ struct nmt_net {
     int profiling;
     double seconds[NMT_OP_COUNT][2];  /* [op][0 = forward, 1 = backward] */
     conv_timing conv_phases;          /* the conv/linear seconds, by phase */
-    double prune_seconds;             /* SDGP's and --grad-nm's dY pruning, inside conv backward */
+    double prune_seconds;             /* SDGP's dY pruning (--grad-nm's is a convolution phase) */
     double refresh_seconds;           /* regenerating the sparse operands after the step */
     double operand_seconds;           /* building backward-data operands (method_bw_operand) */
     /* data parallelism */
