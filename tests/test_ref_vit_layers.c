@@ -159,6 +159,12 @@ static void attention_case(const char *c, int heads, int threads)
     attention_backward(&s, qkv, y, lse, dy, workspace, threads, dqkv, 0);
     snprintf(what, sizeof what, "dqkv (%d threads)", threads);
     compare_tokens(c, what, dqkv, "dx");
+    /* Accumulating onto what is there: the same gradient, added. */
+    for (int i = 0; i < 3 * dim * cols; i++) dqkv[i] = (float)(i % 7) - 3.0f;
+    attention_backward(&s, qkv, y, lse, dy, workspace, threads, dqkv, 1);
+    for (int i = 0; i < 3 * dim * cols; i++) dqkv[i] -= (float)(i % 7) - 3.0f;
+    snprintf(what, sizeof what, "dqkv accumulated (%d threads)", threads);
+    compare_tokens(c, what, dqkv, "dx");
     free(qkv), free(dy), free(y), free(dqkv), free(lse), free(workspace);
 }
 
@@ -185,18 +191,19 @@ int main(void)
         return 2;
     }
     tokens_case();
-    layernorm_case();
     token_pool_case();
-    /* GELU and attention run the copy compiled for the N:M path's
+    /* LayerNorm, GELU and attention run the copy compiled for the N:M path's
      * instruction set: each path this CPU has. */
     static const nmt_nm_path paths[] = {NMT_NM_PATH_PORTABLE, NMT_NM_PATH_AVX2, NMT_NM_PATH_AVX512};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         if (!nmt_gemm_nm_path_supported(paths[i]) || nmt_gemm_nm_set_path(paths[i]) != 0) continue;
         printf(" %s path:\n", nmt_gemm_nm_path());
+        layernorm_case();
         gelu_case();
         attention_case("attention", 3, 1);
         attention_case("attention", 3, 2);
         attention_case("attention_one_head", 1, 2);
+        attention_case("attention_tiles", 2, 2);
     }
     nmt_st_free(&st);
     TEST_END("test_ref_vit_layers");

@@ -464,6 +464,7 @@ int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float
         for (int o = 0; o < c_out; o++) {
             const float *row = dy + (size_t)o * cols;
             float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
             for (int j = 0; j < cols; j++) sum += row[j];
             dbias[o] = sum;
         }

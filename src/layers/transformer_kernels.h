@@ -67,72 +67,225 @@ static void KERNEL(gelu_backward)(int64_t n, const float *x, const float *dy, fl
     }
 }
 
-/* y[0..n) += a * x[0..n) */
-static inline void KERNEL(axpy)(int n, float a, const float *x, float *y)
+/* LayerNorm of `width` columns (at most LN_BLOCK) of a dim x ld block: the
+ * two-pass mean and variance, per column. */
+static void KERNEL(layernorm_block)(int dim, int64_t ld, int width, const float *x, const float *gamma,
+                                    const float *beta, float eps, float *mean, float *rstd, float *y)
 {
+    float sum[LN_BLOCK] = {0}, var[LN_BLOCK] = {0};
+    for (int d = 0; d < dim; d++) {
+        const float *xr = x + d * ld;
 #pragma omp simd
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
-}
-
-/* One row of scores, s[u] = scale * q . k_u, from K feature-major
- * (kt: hd x T): axpys along the keys, no horizontal sums. */
-static inline void KERNEL(score_row)(int T, int hd, float scale, const float *q, const float *kt, float *s)
-{
-    memset(s, 0, sizeof(float) * T);
-    for (int e = 0; e < hd; e++) KERNEL(axpy)(T, q[e] * scale, kt + (size_t)e * T, s);
-}
-
-/* One (sample, head), a query row at a time: O = softmax(Q K^T scale) V and
- * each row's log-sum-exp. q, v, o token-major (T x hd), kt feature-major
- * (hd x T), p one row of T. */
-static void KERNEL(attention_rows)(int T, int hd, float scale, const float *q, const float *kt, const float *v,
-                                   float *p, float *o, float *lse)
-{
-    for (int t = 0; t < T; t++) {
-        KERNEL(score_row)(T, hd, scale, q + (size_t)t * hd, kt, p);
-        float most = -INFINITY, sum = 0.0f;
-#pragma omp simd reduction(max : most)
-        for (int u = 0; u < T; u++) most = p[u] > most ? p[u] : most;
-#pragma omp simd reduction(+ : sum)
-        for (int u = 0; u < T; u++) {
-            p[u] = KERNEL(exp_poly)(p[u] - most);
-            sum += p[u];
+        for (int j = 0; j < width; j++) sum[j] += xr[j];
+    }
+#pragma omp simd
+    for (int j = 0; j < width; j++) sum[j] /= (float)dim;
+    for (int d = 0; d < dim; d++) {
+        const float *xr = x + d * ld;
+#pragma omp simd
+        for (int j = 0; j < width; j++) {
+            const float c = xr[j] - sum[j];
+            var[j] += c * c;
         }
-        const float inv = 1.0f / sum;
-        float *ot = o + (size_t)t * hd;
-        memset(ot, 0, sizeof(float) * hd);
-        for (int u = 0; u < T; u++) KERNEL(axpy)(hd, p[u] * inv, v + (size_t)u * hd, ot);
-        lse[t] = most + logf(sum);
+    }
+#pragma omp simd
+    for (int j = 0; j < width; j++) {
+        var[j] = 1.0f / sqrtf(var[j] / (float)dim + eps);
+        mean[j] = sum[j];
+        rstd[j] = var[j];
+    }
+    for (int d = 0; d < dim; d++) {
+        const float *xr = x + d * ld;
+        float *yr = y + d * ld;
+        const float g = gamma[d], b = beta[d];
+#pragma omp simd
+        for (int j = 0; j < width; j++) yr[j] = (xr[j] - sum[j]) * var[j] * g + b;
     }
 }
 
-/* Its backward, recomputing each row of P from lse: with D_t = dO_t . O_t,
- *   dS = P * (dO V^T - D) scale,  dQ = dS K,  dK^T += Q_t dS_t,  dV^T += dO_t P_t.
- * q, k, d_o, dq token-major; kt, vt, dkt, dvt feature-major (dkt and dvt
- * start at zero); delta holds D; p and ds one row each. */
-static void KERNEL(attention_rows_backward)(int T, int hd, float scale, const float *q, const float *k,
-                                            const float *kt, const float *vt, const float *d_o, const float *delta,
-                                            const float *lse, float *p, float *ds, float *dq, float *dkt,
-                                            float *dvt)
+/* One feature's dgamma = sum dy xhat and dbeta = sum dy over the columns. */
+static void KERNEL(layernorm_param_grads)(int cols, const float *x, const float *dy, const float *mean,
+                                          const float *rstd, float *dgamma, float *dbeta)
 {
-    for (int t = 0; t < T; t++) {
-        const float *qt = q + (size_t)t * hd, *dot_t = d_o + (size_t)t * hd;
-        KERNEL(score_row)(T, hd, scale, qt, kt, p);
-        KERNEL(score_row)(T, hd, 1.0f, dot_t, vt, ds); /* dP row: dO_t . v_u */
-        const float row_lse = lse[t], d = delta[t];
+    float sg = 0.0f, sb = 0.0f;
+#pragma omp simd reduction(+ : sg, sb)
+    for (int j = 0; j < cols; j++) {
+        sg += dy[j] * (x[j] - mean[j]) * rstd[j];
+        sb += dy[j];
+    }
+    *dgamma = sg;
+    *dbeta = sb;
+}
+
+static void KERNEL(layernorm_block_backward)(int dim, int64_t ld, int width, const float *x, const float *gamma,
+                                             const float *mean, const float *rstd, const float *dy, float *dx,
+                                             int accumulate)
+{
+    float a[LN_BLOCK] = {0}, b[LN_BLOCK] = {0};
+    for (int d = 0; d < dim; d++) {
+        const float *xr = x + d * ld, *dyr = dy + d * ld;
+        const float g = gamma[d];
 #pragma omp simd
-        for (int u = 0; u < T; u++) {
-            p[u] = KERNEL(exp_poly)(p[u] - row_lse);
-            ds[u] = p[u] * (ds[u] - d) * scale;
-        }
-        float *dqt = dq + (size_t)t * hd;
-        memset(dqt, 0, sizeof(float) * hd);
-        for (int u = 0; u < T; u++) KERNEL(axpy)(hd, ds[u], k + (size_t)u * hd, dqt);
-        for (int e = 0; e < hd; e++) {
-            KERNEL(axpy)(T, qt[e], ds, dkt + (size_t)e * T);
-            KERNEL(axpy)(T, dot_t[e], p, dvt + (size_t)e * T);
+        for (int j = 0; j < width; j++) {
+            const float gd = g * dyr[j];
+            a[j] += gd;
+            b[j] += gd * (xr[j] - mean[j]) * rstd[j];
         }
     }
+#pragma omp simd
+    for (int j = 0; j < width; j++) a[j] /= (float)dim, b[j] /= (float)dim;
+    for (int d = 0; d < dim; d++) {
+        const float *xr = x + d * ld, *dyr = dy + d * ld;
+        float *dxr = dx + d * ld;
+        const float g = gamma[d];
+        if (accumulate) {
+#pragma omp simd
+            for (int j = 0; j < width; j++)
+                dxr[j] += rstd[j] * (g * dyr[j] - a[j] - (xr[j] - mean[j]) * rstd[j] * b[j]);
+        } else {
+#pragma omp simd
+            for (int j = 0; j < width; j++)
+                dxr[j] = rstd[j] * (g * dyr[j] - a[j] - (xr[j] - mean[j]) * rstd[j] * b[j]);
+        }
+    }
+}
+
+/* The attention GEMMs are small (T x T x head_dim per sample and head) and
+ * read their operands where they lie, rows of feature-major activations:
+ * C (M x N) = A B, or C += A B, with A(m, k) = a[m * a_m + k * a_k] (so A
+ * or its transpose, at any row stride) and B row-major (ldb). A register
+ * tile of TILE_ROWS x (16 * vecs) of C runs along k; B's last partial block
+ * of columns is copied into `pack` (k x 16 * TILE_VECS, zero-padded) so no
+ * read passes the end of a row, and A's missing rows repeat row 0. */
+typedef float KERNEL(v16) __attribute__((vector_size(64), aligned(4)));
+
+static inline __attribute__((always_inline)) void KERNEL(gemm_tile)(int K, const float *a, int64_t a_m, int64_t a_k,
+                                                                    int rows, const float *b, int64_t ldb, int vecs,
+                                                                    int cols, float *c, int64_t ldc, int accumulate)
+{
+    typedef KERNEL(v16) v16;
+    const float *ar[TILE_ROWS];
+    for (int i = 0; i < TILE_ROWS; i++) ar[i] = a + (i < rows ? i : 0) * a_m;
+    v16 acc[TILE_ROWS][TILE_VECS];
+    for (int i = 0; i < TILE_ROWS; i++)
+        for (int v = 0; v < TILE_VECS; v++) acc[i][v] = (v16){0};
+    for (int p = 0; p < K; p++) {
+        v16 bv[TILE_VECS];
+        for (int v = 0; v < vecs; v++) bv[v] = *(const v16 *)(b + (int64_t)p * ldb + 16 * v);
+        for (int i = 0; i < TILE_ROWS; i++) {
+            const float s = ar[i][p * a_k];
+            for (int v = 0; v < vecs; v++) acc[i][v] += s * bv[v];
+        }
+    }
+    if (rows == TILE_ROWS && cols == 16 * vecs) {
+        for (int i = 0; i < TILE_ROWS; i++)
+            for (int v = 0; v < vecs; v++) {
+                v16 *out = (v16 *)(c + i * ldc + 16 * v);
+                *out = accumulate ? *out + acc[i][v] : acc[i][v];
+            }
+        return;
+    }
+    for (int i = 0; i < rows; i++) {
+        float row[16 * TILE_VECS];
+        memcpy(row, acc[i], sizeof row);
+        float *out = c + i * ldc;
+        for (int j = 0; j < cols; j++) out[j] = accumulate ? out[j] + row[j] : row[j];
+    }
+}
+
+static void KERNEL(small_gemm)(int M, int N, int K, const float *a, int64_t a_m, int64_t a_k, const float *b,
+                               int64_t ldb, float *c, int64_t ldc, int accumulate, float *pack)
+{
+    const int width = 16 * TILE_VECS;
+    for (int n0 = 0; n0 < N; n0 += width) {
+        const int cols = N - n0 < width ? N - n0 : width;
+        const float *bp = b + n0;
+        int64_t ldbp = ldb;
+        if (cols < width) {
+            for (int p = 0; p < K; p++) {
+                memcpy(pack + (size_t)p * width, b + (int64_t)p * ldb + n0, sizeof(float) * cols);
+                memset(pack + (size_t)p * width + cols, 0, sizeof(float) * (width - cols));
+            }
+            bp = pack, ldbp = width;
+        }
+        const int vecs = cols > 16 ? TILE_VECS : 1;
+        for (int m0 = 0; m0 < M; m0 += TILE_ROWS) {
+            const int rows = M - m0 < TILE_ROWS ? M - m0 : TILE_ROWS;
+            if (vecs == TILE_VECS)
+                KERNEL(gemm_tile)(K, a + m0 * a_m, a_m, a_k, rows, bp, ldbp, TILE_VECS, cols, c + m0 * ldc + n0, ldc,
+                                  accumulate);
+            else
+                KERNEL(gemm_tile)(K, a + m0 * a_m, a_m, a_k, rows, bp, ldbp, 1, cols, c + m0 * ldc + n0, ldc,
+                                  accumulate);
+        }
+    }
+}
+
+/* One (sample, head) forward. q, k, v, y point at the head's first feature
+ * row of the sample's T columns (row stride ld). S^T = K^T Q comes out with
+ * one query per column, so the softmax runs down the columns with vectors
+ * along the queries: O^T = V P^T is then a plain product. st: T x T. */
+static void KERNEL(attention_head)(int T, int hd, float scale, const float *q, const float *k, const float *v,
+                                   int64_t ld, float *st, float *most, float *sum, float *pack, float *lse, float *y)
+{
+    KERNEL(small_gemm)(T, T, hd, k, 1, ld, q, ld, st, T, 0, pack);
+    for (int t = 0; t < T; t++) most[t] = -INFINITY, sum[t] = 0.0f;
+    for (int u = 0; u < T; u++) {
+        const float *row = st + (size_t)u * T;
+#pragma omp simd
+        for (int t = 0; t < T; t++) most[t] = row[t] > most[t] ? row[t] : most[t];
+    }
+    for (int u = 0; u < T; u++) {
+        float *row = st + (size_t)u * T;
+#pragma omp simd
+        for (int t = 0; t < T; t++) {
+            row[t] = KERNEL(exp_poly)(scale * (row[t] - most[t]));
+            sum[t] += row[t];
+        }
+    }
+    for (int t = 0; t < T; t++) lse[t] = scale * most[t] + logf(sum[t]), sum[t] = 1.0f / sum[t];
+    for (int u = 0; u < T; u++) {
+        float *row = st + (size_t)u * T;
+#pragma omp simd
+        for (int t = 0; t < T; t++) row[t] *= sum[t];
+    }
+    KERNEL(small_gemm)(hd, T, T, v, ld, 1, st, T, y, ld, 0, pack);
+}
+
+/* Its backward, P recomputed from lse: with D_t = dO_t . O_t,
+ *   dV = dO^T P,  dS = P * (dO V^T - D) scale,  dK = Q^T dS,  dQ = K^T dS^T
+ * in the feature-major orientation (dV, dK, dQ: hd x T at the head's rows).
+ * p and ds: T x T; delta: T. */
+static void KERNEL(attention_head_backward)(int T, int hd, float scale, const float *q, const float *k,
+                                            const float *v, const float *y, const float *dy, int64_t ld,
+                                            const float *lse, float *p, float *ds, float *delta, float *pack,
+                                            float *dq, float *dk, float *dv, int accumulate)
+{
+    KERNEL(small_gemm)(T, T, hd, q, 1, ld, k, ld, p, T, 0, pack);
+    for (int t = 0; t < T; t++) {
+        float *row = p + (size_t)t * T;
+        const float shift = lse[t];
+#pragma omp simd
+        for (int u = 0; u < T; u++) row[u] = KERNEL(exp_poly)(scale * row[u] - shift);
+    }
+    KERNEL(small_gemm)(T, T, hd, dy, 1, ld, v, ld, ds, T, 0, pack);
+    for (int t = 0; t < T; t++) delta[t] = 0.0f;
+    for (int e = 0; e < hd; e++) {
+        const float *yr = y + e * ld, *dyr = dy + e * ld;
+#pragma omp simd
+        for (int t = 0; t < T; t++) delta[t] += yr[t] * dyr[t];
+    }
+    KERNEL(small_gemm)(hd, T, T, dy, ld, 1, p, T, dv, ld, accumulate, pack);
+    for (int t = 0; t < T; t++) {
+        float *row = ds + (size_t)t * T;
+        const float *prow = p + (size_t)t * T, d = delta[t];
+#pragma omp simd
+        for (int u = 0; u < T; u++) row[u] = prow[u] * (row[u] - d) * scale;
+    }
+    KERNEL(small_gemm)(hd, T, T, q, ld, 1, ds, T, dk, ld, accumulate, pack);
+    for (int t = 0; t < T; t++)
+        for (int u = 0; u < T; u++) p[(size_t)u * T + t] = ds[(size_t)t * T + u];
+    KERNEL(small_gemm)(hd, T, T, k, ld, 1, p, T, dq, ld, accumulate, pack);
 }
 
 #undef KERNEL

@@ -176,6 +176,9 @@ def vit_layers(path):
     layer_case(out, "attention", reference.AttentionCore(3), torch.randn(2, 7, 3 * 12))
     layer_case(out, "attention_one_head", reference.AttentionCore(1), 2 * torch.randn(3, 5, 3 * 4))
     layer_case(out, "token_pool", TokenPool(), torch.randn(3, 5, 12))
+    # Whole register tiles of the attention products and their tails: 37
+    # tokens (32 + 5, 16 + 16 + 5) and head_dim 20 (6 + 6 + 6 + 2).
+    layer_case(out, "attention_tiles", reference.AttentionCore(2), torch.randn(2, 37, 3 * 40))
     save(path, out, {"generator": "tests/ref/make_fixtures.py", "layernorm_eps": "1e-6"})
 
 
