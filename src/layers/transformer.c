@@ -1,9 +1,9 @@
 /* Vision-transformer layers: class token and position embedding, layer
  * norm, GELU, multi-head attention, class-token pooling. Activations are
  * dim x (batch * tokens) (layers.h). Attention works on one (sample, head)
- * per task, with register-tiled products straight from the feature-major
- * rows of qkv, y and their gradients, and one head's T x T scores (two in
- * the backward) in the thread's workspace. */
+ * per task, with register-tiled products on the thread's copies of the
+ * head's rows, and one head's T x T scores (two in the backward) in the
+ * thread's workspace. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -154,52 +154,61 @@ void gelu_backward(int64_t n, const float *x, const float *dy, float *dx, int ac
     }
 }
 
-/* Per thread: two T x T blocks of scores (the forward uses one), three
- * rows of T, and a products' tail block of max(T, hd) x 32. */
+/* T rounded up to whole attention tiles (32 columns): the row stride of
+ * the scores, so tiles read and write whole vectors past column T. */
+static int scores_stride(int tokens)
+{
+    return (tokens + 31) / 32 * 32;
+}
+
+/* Per thread, rows of scores_stride floats: the copies of a head's Q, K, V
+ * and dO (hd rows each; the forward uses three), two T x T blocks of scores
+ * (the forward uses one), and three rows of T. */
 size_t attention_workspace_floats(const attention_shape *s)
 {
-    const size_t T = (size_t)s->tokens, longest = T > (size_t)s->head_dim ? T : (size_t)s->head_dim;
-    return 2 * T * T + 3 * T + 32 * longest;
+    const size_t T = (size_t)s->tokens, tp = (size_t)scores_stride(s->tokens);
+    return (4 * (size_t)s->head_dim + 2 * T) * tp + 3 * T;
 }
 
 void attention_forward(const attention_shape *s, const float *qkv, float *lse, float *workspace, int threads,
                        float *y)
 {
-    const int T = s->tokens, hd = s->head_dim, H = s->heads, dim = H * hd;
+    const int T = s->tokens, hd = s->head_dim, H = s->heads, dim = H * hd, tp = scores_stride(T);
     const int64_t cols = (int64_t)s->batch * T;
     const float scale = 1.0f / sqrtf((float)hd);
-    const size_t per_thread = attention_workspace_floats(s);
+    const size_t per_thread = attention_workspace_floats(s), block = (size_t)hd * tp;
     const kernel_isa isa = kernel_isa_now();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int pair = 0; pair < s->batch * H; pair++) {
         const int n = pair / H, h = pair % H;
-        float *st = workspace + per_thread * (size_t)omp_get_thread_num();
-        float *most = st + (size_t)T * T, *sum = most + T, *pack = sum + T;
+        float *qc = workspace + per_thread * (size_t)omp_get_thread_num(), *kc = qc + block, *vc = kc + block;
+        float *st = vc + block, *most = st + (size_t)T * tp, *sum = most + T;
         const float *q = qkv + (int64_t)h * hd * cols + (int64_t)n * T;
         const float *k = q + dim * cols, *v = k + dim * cols;
-        DISPATCH(isa, attention_head, T, hd, scale, q, k, v, cols, st, most, sum, pack, lse + (int64_t)pair * T,
-                 y + (int64_t)h * hd * cols + (int64_t)n * T);
+        DISPATCH(isa, attention_head, T, hd, scale, q, k, v, cols, qc, kc, vc, st, tp, most, sum,
+                 lse + (int64_t)pair * T, y + (int64_t)h * hd * cols + (int64_t)n * T);
     }
 }
 
 void attention_backward(const attention_shape *s, const float *qkv, const float *y, const float *lse,
                         const float *dy, float *workspace, int threads, float *dqkv, int accumulate)
 {
-    const int T = s->tokens, hd = s->head_dim, H = s->heads, dim = H * hd;
+    const int T = s->tokens, hd = s->head_dim, H = s->heads, dim = H * hd, tp = scores_stride(T);
     const int64_t cols = (int64_t)s->batch * T;
     const float scale = 1.0f / sqrtf((float)hd);
-    const size_t per_thread = attention_workspace_floats(s);
+    const size_t per_thread = attention_workspace_floats(s), block = (size_t)hd * tp;
     const kernel_isa isa = kernel_isa_now();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int pair = 0; pair < s->batch * H; pair++) {
         const int n = pair / H, h = pair % H;
-        float *p = workspace + per_thread * (size_t)omp_get_thread_num();
-        float *ds = p + (size_t)T * T, *delta = ds + (size_t)T * T, *pack = delta + 2 * T;
+        float *qc = workspace + per_thread * (size_t)omp_get_thread_num(), *kc = qc + block, *vc = kc + block;
+        float *dyc = vc + block, *p = dyc + block, *ds = p + (size_t)T * tp, *delta = ds + (size_t)T * tp;
         const int64_t head = (int64_t)h * hd * cols + (int64_t)n * T, third = (int64_t)dim * cols;
         const float *q = qkv + head;
         float *dq = dqkv + head;
         DISPATCH(isa, attention_head_backward, T, hd, scale, q, q + third, q + 2 * third, y + head, dy + head, cols,
-                 lse + (int64_t)pair * T, p, ds, delta, pack, dq, dq + third, dq + 2 * third, accumulate);
+                 lse + (int64_t)pair * T, qc, kc, vc, dyc, p, ds, tp, delta, dq, dq + third, dq + 2 * third,
+                 accumulate);
     }
 }
 

@@ -150,13 +150,15 @@ static void KERNEL(layernorm_block_backward)(int dim, int64_t ld, int width, con
     }
 }
 
-/* The attention GEMMs are small (T x T x head_dim per sample and head) and
- * read their operands where they lie, rows of feature-major activations:
- * C (M x N) = A B, or C += A B, with A(m, k) = a[m * a_m + k * a_k] (so A
- * or its transpose, at any row stride) and B row-major (ldb). A register
- * tile of TILE_ROWS x (16 * vecs) of C runs along k; B's last partial block
- * of columns is copied into `pack` (k x 16 * TILE_VECS, zero-padded) so no
- * read passes the end of a row, and A's missing rows repeat row 0. */
+/* The attention GEMMs are small (T x T x head_dim per sample and head), on
+ * the thread's copies of the head's rows (row stride tp, T rounded up to
+ * whole tiles: rows of activations lie cols floats apart, which would put
+ * every row of an operand in the same few L1 sets). C (M x N) = A B, or
+ * C += A B, with A(m, k) = a[m * a_m + k * a_k] (A or its transpose) and B
+ * row-major (ldb). A register tile of TILE_ROWS x (16 * vecs) of C runs
+ * along k, reading whole vectors of B's rows (so B's rows need room for
+ * N rounded up to 16 * TILE_VECS) and writing whole vectors of C where its
+ * rows have c_room columns. A's missing rows repeat row 0. */
 typedef float KERNEL(v16) __attribute__((vector_size(64), aligned(4)));
 
 static inline __attribute__((always_inline)) void KERNEL(gemm_tile)(int K, const float *a, int64_t a_m, int64_t a_k,
@@ -177,8 +179,8 @@ static inline __attribute__((always_inline)) void KERNEL(gemm_tile)(int K, const
             for (int v = 0; v < vecs; v++) acc[i][v] += s * bv[v];
         }
     }
-    if (rows == TILE_ROWS && cols == 16 * vecs) {
-        for (int i = 0; i < TILE_ROWS; i++)
+    if (cols == 16 * vecs) {
+        for (int i = 0; i < rows; i++)
             for (int v = 0; v < vecs; v++) {
                 v16 *out = (v16 *)(c + i * ldc + 16 * v);
                 *out = accumulate ? *out + acc[i][v] : acc[i][v];
@@ -189,54 +191,59 @@ static inline __attribute__((always_inline)) void KERNEL(gemm_tile)(int K, const
         float row[16 * TILE_VECS];
         memcpy(row, acc[i], sizeof row);
         float *out = c + i * ldc;
-        for (int j = 0; j < cols; j++) out[j] = accumulate ? out[j] + row[j] : row[j];
+        if (accumulate)
+            for (int j = 0; j < cols; j++) out[j] += row[j];
+        else
+            memcpy(out, row, sizeof(float) * cols);
     }
 }
 
 static void KERNEL(small_gemm)(int M, int N, int K, const float *a, int64_t a_m, int64_t a_k, const float *b,
-                               int64_t ldb, float *c, int64_t ldc, int accumulate, float *pack)
+                               int64_t ldb, float *c, int64_t ldc, int c_room, int accumulate)
 {
-    const int width = 16 * TILE_VECS;
-    for (int n0 = 0; n0 < N; n0 += width) {
-        const int cols = N - n0 < width ? N - n0 : width;
-        const float *bp = b + n0;
-        int64_t ldbp = ldb;
-        if (cols < width) {
-            for (int p = 0; p < K; p++) {
-                memcpy(pack + (size_t)p * width, b + (int64_t)p * ldb + n0, sizeof(float) * cols);
-                memset(pack + (size_t)p * width + cols, 0, sizeof(float) * (width - cols));
-            }
-            bp = pack, ldbp = width;
-        }
-        const int vecs = cols > 16 ? TILE_VECS : 1;
+    for (int n0 = 0; n0 < N; n0 += 16 * TILE_VECS) {
+        const int vecs = N - n0 > 16 ? TILE_VECS : 1, width = 16 * vecs;
+        const int store = n0 + width <= c_room ? width : N - n0;
         for (int m0 = 0; m0 < M; m0 += TILE_ROWS) {
             const int rows = M - m0 < TILE_ROWS ? M - m0 : TILE_ROWS;
             if (vecs == TILE_VECS)
-                KERNEL(gemm_tile)(K, a + m0 * a_m, a_m, a_k, rows, bp, ldbp, TILE_VECS, cols, c + m0 * ldc + n0, ldc,
-                                  accumulate);
+                KERNEL(gemm_tile)(K, a + m0 * a_m, a_m, a_k, rows, b + n0, ldb, TILE_VECS, store, c + m0 * ldc + n0,
+                                  ldc, accumulate);
             else
-                KERNEL(gemm_tile)(K, a + m0 * a_m, a_m, a_k, rows, bp, ldbp, 1, cols, c + m0 * ldc + n0, ldc,
+                KERNEL(gemm_tile)(K, a + m0 * a_m, a_m, a_k, rows, b + n0, ldb, 1, store, c + m0 * ldc + n0, ldc,
                                   accumulate);
         }
     }
 }
 
-/* One (sample, head) forward. q, k, v, y point at the head's first feature
- * row of the sample's T columns (row stride ld). S^T = K^T Q comes out with
- * one query per column, so the softmax runs down the columns with vectors
- * along the queries: O^T = V P^T is then a plain product. st: T x T. */
-static void KERNEL(attention_head)(int T, int hd, float scale, const float *q, const float *k, const float *v,
-                                   int64_t ld, float *st, float *most, float *sum, float *pack, float *lse, float *y)
+/* hd rows of T floats, ld apart, into rows tp apart. */
+static inline void KERNEL(copy_rows)(int hd, int T, const float *src, int64_t ld, float *dst, int tp)
 {
-    KERNEL(small_gemm)(T, T, hd, k, 1, ld, q, ld, st, T, 0, pack);
+    for (int e = 0; e < hd; e++) memcpy(dst + (size_t)e * tp, src + e * ld, sizeof(float) * T);
+}
+
+/* One (sample, head) forward. q, k, v, y point at the head's first feature
+ * row of the sample's T columns (row stride ld); the thread's workspace
+ * holds their copies (qc, kc, vc: hd x tp) and the scores st (T x tp).
+ * S^T = K^T Q comes out with one query per column, so the softmax runs
+ * down the columns with vectors along the queries: O^T = V P^T is then a
+ * plain product. */
+static void KERNEL(attention_head)(int T, int hd, float scale, const float *q, const float *k, const float *v,
+                                   int64_t ld, float *qc, float *kc, float *vc, float *st, int tp, float *most,
+                                   float *sum, float *lse, float *y)
+{
+    KERNEL(copy_rows)(hd, T, q, ld, qc, tp);
+    KERNEL(copy_rows)(hd, T, k, ld, kc, tp);
+    KERNEL(copy_rows)(hd, T, v, ld, vc, tp);
+    KERNEL(small_gemm)(T, T, hd, kc, 1, tp, qc, tp, st, tp, tp, 0);
     for (int t = 0; t < T; t++) most[t] = -INFINITY, sum[t] = 0.0f;
     for (int u = 0; u < T; u++) {
-        const float *row = st + (size_t)u * T;
+        const float *row = st + (size_t)u * tp;
 #pragma omp simd
         for (int t = 0; t < T; t++) most[t] = row[t] > most[t] ? row[t] : most[t];
     }
     for (int u = 0; u < T; u++) {
-        float *row = st + (size_t)u * T;
+        float *row = st + (size_t)u * tp;
 #pragma omp simd
         for (int t = 0; t < T; t++) {
             row[t] = KERNEL(exp_poly)(scale * (row[t] - most[t]));
@@ -245,47 +252,53 @@ static void KERNEL(attention_head)(int T, int hd, float scale, const float *q, c
     }
     for (int t = 0; t < T; t++) lse[t] = scale * most[t] + logf(sum[t]), sum[t] = 1.0f / sum[t];
     for (int u = 0; u < T; u++) {
-        float *row = st + (size_t)u * T;
+        float *row = st + (size_t)u * tp;
 #pragma omp simd
         for (int t = 0; t < T; t++) row[t] *= sum[t];
     }
-    KERNEL(small_gemm)(hd, T, T, v, ld, 1, st, T, y, ld, 0, pack);
+    KERNEL(small_gemm)(hd, T, T, vc, tp, 1, st, tp, y, ld, T, 0);
 }
 
 /* Its backward, P recomputed from lse: with D_t = dO_t . O_t,
  *   dV = dO^T P,  dS = P * (dO V^T - D) scale,  dK = Q^T dS,  dQ = K^T dS^T
- * in the feature-major orientation (dV, dK, dQ: hd x T at the head's rows).
- * p and ds: T x T; delta: T. */
+ * in the feature-major orientation (dV, dK, dQ: hd x T at the head's rows
+ * of dqkv). Workspace: copies qc, kc, vc, dyc (hd x tp), p and ds (T x tp),
+ * delta (T). */
 static void KERNEL(attention_head_backward)(int T, int hd, float scale, const float *q, const float *k,
                                             const float *v, const float *y, const float *dy, int64_t ld,
-                                            const float *lse, float *p, float *ds, float *delta, float *pack,
-                                            float *dq, float *dk, float *dv, int accumulate)
+                                            const float *lse, float *qc, float *kc, float *vc, float *dyc, float *p,
+                                            float *ds, int tp, float *delta, float *dq, float *dk, float *dv,
+                                            int accumulate)
 {
-    KERNEL(small_gemm)(T, T, hd, q, 1, ld, k, ld, p, T, 0, pack);
+    KERNEL(copy_rows)(hd, T, q, ld, qc, tp);
+    KERNEL(copy_rows)(hd, T, k, ld, kc, tp);
+    KERNEL(copy_rows)(hd, T, v, ld, vc, tp);
+    KERNEL(copy_rows)(hd, T, dy, ld, dyc, tp);
+    KERNEL(small_gemm)(T, T, hd, qc, 1, tp, kc, tp, p, tp, tp, 0);
     for (int t = 0; t < T; t++) {
-        float *row = p + (size_t)t * T;
+        float *row = p + (size_t)t * tp;
         const float shift = lse[t];
 #pragma omp simd
         for (int u = 0; u < T; u++) row[u] = KERNEL(exp_poly)(scale * row[u] - shift);
     }
-    KERNEL(small_gemm)(T, T, hd, dy, 1, ld, v, ld, ds, T, 0, pack);
+    KERNEL(small_gemm)(T, T, hd, dyc, 1, tp, vc, tp, ds, tp, tp, 0);
     for (int t = 0; t < T; t++) delta[t] = 0.0f;
     for (int e = 0; e < hd; e++) {
-        const float *yr = y + e * ld, *dyr = dy + e * ld;
+        const float *yr = y + e * ld, *dyr = dyc + (size_t)e * tp;
 #pragma omp simd
         for (int t = 0; t < T; t++) delta[t] += yr[t] * dyr[t];
     }
-    KERNEL(small_gemm)(hd, T, T, dy, ld, 1, p, T, dv, ld, accumulate, pack);
+    KERNEL(small_gemm)(hd, T, T, dyc, tp, 1, p, tp, dv, ld, T, accumulate);
     for (int t = 0; t < T; t++) {
-        float *row = ds + (size_t)t * T;
-        const float *prow = p + (size_t)t * T, d = delta[t];
+        float *row = ds + (size_t)t * tp;
+        const float *prow = p + (size_t)t * tp, d = delta[t];
 #pragma omp simd
         for (int u = 0; u < T; u++) row[u] = prow[u] * (row[u] - d) * scale;
     }
-    KERNEL(small_gemm)(hd, T, T, q, ld, 1, ds, T, dk, ld, accumulate, pack);
+    KERNEL(small_gemm)(hd, T, T, qc, tp, 1, ds, tp, dk, ld, T, accumulate);
     for (int t = 0; t < T; t++)
-        for (int u = 0; u < T; u++) p[(size_t)u * T + t] = ds[(size_t)t * T + u];
-    KERNEL(small_gemm)(hd, T, T, k, ld, 1, p, T, dq, ld, accumulate, pack);
+        for (int u = 0; u < T; u++) p[(size_t)u * tp + t] = ds[(size_t)t * tp + u];
+    KERNEL(small_gemm)(hd, T, T, kc, tp, 1, p, tp, dq, ld, T, accumulate);
 }
 
 #undef KERNEL
