@@ -31,21 +31,22 @@ static inline float KERNEL(exp_poly)(float x)
 }
 
 /* Phi(x) = (1 + erf(x / sqrt 2)) / 2 with Abramowitz and Stegun 7.1.26 for
- * erf (absolute error below 1.5e-7, fp32's resolution near 1). */
-static inline float KERNEL(normal_cdf)(float x)
+ * erf (absolute error below 1.5e-7, fp32's resolution near 1), given
+ * gauss = e^(-x^2 / 2), which the backward shares with phi(x). */
+static inline float KERNEL(normal_cdf)(float x, float gauss)
 {
     const float z = fabsf(x) * 0.70710678118654752f;
     const float t = 1.0f / (1.0f + 0.3275911f * z);
     const float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t +
                         0.254829592f) * t;
-    const float erf_abs = 1.0f - poly * KERNEL(exp_poly)(-z * z);
+    const float erf_abs = 1.0f - poly * gauss;
     return 0.5f + 0.5f * (x < 0.0f ? -erf_abs : erf_abs);
 }
 
 static void KERNEL(gelu_forward)(int64_t n, const float *x, float *y)
 {
 #pragma omp simd
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] * KERNEL(normal_cdf)(x[i]);
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * KERNEL(normal_cdf)(x[i], KERNEL(exp_poly)(-0.5f * x[i] * x[i]));
 }
 
 /* d/dx x Phi(x) = Phi(x) + x phi(x). */
@@ -55,14 +56,14 @@ static void KERNEL(gelu_backward)(int64_t n, const float *x, const float *dy, fl
     if (accumulate) {
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
-            const float v = x[i];
-            dx[i] += dy[i] * (KERNEL(normal_cdf)(v) + v * inv_sqrt_2pi * KERNEL(exp_poly)(-0.5f * v * v));
+            const float v = x[i], gauss = KERNEL(exp_poly)(-0.5f * v * v);
+            dx[i] += dy[i] * (KERNEL(normal_cdf)(v, gauss) + v * inv_sqrt_2pi * gauss);
         }
     } else {
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
-            const float v = x[i];
-            dx[i] = dy[i] * (KERNEL(normal_cdf)(v) + v * inv_sqrt_2pi * KERNEL(exp_poly)(-0.5f * v * v));
+            const float v = x[i], gauss = KERNEL(exp_poly)(-0.5f * v * v);
+            dx[i] = dy[i] * (KERNEL(normal_cdf)(v, gauss) + v * inv_sqrt_2pi * gauss);
         }
     }
 }
