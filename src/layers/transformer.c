@@ -53,35 +53,35 @@ void tokens_backward(int dim, int batch, int patches, const float *dy, float *dx
 #define LN_BLOCK 64
 
 /* The layer kernels for each instruction set (transformer_kernels.h). The
- * attention tiles are TILE_ROWS x 16 * TILE_VECS: 12 accumulator registers
- * of the 32 zmm, 16 ymm or 16 xmm each instruction set has. */
+ * attention tiles are TILE_ROWS x 2 vectors of VEC floats: 12 accumulator
+ * registers of the 32 zmm, 16 ymm or 16 xmm each instruction set has. */
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,prefer-vector-width=512")
 #define KERNEL_ISA avx512
 #define TILE_ROWS 6
-#define TILE_VECS 2
+#define VEC 16
 #include "layers/transformer_kernels.h"
 #undef KERNEL_ISA
 #undef TILE_ROWS
-#undef TILE_VECS
+#undef VEC
 #pragma GCC pop_options
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #define KERNEL_ISA avx2
 #define TILE_ROWS 6
-#define TILE_VECS 1
+#define VEC 8
 #include "layers/transformer_kernels.h"
 #undef KERNEL_ISA
 #undef TILE_ROWS
-#undef TILE_VECS
+#undef VEC
 #pragma GCC pop_options
 #define KERNEL_ISA base
-#define TILE_ROWS 3
-#define TILE_VECS 1
+#define TILE_ROWS 6
+#define VEC 4
 #include "layers/transformer_kernels.h"
 #undef KERNEL_ISA
 #undef TILE_ROWS
-#undef TILE_VECS
+#undef VEC
 
 typedef enum { ISA_BASE, ISA_AVX2, ISA_AVX512 } kernel_isa;
 

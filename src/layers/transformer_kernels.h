@@ -156,40 +156,41 @@ static void KERNEL(layernorm_block_backward)(int dim, int64_t ld, int width, con
  * whole tiles: rows of activations lie cols floats apart, which would put
  * every row of an operand in the same few L1 sets). C (M x N) = A B, or
  * C += A B, with A(m, k) = a[m * a_m + k * a_k] (A or its transpose) and B
- * row-major (ldb). A register tile of TILE_ROWS x (16 * vecs) of C runs
- * along k, reading whole vectors of B's rows (so B's rows need room for
- * N rounded up to 16 * TILE_VECS) and writing whole vectors of C where its
- * rows have c_room columns. A's missing rows repeat row 0. */
-typedef float KERNEL(v16) __attribute__((vector_size(64), aligned(4)));
+ * row-major (ldb). A register tile of TILE_ROWS x (VEC * vecs) of C runs
+ * along k (vecs = 1 or 2 vectors of VEC floats, the instruction set's
+ * width), reading whole vectors of B's rows (so B's rows need room for N
+ * rounded up to 2 * VEC) and writing whole vectors of C where its rows have
+ * c_room columns. A's missing rows repeat row 0. */
+typedef float KERNEL(vec) __attribute__((vector_size(VEC * sizeof(float)), aligned(4)));
 
 static inline __attribute__((always_inline)) void KERNEL(gemm_tile)(int K, const float *a, int64_t a_m, int64_t a_k,
                                                                     int rows, const float *b, int64_t ldb, int vecs,
                                                                     int cols, float *c, int64_t ldc, int accumulate)
 {
-    typedef KERNEL(v16) v16;
+    typedef KERNEL(vec) vec;
     const float *ar[TILE_ROWS];
     for (int i = 0; i < TILE_ROWS; i++) ar[i] = a + (i < rows ? i : 0) * a_m;
-    v16 acc[TILE_ROWS][TILE_VECS];
+    vec acc[TILE_ROWS][2];
     for (int i = 0; i < TILE_ROWS; i++)
-        for (int v = 0; v < TILE_VECS; v++) acc[i][v] = (v16){0};
+        for (int v = 0; v < 2; v++) acc[i][v] = (vec){0};
     for (int p = 0; p < K; p++) {
-        v16 bv[TILE_VECS];
-        for (int v = 0; v < vecs; v++) bv[v] = *(const v16 *)(b + (int64_t)p * ldb + 16 * v);
+        vec bv[2];
+        for (int v = 0; v < vecs; v++) bv[v] = *(const vec *)(b + (int64_t)p * ldb + VEC * v);
         for (int i = 0; i < TILE_ROWS; i++) {
             const float s = ar[i][p * a_k];
             for (int v = 0; v < vecs; v++) acc[i][v] += s * bv[v];
         }
     }
-    if (cols == 16 * vecs) {
+    if (cols == VEC * vecs) {
         for (int i = 0; i < rows; i++)
             for (int v = 0; v < vecs; v++) {
-                v16 *out = (v16 *)(c + i * ldc + 16 * v);
+                vec *out = (vec *)(c + i * ldc + VEC * v);
                 *out = accumulate ? *out + acc[i][v] : acc[i][v];
             }
         return;
     }
     for (int i = 0; i < rows; i++) {
-        float row[16 * TILE_VECS];
+        float row[2 * VEC];
         memcpy(row, acc[i], sizeof row);
         float *out = c + i * ldc;
         if (accumulate)
@@ -202,14 +203,14 @@ static inline __attribute__((always_inline)) void KERNEL(gemm_tile)(int K, const
 static void KERNEL(small_gemm)(int M, int N, int K, const float *a, int64_t a_m, int64_t a_k, const float *b,
                                int64_t ldb, float *c, int64_t ldc, int c_room, int accumulate)
 {
-    for (int n0 = 0; n0 < N; n0 += 16 * TILE_VECS) {
-        const int vecs = N - n0 > 16 ? TILE_VECS : 1, width = 16 * vecs;
+    for (int n0 = 0; n0 < N; n0 += 2 * VEC) {
+        const int vecs = N - n0 > VEC ? 2 : 1, width = VEC * vecs;
         const int store = n0 + width <= c_room ? width : N - n0;
         for (int m0 = 0; m0 < M; m0 += TILE_ROWS) {
             const int rows = M - m0 < TILE_ROWS ? M - m0 : TILE_ROWS;
-            if (vecs == TILE_VECS)
-                KERNEL(gemm_tile)(K, a + m0 * a_m, a_m, a_k, rows, b + n0, ldb, TILE_VECS, store, c + m0 * ldc + n0,
-                                  ldc, accumulate);
+            if (vecs == 2)
+                KERNEL(gemm_tile)(K, a + m0 * a_m, a_m, a_k, rows, b + n0, ldb, 2, store, c + m0 * ldc + n0, ldc,
+                                  accumulate);
             else
                 KERNEL(gemm_tile)(K, a + m0 * a_m, a_m, a_k, rows, b + n0, ldb, 1, store, c + m0 * ldc + n0, ldc,
                                   accumulate);
