@@ -33,6 +33,19 @@ int conv_is_pointwise(const nmt_conv_shape *s)
 
 /* C = op(A) B + beta C with A the method's operand and B row-major
  * (k x cols). */
+/* y's rows (cols each) = bias, or += bias with accumulate. */
+static void add_bias(int c_out, int cols, const float *bias, int accumulate, float *y)
+{
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < c_out; o++) {
+        float *row = y + (size_t)o * cols;
+        if (accumulate)
+            for (int j = 0; j < cols; j++) row[j] += bias[o];
+        else
+            for (int j = 0; j < cols; j++) row[j] = bias[o];
+    }
+}
+
 static void gemm_operand(nmt_operand a, int trans_dense, int rows, int k, const float *b, int cols, float beta,
                          float *c)
 {
@@ -351,7 +364,15 @@ int conv_forward(const conv_plan *plan, int batch, nmt_operand w, const float *b
         lap(timing, CONV_GEMM_FW, &mark);
         break;
     case CONV_PATH_POINTWISE:
-        gemm_operand(w, 0, c_out, k, x, cols, 0.0f, y);
+        if (bias && !w.packed) {
+            /* OpenBLAS adds onto the bias instead of zeroing y first (the
+             * N:M kernel writes y without reading it: the bias comes after). */
+            add_bias(c_out, cols, bias, 0, y);
+            bias = NULL;
+            gemm_operand(w, 0, c_out, k, x, cols, 1.0f, y);
+        } else {
+            gemm_operand(w, 0, c_out, k, x, cols, 0.0f, y);
+        }
         break;
     default:
         FOR_EACH_CHUNK(s, conv_chunk_images(s), n0, n1) {
@@ -363,13 +384,7 @@ int conv_forward(const conv_plan *plan, int batch, nmt_operand w, const float *b
             lap(timing, CONV_GEMM_FW, &mark);
         }
     }
-    if (bias) {
-#pragma omp parallel for schedule(static)
-        for (int o = 0; o < c_out; o++) {
-            float *row = y + (size_t)o * cols;
-            for (int j = 0; j < cols; j++) row[j] += bias[o];
-        }
-    }
+    if (bias) add_bias(c_out, cols, bias, 1, y);
     lap(timing, CONV_GEMM_FW, &mark);
     return 0;
 }
