@@ -142,6 +142,12 @@ static void check_refusals(void)
         {"sim --model resnet9 --method magic", "nmtrain sim: --method: unknown training method 'magic'"},
         {"train --epochs zero", "--epochs: 'zero' is not an integer in [1, 100000]"},
         {"train --lr=-1", "--lr: '-1' is not a number in"},
+        {"train --dropout 1", "nmtrain train: --dropout: '1' is not a number in [0, 1)"},
+        {"train --dropout=-0.1", "--dropout: '-0.1' is not a number in [0, 1)"},
+        {"train --dropout 0.99999999999", "--dropout: '0.99999999999' is not a number in [0, 1)"}, /* 1 as a float */
+        {"train --dropout nan", "--dropout: 'nan' is not a number"},
+        {"train --dropout 10%", "--dropout: '10%' is not a number"},
+        {"eval --dropout 0.1", "nmtrain eval: unknown option '--dropout'"},
         {"train --hflip 2", "--hflip: '2' is not an integer in [0, 1]"},
         {"train --width 0", "--width: '0' is not a number in"},
         {"train --in 3x32", "--in: '3x32' is not CxHxW"},
@@ -500,14 +506,16 @@ int main(void)
     CHECK(rc == 1 && strstr(output, "beyond the supported size"), "info --in 1x60000x60000: exit %d: %s", rc, output);
     rc = run("sim --model resnet9 --in 1x99999999999x1");
     CHECK(rc == 2 && strstr(output, "CxHxW"), "sim --in: exit %d: %s", rc, output);
-    /* A small ViT with AdamW: trains, stops mid-epoch and resumes onto the
-     * uninterrupted run's checkpoint bytes (the AdamW moments and step
-     * count travel in the checkpoint), evaluates. */
+    /* A small ViT with AdamW and dropout: trains, stops mid-epoch and
+     * resumes onto the uninterrupted run's checkpoint bytes (the AdamW
+     * moments and step count travel in the checkpoint, the dropout in its
+     * configuration: the resume does not repeat --dropout), evaluates. */
     const char *vit = "--model vit --patch 7 --dim 16 --depth 1 --heads 2 --mlp-dim 32 --optimizer adamw --lr 2e-3 "
                       "--schedule cosine --method bdwp --nm 2:4";
-    rc = run("train --data-dir %s %s %s --epochs 2 --out %s/vit_full", dir, common, vit, dir);
+    rc = run("train --data-dir %s %s %s --dropout 0.1 --epochs 2 --out %s/vit_full", dir, common, vit, dir);
     CHECK(rc == 0, "vit train exit %d: %s", rc, output);
-    rc = run("train --data-dir %s %s %s --epochs 2 --out %s/vit_part --max-steps 13", dir, common, vit, dir);
+    rc = run("train --data-dir %s %s %s --dropout 0.1 --epochs 2 --out %s/vit_part --max-steps 13", dir, common, vit,
+             dir);
     CHECK(rc == 0, "vit partial train exit %d: %s", rc, output);
     rc = run("train --data-dir %s %s %s --epochs 2 --out %s/vit_part --resume %s/vit_part/checkpoint.safetensors", dir,
              common, vit, dir, dir);
@@ -517,6 +525,16 @@ int main(void)
     CHECK(files_equal(path, other), "resumed ViT run's checkpoint differs from the uninterrupted run's");
     rc = run("eval --checkpoint %s --data-dir %s", path, dir);
     CHECK(rc == 0 && strstr(output, "vit on"), "vit eval exit %d: %s", rc, output);
+    rc = run("info --checkpoint %s", path);
+    CHECK(rc == 0 && strstr(output, "with dropout 0.1\n"), "info of a dropout checkpoint: exit %d: %s", rc, output);
+    rc = run("train --data-dir %s %s %s --dropout 0.2 --epochs 2 --out %s/vit_part --resume %s", dir, common, vit, dir,
+             other);
+    CHECK(rc == 1 && strstr(output, "dropout 0.1, this run asks for 0.2"), "dropout 0.1 resumed at 0.2: exit %d: %s",
+          rc, output);
+    /* a CNN has no dropout: one line, exit 2, before any output */
+    rc = run("train --data-dir %s %s --dropout 0.1 --out %s/cnn_dropout", dir, common, dir);
+    CHECK(rc == 2 && one_line() && strstr(output, "nmtrain train: --dropout: dropout 0.1: model resnet9 has no dropout"),
+          "resnet9 with --dropout: exit %d: %s", rc, output);
     /* Bad ViT shapes and a checkpoint of another shape: one line, exit 1. */
     rc = run("train --data-dir %s %s --model vit --patch 5", dir, common);
     CHECK(rc == 1 && strstr(output, "5x5 patches") && !strchr(output, '\n')[1], "patch 5 on 28x28: exit %d: %s", rc,

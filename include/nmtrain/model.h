@@ -50,6 +50,7 @@ typedef struct nmt_node {
     int heads;                  /* attention */
     float scale;                /* NMT_OP_SCALE */
     int is_classifier;          /* the final linear layer (default-exempt from N:M) */
+    int dropout;                /* the training's dropout applies to this node's output (timm's drop_rate sites) */
 } nmt_node;
 
 #define NMT_MAX_NODES 512
@@ -86,6 +87,10 @@ typedef struct nmt_model_config {
 int nmt_model_describe(const nmt_model_config *cfg, nmt_model_desc *out);
 /* Checks every node of a description against the limits above. */
 int nmt_model_check_limits(const nmt_model_desc *desc);
+/* Whether a training dropout of probability p fits the description: p in
+ * [0, 1), and p > 0 only for a model with dropout sites (the ViT); -1 with
+ * an error otherwise. */
+int nmt_model_check_dropout(const nmt_model_desc *desc, float p);
 /* Parses "CxHxW" (decimal, each in 1..NMT_MODEL_MAX_DIM). */
 int nmt_shape_parse(const char *text, int *c, int *h, int *w);
 /* Lists the architecture names, comma separated. */

@@ -120,6 +120,16 @@ void nmt_net_set_grad_batch(nmt_net *net, int global_batch);
  * batch's columns (with nmt_net_set_grad_batch's size) and K ranks prune dY
  * as one process pruning the whole batch does. */
 void nmt_net_set_first_sample(nmt_net *net, int first_sample);
+/* Dropout: torch.nn.Dropout(p) on the output of every node whose
+ * description marks it (the ViT's: after the position embedding, each
+ * attention projection, each MLP GELU and fc2, where timm applies drop_rate),
+ * in training forwards and their backward; evaluation is the identity.
+ * Masks are counter-based draws keyed by the seed, the step
+ * (nmt_net_set_step, set before the forward) and the node, counted over the
+ * global batch (nmt_net_set_first_sample): the same for any thread count,
+ * rank count and after a resume. 0 (the default) is off; p outside [0, 1),
+ * or p > 0 for a model without dropout sites, is -1 with an error. */
+int nmt_net_set_dropout(nmt_net *net, float p);
 /* `ready` is called during backward as soon as parameter `index`'s
  * gradient is final (to start its reduction while backward goes on). */
 void nmt_net_on_grad_ready(nmt_net *net, void (*ready)(void *ctx, int index), void *ctx);
@@ -134,9 +144,10 @@ const char *nmt_net_first_nonfinite(nmt_net *net, nmt_tensor_part part);
  * training step goes, printed as a table of op, direction, ms and share. */
 void nmt_net_set_profiling(nmt_net *net, int on);
 void nmt_net_print_profile(const nmt_net *net, FILE *out);
-/* The optimiser step the next backward belongs to: with --grad-nm it keys
- * the pruning's draws (with the seed the network was created with and the
- * layer), so a resumed run draws the same. The trainer sets it. */
+/* The optimiser step the next forward and backward belong to: it keys
+ * dropout's and --grad-nm's draws (with the seed the network was created
+ * with and the layer), so a resumed run draws the same. The trainer sets it
+ * before each step's forward. */
 void nmt_net_set_step(nmt_net *net, int64_t step);
 /* Batch-norm num_batches_tracked, shared by all batch-norm layers. */
 int64_t nmt_net_bn_batches(const nmt_net *net);
@@ -243,6 +254,7 @@ typedef struct nmt_train_config {
     nmt_sgd_config sgd;
     nmt_adamw_config adamw;
     float label_smoothing;
+    float dropout;              /* nmt_net_set_dropout's p (0: off) */
     nmt_augment augment;
     uint64_t seed;
     const char *out_dir;        /* log.csv, log.json, checkpoint.safetensors; NULL = none */

@@ -31,7 +31,9 @@ int nmt_cmd_info(int argc, char **argv)
         o.train.model = o.resumed.train.model;
         o.train.method = o.resumed.train.method;
         o.in_given = 1;
-        printf("%s: trained on %s\n", o.checkpoint, o.resumed.data[0] ? o.resumed.data : "an unrecorded data set");
+        printf("%s: trained on %s", o.checkpoint, o.resumed.data[0] ? o.resumed.data : "an unrecorded data set");
+        if (o.resumed.train.dropout > 0.0f) printf(" with dropout %g", (double)o.resumed.train.dropout);
+        printf("\n");
     }
     if (!o.in_given) m->in_c = 1, m->in_h = 28, m->in_w = 28;
     if (!m->classes) m->classes = 10;

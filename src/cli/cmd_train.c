@@ -98,11 +98,19 @@ static int train_job(cli_options *op)
         nmt_dataset_free(&test);
         return 1;
     }
+    if (nmt_model_check_dropout(desc, t->dropout) != 0) { /* an option the model does not have */
+        fprintf(stderr, "nmtrain train: --dropout: %s\n", nmt_errmsg());
+        free(desc);
+        nmt_dataset_free(&train);
+        nmt_dataset_free(&test);
+        return 2;
+    }
     free(desc);
     printf("nmtrain: %s (width %g) on %s: %d train / %d test images, %dx%dx%d, %d classes\n", t->model.arch,
            (double)t->model.width, o.data, train.count, test.count, train.c, train.h, train.w, train.classes);
     printf("method %s", nmt_method_name(t->method.kind));
     if (t->method.kind != NMT_METHOD_DENSE) printf(" %d:%d", t->method.nm.n, t->method.nm.m);
+    if (t->dropout > 0.0f) printf(", dropout %g", (double)t->dropout);
     printf(", %d epochs, batch %d, lr %g (%s), %d threads, output %s\n", t->epochs, t->batch, (double)t->lr,
            t->schedule == NMT_SCHED_ONECYCLE ? "onecycle" : t->schedule == NMT_SCHED_COSINE ? "cosine" : "constant",
            nmt_threads(), t->out_dir ? t->out_dir : "(none)");

@@ -14,6 +14,7 @@ typedef enum cli_kind {
     K_CLEAR,      /* int = 0 */
     K_INT,        /* int in [lo, hi] */
     K_FLOAT,      /* float in [lo, hi] */
+    K_FLOAT_BELOW,/* float in [lo, hi): hi excluded, also once rounded to a float */
     K_TEXT,       /* const char * */
     K_ARCH,       /* const char *, a model architecture */
     K_SEED,       /* uint64_t in [lo, hi] */
@@ -122,6 +123,9 @@ static const cli_option table[] = {
     {"wd-all", NULL, CLI_TRAIN, K_FLAG, F(train.sgd.decay_bn_and_bias), 0, 0,
      "weight decay on norm weights, biases, class token and position embedding too", NULL},
     {"label-smoothing", "S", CLI_TRAIN, K_FLOAT, F(train.label_smoothing), 0, 0.999, "label smoothing", NULL},
+    {"dropout", "P", CLI_TRAIN, K_FLOAT_BELOW, F(train.dropout), 0, 1,
+     "vit: torch.nn.Dropout(P) where timm applies drop_rate (after the position embedding, attention projection, "
+     "MLP GELU and fc2), in training only", "0, off"},
     {"sync-bn", NULL, CLI_TRAIN, K_FLAG, F(train.sync_bn), 0, 0,
      "under mpirun: batch-norm statistics over all ranks (else per rank, as PyTorch DDP)", NULL},
     {"bucket-mb", "MB", CLI_TRAIN, K_FLOAT, F(train.bucket_mb), 1e-3, 1e6,
@@ -243,7 +247,7 @@ static void default_text(const cli_option *opt, const cli_options *d, char *buf,
     buf[0] = 0;
     if (opt->fixed_default) snprintf(buf, size, "%s", opt->fixed_default);
     else if (opt->kind == K_INT) snprintf(buf, size, "%d", *(const int *)field);
-    else if (opt->kind == K_FLOAT) snprintf(buf, size, "%g", (double)*(const float *)field);
+    else if (opt->kind == K_FLOAT || opt->kind == K_FLOAT_BELOW) snprintf(buf, size, "%g", (double)*(const float *)field);
     else if ((opt->kind == K_TEXT || opt->kind == K_ARCH) && *(const char *const *)field)
         snprintf(buf, size, "%s", *(const char *const *)field);
 }
@@ -281,14 +285,14 @@ static int fail(const cli_options *o, const char *option, const char *fmt, ...)
 static int parse_number(const cli_options *o, const cli_option *opt, const char *text, double *out)
 {
     char *end;
-    const int integer = opt->kind != K_FLOAT;
+    const int integer = opt->kind != K_FLOAT && opt->kind != K_FLOAT_BELOW, below = opt->kind == K_FLOAT_BELOW;
     double v = integer ? (double)strtoll(text, &end, 10) : strtod(text, &end);
-    if (end != text && !*end && v >= opt->lo && v <= opt->hi) {
+    if (end != text && !*end && v >= opt->lo && (below ? v < opt->hi && (float)v < (float)opt->hi : v <= opt->hi)) {
         *out = v;
         return 0;
     }
-    return fail(o, opt->name, "'%s' is not %s in [%.10g, %.10g]", text, integer ? "an integer" : "a number", opt->lo,
-                opt->hi);
+    return fail(o, opt->name, "'%s' is not %s in [%.10g, %.10g%c", text, integer ? "an integer" : "a number", opt->lo,
+                opt->hi, below ? ')' : ']');
 }
 
 
@@ -309,6 +313,7 @@ static int apply(cli_options *o, const cli_option *opt, const char *value)
         *(int *)field = (int)v;
         return 0;
     case K_FLOAT:
+    case K_FLOAT_BELOW:
         if (parse_number(o, opt, value, &v)) return -1;
         *(float *)field = (float)v;
         return 0;
@@ -457,7 +462,7 @@ int cli_given(const cli_options *o, const char *name)
  * says otherwise; the recipe only from checkpoints that record it. */
 static const char *const resumed_settings[] = {
     "model", "width", "in", "classes", "imagenet-stem", "method", "nm", "decay", "mask-interval",
-    "sparse-classifier", "grad-nm", "data", "epochs", "batch", "lr", "seed",
+    "sparse-classifier", "grad-nm", "data", "epochs", "batch", "lr", "seed", "dropout",
 };
 static const char *const resumed_recipe[] = {
     "schedule", "warmup", "momentum", "nesterov", "wd", "wd-all", "label-smoothing", "crop-pad", "hflip",
@@ -487,7 +492,8 @@ static void take_setting(cli_options *o, const char *name, const nmt_run_config 
         case K_FLAG:
         case K_CLEAR:
         case K_INT: memcpy(dst, src, sizeof(int)); break;
-        case K_FLOAT: memcpy(dst, src, sizeof(float)); break;
+        case K_FLOAT:
+        case K_FLOAT_BELOW: memcpy(dst, src, sizeof(float)); break;
         case K_SEED: memcpy(dst, src, sizeof(uint64_t)); break;
         case K_ARCH:
         case K_TEXT: *(const char **)dst = *(const char *const *)src; break;

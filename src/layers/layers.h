@@ -223,6 +223,26 @@ void attention_backward(const attention_shape *s, const float *qkv, const float 
 void token_pool_forward(int dim, int batch, int tokens, const float *x, float *y);
 void token_pool_backward(int dim, int batch, int tokens, const float *dy, float *dx, int accumulate);
 
+/* ---- dropout (torch.nn.Dropout(p), training only) ----
+ * Element (channel c, sample n, position t) of a channels x (batch * plane)
+ * activation is kept when nmt_rng_counter_uniform(key, ((first_sample + n)
+ * * channels + c) * plane + t) >= p, and then scaled by 1 / (1 - p) (as
+ * PyTorch's CPU kernel: x * (1 / (1 - p)) in float), else zeroed.
+ * first_sample is the batch's first sample in the global batch (a rank's
+ * share), so the masks do not depend on the batch split or the threads.
+ * The backward applies the same draws to the gradient: no mask is kept. */
+typedef struct dropout_draws {
+    uint64_t key;
+    float p;                /* in [0, 1) */
+    int channels, plane;
+    int64_t first_sample;
+} dropout_draws;
+float dropout_scale(float p);
+int dropout_keeps(const dropout_draws *d, int n, int c, int t);
+/* x (channels x batch * plane) in place: the forward on the output, the
+ * backward on the output's gradient. */
+void dropout_apply(const dropout_draws *d, int batch, float *x);
+
 #pragma GCC visibility pop
 
 #endif

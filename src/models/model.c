@@ -66,6 +66,21 @@ static __int128 node_macs_wide(const nmt_node *n)
     }
 }
 
+int nmt_model_check_dropout(const nmt_model_desc *desc, float p)
+{
+    if (!(p >= 0.0f && p < 1.0f)) {
+        nmt_error("dropout %g is not a probability in [0, 1)", (double)p);
+        return -1;
+    }
+    int sites = 0;
+    for (int i = 0; i < desc->n_nodes; i++) sites += desc->nodes[i].dropout;
+    if (p > 0.0f && !sites) {
+        nmt_error("dropout %g: model %s has no dropout (it is a ViT option)", (double)p, desc->arch);
+        return -1;
+    }
+    return 0;
+}
+
 int nmt_model_check_limits(const nmt_model_desc *desc)
 {
     for (int i = 0; i < desc->n_nodes; i++) {

@@ -23,6 +23,13 @@ static int add_raw(model_builder *b, const nmt_node *proto)
     return d->n_nodes++;
 }
 
+/* Where timm's VisionTransformer applies drop_rate: after the position
+ * embedding, the attention's output projection, the MLP's GELU and fc2. */
+static void mark_dropout(model_builder *b, int node)
+{
+    if (node >= 0) b->desc->nodes[node].dropout = 1;
+}
+
 int nmt_describe_vit(const nmt_model_config *cfg, nmt_model_desc *out)
 {
     const int patch = cfg->patch ? cfg->patch : 4, dim = cfg->dim ? cfg->dim : 192;
@@ -61,6 +68,7 @@ int nmt_describe_vit(const nmt_model_config *cfg, nmt_model_desc *out)
     n.kh = n.kw = n.stride = patch;
     n.bias = 1;
     int x = add_raw(&b, &n);
+    mark_dropout(&b, x); /* timm's pos_drop */
 
     char name[NMT_NAME_MAX], name2[NMT_NAME_MAX];
     for (int i = 0; i < depth; i++) {
@@ -80,6 +88,7 @@ int nmt_describe_vit(const nmt_model_config *cfg, nmt_model_desc *out)
         h = add_raw(&b, &n);
         snprintf(name, sizeof name, "blocks.%d.attn.proj", i);
         h = builder_linear(&b, name, h, dim, 1);
+        mark_dropout(&b, h); /* attn.proj_drop */
         snprintf(name2, sizeof name2, "blocks.%d.add1", i);
         x = builder_add(&b, name2, h, x);
         snprintf(name, sizeof name, "blocks.%d.norm2", i);
@@ -88,8 +97,10 @@ int nmt_describe_vit(const nmt_model_config *cfg, nmt_model_desc *out)
         h = builder_linear(&b, name, h, mlp, 1);
         snprintf(name, sizeof name, "blocks.%d.mlp.act", i);
         h = builder_unary(&b, NMT_OP_GELU, name, h);
+        mark_dropout(&b, h); /* mlp.drop1 */
         snprintf(name, sizeof name, "blocks.%d.mlp.fc2", i);
         h = builder_linear(&b, name, h, dim, 1);
+        mark_dropout(&b, h); /* mlp.drop2 */
         snprintf(name2, sizeof name2, "blocks.%d.add2", i);
         x = builder_add(&b, name2, h, x);
         if (x < 0) return -1;

@@ -57,7 +57,7 @@ struct nmt_net {
     double operand_seconds;           /* building backward-data operands (method_bw_operand) */
     /* data parallelism */
     int grad_batch;                   /* the global batch the loss gradient averages over (0: this batch) */
-    int first_sample;                 /* this rank's first sample in the global batch (--grad-nm's draws) */
+    int first_sample;                 /* this rank's first sample in the global batch (--grad-nm's and dropout's draws) */
     void (*grad_ready)(void *ctx, int index);
     void *grad_ready_ctx;
     nmt_comm *bn_comm;                /* sync batch norm over these ranks */
@@ -66,6 +66,8 @@ struct nmt_net {
     const int *labels;
     int batch;
     float smoothing;
+    int training;
+    float dropout;                    /* torch.nn.Dropout(p) at the nodes the description marks, in training */
 };
 
 static int64_t plane_out(const nmt_node *n) { return (int64_t)n->h_out * n->w_out; }
@@ -440,6 +442,16 @@ static float *grad_of(nmt_net *net, const nmt_node *d, int which)
     return src < 0 ? NULL : net->nodes[src].grad;
 }
 
+/* Node i's dropout draws this step: keyed apart from --grad-nm's draws of
+ * the same node (layer NMT_MAX_NODES + i). */
+static dropout_draws dropout_draws_of(const nmt_net *net, int i)
+{
+    const nmt_node *d = &net->desc.nodes[i];
+    const dropout_draws draws = {nmt_rng_counter_key(net->seed, (uint64_t)net->step, (uint64_t)(NMT_MAX_NODES + i)),
+                                 net->dropout, d->c_out, (int)plane_out(d), net->first_sample};
+    return draws;
+}
+
 static int comm_sum_doubles(void *ctx, double *values, size_t n)
 {
     nmt_comm *comm = ctx;
@@ -457,6 +469,7 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
     net->labels = labels;
     net->batch = batch;
     net->smoothing = label_smoothing;
+    net->training = training;
     if (training) net->bn_batches++;
     for (int i = 0; i < net->desc.n_nodes; i++) {
         net_node *node = &net->nodes[i];
@@ -540,6 +553,10 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
             /* nmt_net_create only accepts descriptions of the ops above. */
             break;
         }
+        if (training && net->dropout > 0.0f && d->dropout) {
+            const dropout_draws draws = dropout_draws_of(net, i);
+            dropout_apply(&draws, batch, node->out);
+        }
         if (net->profiling) net->seconds[d->op][0] += nmt_now() - start;
     }
     if (!labels) return 0.0f;
@@ -586,6 +603,10 @@ int nmt_net_backward(nmt_net *net)
         }
         for (int which = 0; which < 2 && !overwrite && d->op != NMT_OP_ADD; which++)
             if (first_writer[which]) zero_fill(n_in, net->nodes[(which ? d->input2 : d->input)].grad);
+        if (net->training && net->dropout > 0.0f && d->dropout) { /* the gradient through the forward's mask */
+            const dropout_draws draws = dropout_draws_of(net, i);
+            dropout_apply(&draws, batch, node->grad);
+        }
         switch (d->op) {
         case NMT_OP_CONV:
         case NMT_OP_LINEAR:
@@ -690,6 +711,13 @@ int nmt_net_backward(nmt_net *net)
 }
 
 void nmt_net_set_grad_batch(nmt_net *net, int global_batch) { net->grad_batch = global_batch; }
+
+int nmt_net_set_dropout(nmt_net *net, float p)
+{
+    if (nmt_model_check_dropout(&net->desc, p) != 0) return -1;
+    net->dropout = p;
+    return 0;
+}
 void nmt_net_set_first_sample(nmt_net *net, int first_sample) { net->first_sample = first_sample; }
 
 void nmt_net_on_grad_ready(nmt_net *net, void (*ready)(void *ctx, int index), void *ctx)

@@ -63,6 +63,7 @@ char *nmt_run_config_json(const nmt_train_config *cfg, const float *mean, const 
                   add_number(obj, "weight_decay", (double)cfg->sgd.weight_decay) ||
                   add_number(obj, "decay_bn_and_bias", cfg->sgd.decay_bn_and_bias) ||
                   add_number(obj, "label_smoothing", (double)cfg->label_smoothing) ||
+                  add_number(obj, "dropout", (double)cfg->dropout) ||
                   add_number(obj, "crop_pad", cfg->augment.crop_pad) || add_number(obj, "hflip", cfg->augment.hflip);
     if (!rc) rc = add_floats(obj, "mean", mean, m->in_c) || add_floats(obj, "std", std, m->in_c);
     char *json = rc ? NULL : cJSON_PrintUnformatted(obj);
@@ -198,8 +199,13 @@ int nmt_run_config_parse(const char *json, const char *path, nmt_run_config *out
              get_float(&r, "weight_decay", 0, 1, 1, &t->sgd.weight_decay) ||
              get_int(&r, "decay_bn_and_bias", 0, 1, 1, &t->sgd.decay_bn_and_bias) ||
              get_float(&r, "label_smoothing", 0, 1, 1, &t->label_smoothing) ||
+             get_float(&r, "dropout", 0, 1, 1, &t->dropout) || /* absent before dropout existed: 0 */
              get_int(&r, "crop_pad", 0, 64, 1, &t->augment.crop_pad) ||
              get_int(&r, "hflip", 0, 1, 1, &t->augment.hflip);
+        if (!rc && !(t->dropout < 1.0f)) {
+            nmt_error("%s: run configuration 'dropout' = 1 is not below 1", path);
+            rc = -1;
+        }
         if (!rc && nmt_schedule_parse(schedule_name, &t->schedule) != 0) {
             nmt_error("%s: run configuration 'schedule' = '%s' is not constant, cosine or onecycle", path,
                       schedule_name);

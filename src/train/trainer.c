@@ -245,6 +245,7 @@ static int check_resume_config(const nmt_train_config *cfg, const nmt_run_config
     DIFFERS("sparse classifier", "%d", c->method.sparse_classifier, cfg->method.sparse_classifier)
     DIFFERS("dY pruning N of the weight gradient", "%d", c->method.grad_nm.n, cfg->method.grad_nm.n)
     DIFFERS("dY pruning M of the weight gradient", "%d", c->method.grad_nm.m, cfg->method.grad_nm.m)
+    DIFFERS("dropout", "%g", (double)c->dropout, (double)cfg->dropout)
     if (!field && c->data_name && cfg->data_name && strcmp(c->data_name, cfg->data_name)) {
         field = "data set";
         snprintf(then, sizeof then, "%s", c->data_name);
@@ -382,7 +383,8 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
     nmt_dataset_stats(train, mean, std);
     nmt_net *net = nmt_net_create(desc, cfg->batch, &cfg->method, cfg->seed);
     free(desc);
-    if (!net) {
+    if (!net || nmt_net_set_dropout(net, cfg->dropout) != 0) {
+        nmt_net_free(net);
         free(paths);
         return -1;
     }
@@ -494,6 +496,7 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
             }
             int hits = 0;
             const float lr = nmt_schedule_lr(&sched, state.step);
+            nmt_net_set_step(net, state.step); /* keys this step's dropout and --grad-nm draws */
             const float loss = nmt_net_forward(net, x, labels, n, 1, cfg->label_smoothing, &hits);
             if (state.step == 0 && isfinite(loss)) state.first_loss = loss;
             const float bound = cfg->max_loss > 0 ? cfg->max_loss : NMT_DIVERGENCE_FACTOR * state.first_loss;
@@ -508,7 +511,6 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
                 }
                 nmt_net_set_grad_batch(net, ld.stream ? (int)kept : cfg->batch);
             }
-            nmt_net_set_step(net, state.step);
             const double backward_start = nmt_now();
             const int backward_failed = isfinite(loss) && nmt_net_backward(net) != 0;
             backward_seconds += nmt_now() - backward_start;

@@ -13,6 +13,7 @@ import os
 import sys
 import types
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -464,6 +465,91 @@ def grad_nm_steps(directory):
     save(os.path.join(directory, "grad_nm_steps.safetensors"), out, meta)
 
 
+# src/train/net.c keys node i's dropout draws as layer NMT_MAX_NODES + i.
+NMT_MAX_NODES = 512
+DROPOUT_P, DROPOUT_SEED = 0.25, 1
+
+
+class CounterDropout(nn.Module):
+    """torch.nn.Dropout(p) with nmtrain's masks in place of torch's RNG
+    (src/layers/dropout.c): element (n, t, c) of a [batch, tokens, dim]
+    activation is kept when counter_uniform(key, (n * dim + c) * tokens + t)
+    >= p, the key counter_key(seed, step, NMT_MAX_NODES + node); kept values
+    are x * (1 / (1 - p)), as torch's CPU kernel scales its mask."""
+
+    def __init__(self, p, seed, node, clock):
+        super().__init__()
+        self.p, self.seed, self.node, self.clock = p, seed, node, clock
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        batch, tokens, dim = x.shape
+        key = mvue.counter_key(self.seed, self.clock.step, NMT_MAX_NODES + self.node)
+        counters = ((np.arange(batch, dtype=np.uint64)[:, None, None] * np.uint64(dim)
+                     + np.arange(dim, dtype=np.uint64)[None, None, :]) * np.uint64(tokens)
+                    + np.arange(tokens, dtype=np.uint64)[None, :, None])
+        keep = mvue.counter_uniform(key, counters) >= np.float32(self.p)
+        self.clock.kept.append(keep)
+        scale = np.float32(1) / (np.float32(1) - np.float32(self.p))
+        return x * torch.from_numpy(np.where(keep, scale, np.float32(0)).astype(np.float32))
+
+
+def vit_dropout(path):
+    """The small ViT of vit_training with dropout DROPOUT_P at timm's four
+    sites, nmtrain's counter-based masks applied (CounterDropout): two AdamW
+    steps' logits, losses and every gradient, the final weights, and the
+    logits in evaluation (no dropout)."""
+    init, _ = load(os.path.join(os.path.dirname(path), "vit_init.safetensors"))
+    gen = torch.Generator().manual_seed(17)
+    x = torch.randn(6, 3, 8, 8, generator=gen)
+    labels = torch.randint(0, 10, (6,), generator=gen)
+    model = reference.ViT(**VIT_SHAPE, drop_rate=DROPOUT_P)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in init.items()})
+    # torch's own dropout at these sites drops about p and is off in eval
+    model.train()
+    probe = model.pos_drop(torch.ones(4000))
+    assert abs((probe == 0).float().mean().item() - DROPOUT_P) < 0.05
+    model.eval()
+    assert (model.pos_drop(probe) == probe).all()
+    model.train()
+    names = vit_node_names(VIT_SHAPE["depth"])
+    clock = types.SimpleNamespace(step=0, kept=[])
+    sites = [name for name, module in model.named_modules() if isinstance(module, nn.Dropout)]
+    assert len(sites) == 1 + 3 * VIT_SHAPE["depth"], sites
+    for name in sites:
+        parent, leaf = (model, name) if "." not in name else (model.get_submodule(name.rsplit(".", 1)[0]),
+                                                              name.rsplit(".", 1)[1])
+        setattr(parent, leaf, CounterDropout(DROPOUT_P, DROPOUT_SEED, names.index(reference.dropout_site(name)), clock))
+    named = list(model.named_parameters())
+    groups = [{"params": [p for n, p in named if not reference.vit_no_decay(n)], "weight_decay": 0.05},
+              {"params": [p for n, p in named if reference.vit_no_decay(n)], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
+    out = {"x": t(x), "labels": labels.numpy()}
+    losses = []
+    for step in range(2):
+        clock.step = step
+        opt.zero_grad()
+        logits = model(x)
+        loss = F.cross_entropy(logits, labels, label_smoothing=0.1)
+        loss.backward()
+        out["logits.%d" % step] = t(logits)
+        for name, p in named:
+            out["grad.%d.%s" % (step, name)] = t(p.grad)
+        losses.append(loss.item())
+        opt.step()
+    kept = np.concatenate([k.ravel() for k in clock.kept])
+    print("vit_dropout: p %g, %d of %d kept (%.4f)" % (DROPOUT_P, kept.sum(), kept.size, kept.mean()))
+    out["losses"] = torch.tensor(losses).numpy()
+    for name, p in named:
+        out["final." + name] = t(p)
+    model.eval()
+    with torch.no_grad():
+        out["logits.eval"] = t(model(x))
+    save(path, out, {"init": "vit_init.safetensors", "p": str(DROPOUT_P), "seed": str(DROPOUT_SEED), "lr": "2e-3",
+                     "weight_decay": "0.05", "label_smoothing": "0.1"})
+
+
 FIXTURES = {
     "layers": lambda d: layers(os.path.join(d, "layers.safetensors")),
     "resnet9": resnet9_training,
@@ -475,6 +561,7 @@ FIXTURES = {
     "vit": vit_training,
     "vit_methods": lambda d: vit_methods(os.path.join(d, "vit_methods.safetensors")),
     "grad_nm": grad_nm_steps,  # after "vit": reads vit_init.safetensors
+    "vit_dropout": lambda d: vit_dropout(os.path.join(d, "vit_dropout.safetensors")),  # after "vit" too
 }
 
 

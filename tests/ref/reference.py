@@ -138,34 +138,37 @@ class AttentionCore(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, dim, heads):
+    def __init__(self, dim, heads, drop=0.0):
         super().__init__()
         self.qkv = nn.Linear(dim, 3 * dim)
         self.core = AttentionCore(heads)
         self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(drop)
 
     def forward(self, x):
-        return self.proj(self.core(self.qkv(x)))
+        return self.proj_drop(self.proj(self.core(self.qkv(x))))
 
 
 class Mlp(nn.Module):
-    def __init__(self, dim, hidden):
+    def __init__(self, dim, hidden, drop=0.0):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
         self.act = nn.GELU()
+        self.drop1 = nn.Dropout(drop)
         self.fc2 = nn.Linear(hidden, dim)
+        self.drop2 = nn.Dropout(drop)
 
     def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)))
+        return self.drop2(self.fc2(self.drop1(self.act(self.fc1(x)))))
 
 
 class Block(nn.Module):
-    def __init__(self, dim, heads, mlp):
+    def __init__(self, dim, heads, mlp, drop=0.0):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, heads)
+        self.attn = Attention(dim, heads, drop)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, mlp)
+        self.mlp = Mlp(dim, mlp, drop)
 
     def forward(self, x):
         x = x + self.attn(self.norm1(x))
@@ -175,24 +178,38 @@ class Block(nn.Module):
 class ViT(nn.Module):
     """timm's VisionTransformer (class token, learned position embedding,
     pre-norm blocks, LayerNorm eps 1e-6, class-token pooling) with timm's
-    state_dict names, as nmtrain's models/vit.c."""
+    state_dict names, as nmtrain's models/vit.c. drop_rate puts timm's
+    nn.Dropout modules where timm has them (pos_drop, attn.proj_drop,
+    mlp.drop1, mlp.drop2; see DROPOUT_SITES)."""
 
-    def __init__(self, in_c=3, classes=10, img=32, patch=4, dim=192, depth=6, heads=3, mlp=384):
+    def __init__(self, in_c=3, classes=10, img=32, patch=4, dim=192, depth=6, heads=3, mlp=384, drop_rate=0.0):
         super().__init__()
         self.patch_embed = PatchEmbed(in_c, dim, patch)
         tokens = (img // patch) ** 2 + 1
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, tokens, dim))
-        self.blocks = nn.ModuleList([Block(dim, heads, mlp) for _ in range(depth)])
+        self.pos_drop = nn.Dropout(drop_rate)
+        self.blocks = nn.ModuleList([Block(dim, heads, mlp, drop_rate) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, classes)
 
     def forward(self, x):
         x = self.patch_embed(x)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        x = self.pos_drop(torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed)
         for block in self.blocks:
             x = block(x)
         return self.head(self.norm(x)[:, 0])
+
+
+def dropout_site(module_name):
+    """The nmtrain node (src/models/vit.c) whose output a ViT dropout module
+    drops: pos_drop -> patch_embed, blocks.i.attn.proj_drop ->
+    blocks.i.attn.proj, blocks.i.mlp.drop1 -> blocks.i.mlp.act,
+    blocks.i.mlp.drop2 -> blocks.i.mlp.fc2."""
+    if module_name == "pos_drop":
+        return "patch_embed"
+    prefix, leaf = module_name.rsplit(".", 1)
+    return prefix + {"proj_drop": ".proj", "drop1": ".act", "drop2": ".fc2"}[leaf]
 
 
 def vit_no_decay(name):
