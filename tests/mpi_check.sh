@@ -22,6 +22,7 @@
 # - Resume with another rank count: the ViT 10 steps at 2 ranks, then to 20
 #   at 3 ranks and at one process (against one process, 1e-5), and at 2
 #   ranks (bit for bit against 20 steps at 2 ranks).
+# - Dropout 0.1 on the ViT, 10 steps: 2 and 3 ranks against one process, 1e-5.
 # - An image folder with a truncated PNG in its first batches (ViT at
 #   16x16, 3 steps): 2 and 3 ranks against one process, 1e-5 (each rank's
 #   loss gradient is averaged over the images all ranks kept; over the
@@ -107,6 +108,12 @@ gradnm="$vit --max-steps 1 --method bdwp --nm 2:8 --grad-nm 2:4"
 "$NMTRAIN" $gradnm --out "$dir/gradnm1" > /dev/null
 ranks 2 gradnm2 $gradnm
 ranks 3 gradnm3 $gradnm
+# Dropout: each sample's masks are drawn by its place in the global batch,
+# so the ranks drop what one process drops (10 ViT steps at --dropout 0.1).
+drop="$vit --max-steps 10 --dropout 0.1"
+"$NMTRAIN" $drop --out "$dir/drop1" > /dev/null
+ranks 2 drop2 $drop
+ranks 3 drop3 $drop
 cd tests/ref
 compare() { /usr/bin/python3 compare_checkpoints.py "$dir/$1/checkpoint.safetensors" "$dir/$2/checkpoint.safetensors" "$3" $4; }
 compare vit1 vit2 1e-5
@@ -121,6 +128,8 @@ compare folder1 folder2 1e-5
 compare folder1 folder3 1e-5
 compare gradnm1 gradnm2 1e-6
 compare gradnm1 gradnm3 1e-6
+compare drop1 drop2 1e-5
+compare drop1 drop3 1e-5
 echo "mpi-check: 2 and 3 ranks match one process after 20 ViT steps, 5 ResNet9 (sync-bn) steps and one --grad-nm step; 2 ranks repeat bit for bit;"
 echo "  10 steps at 2 ranks resume at 3 ranks and at one process to match one process, and at 2 ranks bit for bit;"
-echo "  with a skipped image, 2 and 3 ranks match one process"
+echo "  with a skipped image, and with dropout (10 ViT steps), 2 and 3 ranks match one process"
