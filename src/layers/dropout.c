@@ -15,10 +15,10 @@ static inline uint64_t dropout_counter(const dropout_draws *d, int n, int c, int
 
 float dropout_scale(float p) { return 1.0f / (1.0f - p); }
 
-int dropout_keeps(const dropout_draws *d, int n, int c, int t)
-{
-    return nmt_rng_counter_uniform(d->key, dropout_counter(d, n, c, t)) >= d->p;
-}
+/* The rule: the element at `counter` is kept when its draw is at least p. */
+static inline int keeps(uint64_t key, uint64_t counter, float p) { return nmt_rng_counter_uniform(key, counter) >= p; }
+
+int dropout_keeps(const dropout_draws *d, int n, int c, int t) { return keeps(d->key, dropout_counter(d, n, c, t), d->p); }
 
 /* One run of `count` elements whose counters start at `first`. Cloned per
  * ISA: the 64-bit multiplies of the hash vectorise with AVX-512 (3.6x the
@@ -26,7 +26,7 @@ int dropout_keeps(const dropout_draws *d, int n, int c, int t)
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
 dropout_run(float *x, int count, uint64_t key, uint64_t first, float p, float scale)
 {
-    for (int t = 0; t < count; t++) x[t] *= nmt_rng_counter_uniform(key, first + (uint64_t)t) >= p ? scale : 0.0f;
+    for (int t = 0; t < count; t++) x[t] *= keeps(key, first + (uint64_t)t, p) ? scale : 0.0f;
 }
 
 /* x *= kept ? scale : 0, as PyTorch multiplies by its scaled mask (a
