@@ -80,7 +80,7 @@ int nmt_write_atomic(const char *path, int n_parts, const void *const *parts, co
 
 /* ---- ONNX models ----
  * A writer of the protobuf wire format for the part of onnx.proto a
- * feed-forward model needs: float32 initializers, nodes with int, float and
+ * feed-forward model needs: float32 and int64 (shapes, indices) initializers, nodes with int, float and
  * ints attributes, float32 inputs and outputs (a dimension < 0 is the
  * symbolic batch "N"), string metadata. Names are copied. Errors (out of
  * memory, bad arguments) are sticky: nmt_onnx_write reports the first. */
@@ -101,6 +101,7 @@ void nmt_onnx_free(nmt_onnx *m);
 void nmt_onnx_input(nmt_onnx *m, const char *name, int ndim, const int64_t *dims);
 void nmt_onnx_output(nmt_onnx *m, const char *name, int ndim, const int64_t *dims);
 void nmt_onnx_initializer(nmt_onnx *m, const char *name, int ndim, const int64_t *dims, const float *data);
+void nmt_onnx_initializer_int64(nmt_onnx *m, const char *name, int ndim, const int64_t *dims, const int64_t *data);
 void nmt_onnx_node(nmt_onnx *m, const char *op_type, const char *name, int n_inputs, const char *const *inputs,
                    const char *output, int n_attrs, const nmt_onnx_attr *attrs);
 void nmt_onnx_metadata(nmt_onnx *m, const char *key, const char *value);

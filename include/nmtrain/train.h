@@ -155,6 +155,8 @@ void nmt_net_set_bn_batches(nmt_net *net, int64_t batches);
 
 /* Batch norm's epsilon (PyTorch's default), in training, evaluation and exports. */
 #define NMT_BN_EPS 1e-5f
+/* Layer norm's epsilon (timm's ViT), in training, evaluation and exports. */
+#define NMT_LN_EPS 1e-6f
 
 /* ---- optimiser ---- */
 typedef struct nmt_sgd_config {

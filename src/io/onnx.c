@@ -18,6 +18,7 @@
 /* onnx.proto: IR version 7 is the one opset 13 came with. */
 #define IR_VERSION 7
 #define TENSOR_FLOAT 1
+#define TENSOR_INT64 7
 #define ATTR_FLOAT 1
 #define ATTR_INT 2
 #define ATTR_INTS 7
@@ -163,7 +164,8 @@ void nmt_onnx_output(nmt_onnx *m, const char *name, int ndim, const int64_t *dim
 }
 
 /* GraphProto.initializer = 5: TensorProto { dims = 1; data_type = 2; name = 8; raw_data = 9 } */
-void nmt_onnx_initializer(nmt_onnx *m, const char *name, int ndim, const int64_t *dims, const float *data)
+static void initializer(nmt_onnx *m, const char *name, int ndim, const int64_t *dims, int type, size_t elem_size,
+                        const void *data)
 {
     pb tensor = {0};
     size_t count = 1;
@@ -171,10 +173,20 @@ void nmt_onnx_initializer(nmt_onnx *m, const char *name, int ndim, const int64_t
         pb_int(&tensor, 1, dims[d]);
         count *= (size_t)dims[d];
     }
-    pb_int(&tensor, 2, TENSOR_FLOAT);
+    pb_int(&tensor, 2, type);
     pb_string(&tensor, 8, name);
-    pb_len(&tensor, 9, data, count * sizeof(float));
+    pb_len(&tensor, 9, data, count * elem_size);
     pb_message(&m->initializers, 5, &tensor);
+}
+
+void nmt_onnx_initializer(nmt_onnx *m, const char *name, int ndim, const int64_t *dims, const float *data)
+{
+    initializer(m, name, ndim, dims, TENSOR_FLOAT, sizeof(float), data);
+}
+
+void nmt_onnx_initializer_int64(nmt_onnx *m, const char *name, int ndim, const int64_t *dims, const int64_t *data)
+{
+    initializer(m, name, ndim, dims, TENSOR_INT64, sizeof(int64_t), data);
 }
 
 /* GraphProto.node = 1: NodeProto { input = 1; output = 2; name = 3; op_type = 4; attribute = 5 }

@@ -13,7 +13,6 @@
 #include "train/method.h"
 
 #define BN_MOMENTUM 0.1f
-#define LN_EPS 1e-6f /* timm's ViT LayerNorm */
 #define MAX_PARAMS (4 * NMT_MAX_NODES)
 
 typedef struct net_node {
@@ -495,7 +494,7 @@ float nmt_net_forward(nmt_net *net, const float *x, const int *labels, int batch
         }
         case NMT_OP_LAYERNORM:
             layernorm_forward(d->c_in, cols, in, net->params[node->weight].data, net->params[node->bias].data,
-                              LN_EPS, node->ln, node->out);
+                              NMT_LN_EPS, node->ln, node->out);
             break;
         case NMT_OP_GELU:
             gelu_forward(n_in, in, node->out);

@@ -7,14 +7,19 @@ both the checkpoint and the export go through scripts/torch_roundtrip.py. For
 the sparse methods the test also requires that the dense weights alone give
 different logits, so it would catch PyTorch running the unmasked network.
 
-ONNX: the same checkpoints, and ResNet18, ResNet50 (ImageNet stem) and VGG19
-trained with bdwp 2:8 on generated CIFAR-10-format files, are exported with
+ONNX: the same checkpoints, ResNet18, ResNet50 (ImageNet stem) and VGG19
+trained with bdwp 2:8 on generated CIFAR-10-format files, and small ViTs
+(dense, bdwp 2:4, tnm 2:8) trained a few steps on the Fashion-MNIST slice,
+are exported with
 `--format onnx`; Debian's onnx checker (full check, with shape inference)
 must accept each model, its initializers must equal the safetensors export's
 weights, and tests/ref/onnx_run.py must reproduce `nmtrain eval`'s logits of
 the first test images within 1e-4. The 2:4 semi-structured side file is
 decoded and compared with the float16 masked weights, and re-encoded by an
-independent numpy version of PyTorch's CUTLASS conversion.
+independent numpy version of PyTorch's CUTLASS conversion. The ViTs'
+initializers also load by name into tests/ref/reference.py's timm-layout
+ViT, whose PyTorch logits must match the ONNX runtime's, and the sparse
+ViTs' block linear weights must hold the N:M pattern.
 
     python3 tests/ref/check_exports.py build/nmtrain
 """
@@ -131,7 +136,57 @@ def onnx_exports(nmtrain, tmp, fashion, cifar):
             "--out", out)
         sides += check_onnx(nmtrain, os.path.join(out, "checkpoint.safetensors"),
                             ["--data", "cifar10", "--data-dir", cifar], "%s bdwp 2:8" % arch)
-    check(sides >= 5, "%d exports carried a 2:4 semi-structured side file" % sides)
+    sides += vit_exports(nmtrain, tmp, fashion)
+    check(sides >= 6, "%d exports carried a 2:4 semi-structured side file" % sides)
+
+
+# (method, N:M, ViT shape): the tiny shape is fast; the dim-64 one has block
+# linear weights PyTorch's 2:4 layout takes (rows % 32, K % 64), so the
+# semi-structured side file covers them.
+VIT_RUNS = (("dense", "2:4", ("--patch", "7", "--dim", "16", "--depth", "2", "--heads", "2", "--mlp-dim", "32")),
+            ("bdwp", "2:4", ("--patch", "7", "--dim", "64", "--depth", "2", "--heads", "4", "--mlp-dim", "128")),
+            ("tnm", "2:8", ("--patch", "7", "--dim", "16", "--depth", "2", "--heads", "2", "--mlp-dim", "32")))
+
+
+def vit_exports(nmtrain, tmp, fashion):
+    sides = 0
+    for method, nm, shape in VIT_RUNS:
+        what = "vit " + (method if method == "dense" else "%s %s" % (method, nm))
+        out = os.path.join(tmp, "vit-" + method)
+        run(nmtrain, "train", "--model", "vit", *shape, "--method", method, "--nm", nm, "--epochs", "1",
+            "--batch", "32", "--optimizer", "adamw", "--lr", "0.01", "--threads", "1", "--data-dir", fashion,
+            "--quiet", "--out", out)
+        side = check_onnx(nmtrain, os.path.join(out, "checkpoint.safetensors"), ["--data-dir", fashion], what)
+        sides += side
+        model = onnx.load(os.path.join(out, "model.onnx"))
+        initializers = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+        config = dict(zip(shape[::2], (int(v) for v in shape[1::2])))
+        vit = reference.ViT(1, 10, 28, config["--patch"], config["--dim"], config["--depth"], config["--heads"],
+                            config["--mlp-dim"])
+        missing = [k for k in vit.state_dict() if k not in initializers]
+        check(not missing, "%s: the ONNX initializers hold every timm ViT parameter by name%s"
+              % (what, " (not: %s)" % missing[:3] if missing else ""))
+        if missing:
+            continue
+        vit.load_state_dict({k: torch.from_numpy(initializers[k].copy()) for k in vit.state_dict()})
+        vit.eval()
+        tensors, _ = load(os.path.join(out, "onnx_logits.safetensors"))
+        with torch.no_grad():
+            theirs = vit(torch.from_numpy(tensors["x"])).numpy()
+        ours = onnx_run.run(model, {"input": tensors["x"]})["logits"]
+        err = float(np.abs(ours - theirs).max())
+        check(err <= 1e-4, "%s: PyTorch's timm-layout ViT on the ONNX initializers vs the ONNX runtime: max |logit "
+              "difference| %.2e" % (what, err))
+        if method != "dense":
+            n, m = (int(v) for v in nm.split(":"))
+            linear = [k for k in initializers if k.startswith("blocks.") and k.endswith("weight")
+                      and ".norm" not in k]
+            kept = max(int(np.count_nonzero(initializers[k].reshape(-1, m), axis=1).max()) for k in linear)
+            check(len(linear) == 4 * config["--depth"] and kept == n,
+                  "%s: the %d block linear weights keep at most %d of every %d along in-features (most kept: %d)"
+                  % (what, len(linear), n, m, kept))
+    check(sides == 1, "the vit bdwp 2:4 export carried the semi-structured side file (%d vit exports did)" % sides)
+    return sides
 
 
 def cli_errors(nmtrain, tmp):

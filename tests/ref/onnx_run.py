@@ -2,11 +2,13 @@
 """A small reference runtime for the ONNX models nmtrain exports, in numpy
 (Debian's python3-onnx 1.12 has no onnx.reference). It runs the operators
 `nmtrain export --format onnx` emits, written from the ONNX operator
-specification, in float64, and refuses any operator or attribute it does
-not implement, so a model it runs is a model it understood.
+specification, in float64 (shapes and indices in int64), and refuses any
+operator or attribute it does not implement, so a model it runs is a model
+it understood.
 
     python3 tests/ref/onnx_run.py MODEL.onnx INPUT.safetensors   # prints the logits of tensor "x"
 """
+import math
 import sys
 
 import numpy as np
@@ -76,6 +78,44 @@ def flatten(inputs, attrs):
     return x.reshape(int(np.prod(x.shape[:axis])), -1)
 
 
+def reshape(inputs, attrs):
+    x, shape = inputs[0], [int(d) for d in inputs[1]]
+    if attrs.pop("allowzero", 0):
+        raise NotImplementedError("Reshape: allowzero")
+    return x.reshape([x.shape[i] if d == 0 else d for i, d in enumerate(shape)])
+
+
+def transpose(inputs, attrs):
+    x = inputs[0]
+    return x.transpose(_ints(attrs, "perm", range(x.ndim - 1, -1, -1)))
+
+
+def gather(inputs, attrs):
+    return np.take(inputs[0], inputs[1].astype(np.int64), axis=attrs.pop("axis", 0))
+
+
+def concat(inputs, attrs):
+    return np.concatenate(inputs, axis=attrs.pop("axis"))
+
+
+def expand(inputs, attrs):
+    x, shape = inputs[0], tuple(int(d) for d in inputs[1])
+    return np.broadcast_to(x, np.broadcast_shapes(x.shape, shape)).copy()
+
+
+def reduce_mean(inputs, attrs):
+    x = inputs[0]
+    axes = tuple(_ints(attrs, "axes", range(x.ndim)))
+    return x.mean(axis=axes, keepdims=bool(attrs.pop("keepdims", 1)))
+
+
+def softmax(inputs, attrs):
+    x = inputs[0]
+    axis = attrs.pop("axis", -1)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
 OPS = {
     "Conv": conv,
     "BatchNormalization": batch_norm,
@@ -87,7 +127,27 @@ OPS = {
     "Mul": lambda i, a: i[0] * i[1],
     "Flatten": flatten,
     "Gemm": gemm,
+    "MatMul": lambda i, a: np.matmul(i[0], i[1]),
+    "Sub": lambda i, a: i[0] - i[1],
+    "Div": lambda i, a: i[0] / i[1],
+    "Pow": lambda i, a: np.power(i[0], i[1]),
+    "Sqrt": lambda i, a: np.sqrt(i[0]),
+    "Erf": lambda i, a: np.vectorize(math.erf, otypes=[np.float64])(i[0]),
+    "ReduceMean": reduce_mean,
+    "Softmax": softmax,
+    "Reshape": reshape,
+    "Transpose": transpose,
+    "Shape": lambda i, a: np.array(i[0].shape, np.int64),
+    "Gather": gather,
+    "Concat": concat,
+    "Expand": expand,
 }
+
+
+def _value(tensor):
+    """An initializer in float64, or int64 for integer tensors (shapes, indices)."""
+    value = numpy_helper.to_array(tensor)
+    return value.astype(np.int64 if np.issubdtype(value.dtype, np.integer) else np.float64)
 
 
 def _attributes(node):
@@ -102,7 +162,7 @@ def run(model, feeds):
     """Runs `model` (an onnx.ModelProto) on {input name: array}; returns {output name: float32 array}."""
     if model.graph.node and any(o.domain not in ("", "ai.onnx") for o in model.opset_import):
         raise NotImplementedError("only the default ONNX domain")
-    env = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in model.graph.initializer}
+    env = {t.name: _value(t) for t in model.graph.initializer}
     for name, value in feeds.items():
         env[name] = np.asarray(value, np.float64)
     for node in model.graph.node:
