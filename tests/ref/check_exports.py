@@ -140,20 +140,23 @@ def onnx_exports(nmtrain, tmp, fashion, cifar):
     check(sides >= 6, "%d exports carried a 2:4 semi-structured side file" % sides)
 
 
-# (method, N:M, ViT shape): the tiny shape is fast; the dim-64 one has block
-# linear weights PyTorch's 2:4 layout takes (rows % 32, K % 64), so the
-# semi-structured side file covers them.
-VIT_RUNS = (("dense", "2:4", ("--patch", "7", "--dim", "16", "--depth", "2", "--heads", "2", "--mlp-dim", "32")),
-            ("bdwp", "2:4", ("--patch", "7", "--dim", "64", "--depth", "2", "--heads", "4", "--mlp-dim", "128")),
-            ("tnm", "2:8", ("--patch", "7", "--dim", "16", "--depth", "2", "--heads", "2", "--mlp-dim", "32")))
+# (method, N:M, ViT shape, more train options): the tiny shape is fast; the
+# dim-64 one has block linear weights PyTorch's 2:4 layout takes (rows % 32,
+# K % 64), so the semi-structured side file covers them. Dropout is a
+# training-time layer: the exported model has none, as nmtrain eval.
+TINY_VIT = ("--patch", "7", "--dim", "16", "--depth", "2", "--heads", "2", "--mlp-dim", "32")
+VIT_RUNS = (("dense", "2:4", TINY_VIT, ()),
+            ("bdwp", "2:4", ("--patch", "7", "--dim", "64", "--depth", "2", "--heads", "4", "--mlp-dim", "128"), ()),
+            ("tnm", "2:8", TINY_VIT, ("--dropout", "0.1")))
 
 
 def vit_exports(nmtrain, tmp, fashion):
     sides = 0
-    for method, nm, shape in VIT_RUNS:
-        what = "vit " + (method if method == "dense" else "%s %s" % (method, nm))
+    for method, nm, shape, extra in VIT_RUNS:
+        what = "vit " + (method if method == "dense" else "%s %s" % (method, nm)) + (" " + " ".join(extra)
+                                                                                    if extra else "")
         out = os.path.join(tmp, "vit-" + method)
-        run(nmtrain, "train", "--model", "vit", *shape, "--method", method, "--nm", nm, "--epochs", "1",
+        run(nmtrain, "train", "--model", "vit", *shape, *extra, "--method", method, "--nm", nm, "--epochs", "1",
             "--batch", "32", "--optimizer", "adamw", "--lr", "0.01", "--threads", "1", "--data-dir", fashion,
             "--quiet", "--out", out)
         side = check_onnx(nmtrain, os.path.join(out, "checkpoint.safetensors"), ["--data-dir", fashion], what)
