@@ -63,4 +63,16 @@ static inline void ohwi_to_oihw(const float *src, int o, int i, int kh, int kw, 
                     dst[((a * i + b) * kh + y) * kw + x] = src[((a * kh + y) * kw + x) * i + b];
 }
 
+/* A copy of a parameter's values (its weights, gradient or a moment) in
+ * PyTorch's layout: convolution weights OIHW, the rest as they are. */
+static inline float *param_torch_layout(const nmt_param *p, const float *values)
+{
+    float *out = malloc(sizeof(float) * p->count);
+    if (p->conv_layout)
+        ohwi_to_oihw(values, (int)p->shape[0], (int)p->shape[1], (int)p->shape[2], (int)p->shape[3], out);
+    else
+        memcpy(out, values, sizeof(float) * p->count);
+    return out;
+}
+
 #endif

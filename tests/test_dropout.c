@@ -271,16 +271,6 @@ static void network_rules(void)
 
 /* ---- against PyTorch ---- */
 
-static float *torch_layout(const nmt_param *p, const float *values)
-{
-    float *out = malloc(sizeof(float) * p->count);
-    if (p->conv_layout)
-        ohwi_to_oihw(values, (int)p->shape[0], (int)p->shape[1], (int)p->shape[2], (int)p->shape[3], out);
-    else
-        memcpy(out, values, sizeof(float) * p->count);
-    return out;
-}
-
 /* The worst error over every parameter's gradient (values: weights)
  * against the fixture's prefix.<name>. */
 static void compare_all(nmt_net *net, int values, const char *prefix, double tol)
@@ -295,7 +285,7 @@ static void compare_all(nmt_net *net, int values, const char *prefix, double tol
         const float *want = fixture_f32(&st, FIXTURE, name, &t);
         CHECK(fixture_count(t) == (size_t)p->count, "%s: %lld values, PyTorch has %zu", name, (long long)p->count,
               fixture_count(t));
-        float *got = torch_layout(p, values ? p->data : p->grad);
+        float *got = param_torch_layout(p, values ? p->data : p->grad);
         /* The key bias's gradient is zero in exact arithmetic (test_ref_vit.c):
          * Adam scales its rounding noise up to steps of +-lr, so after the
          * two steps that third of the qkv bias is held within 2 lr. */

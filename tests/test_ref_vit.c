@@ -44,17 +44,6 @@ static nmt_net *vit_net(int dim, const char *checkpoint)
     return net;
 }
 
-/* The parameter (or moment) in PyTorch's layout. */
-static float *torch_layout(const nmt_param *p, const float *values)
-{
-    float *out = malloc(sizeof(float) * p->count);
-    if (p->conv_layout)
-        ohwi_to_oihw(values, (int)p->shape[0], (int)p->shape[1], (int)p->shape[2], (int)p->shape[3], out);
-    else
-        memcpy(out, values, sizeof(float) * p->count);
-    return out;
-}
-
 /* The worst error over every parameter of `which` (0 grad, 1 weights, 2
  * exp_avg, 3 exp_avg_sq) against fixture tensors prefix.<name>. */
 static void compare_all(nmt_net *net, int which, const char *prefix, double tol)
@@ -71,7 +60,7 @@ static void compare_all(nmt_net *net, int which, const char *prefix, double tol)
         const float *want = fixture_f32(&st, STEPS, name, &t);
         CHECK(fixture_count(t) == (size_t)p->count, "%s: %lld values, PyTorch has %zu", name, (long long)p->count,
               fixture_count(t));
-        float *got = torch_layout(p, values[which]);
+        float *got = param_torch_layout(p, values[which]);
         /* The key bias's gradient is zero in exact arithmetic (softmax does
          * not change when every key score of a query shifts alike): Adam
          * scales its rounding noise up to steps of +-lr in either run. Those

@@ -186,6 +186,15 @@ def vit_layers(path):
 VIT_SHAPE = dict(in_c=3, classes=10, img=8, patch=4, dim=16, depth=2, heads=2, mlp=32)
 
 
+def vit_adamw(named):
+    """torch.optim.AdamW as nmtrain trains a ViT, over its named_parameters():
+    lr 2e-3, weight decay 0.05 but none on timm's no-decay parameters (norms,
+    biases, class token, position embedding)."""
+    groups = [{"params": [p for k, p in named if not reference.vit_no_decay(k)], "weight_decay": 0.05},
+              {"params": [p for k, p in named if reference.vit_no_decay(k)], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
+
+
 def vit_training(directory):
     """A small ViT: one step's logits and every gradient, and 10 AdamW steps
     (timm's no-decay groups) with their losses and final weights."""
@@ -197,9 +206,7 @@ def vit_training(directory):
     x = torch.randn(6, 3, 8, 8, generator=gen)
     labels = torch.randint(0, 10, (6,), generator=gen)
     named = list(model.named_parameters())
-    groups = [{"params": [p for n, p in named if not reference.vit_no_decay(n)], "weight_decay": 0.05},
-              {"params": [p for n, p in named if reference.vit_no_decay(n)], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
+    opt = vit_adamw(named)
     out = {"x": t(x), "labels": labels.numpy()}
     losses = []
     for step in range(10):
@@ -319,9 +326,7 @@ def vit_methods(path):
             labels = torch.randint(0, 10, (6,), generator=gen)
             layers = methods.convert(model, method, n, m, 2e-4)
             named = list(model.named_parameters())
-            groups = [{"params": [p for k, p in named if not reference.vit_no_decay(k)], "weight_decay": 0.05},
-                      {"params": [p for k, p in named if reference.vit_no_decay(k)], "weight_decay": 0.0}]
-            opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
+            opt = vit_adamw(named)
             interval = 40 if method == "tnm" else 1
             key = "%s.%d_%d" % (method, n, m)
             losses = []
@@ -397,9 +402,7 @@ def grad_nm_case(arch, init, x, labels, method, n, m, sparse_classifier, grad_m,
     if arch == "resnet9":
         opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9, nesterov=True, weight_decay=5e-4)
     else:
-        groups = [{"params": [p for k, p in named if not reference.vit_no_decay(k)], "weight_decay": 0.05},
-                  {"params": [p for k, p in named if reference.vit_no_decay(k)], "weight_decay": 0.0}]
-        opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
+        opt = vit_adamw(named)
     interval = 40 if method == "tnm" else 1
     out, losses = {}, []
     for step in range(2):
@@ -522,9 +525,7 @@ def vit_dropout(path):
                                                               name.rsplit(".", 1)[1])
         setattr(parent, leaf, CounterDropout(DROPOUT_P, DROPOUT_SEED, names.index(reference.dropout_site(name)), clock))
     named = list(model.named_parameters())
-    groups = [{"params": [p for n, p in named if not reference.vit_no_decay(n)], "weight_decay": 0.05},
-              {"params": [p for n, p in named if reference.vit_no_decay(n)], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
+    opt = vit_adamw(named)
     out = {"x": t(x), "labels": labels.numpy()}
     losses = []
     for step in range(2):
