@@ -31,8 +31,6 @@ int conv_is_pointwise(const nmt_conv_shape *s)
     return s->kh == 1 && s->kw == 1 && s->stride == 1 && s->pad == 0;
 }
 
-/* C = op(A) B + beta C with A the method's operand and B row-major
- * (k x cols). */
 /* y's rows (cols each) = bias, or += bias with accumulate. */
 static void add_bias(int c_out, int cols, const float *bias, int accumulate, float *y)
 {
@@ -46,6 +44,8 @@ static void add_bias(int c_out, int cols, const float *bias, int accumulate, flo
     }
 }
 
+/* C = op(A) B + beta C with A the method's operand and B row-major
+ * (k x cols). */
 static void gemm_operand(nmt_operand a, int trans_dense, int rows, int k, const float *b, int cols, float beta,
                          float *c)
 {

@@ -73,34 +73,34 @@ static void KERNEL(gelu_backward)(int64_t n, const float *x, const float *dy, fl
 static void KERNEL(layernorm_block)(int dim, int64_t ld, int width, const float *x, const float *gamma,
                                     const float *beta, float eps, float *mean, float *rstd, float *y)
 {
-    float sum[LN_BLOCK] = {0}, var[LN_BLOCK] = {0};
+    float mu[LN_BLOCK] = {0}, r[LN_BLOCK] = {0};
     for (int d = 0; d < dim; d++) {
         const float *xr = x + d * ld;
 #pragma omp simd
-        for (int j = 0; j < width; j++) sum[j] += xr[j];
+        for (int j = 0; j < width; j++) mu[j] += xr[j];
     }
 #pragma omp simd
-    for (int j = 0; j < width; j++) sum[j] /= (float)dim;
-    for (int d = 0; d < dim; d++) {
+    for (int j = 0; j < width; j++) mu[j] /= (float)dim;
+    for (int d = 0; d < dim; d++) { /* r holds the sum of squares first */
         const float *xr = x + d * ld;
 #pragma omp simd
         for (int j = 0; j < width; j++) {
-            const float c = xr[j] - sum[j];
-            var[j] += c * c;
+            const float c = xr[j] - mu[j];
+            r[j] += c * c;
         }
     }
 #pragma omp simd
     for (int j = 0; j < width; j++) {
-        var[j] = 1.0f / sqrtf(var[j] / (float)dim + eps);
-        mean[j] = sum[j];
-        rstd[j] = var[j];
+        r[j] = 1.0f / sqrtf(r[j] / (float)dim + eps);
+        mean[j] = mu[j];
+        rstd[j] = r[j];
     }
     for (int d = 0; d < dim; d++) {
         const float *xr = x + d * ld;
         float *yr = y + d * ld;
         const float g = gamma[d], b = beta[d];
 #pragma omp simd
-        for (int j = 0; j < width; j++) yr[j] = (xr[j] - sum[j]) * var[j] * g + b;
+        for (int j = 0; j < width; j++) yr[j] = (xr[j] - mu[j]) * r[j] * g + b;
     }
 }
 
