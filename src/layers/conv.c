@@ -258,7 +258,8 @@ static void winograd_forward(const nmt_conv_shape *s, int c_out, const float *w,
 
 const char *conv_path_name(conv_path path)
 {
-    static const char *const names[] = {"none", "pointwise", "lowered", "winograd", "nm-fused", "nm-dy", "nm-wg"};
+    static const char *const names[] = {"none",     "pointwise", "skinny", "lowered",
+                                        "winograd", "nm-fused",  "nm-dy",  "nm-wg"};
     return path >= CONV_PATH_NONE && path <= CONV_PATH_NM_WG ? names[path] : "?";
 }
 
@@ -303,12 +304,16 @@ void conv_plan_make(const nmt_conv_shape *s, int c_out, conv_operands operands, 
     const int pointwise = conv_is_pointwise(s), winograd = conv_uses_winograd(s, c_out);
     const conv_path dense = winograd ? CONV_PATH_WINOGRAD : pointwise ? CONV_PATH_POINTWISE : CONV_PATH_LOWERED;
     const conv_path nm_weights = pointwise ? CONV_PATH_POINTWISE : CONV_PATH_NM_FUSED;
-    p->fw = operands.fw_nm ? nm_weights : dense;
+    /* FW and BW-data products with a small dense W: OpenBLAS would copy W
+     * for every call and hand off to its own threads. */
+    const int skinny = pointwise && s->c <= SKINNY_MAX && c_out <= SKINNY_MAX;
+    const conv_path dense_product = skinny ? CONV_PATH_SKINNY : dense;
+    p->fw = operands.fw_nm ? nm_weights : dense_product;
     p->wg = operands.wg_nm ? CONV_PATH_NM_WG : dense;
     p->bw = !operands.needs_dx ? CONV_PATH_NONE
             : operands.dy_nm   ? CONV_PATH_NM_DY
             : operands.bw_nm   ? nm_weights
-                               : dense;
+                               : dense_product;
     const int winograd_weights = p->fw == CONV_PATH_WINOGRAD || p->bw == CONV_PATH_WINOGRAD;
     size_t need = p->fw == CONV_PATH_NM_FUSED ? nmt_gemm_nm_conv_workspace_floats(s)
                                               : path_floats(s, c_out, p->fw, winograd_weights);
@@ -373,6 +378,10 @@ int conv_forward(const conv_plan *plan, int batch, nmt_operand w, const float *b
         } else {
             gemm_operand(w, 0, c_out, k, x, cols, 0.0f, y);
         }
+        break;
+    case CONV_PATH_SKINNY:
+        skinny_gemm(c_out, cols, k, w.dense, k, 1, x, bias, y, 0);
+        bias = NULL;
         break;
     default:
         FOR_EACH_CHUNK(s, conv_chunk_images(s), n0, n1) {
@@ -508,6 +517,9 @@ int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float
     }
     case CONV_PATH_POINTWISE:
         gemm_operand(w_t, 1, k, c_out, dy_bw.dense, cols, accumulate_dx ? 1.0f : 0.0f, dx);
+        break;
+    case CONV_PATH_SKINNY:
+        skinny_gemm(k, cols, c_out, w_t.dense, 1, k, dy_bw.dense, NULL, dx, accumulate_dx);
         break;
     case CONV_PATH_NM_FUSED:
         /* N:M backward-data fused with col2im: no K x cols intermediate and

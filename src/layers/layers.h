@@ -39,9 +39,12 @@ typedef struct nmt_operand {
  * (.packed, rows = cols, k = c_out; then w_t must be dense). dW and dbias
  * are overwritten; dx is added to, or overwritten when accumulate_dx is 0
  * (NULL = not needed, e.g. the first layer). */
+/* The widest W (c_in and c_out) the skinny path takes: W stays in L2. */
+#define SKINNY_MAX 768
 typedef enum conv_path {
     CONV_PATH_NONE,      /* not run: backward-data of a layer fed by the model input */
     CONV_PATH_POINTWISE, /* 1x1, stride 1, no padding: one GEMM on x itself (dense or N:M) */
+    CONV_PATH_SKINNY,    /* pointwise with dense W, K and c_out at most SKINNY_MAX: skinny_gemm, bias fused */
     CONV_PATH_LOWERED,   /* im2col / col2im a chunk of images at a time, one dense GEMM each */
     CONV_PATH_WINOGRAD,  /* Winograd F(2x2, 3x3): 16 dense GEMMs over transforms */
     CONV_PATH_NM_FUSED,  /* N:M weights with the lowering fused into the kernel (FW: panels, BW: col2im) */
@@ -217,6 +220,14 @@ void attention_forward(const attention_shape *s, const float *qkv, float *lse, f
 /* dqkv added to, or overwritten when accumulate is 0. */
 void attention_backward(const attention_shape *s, const float *qkv, const float *y, const float *lse,
                         const float *dy, float *workspace, int threads, float *dqkv, int accumulate);
+
+/* The dense linear layers' GEMM (the skinny path of conv_plan): C (M x N,
+ * row-major) = A B + bias (one per row; NULL: none), or C += A B with
+ * accumulate; A(m, k) = a[m * a_m + k * a_k] (a row-major W, or its
+ * transpose), B row-major K x N. Register tiles over panels of B's columns,
+ * in the N:M kernels' instruction set, on the OpenMP threads. */
+void skinny_gemm(int M, int N, int K, const float *a, int64_t a_m, int64_t a_k, const float *b, const float *bias,
+                 float *c, int accumulate);
 
 /* Class-token pooling: y (dim x batch) = token 0 of each sample. Backward
  * adds dy there (overwrite: zeros elsewhere). */

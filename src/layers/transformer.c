@@ -1,9 +1,9 @@
 /* Vision-transformer layers: class token and position embedding, layer
- * norm, GELU, multi-head attention, class-token pooling. Activations are
- * dim x (batch * tokens) (layers.h). Attention works on one (sample, head)
- * per task, with register-tiled products on the thread's copies of the
- * head's rows, and one head's T x T scores (two in the backward) in the
- * thread's workspace. */
+ * norm, GELU, multi-head attention, class-token pooling, and the dense GEMM
+ * of the linear layers. Activations are dim x (batch * tokens) (layers.h).
+ * Attention works on one (sample, head) per task, with register-tiled
+ * products on the thread's copies of the head's rows, and one head's T x T
+ * scores (two in the backward) in the thread's workspace. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -52,8 +52,12 @@ void tokens_backward(int dim, int batch, int patches, const float *dy, float *dx
  * while its dim rows stream past, along contiguous columns. */
 #define LN_BLOCK 64
 
+/* The linear layers' GEMM reduces SKINNY_KC rows of B at a time: a block
+ * of them (32 KB at AVX-512's 32 columns) stays in L1. */
+#define SKINNY_KC 256
+
 /* The layer kernels for each instruction set (transformer_kernels.h). The
- * attention tiles are TILE_ROWS x 2 vectors of VEC floats: 12 accumulator
+ * GEMM tiles are TILE_ROWS x 2 vectors of VEC floats: 12 accumulator
  * registers of the 32 zmm, 16 ymm or 16 xmm each instruction set has. */
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,prefer-vector-width=512")
@@ -129,6 +133,12 @@ void layernorm_backward(int dim, int cols, const float *x, const float *gamma, l
         DISPATCH(isa, layernorm_block_backward, dim, cols, width, x + j0, gamma, saved.mean + j0, saved.rstd + j0,
                  dy + j0, dx + j0, accumulate);
     }
+}
+
+void skinny_gemm(int M, int N, int K, const float *a, int64_t a_m, int64_t a_k, const float *b, const float *bias,
+                 float *c, int accumulate)
+{
+    DISPATCH(kernel_isa_now(), skinny_gemm, M, N, K, a, a_m, a_k, b, bias, c, accumulate);
 }
 
 /* Elements per task of the element-wise loops. */

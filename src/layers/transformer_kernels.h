@@ -1,8 +1,9 @@
-/* The vision transformer's element-wise and attention loops, included by
- * transformer.c once per instruction set under `#pragma GCC target` (the
- * build targets x86-64-v2): the same C compiled for AVX-512, AVX2+FMA and
- * the baseline, the copy that runs picked with the N:M kernels' path
- * (NMTRAIN_NM_PATH), so a run's arithmetic follows one named path. Every
+/* The vision transformer's element-wise, attention and linear-layer GEMM
+ * loops, included by transformer.c once per instruction set under `#pragma
+ * GCC target` (the build targets x86-64-v2): the same C compiled for
+ * AVX-512, AVX2+FMA and the baseline, the copy that runs picked with the N:M
+ * kernels' path (NMTRAIN_NM_PATH), so a run's arithmetic follows one named
+ * path. Every
  * inner loop runs along contiguous floats with no cross-lane reduction but
  * the vectorised sums OpenMP's simd reduction allows. */
 #define KERNEL_CAT2(name, isa) name##_##isa
@@ -160,19 +161,21 @@ static void KERNEL(layernorm_block_backward)(int dim, int64_t ld, int width, con
  * along k (vecs = 1 or 2 vectors of VEC floats, the instruction set's
  * width), reading whole vectors of B's rows (so B's rows need room for N
  * rounded up to 2 * VEC) and writing whole vectors of C where its rows have
- * c_room columns. A's missing rows repeat row 0. */
+ * c_room columns. A's missing rows repeat row 0. A tile starts from bias
+ * (one per row of C) where given, else from zeros. */
 typedef float KERNEL(vec) __attribute__((vector_size(VEC * sizeof(float)), aligned(4)));
 
 static inline __attribute__((always_inline)) void KERNEL(gemm_tile)(int K, const float *a, int64_t a_m, int64_t a_k,
                                                                     int rows, const float *b, int64_t ldb, int vecs,
-                                                                    int cols, float *c, int64_t ldc, int accumulate)
+                                                                    int cols, float *c, int64_t ldc, int accumulate,
+                                                                    const float *bias)
 {
     typedef KERNEL(vec) vec;
     const float *ar[TILE_ROWS];
     for (int i = 0; i < TILE_ROWS; i++) ar[i] = a + (i < rows ? i : 0) * a_m;
     vec acc[TILE_ROWS][2];
     for (int i = 0; i < TILE_ROWS; i++)
-        for (int v = 0; v < 2; v++) acc[i][v] = (vec){0};
+        for (int v = 0; v < 2; v++) acc[i][v] = (vec){0} + (bias ? bias[i < rows ? i : 0] : 0.0f);
     for (int p = 0; p < K; p++) {
         vec bv[2];
         for (int v = 0; v < vecs; v++) bv[v] = *(const vec *)(b + (int64_t)p * ldb + VEC * v);
@@ -210,10 +213,46 @@ static void KERNEL(small_gemm)(int M, int N, int K, const float *a, int64_t a_m,
             const int rows = M - m0 < TILE_ROWS ? M - m0 : TILE_ROWS;
             if (vecs == 2)
                 KERNEL(gemm_tile)(K, a + m0 * a_m, a_m, a_k, rows, b + n0, ldb, 2, store, c + m0 * ldc + n0, ldc,
-                                  accumulate);
+                                  accumulate, NULL);
             else
                 KERNEL(gemm_tile)(K, a + m0 * a_m, a_m, a_k, rows, b + n0, ldb, 1, store, c + m0 * ldc + n0, ldc,
-                                  accumulate);
+                                  accumulate, NULL);
+        }
+    }
+}
+
+/* The linear layers' GEMM, C (M x N, row-major, N apart) = A B + bias per
+ * row, or C += A B, for the short reductions and few rows of token GEMMs
+ * (A(m, k) = a[m * a_m + k * a_k]: W or W^T) over many columns: a panel of
+ * 2 * VEC columns of B at a time, SKINNY_KC of its rows copied into a
+ * contiguous block (zeros past N) that stays in L1 while every TILE_ROWS
+ * rows of A run over it. OpenMP threads share the panels. */
+static void KERNEL(skinny_gemm)(int M, int N, int K, const float *a, int64_t a_m, int64_t a_k, const float *b,
+                                const float *bias, float *c, int accumulate)
+{
+    enum { WIDTH = 2 * VEC };
+#pragma omp parallel for schedule(static)
+    for (int n0 = 0; n0 < N; n0 += WIDTH) {
+        float block[SKINNY_KC * WIDTH] __attribute__((aligned(64)));
+        const int cols = N - n0 < WIDTH ? N - n0 : WIDTH;
+        for (int k0 = 0; k0 < K; k0 += SKINNY_KC) {
+            const int depth = K - k0 < SKINNY_KC ? K - k0 : SKINNY_KC;
+            for (int p = 0; p < depth; p++) {
+                float *row = block + p * WIDTH;
+                const float *src = b + (int64_t)(k0 + p) * N + n0;
+                if (cols == WIDTH) {
+                    memcpy(row, src, sizeof(float) * WIDTH);
+                } else {
+                    memcpy(row, src, sizeof(float) * cols);
+                    memset(row + cols, 0, sizeof(float) * (WIDTH - cols));
+                }
+            }
+            for (int m0 = 0; m0 < M; m0 += TILE_ROWS) {
+                const int rows = M - m0 < TILE_ROWS ? M - m0 : TILE_ROWS;
+                KERNEL(gemm_tile)(depth, a + m0 * a_m + k0 * a_k, a_m, a_k, rows, block, WIDTH, 2, cols,
+                                  c + (int64_t)m0 * N + n0, N, accumulate || k0 > 0,
+                                  bias && !k0 ? bias + m0 : NULL);
+            }
         }
     }
 }
