@@ -304,12 +304,15 @@ void conv_plan_make(const nmt_conv_shape *s, int c_out, conv_operands operands, 
     const int pointwise = conv_is_pointwise(s), winograd = conv_uses_winograd(s, c_out);
     const conv_path dense = winograd ? CONV_PATH_WINOGRAD : pointwise ? CONV_PATH_POINTWISE : CONV_PATH_LOWERED;
     const conv_path nm_weights = pointwise ? CONV_PATH_POINTWISE : CONV_PATH_NM_FUSED;
-    /* FW and BW-data products with a small dense W: OpenBLAS would copy W
-     * for every call and hand off to its own threads. */
-    const int skinny = pointwise && s->c <= SKINNY_MAX && c_out <= SKINNY_MAX;
+    /* The products of a small dense W (and its gradient) over columns that
+     * stay in cache: OpenBLAS would copy both operands for every call and
+     * hand off to its own threads. Over longer columns, streamed from
+     * memory, it does better (ResNet50's 1x1 convolutions). */
+    const int skinny = pointwise && s->c <= SKINNY_MAX && c_out <= SKINNY_MAX &&
+                       (int64_t)s->n * s->ho * s->wo <= SKINNY_MAX_COLUMNS;
     const conv_path dense_product = skinny ? CONV_PATH_SKINNY : dense;
     p->fw = operands.fw_nm ? nm_weights : dense_product;
-    p->wg = operands.wg_nm ? CONV_PATH_NM_WG : dense;
+    p->wg = operands.wg_nm ? CONV_PATH_NM_WG : dense_product;
     p->bw = !operands.needs_dx ? CONV_PATH_NONE
             : operands.dy_nm   ? CONV_PATH_NM_DY
             : operands.bw_nm   ? nm_weights
@@ -317,7 +320,8 @@ void conv_plan_make(const nmt_conv_shape *s, int c_out, conv_operands operands, 
     const int winograd_weights = p->fw == CONV_PATH_WINOGRAD || p->bw == CONV_PATH_WINOGRAD;
     size_t need = p->fw == CONV_PATH_NM_FUSED ? nmt_gemm_nm_conv_workspace_floats(s)
                                               : path_floats(s, c_out, p->fw, winograd_weights);
-    need = max_size(need, path_floats(s, c_out, p->wg, winograd_weights));
+    need = max_size(need, p->wg == CONV_PATH_SKINNY ? skinny_gemm_nt_workspace_floats(c_out, s->c)
+                                                    : path_floats(s, c_out, p->wg, winograd_weights));
     if (p->bw == CONV_PATH_NM_FUSED) need = max_size(need, nmt_gemm_nm_col2im_workspace_floats(s, c_out));
     else need = max_size(need, path_floats(s, c_out, p->bw, winograd_weights));
     p->workspace_floats = need;
@@ -470,6 +474,9 @@ int conv_backward(const conv_plan *plan, int batch, nmt_operand w_t, const float
         break;
     case CONV_PATH_POINTWISE:
         nmt_gemm(0, 1, c_out, k, cols, 1.0f, dy, cols, x, cols, 0.0f, dw, k);
+        break;
+    case CONV_PATH_SKINNY:
+        skinny_gemm_nt(c_out, k, cols, dy, x, dw, workspace, workspace_floats);
         break;
     default:
         /* Lowered again, a chunk at a time: the forward's buffer went to

@@ -39,12 +39,15 @@ typedef struct nmt_operand {
  * (.packed, rows = cols, k = c_out; then w_t must be dense). dW and dbias
  * are overwritten; dx is added to, or overwritten when accumulate_dx is 0
  * (NULL = not needed, e.g. the first layer). */
-/* The widest W (c_in and c_out) the skinny path takes: W stays in L2. */
+/* The skinny path's largest W (c_in and c_out: W stays in L2) and most
+ * columns (batch x positions at the plan's batch: a ViT's 128 x 65 tokens
+ * and more; not ResNet50's 128 x 32 x 32 pixels). */
 #define SKINNY_MAX 768
+#define SKINNY_MAX_COLUMNS 32768
 typedef enum conv_path {
     CONV_PATH_NONE,      /* not run: backward-data of a layer fed by the model input */
     CONV_PATH_POINTWISE, /* 1x1, stride 1, no padding: one GEMM on x itself (dense or N:M) */
-    CONV_PATH_SKINNY,    /* pointwise with dense W, K and c_out at most SKINNY_MAX: skinny_gemm, bias fused */
+    CONV_PATH_SKINNY,    /* pointwise, dense, small W, few columns: skinny_gemm(_nt), bias fused */
     CONV_PATH_LOWERED,   /* im2col / col2im a chunk of images at a time, one dense GEMM each */
     CONV_PATH_WINOGRAD,  /* Winograd F(2x2, 3x3): 16 dense GEMMs over transforms */
     CONV_PATH_NM_FUSED,  /* N:M weights with the lowering fused into the kernel (FW: panels, BW: col2im) */
@@ -228,6 +231,13 @@ void attention_backward(const attention_shape *s, const float *qkv, const float 
  * in the N:M kernels' instruction set, on the OpenMP threads. */
 void skinny_gemm(int M, int N, int K, const float *a, int64_t a_m, int64_t a_k, const float *b, const float *bias,
                  float *c, int accumulate);
+/* Their weight gradient: C (M x K) = A B^T, A (M x N) and B (K x N)
+ * row-major; C overwritten. Each OpenMP thread after the first sums its
+ * share of the columns in M x K floats of the workspace: as many threads
+ * run as it holds (skinny_gemm_nt_workspace_floats: for all of them). */
+size_t skinny_gemm_nt_workspace_floats(int M, int K);
+void skinny_gemm_nt(int M, int K, int N, const float *a, const float *b, float *c, float *workspace,
+                    size_t workspace_floats);
 
 /* Class-token pooling: y (dim x batch) = token 0 of each sample. Backward
  * adds dy there (overwrite: zeros elsewhere). */

@@ -52,9 +52,11 @@ void tokens_backward(int dim, int batch, int patches, const float *dy, float *dx
  * while its dim rows stream past, along contiguous columns. */
 #define LN_BLOCK 64
 
-/* The linear layers' GEMM reduces SKINNY_KC rows of B at a time: a block
- * of them (32 KB at AVX-512's 32 columns) stays in L1. */
+/* The linear layers' GEMMs work on blocks of SKINNY_KC rows of B, 32
+ * columns wide (AVX-512's panel; the weight gradient's panel for every
+ * instruction set): 32 KB that stay in L1. */
 #define SKINNY_KC 256
+#define SKINNY_PANEL 32
 
 /* The layer kernels for each instruction set (transformer_kernels.h). The
  * GEMM tiles are TILE_ROWS x 2 vectors of VEC floats: 12 accumulator
@@ -139,6 +141,22 @@ void skinny_gemm(int M, int N, int K, const float *a, int64_t a_m, int64_t a_k, 
                  float *c, int accumulate)
 {
     DISPATCH(kernel_isa_now(), skinny_gemm, M, N, K, a, a_m, a_k, b, bias, c, accumulate);
+}
+
+size_t skinny_gemm_nt_workspace_floats(int M, int K)
+{
+    return (size_t)(omp_get_max_threads() - 1) * M * K;
+}
+
+void skinny_gemm_nt(int M, int K, int N, const float *a, const float *b, float *c, float *workspace,
+                    size_t workspace_floats)
+{
+    const size_t size = (size_t)M * K, held = size ? workspace_floats / size : 0;
+    const int panels = (N + SKINNY_PANEL - 1) / SKINNY_PANEL;
+    int threads = omp_get_max_threads();
+    if ((size_t)threads > held + 1) threads = (int)held + 1;
+    if (threads > panels) threads = panels > 0 ? panels : 1;
+    DISPATCH(kernel_isa_now(), skinny_gemm_nt, M, K, N, a, b, c, workspace, threads);
 }
 
 /* Elements per task of the element-wise loops. */

@@ -257,6 +257,88 @@ static void KERNEL(skinny_gemm)(int M, int N, int K, const float *a, int64_t a_m
     }
 }
 
+typedef float KERNEL(v8) __attribute__((vector_size(8 * sizeof(float)), aligned(4)));
+typedef int32_t KERNEL(v8i) __attribute__((vector_size(8 * sizeof(int32_t))));
+
+/* block[q * ld + j] = b[j * ldb + q] for q < depth and j < width: 8 x 8
+ * blocks through shuffles, the ragged edges a float at a time. */
+static void KERNEL(transpose_block)(int depth, int width, const float *b, int64_t ldb, float *block, int ld)
+{
+    typedef KERNEL(v8) v8;
+    typedef KERNEL(v8i) v8i;
+    const v8i low = {0, 8, 1, 9, 4, 12, 5, 13}, high = {2, 10, 3, 11, 6, 14, 7, 15};
+    const v8i pairs_low = {0, 1, 8, 9, 4, 5, 12, 13}, pairs_high = {2, 3, 10, 11, 6, 7, 14, 15};
+    const v8i halves_low = {0, 1, 2, 3, 8, 9, 10, 11}, halves_high = {4, 5, 6, 7, 12, 13, 14, 15};
+    const int depth8 = depth / 8 * 8, width8 = width / 8 * 8;
+    for (int j = 0; j < width8; j += 8)
+        for (int q = 0; q < depth8; q += 8) {
+            v8 r[8], t[8], u[8];
+            for (int i = 0; i < 8; i++) r[i] = *(const v8 *)(b + (int64_t)(j + i) * ldb + q);
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = __builtin_shuffle(r[i], r[i + 1], low);
+                t[i + 1] = __builtin_shuffle(r[i], r[i + 1], high);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                u[i] = __builtin_shuffle(t[i], t[i + 2], pairs_low);
+                u[i + 1] = __builtin_shuffle(t[i], t[i + 2], pairs_high);
+                u[i + 2] = __builtin_shuffle(t[i + 1], t[i + 3], pairs_low);
+                u[i + 3] = __builtin_shuffle(t[i + 1], t[i + 3], pairs_high);
+            }
+            for (int i = 0; i < 4; i++) {
+                *(v8 *)(block + (int64_t)(q + i) * ld + j) = __builtin_shuffle(u[i], u[i + 4], halves_low);
+                *(v8 *)(block + (int64_t)(q + 4 + i) * ld + j) = __builtin_shuffle(u[i], u[i + 4], halves_high);
+            }
+        }
+    for (int q = 0; q < depth; q++)
+        for (int j = q < depth8 ? width8 : 0; j < width; j++) block[(int64_t)q * ld + j] = b[(int64_t)j * ldb + q];
+}
+
+/* The linear layers' weight gradient, C (M x K, row-major) = A B^T with A
+ * (M x N) and B (K x N) row-major over many columns N: a panel of
+ * SKINNY_PANEL columns at a time, B's part transposed into a contiguous
+ * block (SKINNY_KC of its rows at a time, zeros to whole vectors), then
+ * register tiles add the panel's products to the thread's sums. The
+ * threads split the panels, each after the first into its M x K floats of
+ * partials (threads - 1 of them), added into C at the end. */
+static void KERNEL(skinny_gemm_nt)(int M, int K, int N, const float *a, const float *b, float *c, float *partials,
+                                   int threads)
+{
+    enum { WIDTH = 2 * VEC };
+    const int panels = (N + SKINNY_PANEL - 1) / SKINNY_PANEL;
+    const size_t size = (size_t)M * K;
+#pragma omp parallel num_threads(threads)
+    {
+        float block[SKINNY_PANEL * SKINNY_KC] __attribute__((aligned(64)));
+        const int team = omp_get_num_threads(), thread = omp_get_thread_num();
+        float *sums = thread ? partials + (size_t)(thread - 1) * size : c;
+        memset(sums, 0, sizeof(float) * size);
+        for (int panel = panels * thread / team; panel < panels * (thread + 1) / team; panel++) {
+            const int n0 = panel * SKINNY_PANEL, depth = N - n0 < SKINNY_PANEL ? N - n0 : SKINNY_PANEL;
+            for (int k0 = 0; k0 < K; k0 += SKINNY_KC) {
+                const int width = K - k0 < SKINNY_KC ? K - k0 : SKINNY_KC;
+                const int ld = (width + WIDTH - 1) / WIDTH * WIDTH;
+                KERNEL(transpose_block)(depth, width, b + (int64_t)k0 * N + n0, N, block, ld);
+                for (int q = 0; q < depth; q++) memset(block + q * ld + width, 0, sizeof(float) * (ld - width));
+                for (int m0 = 0; m0 < M; m0 += TILE_ROWS) {
+                    const int rows = M - m0 < TILE_ROWS ? M - m0 : TILE_ROWS;
+                    for (int j0 = 0; j0 < width; j0 += WIDTH)
+                        KERNEL(gemm_tile)(depth, a + (int64_t)m0 * N + n0, N, 1, rows, block + j0, ld, 2,
+                                          width - j0 < WIDTH ? width - j0 : WIDTH, sums + (int64_t)m0 * K + k0 + j0,
+                                          K, 1, NULL);
+                }
+            }
+        }
+#pragma omp barrier
+        for (int t = 1; t < team; t++) {
+            const float *part = partials + (size_t)(t - 1) * size;
+#pragma omp for schedule(static)
+            for (int m = 0; m < M; m++)
+#pragma omp simd
+                for (int k = 0; k < K; k++) c[(size_t)m * K + k] += part[(size_t)m * K + k];
+        }
+    }
+}
+
 /* hd rows of T floats, ld apart, into rows tp apart. */
 static inline void KERNEL(copy_rows)(int hd, int T, const float *src, int64_t ld, float *dst, int tp)
 {
