@@ -34,9 +34,10 @@
  * OPENBLAS_CORETYPE is set (or --blas-native is given) the program re-runs
  * itself with OPENBLAS_CORETYPE=Haswell, the AVX2 kernels OpenBLAS uses on
  * the Zen 3 target class. The same re-run sets, where unset,
- * OPENBLAS_THREAD_TIMEOUT=4 and OMP_WAIT_POLICY=passive: both thread pools
- * otherwise spin after each call (OpenBLAS for about 2^28 cycles), stealing
- * the second core from whichever kernel is timed next. */
+ * OPENBLAS_THREAD_TIMEOUT=4, OMP_WAIT_POLICY=passive and GOMP_SPINCOUNT=10000
+ * (as nmt_tune_runtime): both thread pools otherwise spin after each call
+ * (OpenBLAS for about 2^28 cycles), stealing the second core from whichever
+ * kernel is timed next. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,6 +421,7 @@ int main(int argc, char **argv)
         setenv("NMTRAIN_NM_PATH", wide ? "avx512" : "avx2-fma", 0);
         setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
         setenv("OMP_WAIT_POLICY", "passive", 0);
+        setenv("GOMP_SPINCOUNT", "10000", 0);
         execv("/proc/self/exe", argv);
         perror("bench_gemm: re-exec with OPENBLAS_CORETYPE set failed; continuing");
     }

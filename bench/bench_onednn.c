@@ -408,6 +408,7 @@ static void pin_isa(char **argv, int wide)
     if (pinned) return;
     setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
     setenv("OMP_WAIT_POLICY", "passive", 0);
+    setenv("GOMP_SPINCOUNT", "10000", 0);
     execv("/proc/self/exe", argv);
     perror("bench_onednn: re-running with the instruction set pinned failed");
     exit(1);

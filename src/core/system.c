@@ -30,6 +30,7 @@ void nmt_tune_runtime(char **argv, const char *blas_core)
     }
     if (!getenv("OPENBLAS_THREAD_TIMEOUT")) setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1), restart = 1;
     if (!getenv("OMP_WAIT_POLICY")) setenv("OMP_WAIT_POLICY", "passive", 1), restart = 1;
+    if (!getenv("GOMP_SPINCOUNT")) setenv("GOMP_SPINCOUNT", "10000", 1), restart = 1;
     if (restart) execv("/proc/self/exe", argv);
 }
 
