@@ -11,7 +11,7 @@ threads=${1:-2}
 out=${2:-runs/vit-recipe}
 shift $(($# < 2 ? $# : 2))
 extra="$*"
-vit="--model vit --patch 4 --dim 64 --depth 4 --heads 4 --mlp-dim 128
+vit="--model vit --patch 4 --dim 96 --depth 3 --heads 4 --mlp-dim 192
      --optimizer adamw --lr 2e-3 --wd 0.05 --schedule cosine --warmup 1
      --epochs 28 --batch 128 --crop-pad 2 --hflip 1 --label-smoothing 0.1"
 make -s all
