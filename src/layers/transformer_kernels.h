@@ -258,35 +258,33 @@ static void KERNEL(skinny_gemm)(int M, int N, int K, const float *a, int64_t a_m
 }
 
 typedef float KERNEL(v8) __attribute__((vector_size(8 * sizeof(float)), aligned(4)));
-typedef int32_t KERNEL(v8i) __attribute__((vector_size(8 * sizeof(int32_t))));
 
 /* block[q * ld + j] = b[j * ldb + q] for q < depth and j < width: 8 x 8
- * blocks through shuffles, the ragged edges a float at a time. */
+ * blocks through shuffles (__builtin_shufflevector: GCC 12 and clang), the
+ * ragged edges a float at a time. */
 static void KERNEL(transpose_block)(int depth, int width, const float *b, int64_t ldb, float *block, int ld)
 {
     typedef KERNEL(v8) v8;
-    typedef KERNEL(v8i) v8i;
-    const v8i low = {0, 8, 1, 9, 4, 12, 5, 13}, high = {2, 10, 3, 11, 6, 14, 7, 15};
-    const v8i pairs_low = {0, 1, 8, 9, 4, 5, 12, 13}, pairs_high = {2, 3, 10, 11, 6, 7, 14, 15};
-    const v8i halves_low = {0, 1, 2, 3, 8, 9, 10, 11}, halves_high = {4, 5, 6, 7, 12, 13, 14, 15};
     const int depth8 = depth / 8 * 8, width8 = width / 8 * 8;
     for (int j = 0; j < width8; j += 8)
         for (int q = 0; q < depth8; q += 8) {
             v8 r[8], t[8], u[8];
             for (int i = 0; i < 8; i++) r[i] = *(const v8 *)(b + (int64_t)(j + i) * ldb + q);
-            for (int i = 0; i < 8; i += 2) {
-                t[i] = __builtin_shuffle(r[i], r[i + 1], low);
-                t[i + 1] = __builtin_shuffle(r[i], r[i + 1], high);
+            for (int i = 0; i < 8; i += 2) { /* pairs of rows interleaved */
+                t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+                t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
             }
-            for (int i = 0; i < 8; i += 4) {
-                u[i] = __builtin_shuffle(t[i], t[i + 2], pairs_low);
-                u[i + 1] = __builtin_shuffle(t[i], t[i + 2], pairs_high);
-                u[i + 2] = __builtin_shuffle(t[i + 1], t[i + 3], pairs_low);
-                u[i + 3] = __builtin_shuffle(t[i + 1], t[i + 3], pairs_high);
+            for (int i = 0; i < 8; i += 4) { /* then pairs of pairs */
+                u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+                u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+                u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+                u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
             }
-            for (int i = 0; i < 4; i++) {
-                *(v8 *)(block + (int64_t)(q + i) * ld + j) = __builtin_shuffle(u[i], u[i + 4], halves_low);
-                *(v8 *)(block + (int64_t)(q + 4 + i) * ld + j) = __builtin_shuffle(u[i], u[i + 4], halves_high);
+            for (int i = 0; i < 4; i++) { /* then the halves: column q + i and q + 4 + i */
+                *(v8 *)(block + (int64_t)(q + i) * ld + j) =
+                    __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+                *(v8 *)(block + (int64_t)(q + 4 + i) * ld + j) =
+                    __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
             }
         }
     for (int q = 0; q < depth; q++)
