@@ -33,11 +33,10 @@
  * SSE3 "Prescott" kernels, which would flatter the ratios. Unless
  * OPENBLAS_CORETYPE is set (or --blas-native is given) the program re-runs
  * itself with OPENBLAS_CORETYPE=Haswell, the AVX2 kernels OpenBLAS uses on
- * the Zen 3 target class. The same re-run sets, where unset,
- * OPENBLAS_THREAD_TIMEOUT=4, OMP_WAIT_POLICY=passive and GOMP_SPINCOUNT=10000
- * (as nmt_tune_runtime): both thread pools otherwise spin after each call
- * (OpenBLAS for about 2^28 cycles), stealing the second core from whichever
- * kernel is timed next. */
+ * the Zen 3 target class. The same re-run sets the thread pools as the
+ * engine runs them (nmt_set_thread_pool_env): both otherwise spin after each
+ * call (OpenBLAS for about 2^28 cycles), stealing the second core from
+ * whichever kernel is timed next. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,9 +418,7 @@ int main(int argc, char **argv)
     if (!blas_native && !getenv("OPENBLAS_CORETYPE")) {
         setenv("OPENBLAS_CORETYPE", wide ? "SkylakeX" : "Haswell", 1);
         setenv("NMTRAIN_NM_PATH", wide ? "avx512" : "avx2-fma", 0);
-        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
-        setenv("OMP_WAIT_POLICY", "passive", 0);
-        setenv("GOMP_SPINCOUNT", "10000", 0);
+        nmt_set_thread_pool_env();
         execv("/proc/self/exe", argv);
         perror("bench_gemm: re-exec with OPENBLAS_CORETYPE set failed; continuing");
     }

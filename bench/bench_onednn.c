@@ -30,9 +30,9 @@
  * --isa pins all three to one instruction set: the program re-runs itself
  * with ONEDNN_MAX_CPU_ISA (AVX2 or AVX512_CORE), NMTRAIN_NM_PATH (avx2-fma or
  * avx512) and OPENBLAS_CORETYPE (Haswell or SkylakeX), since OpenBLAS reads
- * its setting when it is loaded; where unset, also OPENBLAS_THREAD_TIMEOUT=4
- * and OMP_WAIT_POLICY=passive, so no thread pool spins on the second core
- * while the other side is timed. oneDNN's Debian build threads with OpenMP
+ * its setting when it is loaded; and the thread pools as the engine runs
+ * them (nmt_set_thread_pool_env), so no thread pool spins on the second
+ * core while the other side is timed. oneDNN's Debian build threads with OpenMP
  * (libgomp) like nmtrain, so nmt_set_threads sets both. --quick: one shape
  * per model, one repetition, one round (to check that it runs). */
 #include <stdio.h>
@@ -406,9 +406,7 @@ static void pin_isa(char **argv, int wide)
         setenv(settings[i][0], settings[i][1], 1);
     }
     if (pinned) return;
-    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);
-    setenv("OMP_WAIT_POLICY", "passive", 0);
-    setenv("GOMP_SPINCOUNT", "10000", 0);
+    nmt_set_thread_pool_env();
     execv("/proc/self/exe", argv);
     perror("bench_onednn: re-running with the instruction set pinned failed");
     exit(1);

@@ -77,14 +77,18 @@ int nmt_threads(void);
  *  - OPENBLAS_CORETYPE = blas_core, or when NULL and OpenBLAS 0.3.21 fell
  *    back to its SSE3 "Prescott" kernels on a CPU it does not know, the
  *    best of SkylakeX / Haswell this CPU runs;
+ *  - the thread pools' settings of nmt_set_thread_pool_env.
+ * Variables the user set are left alone. Call first thing in main(). */
+void nmt_tune_runtime(char **argv, const char *blas_core);
+/* Sets, where unset, what the thread pools read when loaded, and returns 1
+ * if it set any (they take effect in a re-run of the program):
  *  - OPENBLAS_THREAD_TIMEOUT=4 and OMP_WAIT_POLICY=passive: both thread
  *    pools otherwise spin after each call on the core the other one needs;
  *  - GOMP_SPINCOUNT=10000 (about 0.1 ms): OpenMP threads still spin that
  *    long before they sleep, across the gaps between the many short
  *    parallel regions of a step (a ViT step ran 14% faster, ResNet9's 4%,
- *    than with no spinning at all).
- * Variables the user set are left alone. Call first thing in main(). */
-void nmt_tune_runtime(char **argv, const char *blas_core);
+ *    than with no spinning at all). */
+int nmt_set_thread_pool_env(void);
 /* Peak resident set size of this process, in bytes. */
 size_t nmt_peak_rss(void);
 

@@ -28,10 +28,17 @@ void nmt_tune_runtime(char **argv, const char *blas_core)
             restart = 1;
         }
     }
-    if (!getenv("OPENBLAS_THREAD_TIMEOUT")) setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1), restart = 1;
-    if (!getenv("OMP_WAIT_POLICY")) setenv("OMP_WAIT_POLICY", "passive", 1), restart = 1;
-    if (!getenv("GOMP_SPINCOUNT")) setenv("GOMP_SPINCOUNT", "10000", 1), restart = 1;
+    if (nmt_set_thread_pool_env()) restart = 1;
     if (restart) execv("/proc/self/exe", argv);
+}
+
+int nmt_set_thread_pool_env(void)
+{
+    int set = 0;
+    if (!getenv("OPENBLAS_THREAD_TIMEOUT")) setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1), set = 1;
+    if (!getenv("OMP_WAIT_POLICY")) setenv("OMP_WAIT_POLICY", "passive", 1), set = 1;
+    if (!getenv("GOMP_SPINCOUNT")) setenv("GOMP_SPINCOUNT", "10000", 1), set = 1;
+    return set;
 }
 
 double nmt_now(void)
