@@ -27,7 +27,10 @@
 #   16x16, 3 steps): 2 and 3 ranks against one process, 1e-5 (each rank's
 #   loss gradient is averaged over the images all ranks kept; over the
 #   nominal batch it was 0.27 off).
-# Needs nmtrain built with mpicc. About 20 s on the project's 2-core VM.
+# - A rank that fails stops the others: a truncated PNG under --strict-data
+#   (2 and 3 ranks stop at the step), and rank 0 refusing to overwrite a run
+#   (it ends the job from its exit, 10 s later).
+# Needs nmtrain built with mpicc. About 22 s on the project's 2-core VM.
 set -e
 NMTRAIN=${NMTRAIN:-build/nmtrain}
 dir=$(mktemp -d /tmp/nmt_mpi_XXXXXX)
@@ -99,6 +102,27 @@ done
 for run in folder1 folder2 folder3; do
     tail -1 "$dir/$run/log.csv" | grep -q ',1$' || { echo "$run: not 1 skipped image"; cat "$dir/$run/log.csv"; exit 1; }
 done
+# A rank that fails stops every rank, never leaves them waiting: with
+# --strict-data the rank that reads the truncated PNG fails at the first
+# step, and the other stops with it; rank 0 refusing an output directory
+# that holds a run (before any step) ends the job from its exit. Each must
+# exit non-zero well inside the timeout (they hung before).
+fails() { # fails K NAME PATTERN ARGS...: mpirun -np K must fail, its output naming PATTERN
+    k=$1 name=$2 pattern=$3
+    shift 3
+    status=0
+    timeout 120 mpirun -np $k --bind-to none "$NMTRAIN" "$@" --out "$dir/$name" > "$dir/$name.log" 2>&1 || status=$?
+    if [ $status = 0 ] || [ $status = 124 ] || ! grep -q "$pattern" "$dir/$name.log"; then
+        echo "mpirun -np $k $*: exit status $status (0: it did not fail; 124: it hung), wanted a failure naming '$pattern'"
+        cat "$dir/$name.log"
+        exit 1
+    fi
+}
+for k in 2 3; do
+    fails $k strict$k "stops with the rank that failed" $folder --strict-data
+    grep -q "broken.png: corrupt PNG" "$dir/strict$k.log" || { cat "$dir/strict$k.log"; exit 1; }
+done
+fails 2 vit1 "already holds a run" $vit --max-steps 1
 # --grad-nm: one step of the ViT, bdwp 2:8 with dY pruned 2:4. The ranks
 # draw with the global batch's column counters, so they prune as one process
 # pruning the whole batch. Not more steps: once the weights differ in their
@@ -132,4 +156,5 @@ compare drop1 drop2 1e-5
 compare drop1 drop3 1e-5
 echo "mpi-check: 2 and 3 ranks match one process after 20 ViT steps, 5 ResNet9 (sync-bn) steps and one --grad-nm step; 2 ranks repeat bit for bit;"
 echo "  10 steps at 2 ranks resume at 3 ranks and at one process to match one process, and at 2 ranks bit for bit;"
-echo "  with a skipped image, and with dropout (10 ViT steps), 2 and 3 ranks match one process"
+echo "  with a skipped image, and with dropout (10 ViT steps), 2 and 3 ranks match one process;"
+echo "  a rank's failure (--strict-data at 2 and 3 ranks, rank 0 refusing a run's directory) ends every rank"

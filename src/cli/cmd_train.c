@@ -79,7 +79,7 @@ int nmt_cmd_train(int argc, char **argv)
                o.train.batch, o.train.sync_bn ? "synchronised" : "per rank");
     }
     const int rc = train_job(&o);
-    cli_comm_close(&comm);
+    cli_comm_close(&comm, rc != 0);
     return rc;
 }
 

@@ -8,7 +8,9 @@
 /* Fills *comm (rank 0 of 1 without a launcher or without MPI). Returns 0,
  * or -1 after printing why MPI could not start. */
 int cli_comm_open(int *argc, char ***argv, nmt_comm *comm);
-void cli_comm_close(nmt_comm *comm);
+/* `failed`: this rank's command failed; under a launcher a rank that failed
+ * alone ends the job rather than leave the others waiting. */
+void cli_comm_close(nmt_comm *comm, int failed);
 /* "MPI (Open MPI v4.1.4)" or "none". */
 const char *cli_comm_library(void);
 

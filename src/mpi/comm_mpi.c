@@ -7,14 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mpi/comm.h"
 
 #define MAX_PENDING 1024
 
+/* How long a rank that failed waits at the exit for the others. */
+#define EXIT_WAIT_SECONDS 10.0
+
 typedef struct mpi_state {
     MPI_Request pending[MAX_PENDING];
     int n_pending;
+    MPI_Comm exit_comm; /* the exit's barrier, apart from the sums a rank may still wait in */
 } mpi_state;
 
 static int sum_start(nmt_comm *comm, float *data, size_t n)
@@ -70,6 +75,7 @@ int cli_comm_open(int *argc, char ***argv, nmt_comm *comm)
     }
     MPI_Comm_rank(MPI_COMM_WORLD, &comm->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &comm->size);
+    MPI_Comm_dup(MPI_COMM_WORLD, &st->exit_comm);
     comm->impl = st;
     comm->sum_start = sum_start;
     comm->sum_wait = sum_wait;
@@ -77,10 +83,40 @@ int cli_comm_open(int *argc, char ***argv, nmt_comm *comm)
     return 0;
 }
 
-void cli_comm_close(nmt_comm *comm)
+/* Whether every rank reached the exit within EXIT_WAIT_SECONDS (or at
+ * all, when `bounded` is 0). */
+static int ranks_reach_exit(mpi_state *st, int bounded)
 {
-    if (!comm->impl) return;
-    free(comm->impl);
+    MPI_Request barrier;
+    if (MPI_Ibarrier(st->exit_comm, &barrier) != MPI_SUCCESS) return 0;
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        int done = 0;
+        if (MPI_Test(&barrier, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return 0;
+        if (done) return 1;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (bounded && (double)(now.tv_sec - start.tv_sec) + 1e-9 * (double)(now.tv_nsec - start.tv_nsec) >
+                           EXIT_WAIT_SECONDS)
+            return 0;
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
+}
+
+/* The ranks meet at the exit. A rank that failed where the others could not
+ * know it (reading its data, say, while they wait in a sum it never joins)
+ * ends the whole job after EXIT_WAIT_SECONDS, as mpirun would not. */
+void cli_comm_close(nmt_comm *comm, int failed)
+{
+    mpi_state *st = comm->impl;
+    if (!st) return;
+    if (!ranks_reach_exit(st, failed)) {
+        fprintf(stderr, "nmtrain: rank %d failed and the other ranks did not stop with it: ending the job\n",
+                comm->rank);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    MPI_Comm_free(&st->exit_comm);
+    free(st);
     comm->impl = NULL;
     MPI_Finalize();
 }

@@ -11,6 +11,6 @@ int cli_comm_open(int *argc, char ***argv, nmt_comm *comm)
     return 0;
 }
 
-void cli_comm_close(nmt_comm *comm) { (void)comm; }
+void cli_comm_close(nmt_comm *comm, int failed) { (void)comm, (void)failed; }
 
 const char *cli_comm_library(void) { return "none (built without mpicc)"; }

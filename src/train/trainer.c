@@ -323,6 +323,40 @@ static int diverged(nmt_net *net, int64_t step, float loss, float bound, const c
     return 1;
 }
 
+/* Data parallel: every decision to go on is taken by all ranks together, so
+ * that a failure, a signal or the end of one rank's data stops every rank
+ * at the same point, instead of leaving the others waiting for ever in a
+ * sum the stopped rank never joins. Each rank adds what it met. */
+typedef enum { RANKS_GO, RANKS_FAILED, RANKS_STOPPED, RANKS_DATA_ENDED } ranks_verdict;
+
+typedef struct {
+    int images;     /* this rank's share of the batch */
+    int failed;     /* this rank's error (its message already set) */
+    int data_ended; /* this rank's data ran out before the epoch's end */
+    int signal;     /* the signal this rank caught, or 0 */
+} rank_report;
+
+/* Sums the ranks' reports; *kept: the batch's images over all ranks,
+ * *signal: the signal that stops them. */
+static ranks_verdict ranks_agree(nmt_comm *comm, rank_report mine, double *kept, int *signal)
+{
+    double sums[5] = {mine.images, mine.failed, mine.data_ended, mine.signal != 0, mine.signal};
+    if (comm->sum_doubles(comm, sums, 5) != 0) {
+        nmt_error("agreeing on the next step with the other %d ranks failed", comm->size - 1);
+        return RANKS_FAILED;
+    }
+    if (kept) *kept = sums[0];
+    if (sums[1] > 0) {
+        if (!mine.failed) nmt_error("rank %d stops with the rank that failed (its error is above)", comm->rank);
+        return RANKS_FAILED;
+    }
+    if (sums[3] > 0) {
+        if (signal) *signal = mine.signal ? mine.signal : (int)(sums[4] / sums[3]);
+        return RANKS_STOPPED;
+    }
+    return sums[2] > 0 ? RANKS_DATA_ENDED : RANKS_GO;
+}
+
 int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_dataset *test,
               nmt_train_result *result)
 {
@@ -434,6 +468,8 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
         if (!(sync = grad_sync_create(net, comm, (size_t)((double)bucket_mb * (1 << 20) / sizeof(float)))))
             rc = -1;
     }
+    /* Each rank loaded the checkpoint and set up its data on its own. */
+    if (comm && ranks_agree(comm, (rank_report){.failed = rc != 0}, NULL, NULL) != RANKS_GO) rc = -1;
     const int per_epoch = rc ? 0 : nmt_loader_batches(&ld);
     if (!rc && cfg->resume && !cfg->finetune && check_resume_state(&state, per_epoch, cfg, cfg->resume) != 0) rc = -1;
     result->state = state;
@@ -464,6 +500,8 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
         nmt_error("out of memory for a training batch");
         rc = -1;
     }
+    /* Rank 0 opened the run's files. */
+    if (comm && ranks_agree(comm, (rank_report){.failed = rc != 0}, NULL, NULL) != RANKS_GO) rc = -1;
     if (!rc && cfg->progress_seconds > 0)
         printf("network memory: %.0f MB, allocated once for the run\n", nmt_net_bytes(net) / 1048576.0);
     const double start = nmt_now();
@@ -472,7 +510,11 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
     int64_t steps_this_run = 0;
     const int resumed_epoch = state.batch_in_epoch > 0 ? state.epoch : -1;
     int64_t good_step = state.step; /* what the checkpoint on disk holds */
-    for (int epoch = state.epoch; epoch < cfg->epochs && !rc && !result->stopped_by; epoch++) {
+    /* Under mpirun rank 0's failure at an epoch's end (evaluation, logs, checkpoint) reaches the others at
+     * the next step's agreement. */
+    const int first_epoch = state.epoch;
+    for (int epoch = first_epoch; epoch < cfg->epochs && (!rc || (comm && epoch > first_epoch)) && !result->stopped_by;
+         epoch++) {
         nmt_loader_epoch(&ld, epoch);
         const int first = epoch == state.epoch ? state.batch_in_epoch : 0;
         nmt_loader_seek(&ld, first);
@@ -482,43 +524,56 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
         int b;
         for (b = first; b < per_epoch; b++) {
             if (cfg->max_steps && state.step >= cfg->max_steps) break;
-            if (cfg->stop && *cfg->stop) {
-                result->stopped_by = *cfg->stop;
+            const int signal = cfg->stop ? *cfg->stop : 0;
+            if (signal && !comm) {
+                result->stopped_by = signal;
                 break;
             }
             const double step_start = nmt_now();
-            const int n = nmt_loader_next(&ld, x, labels);
+            /* Under mpirun a rank that failed at the last epoch's end, or caught a signal, reads nothing and
+             * tells the others. */
+            const int n = rc || signal ? 0 : nmt_loader_next(&ld, x, labels);
             const double data_wait = nmt_now() - step_start;
-            if (n <= 0) { /* an image folder's strict error, or its last batches all unreadable: the epoch ends */
+            double kept = n;
+            if (comm) {
+                const rank_report mine = {n > 0 ? n : 0, rc || n < 0, !rc && !signal && n == 0, signal};
+                const ranks_verdict verdict = ranks_agree(comm, mine, &kept, &result->stopped_by);
+                if (verdict == RANKS_FAILED) rc = -1;
+                if (verdict == RANKS_DATA_ENDED) b = per_epoch;
+                if (verdict != RANKS_GO) break;
+            } else if (n <= 0) { /* an image folder's strict error, or its last batches all unreadable */
                 if (n < 0) rc = -1;
-                else b = per_epoch;
+                else b = per_epoch; /* the epoch ends */
                 break;
             }
             int hits = 0;
             const float lr = nmt_schedule_lr(&sched, state.step);
             nmt_net_set_step(net, state.step); /* keys this step's dropout and --grad-nm draws */
             const float loss = nmt_net_forward(net, x, labels, n, 1, cfg->label_smoothing, &hits);
-            if (state.step == 0 && isfinite(loss)) state.first_loss = loss;
-            const float bound = cfg->max_loss > 0 ? cfg->max_loss : NMT_DIVERGENCE_FACTOR * state.first_loss;
+            /* The ranks judge divergence by the whole batch's loss, so that they all stop or none. */
+            float batch_loss = loss;
             if (sync) {
-                /* An image folder's global batch is short by the images the ranks skipped: average over
-                 * those they kept, as one process does. */
-                double kept = n;
-                if (ld.stream && comm->sum_doubles(comm, &kept, 1) != 0) {
-                    nmt_error("summing the batch's images over %d ranks failed", comm->size);
+                double sums[2] = {isfinite(loss) ? (double)loss * n : 0.0, !isfinite(loss)};
+                if (comm->sum_doubles(comm, sums, 2) != 0) {
+                    nmt_error("summing the batch's loss over %d ranks failed", comm->size);
                     rc = -1;
                     break;
                 }
+                batch_loss = sums[1] > 0 ? NAN : (float)(sums[0] / kept);
+                /* An image folder's global batch is short by the images the ranks skipped: average over
+                 * those they kept, as one process does. */
                 nmt_net_set_grad_batch(net, ld.stream ? (int)kept : cfg->batch);
             }
+            if (state.step == 0 && isfinite(batch_loss)) state.first_loss = batch_loss;
+            const float bound = cfg->max_loss > 0 ? cfg->max_loss : NMT_DIVERGENCE_FACTOR * state.first_loss;
             const double backward_start = nmt_now();
-            const int backward_failed = isfinite(loss) && nmt_net_backward(net) != 0;
+            const int backward_failed = isfinite(batch_loss) && nmt_net_backward(net) != 0;
             backward_seconds += nmt_now() - backward_start;
-            if (backward_failed || (isfinite(loss) && sync && grad_sync_finish(sync) != 0)) {
+            if (backward_failed || (isfinite(batch_loss) && sync && grad_sync_finish(sync) != 0)) {
                 rc = -1;
                 break;
             }
-            if (diverged(net, state.step, loss, bound,
+            if (diverged(net, state.step, batch_loss, bound,
                          cfg->max_loss > 0 ? "the bound set" : "100x the run's first loss")) {
                 rc = -1;
                 break;
@@ -571,7 +626,7 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
                 if (paths && nmt_checkpoint_save(net, paths->checkpoint, &state, json) != 0) rc = -1;
                 good_step = state.step;
             }
-            if (rc) break;
+            if (rc && !comm) break; /* under mpirun the next step's agreement stops every rank */
         }
         if (rc) break;
         if (b < per_epoch) { /* stopped mid-epoch: max_steps or a signal */
@@ -604,20 +659,18 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
         r->images_per_s = (double)seen_now / (nmt_now() - epoch_start);
         r->skipped_images = skipped_images;
         state.epoch_loss_sum = 0.0, state.epoch_correct = state.epoch_seen = 0;
-        if (test && is_root && nmt_evaluate(net, test, cfg->batch, mean, std, &r->test_loss, &r->test_acc) != 0) {
+        if (test && is_root && nmt_evaluate(net, test, cfg->batch, mean, std, &r->test_loss, &r->test_acc) != 0)
             rc = -1;
-            break;
-        }
         char skipped[48] = "";
         if (r->skipped_images) snprintf(skipped, sizeof skipped, ", %d unreadable images skipped", r->skipped_images);
-        if (cfg->progress_seconds > 0)
+        if (!rc && cfg->progress_seconds > 0)
             printf("epoch %d done: train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.0f img/s, %.1f s%s)\n",
                    r->epoch, (double)r->train_loss, 100.0 * r->train_acc, (double)r->test_loss,
                    100.0 * r->test_acc, r->images_per_s, r->seconds, skipped);
-        if (log_epoch(&logs, r, epoch == resumed_epoch) != 0) rc = -1;
-        result->epochs_done++;
+        if (!rc && log_epoch(&logs, r, epoch == resumed_epoch) != 0) rc = -1;
+        if (!rc) result->epochs_done++;
         if (!rc && paths && nmt_checkpoint_save(net, paths->checkpoint, &state, json) != 0) rc = -1;
-        good_step = state.step;
+        if (!rc) good_step = state.step;
         if (cfg->max_steps && state.step >= cfg->max_steps) break;
     }
     result->state = state;
