@@ -26,6 +26,11 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
+# Debian's interpreter, with the python3-torch, python3-onnx and
+# python3-numpy that scripts/install-deps.sh installs (not a python3 that
+# PATH may find first).
+PYTHON ?= /usr/bin/python3
+
 .PHONY: all test test-asan check run deps bench clean fixtures
 all: $(BUILD)/libnmtrain.a $(BUILD)/libnmtrain.so $(BUILD)/nmtrain
 
@@ -124,7 +129,7 @@ test-asan:
 bench: all $(BENCHES)
 
 fixtures:
-	python3 tests/ref/make_fixtures.py tests/fixtures
+	$(PYTHON) tests/ref/make_fixtures.py tests/fixtures
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -2,4 +2,4 @@
 # fixture from torchvision (Debian's python3-torchvision; not needed by CI).
 .PHONY: data-fixtures
 data-fixtures:
-	/usr/bin/python3 tests/ref/image_ref.py crops tests/fixtures/rrc_params.txt
+	$(PYTHON) tests/ref/image_ref.py crops tests/fixtures/rrc_params.txt
