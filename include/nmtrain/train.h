@@ -267,7 +267,8 @@ typedef struct nmt_train_config {
     const char *data_name;      /* recorded in the checkpoint for nmtrain eval */
     nmt_comm *comm;             /* data parallel over comm->size ranks (NULL: one process): each takes
                                    its share of every global batch of `batch`; rank 0 alone prints,
-                                   logs, evaluates and checkpoints */
+                                   logs, evaluates and checkpoints. The ranks agree before every step:
+                                   one rank's failure, signal or end of data stops all of them there */
     int sync_bn;                /* with comm: batch-norm statistics over all ranks */
     float bucket_mb;            /* with comm: gradients are summed in buckets of this many MB, each started
                                    as soon as backward fills it (0: 1 MB); one larger than the gradients
