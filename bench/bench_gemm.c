@@ -13,6 +13,9 @@
  *   itself).
  *   build/bench/bench_gemm --wg [--quick ...] times the weight gradient with
  *   --grad-nm (see wg_table), ResNet50's shapes included.
+ *   build/bench/bench_gemm --linear [--threads ...] times a ViT's linear layers
+ *   (see linear_table): OpenBLAS against the skinny kernels the engine runs
+ *   them with, and the N:M kernel at 2:8.
  *   build/bench/bench_gemm --one ROWS K COLS N M [--threads T] [--reps R] times
  *   one sparse GEMM in the panel layout against OpenBLAS and exits; with
  *   --reps 1 it is the thing to profile under valgrind --tool=callgrind.
@@ -329,6 +332,78 @@ static void wg_table(const bench_config *cfg, nmt_rng *rng)
         }
 }
 
+/* --linear: the four linear layers of a ViT block (qkv, proj, fc1, fc2) at
+ * the Fashion-MNIST recipe's shape (dim 96, MLP 192, batch 128 x 50 tokens)
+ * and the zoo ViT's (dim 192, MLP 384, 128 x 65 tokens), activations
+ * dim x (batch * tokens) as the engine holds them. Each direction as the
+ * engine's linear layer runs it dense (skinny_gemm, skinny_gemm_nt: the
+ * skinny path of conv_plan) against OpenBLAS on the same arrays, and the
+ * forward and backward-data at 2:8 through the row-major N:M API (the N:M
+ * path of the same layer; its bias pass not timed). */
+typedef struct linear_shape {
+    const char *model, *layer;
+    int out, in, cols;
+} linear_shape;
+
+static const linear_shape linear_shapes[] = {
+    {"vit-recipe", "qkv", 288, 96, 6400},   {"vit-recipe", "proj", 96, 96, 6400},
+    {"vit-recipe", "fc1", 192, 96, 6400},   {"vit-recipe", "fc2", 96, 192, 6400},
+    {"vit-zoo", "qkv", 576, 192, 8320},     {"vit-zoo", "proj", 192, 192, 8320},
+    {"vit-zoo", "fc1", 384, 192, 8320},     {"vit-zoo", "fc2", 192, 384, 8320},
+};
+
+static void linear_table(const bench_config *cfg, nmt_rng *rng)
+{
+    const nmt_nm nm = {2, 8};
+    printf("\n### ViT linear layers: OpenBLAS vs the skinny kernels (dense) and N:M 2:8\n\n"
+           "| model | layer | out x in x cols | threads | direction | OpenBLAS ms | skinny ms | skinny vs OpenBLAS | "
+           "2:8 ms | 2:8 vs skinny |\n|---|---|---|--:|---|--:|--:|--:|--:|--:|\n");
+    for (size_t i = 0; i < sizeof linear_shapes / sizeof *linear_shapes; i++) {
+        const linear_shape *l = &linear_shapes[i];
+        const int out = l->out, in = l->in, cols = l->cols;
+        float *w = must_alloc(sizeof(float) * out * in), *x = must_alloc(sizeof(float) * in * cols);
+        float *dy = must_alloc(sizeof(float) * out * cols), *y = must_alloc(sizeof(float) * out * cols);
+        float *dx = must_alloc(sizeof(float) * in * cols), *dw = must_alloc(sizeof(float) * out * in);
+        float *bias = must_alloc(sizeof(float) * out);
+        const size_t fw_count = nmt_packed_value_count(out, in, nm), bw_count = nmt_packed_value_count(in, out, nm);
+        nmt_packed w_in = {.values = must_alloc(sizeof(float) * fw_count), .index = must_alloc(fw_count)};
+        nmt_packed w_out = {.values = must_alloc(sizeof(float) * bw_count), .index = must_alloc(bw_count)};
+        fill(rng, w, (size_t)out * in);
+        fill(rng, x, (size_t)in * cols);
+        fill(rng, dy, (size_t)out * cols);
+        fill(rng, bias, (size_t)out);
+        nmt_pack_topn((nmt_view){w, out, in, in, 1}, nm, &w_in);   /* W along its inputs */
+        nmt_pack_topn((nmt_view){w, in, out, 1, in}, nm, &w_out);  /* W^T along W's outputs */
+        fprintf(stderr, "  %s %s\n", l->model, l->layer);
+        for (int t = 0; t < cfg->thread_count; t++) {
+            nmt_set_threads(cfg->threads[t]);
+            const size_t workspace_floats = skinny_gemm_nt_workspace_floats(out, in);
+            float *workspace = must_alloc(sizeof(float) * (workspace_floats ? workspace_floats : 1));
+            double blas[3], skinny[3], sparse[2];
+            TIME_MEDIAN(cfg->reps, blas[0], nmt_gemm(0, 0, out, cols, in, 1.0f, w, in, x, cols, 0.0f, y, cols));
+            TIME_MEDIAN(cfg->reps, skinny[0], skinny_gemm(out, cols, in, w, in, 1, x, bias, y, 0));
+            TIME_MEDIAN(cfg->reps, sparse[0], nmt_gemm_nm(&w_in, x, cols, cols, 0.0f, y, cols));
+            TIME_MEDIAN(cfg->reps, blas[1], nmt_gemm(1, 0, in, cols, out, 1.0f, w, in, dy, cols, 0.0f, dx, cols));
+            TIME_MEDIAN(cfg->reps, skinny[1], skinny_gemm(in, cols, out, w, 1, in, dy, NULL, dx, 0));
+            TIME_MEDIAN(cfg->reps, sparse[1], nmt_gemm_nm(&w_out, dy, cols, cols, 0.0f, dx, cols));
+            TIME_MEDIAN(cfg->reps, blas[2], nmt_gemm(0, 1, out, in, cols, 1.0f, dy, cols, x, cols, 0.0f, dw, in));
+            TIME_MEDIAN(cfg->reps, skinny[2], skinny_gemm_nt(out, in, cols, dy, x, dw, workspace, workspace_floats));
+            static const char *const directions[] = {"FW", "BW-data", "WG"};
+            for (int d = 0; d < 3; d++) {
+                printf("| %s | %s | %d x %d x %d | %d | %s | %.3f | %.3f | %.2fx |", l->model, l->layer, out, in, cols,
+                       cfg->threads[t], directions[d], blas[d] * 1e3, skinny[d] * 1e3, blas[d] / skinny[d]);
+                if (d < 2)
+                    printf(" %.3f | %.2fx |\n", sparse[d] * 1e3, skinny[d] / sparse[d]);
+                else
+                    printf(" - | - |\n");
+            }
+            free(workspace);
+        }
+        free(w), free(x), free(dy), free(y), free(dx), free(dw), free(bias);
+        free(w_in.values), free(w_in.index), free(w_out.values), free(w_out.index);
+    }
+}
+
 /* One GEMM shape on random operands: the median of `reps` nmt_gemm_nm_panels
  * calls after a warm-up, against OpenBLAS on the same shape (--reps 1 for
  * instruction profiles). */
@@ -377,7 +452,7 @@ static void print_machine(void)
 int main(int argc, char **argv)
 {
     bench_config cfg = {.reps = 5, .threads = {1, 2}, .thread_count = 2, .batches = {32, 128}, .batch_count = 2};
-    int blas_native = 0, fused = 0, wg = 0, one[5] = {0};
+    int blas_native = 0, fused = 0, wg = 0, linear = 0, one[5] = {0};
     const char *isa = "avx2", *csv_path = NULL;
     const char *quick_env = getenv("NMT_BENCH_QUICK");
     cfg.quick = quick_env && *quick_env && strcmp(quick_env, "0") != 0;
@@ -386,6 +461,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--blas-native")) blas_native = 1;
         else if (!strcmp(argv[i], "--fused")) fused = 1;
         else if (!strcmp(argv[i], "--wg")) wg = 1;
+        else if (!strcmp(argv[i], "--linear")) linear = 1;
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa = argv[++i];
         else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) cfg.reps = atoi(argv[++i]);
@@ -394,7 +470,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--one") && i + 5 < argc)
             for (int j = 0; j < 5; j++) one[j] = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--fused | --wg] [--reps R] [--threads 1,2] [--batch 32,128] [--isa avx2|avx512] [--blas-native]\n"
+            fprintf(stderr, "usage: %s [--quick] [--fused | --wg | --linear] [--reps R] [--threads 1,2] [--batch 32,128] [--isa avx2|avx512] [--blas-native]\n"
                             "       [--csv FILE]\n"
                             "       %s --one ROWS K COLS N M [--threads T] [--reps R]\n", argv[0], argv[0]);
             return 2;
@@ -408,8 +484,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_gemm: --isa must be avx2 or avx512\n");
         return 2;
     }
-    if (csv_path && (fused || wg || one[0])) {
-        fprintf(stderr, "bench_gemm: --csv writes the per-layer tables; not with --fused, --wg or --one\n");
+    if (csv_path && (fused || wg || linear || one[0])) {
+        fprintf(stderr, "bench_gemm: --csv writes the per-layer tables; not with --fused, --wg, --linear or --one\n");
         return 2;
     }
     /* Both sides on one instruction set: OpenBLAS's Haswell or SkylakeX
@@ -439,9 +515,10 @@ int main(int argc, char **argv)
     printf("reps %d (median after 1 warm-up)%s\n", cfg.reps, cfg.quick ? ", --quick subset" : "");
     nmt_rng rng;
     nmt_rng_seed(&rng, 2024, 7);
-    if (fused || wg) {
+    if (fused || wg || linear) {
         if (fused) fused_table(&cfg, &rng);
-        else wg_table(&cfg, &rng);
+        else if (wg) wg_table(&cfg, &rng);
+        else linear_table(&cfg, &rng);
         return 0;
     }
 
