@@ -117,8 +117,7 @@ static int ln_block_width(int cols)
     if (cols <= 0) return 16;
     const int threads = omp_get_max_threads(), per_round = threads * LN_BLOCK;
     const int blocks = threads * ((cols + per_round - 1) / per_round);
-    const int width = ((cols + blocks - 1) / blocks + 15) / 16 * 16;
-    return width > 0 ? width : 16;
+    return ((cols + blocks - 1) / blocks + 15) / 16 * 16;
 }
 
 void layernorm_forward(int dim, int cols, const float *x, const float *gamma, const float *beta, float eps,
