@@ -457,6 +457,31 @@ int main(void)
         CHECK(rc == 0 && access(tmp, F_OK) != 0, "stale %s after the next start (exit %d): %s", tmp, rc, output);
     }
 
+    /* A checkpoint that cannot be written during a run (a directory where
+     * its temporary file goes: the start's clean-up cannot remove it) ends
+     * the run with exit 1, naming the file, and the checkpoint on disk is
+     * named with its step and kept: after --checkpoint-every's save, and
+     * after the save of a run stopped by --max-steps. */
+    {
+        char out_dir[600], ckpt[700], tmp[720], copy[800], setup[2400];
+        snprintf(out_dir, sizeof out_dir, "%s/unsaved", dir);
+        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out_dir);
+        snprintf(tmp, sizeof tmp, "%s.tmp", ckpt);
+        snprintf(copy, sizeof copy, "%s/unsaved_good.safetensors", dir);
+        rc = run("train --data-dir %s %s --epochs 2 --out %s --max-steps 1", dir, common, out_dir);
+        CHECK(rc == 0, "first step: exit %d: %s", rc, output);
+        snprintf(setup, sizeof setup, "cp %s %s && mkdir %s", ckpt, copy, tmp);
+        CHECK(system(setup) == 0, "setting up %s failed", tmp);
+        const char *stops[2] = {"--checkpoint-every 1", "--max-steps 2"};
+        for (int i = 0; i < 2; i++) {
+            rc = run("train --data-dir %s %s --out %s --resume %s %s", dir, common, out_dir, ckpt, stops[i]);
+            CHECK(rc == 1 && strstr(output, tmp) && strstr(output, "(step 1), is kept"),
+                  "%s with an unwritable checkpoint: exit %d: %s", stops[i], rc, output);
+            CHECK(files_equal(ckpt, copy), "%s: a failed save changed the last good checkpoint", stops[i]);
+        }
+        rmdir(tmp);
+    }
+
     /* Item 10 of issue 16: an output directory that cannot take a file is
      * found before the first step (file size limit of 1 KiB). */
     {

@@ -624,7 +624,7 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
             }
             if (b + 1 < per_epoch && cfg->checkpoint_every > 0 && state.step % cfg->checkpoint_every == 0) {
                 if (paths && nmt_checkpoint_save(net, paths->checkpoint, &state, json) != 0) rc = -1;
-                good_step = state.step;
+                else good_step = state.step;
             }
             if (rc && !comm) break; /* under mpirun the next step's agreement stops every rank */
         }
@@ -632,7 +632,7 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
         if (b < per_epoch) { /* stopped mid-epoch: max_steps or a signal */
             if (state.step != good_step && paths && nmt_checkpoint_save(net, paths->checkpoint, &state, json) != 0)
                 rc = -1;
-            good_step = state.step;
+            else good_step = state.step;
             break;
         }
         state.epoch = epoch + 1;
