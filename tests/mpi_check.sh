@@ -29,7 +29,8 @@
 #   nominal batch it was 0.27 off).
 # - A rank that fails stops the others: a truncated PNG under --strict-data
 #   (2 and 3 ranks stop at the step), and rank 0 refusing to overwrite a run
-#   (it ends the job from its exit, 10 s later).
+#   (it ends the job from its exit, 10 s later). A batch smaller than the
+#   ranks is refused; a rank whose whole share of a batch is unreadable fails.
 # Needs nmtrain built with mpicc. About 22 s on the project's 2-core VM.
 set -e
 NMTRAIN=${NMTRAIN:-build/nmtrain}
@@ -123,6 +124,13 @@ for k in 2 3; do
     grep -q "broken.png: corrupt PNG" "$dir/strict$k.log" || { cat "$dir/strict$k.log"; exit 1; }
 done
 fails 2 vit1 "already holds a run" $vit --max-steps 1
+# A global batch smaller than the ranks leaves a rank with no images: refused
+# (it trained no step and logged NaN before). A rank whose whole share of a
+# batch is unreadable (batch 2 over 2 ranks: the broken PNG is a share) fails
+# with the file (before, it passed over the batch alone, one batch ahead of
+# the other rank from then on).
+fails 3 small "batch 2 is smaller than the 3 ranks" $vit --batch 2 --max-steps 1
+fails 2 share "broken.png: every image of this rank's share of batch" $folder --batch 2 --max-steps 0
 # --grad-nm: one step of the ViT, bdwp 2:8 with dY pruned 2:4. The ranks
 # draw with the global batch's column counters, so they prune as one process
 # pruning the whole batch. Not more steps: once the weights differ in their
@@ -157,4 +165,4 @@ compare drop1 drop3 1e-5
 echo "mpi-check: 2 and 3 ranks match one process after 20 ViT steps, 5 ResNet9 (sync-bn) steps and one --grad-nm step; 2 ranks repeat bit for bit;"
 echo "  10 steps at 2 ranks resume at 3 ranks and at one process to match one process, and at 2 ranks bit for bit;"
 echo "  with a skipped image, and with dropout (10 ViT steps), 2 and 3 ranks match one process;"
-echo "  a rank's failure (--strict-data at 2 and 3 ranks, rank 0 refusing a run's directory) ends every rank"
+echo "  a rank's failure (--strict-data at 2 and 3 ranks, rank 0 refusing a run's directory, a share with no readable image) ends every rank; a batch smaller than the ranks is refused"

@@ -105,8 +105,8 @@ void nmt_image_stream_stop(struct nmt_image_stream *s);
 void nmt_image_stream_start(struct nmt_image_stream *s, const int *order, int position, int end, int lo,
                             int hi, uint64_t epoch_seed);
 /* The next batch, packed CNHW and normalised; returns the samples kept
- * (skipped ones are counted in *skipped), 0 at the end, -1 (strict) with
- * an error naming the file. */
+ * (skipped ones are counted in *skipped), 0 at the end, -1 with an error
+ * naming the file (strict, or a share [lo, hi) with no readable image). */
 int nmt_image_stream_next(struct nmt_image_stream *s, const float *scale, const float *offset, float *x, int *labels,
                           int *skipped);
 void nmt_image_stream_free(struct nmt_image_stream *s);

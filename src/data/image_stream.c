@@ -219,10 +219,18 @@ static int consume_batch(struct nmt_image_stream *s, const float *scale, const f
 int nmt_image_stream_next(struct nmt_image_stream *s, const float *scale, const float *offset, float *x, int *labels,
                           int *skipped)
 {
-    /* A batch with no readable image at all is passed over. */
+    /* One process passes over a batch with no readable image at all. A
+     * rank of several cannot: the others may have kept images of it, and
+     * passing over would put this rank one batch ahead of them. */
     for (;;) {
-        const int kept = consume_batch(s, scale, offset, x, labels, skipped);
+        const int batch = s->consumed, kept = consume_batch(s, scale, offset, x, labels, skipped);
         if (kept != 0) return kept == -2 ? 0 : kept;
+        if (s->lo > 0 || s->hi < s->batch) {
+            nmt_error("%s: every image of this rank's share of batch %d (samples %d to %d of it) is unreadable, so "
+                      "the ranks would train on different batches: use a larger --batch or fewer ranks",
+                      s->files->paths[s->order[batch * s->batch + s->lo]], batch + 1, s->lo + 1, s->hi);
+            return -1;
+        }
     }
 }
 

@@ -459,6 +459,11 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
     nmt_comm *comm = cfg->comm && cfg->comm->size > 1 ? cfg->comm : NULL;
     const int is_root = !comm || comm->rank == 0;
     grad_sync *sync = NULL;
+    if (!rc && comm && cfg->batch < comm->size) { /* every rank computes this, so all stop */
+        nmt_error("--batch %d is smaller than the %d ranks: each rank needs at least one image of every batch",
+                  cfg->batch, comm->size);
+        rc = -1;
+    }
     if (!rc && comm) {
         const int first_sample = (int)((int64_t)cfg->batch * comm->rank / comm->size);
         nmt_loader_shard(&ld, first_sample, (int)((int64_t)cfg->batch * (comm->rank + 1) / comm->size));
