@@ -619,6 +619,38 @@ static void check_training_resume(void)
     printf("  nmtrain train: resumed after 4 steps with other worker counts, same checkpoint; skips logged\n");
 }
 
+/* A training split with no readable image: the epoch trained on nothing,
+ * so the run fails naming it, writes no checkpoint and logs no epoch (it
+ * logged a NaN loss and exited 0 before). */
+static void check_all_unreadable(void)
+{
+    const char *nmtrain = getenv("NMTRAIN");
+    if (!nmtrain) nmtrain = "build/nmtrain";
+    char p[512], q[512], r[512], command[2048], text[4096] = "";
+    make_dirs(at(p, "bad/train/cat"));
+    make_dirs(at(p, "bad/train/emu"));
+    make_dirs(at(p, "bad/val/cat"));
+    make_dirs(at(p, "bad/val/emu"));
+    write_text(at(p, "bad/train/cat/a.jpg"), "this is text, not a JPEG\n");
+    truncate_copy(at(p, "img/train/emu/full.jpg"), at(q, "bad/train/emu/truncated.jpg"), 0.6);
+    write_jpeg(at(p, "bad/val/cat/v1.jpg"), 70, 50, 3, JCS_RGB, 13);
+    write_png(at(p, "bad/val/emu/v2.png"), 45, 66, PNG_COLOR_TYPE_RGB, 14);
+    snprintf(command, sizeof command,
+             "%s train --data imagefolder --data-dir %s --image-size 16 --width 0.125 --epochs 2 --batch 1 "
+             "--threads 1 --quiet --out %s > %s 2>&1",
+             nmtrain, at(p, "bad"), at(q, "bad/run"), at(r, "bad/run.out"));
+    const int status = system(command);
+    FILE *f = fopen(at(p, "bad/run.out"), "r");
+    const size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = 0;
+    if (f) fclose(f);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
+              strstr(text, "epoch 1 trained on no image: the 2 training images it read were all unreadable"),
+          "a split of unreadable images: exit %d, output '%s'", WIFEXITED(status) ? WEXITSTATUS(status) : -1, text);
+    CHECK(access(at(p, "bad/run/checkpoint.safetensors"), F_OK) != 0, "a checkpoint of an epoch with no image");
+    printf("  a training split with no readable image fails the run, no checkpoint\n");
+}
+
 int main(void)
 {
     snprintf(root, sizeof root, "/tmp/nmt_images_XXXXXX");
@@ -629,6 +661,7 @@ int main(void)
     check_loader();
     check_layouts();
     check_training_resume();
+    check_all_unreadable();
     char command[128];
     snprintf(command, sizeof command, "rm -rf %s", root);
     if (getenv("KEEP") == NULL && system(command) != 0) printf("  note: could not remove %s\n", root);

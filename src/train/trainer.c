@@ -14,6 +14,7 @@
 
 #include "nmtrain/core.h"
 #include "nmtrain/train.h"
+#include "data/image.h"
 #include "train/parallel.h"
 
 int nmt_evaluate(nmt_net *net, const nmt_dataset *ds, int batch, const float *mean, const float *std,
@@ -653,6 +654,13 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
             }
             loss_sum = totals[0], correct = totals[1], seen = totals[2], skipped_images = (int)totals[3];
             seen_now = (int64_t)totals[2];
+        }
+        if (seen == 0) { /* only an image folder whose every image read this epoch was unreadable */
+            nmt_error("epoch %d trained on no image: the %d training images it read were all unreadable (the "
+                      "first of the set: %s)",
+                      epoch + 1, skipped_images, train->files ? train->files->paths[0] : "?");
+            rc = -1;
+            break;
         }
         nmt_epoch_result *r = &result->last;
         r->epoch = epoch + 1;
