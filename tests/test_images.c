@@ -621,7 +621,7 @@ static void check_training_resume(void)
 
 /* A training split with no readable image: the epoch trained on nothing,
  * so the run fails naming it, writes no checkpoint and logs no epoch (it
- * logged a NaN loss and exited 0 before). */
+ * logged a NaN loss and exited 0 before). Then a test split with none. */
 static void check_all_unreadable(void)
 {
     const char *nmtrain = getenv("NMTRAIN");
@@ -648,7 +648,30 @@ static void check_all_unreadable(void)
               strstr(text, "epoch 1 trained on no image: the 2 training images it read were all unreadable"),
           "a split of unreadable images: exit %d, output '%s'", WIFEXITED(status) ? WEXITSTATUS(status) : -1, text);
     CHECK(access(at(p, "bad/run/checkpoint.safetensors"), F_OK) != 0, "a checkpoint of an epoch with no image");
-    printf("  a training split with no readable image fails the run, no checkpoint\n");
+    /* The other way round: a test split with no readable image (it reported
+     * accuracy 0% and loss 0 and exited 0 before). */
+    make_dirs(at(p, "badval/train/cat"));
+    make_dirs(at(p, "badval/train/emu"));
+    make_dirs(at(p, "badval/val/cat"));
+    make_dirs(at(p, "badval/val/emu"));
+    write_jpeg(at(p, "badval/train/cat/a.jpg"), 37, 23, 3, JCS_RGB, 1);
+    write_png(at(p, "badval/train/emu/b.png"), 31, 17, PNG_COLOR_TYPE_RGB, 5);
+    write_text(at(p, "badval/val/cat/v1.jpg"), "this is text, not a JPEG\n");
+    write_text(at(p, "badval/val/emu/v2.png"), "this is text, not a PNG\n");
+    snprintf(command, sizeof command,
+             "%s train --data imagefolder --data-dir %s --image-size 16 --width 0.125 --epochs 1 --batch 1 "
+             "--threads 1 --quiet --out %s > %s 2>&1",
+             nmtrain, at(p, "badval"), at(q, "badval/run"), at(r, "badval/run.out"));
+    const int val_status = system(command);
+    f = fopen(at(p, "badval/run.out"), "r");
+    const size_t m = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[m] = 0;
+    if (f) fclose(f);
+    CHECK(WIFEXITED(val_status) && WEXITSTATUS(val_status) == 1 &&
+              strstr(text, "no test image could be read: all 2 were unreadable"),
+          "a test split of unreadable images: exit %d, output '%s'",
+          WIFEXITED(val_status) ? WEXITSTATUS(val_status) : -1, text);
+    printf("  a training or test split with no readable image fails the run (training: no checkpoint)\n");
 }
 
 int main(void)

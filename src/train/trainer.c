@@ -45,12 +45,15 @@ int nmt_evaluate(nmt_net *net, const nmt_dataset *ds, int batch, const float *me
         correct += hits;
         seen += n;
     }
-    if (n < 0) {
+    if (n >= 0 && seen == 0) /* only an image folder of unreadable files */
+        nmt_error("no test image could be read: all %d were unreadable (the first of the set: %s)", ld.skipped,
+                  ds->files ? ds->files->paths[0] : "?");
+    if (n < 0 || seen == 0) {
         free(x), free(labels), nmt_loader_free(&ld);
         return -1;
     }
-    *loss = seen ? (float)(total_loss / seen) : 0.0f;
-    *accuracy = seen ? (float)correct / (float)seen : 0.0f;
+    *loss = (float)(total_loss / seen);
+    *accuracy = (float)correct / (float)seen;
     free(x), free(labels), nmt_loader_free(&ld);
     return 0;
 }
