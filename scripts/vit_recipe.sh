@@ -5,6 +5,8 @@
 # plots the four curves into OUT_DIR/curves.png (Debian's python3-matplotlib).
 #   scripts/vit_recipe.sh [THREADS [OUT_DIR [OPTION...]]]   (default: 2, runs/vit-recipe)
 # OPTIONs go to every run after the recipe's own (the last of a repeated one wins).
+# SEEDS="1" runs only those seeds (default "0 1"); the plot takes the runs
+# OUT_DIR holds.
 set -e
 cd "$(dirname "$0")/.."
 threads=${1:-2}
@@ -15,7 +17,7 @@ vit="--model vit --patch 4 --dim 96 --depth 3 --heads 4 --mlp-dim 192
      --optimizer adamw --lr 2e-3 --wd 0.05 --schedule cosine --warmup 1
      --epochs 28 --batch 128 --crop-pad 2 --hflip 1 --label-smoothing 0.1"
 make -s all
-for seed in 0 1; do
+for seed in ${SEEDS:-0 1}; do
     for method in dense bdwp; do
         run=$out/$method-seed$seed
         nm=
@@ -29,5 +31,9 @@ for seed in 0 1; do
             '{ printf "%s: test accuracy %.2f%% after %d epochs, wall time %d min %02d s\n", run, 100 * $7, $1, s / 60, s % 60 }'
     done
 done
-/usr/bin/python3 scripts/plot_runs.py "$out/curves.png" "$out"/dense-seed0 "$out"/bdwp-seed0 "$out"/dense-seed1 "$out"/bdwp-seed1
+runs=
+for run in dense-seed0 bdwp-seed0 dense-seed1 bdwp-seed1; do
+    [ -f "$out/$run/log.csv" ] && runs="$runs $out/$run"
+done
+/usr/bin/python3 scripts/plot_runs.py "$out/curves.png" $runs
 echo "curves: $out/curves.png"
