@@ -15,7 +15,7 @@ shift $(($# < 2 ? $# : 2))
 extra="$*"
 vit="--model vit --patch 4 --dim 96 --depth 3 --heads 4 --mlp-dim 192
      --optimizer adamw --lr 2e-3 --wd 0.05 --schedule cosine --warmup 1
-     --epochs 28 --batch 128 --crop-pad 2 --hflip 1 --label-smoothing 0.1"
+     --epochs 28 --batch 128 --crop-pad 1 --hflip 1 --label-smoothing 0.1"
 make -s all
 for seed in ${SEEDS:-0 1}; do
     for method in dense bdwp; do
