@@ -2,11 +2,11 @@
 # The Fashion-MNIST ViT recipe of docs/results-vit-fashion-mnist.md: dense and
 # BDWP 2:8, seeds 0 and 1, one run after the other; prints each run's final
 # test accuracy and wall time (training and every epoch's test pass), then
-# plots the four curves into OUT_DIR/curves.png (Debian's python3-matplotlib).
+# plots the curves of the runs OUT_DIR holds into OUT_DIR/curves.png
+# (Debian's python3-matplotlib).
 #   scripts/vit_recipe.sh [THREADS [OUT_DIR [OPTION...]]]   (default: 2, runs/vit-recipe)
 # OPTIONs go to every run after the recipe's own (the last of a repeated one wins).
-# SEEDS="1" runs only those seeds (default "0 1"); the plot takes the runs
-# OUT_DIR holds.
+# SEEDS="1" runs only those seeds (default "0 1").
 set -e
 cd "$(dirname "$0")/.."
 threads=${1:-2}
