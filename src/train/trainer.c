@@ -17,6 +17,13 @@
 #include "data/image.h"
 #include "train/parallel.h"
 
+/* The file an error about a whole set names: its first image. Only image
+ * folders can read no image at all, so only they are asked. */
+static const char *first_file(const nmt_dataset *ds)
+{
+    return ds->files && ds->files->count > 0 ? ds->files->paths[0] : "(no file)";
+}
+
 int nmt_evaluate(nmt_net *net, const nmt_dataset *ds, int batch, const float *mean, const float *std,
                  float *loss, float *accuracy)
 {
@@ -47,7 +54,7 @@ int nmt_evaluate(nmt_net *net, const nmt_dataset *ds, int batch, const float *me
     }
     if (n >= 0 && seen == 0) /* only an image folder of unreadable files */
         nmt_error("no test image could be read: all %d were unreadable (the first of the set: %s)", ld.skipped,
-                  ds->files ? ds->files->paths[0] : "?");
+                  first_file(ds));
     if (n < 0 || seen == 0) {
         free(x), free(labels), nmt_loader_free(&ld);
         return -1;
@@ -661,7 +668,7 @@ int nmt_train(const nmt_train_config *cfg, const nmt_dataset *train, const nmt_d
         if (seen == 0) { /* only an image folder whose every image read this epoch was unreadable */
             nmt_error("epoch %d trained on no image: the %d training images it read were all unreadable (the "
                       "first of the set: %s)",
-                      epoch + 1, skipped_images, train->files ? train->files->paths[0] : "?");
+                      epoch + 1, skipped_images, first_file(train));
             rc = -1;
             break;
         }
